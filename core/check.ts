@@ -1,0 +1,191 @@
+import { closest, distance } from 'fastest-levenshtein'
+import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
+import { formatKeyPath } from './diagnostics.ts'
+import { parseDuration } from './duration.ts'
+import type { FieldDef, TypeDef } from './fields.ts'
+import { describeType, tomlTypeOf } from './fields.ts'
+import { patternError } from './regex.ts'
+
+/**
+ * Checks a parsed TOML value against a type definition. Returns the value in checked form
+ * (durations in ms, one-or-many as arrays, aliases under their canonical key) and pushes
+ * problems to `out`. Returns `undefined` where the value is unusable.
+ */
+export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: PendingDiagnostic[]): unknown {
+  const error = (code: PendingDiagnostic['code'], message: string, hint?: string): undefined => {
+    out.push({ code, severity: 'error', message, hint, path, target: 'value' })
+    return undefined
+  }
+  const wrongType = (): undefined => error(
+    'CLNRM_INVALID_TYPE',
+    `${formatKeyPath(path)} must be ${describeType(type)}, got ${tomlTypeOf(value)}`,
+    typeHint(type, value),
+  )
+
+  switch (type.kind) {
+    case 'string':
+      if (typeof value !== 'string') return wrongType()
+      if (type.enum && !type.enum.includes(value)) {
+        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is "${value}", expected one of: ${type.enum.join(', ')}`, didYouMean(value, type.enum))
+      }
+      return value
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isInteger(value)) return wrongType()
+      if ((type.minimum !== undefined && value < type.minimum) || (type.maximum !== undefined && value > type.maximum)) {
+        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${value}, outside ${type.minimum ?? '-∞'}..${type.maximum ?? '∞'}`)
+      }
+      return value
+    case 'boolean':
+      return typeof value === 'boolean' ? value : wrongType()
+    case 'duration': {
+      if (typeof value !== 'string' && typeof value !== 'number') return wrongType()
+      const ms = parseDuration(value)
+      if (ms === undefined) {
+        return error('CLNRM_INVALID_DURATION', `${formatKeyPath(path)} is ${JSON.stringify(value)}, not a duration`, 'Write "250ms", "5s", "2m", "1m30s" or an integer number of milliseconds.')
+      }
+      return ms
+    }
+    case 'regex': {
+      if (typeof value !== 'string') return wrongType()
+      const reason = patternError(value)
+      if (reason) return error('CLNRM_INVALID_REGEX', `${formatKeyPath(path)} is not a valid regular expression: ${reason}`, 'Patterns use JavaScript RegExp syntax; escape literal characters such as ( [ . with a backslash (\\\\ in a TOML basic string, or use a literal \'string\').')
+      return value
+    }
+    case 'datetime':
+      if (value instanceof Date) return value.toISOString()
+      if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString()
+      return error('CLNRM_INVALID_TYPE', `${formatKeyPath(path)} must be a datetime, got ${JSON.stringify(value)}`, 'Write an RFC 3339 time such as 2025-01-01T00:00:00Z.')
+    case 'scalar':
+      if (typeof value === 'string') return value
+      if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+      return wrongType()
+    case 'array':
+      if (!Array.isArray(value)) return wrongType()
+      return checkItems(value, type.items, path, out)
+    case 'oneOrMany':
+      return Array.isArray(value)
+        ? checkItems(value, type.items, path, out)
+        : [checkValue(value, type.items, path, out)].filter(v => v !== undefined)
+    case 'record': {
+      if (!isTable(value)) return wrongType()
+      const result: Record<string, unknown> = {}
+      for (const [key, item] of Object.entries(value)) {
+        if (type.keyPattern && !new RegExp(type.keyPattern).test(key)) {
+          out.push({ code: 'CLNRM_INVALID_VALUE', severity: 'error', message: `${formatKeyPath([...path, key])}: "${key}" is not a valid id`, hint: 'Use letters, digits, "_" and "-".', path: [...path, key], target: 'key' })
+          continue
+        }
+        const checked = checkValue(item, type.values, [...path, key], out)
+        if (checked !== undefined) result[key] = checked
+      }
+      return result
+    }
+    case 'table':
+      if (!isTable(value)) return wrongType()
+      return checkTable(value, type.fields, path, out)
+    case 'union': {
+      const variant = type.variants.find(v => acceptsTomlType(v, value))
+      return variant ? checkValue(value, variant, path, out) : wrongType()
+    }
+  }
+}
+
+function checkItems(items: unknown[], type: TypeDef, path: KeyPath, out: PendingDiagnostic[]): unknown[] {
+  const result: unknown[] = []
+  items.forEach((item, index) => {
+    const checked = checkValue(item, type, [...path, index], out)
+    if (checked !== undefined) result.push(checked)
+  })
+  return result
+}
+
+/** Checks a table's keys: required ones, aliases, unknown ones (warnings with a suggestion). */
+export function checkTable(
+  value: Record<string, unknown>,
+  fields: Readonly<Record<string, FieldDef>>,
+  path: KeyPath,
+  out: PendingDiagnostic[],
+): Record<string, unknown> {
+  const result: Record<string, unknown> = {}
+  const spellings = new Map<string, string>()
+  for (const [name, def] of Object.entries(fields)) {
+    spellings.set(name, name)
+    for (const alias of def.aliases ?? []) spellings.set(alias, name)
+  }
+  const seen = new Map<string, string>()
+  for (const [key, item] of Object.entries(value)) {
+    const canonical = spellings.get(key)
+    if (!canonical) {
+      out.push({
+        code: 'CLNRM_UNKNOWN_KEY',
+        severity: 'warning',
+        message: `Unknown key ${formatKeyPath([...path, key])}; it is ignored`,
+        hint: didYouMean(key, [...spellings.keys()]) ?? `Known keys here: ${Object.keys(fields).join(', ')}.`,
+        path: [...path, key],
+        target: 'key',
+      })
+      continue
+    }
+    const earlier = seen.get(canonical)
+    if (earlier !== undefined) {
+      out.push({
+        code: 'CLNRM_CONFLICTING_KEYS',
+        severity: 'error',
+        message: `${formatKeyPath([...path, key])} and ${formatKeyPath([...path, earlier])} are two spellings of the same key`,
+        hint: `Keep one of them.`,
+        path: [...path, key],
+        target: 'key',
+      })
+      continue
+    }
+    seen.set(canonical, key)
+    const checked = checkValue(item, fields[canonical]!.type, [...path, key], out)
+    if (checked !== undefined) result[canonical] = checked
+  }
+  for (const [name, def] of Object.entries(fields)) {
+    if (def.required && !seen.has(name)) {
+      out.push({
+        code: 'CLNRM_MISSING_KEY',
+        severity: 'error',
+        message: path.length ? `${formatKeyPath(path)} is missing the required key "${name}"` : `The required key "${name}" is missing`,
+        hint: `Add ${name} = … (${def.description})`,
+        path,
+        target: 'table',
+      })
+    }
+  }
+  return result
+}
+
+/** "Did you mean …?" for a near miss, or `undefined` when nothing is close. */
+export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
+  if (candidates.length === 0) return undefined
+  const best = closest(input, [...candidates])
+  const limit = Math.max(2, Math.floor(best.length / 3))
+  return distance(input, best) <= limit ? `Did you mean "${best}"?` : undefined
+}
+
+function isTable(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date)
+}
+
+function acceptsTomlType(type: TypeDef, value: unknown): boolean {
+  switch (type.kind) {
+    case 'string': case 'regex': return typeof value === 'string'
+    case 'integer': return typeof value === 'number' && Number.isInteger(value)
+    case 'boolean': return typeof value === 'boolean'
+    case 'duration': return typeof value === 'string' || typeof value === 'number'
+    case 'datetime': return value instanceof Date || typeof value === 'string'
+    case 'scalar': return ['string', 'number', 'boolean'].includes(typeof value)
+    case 'array': case 'oneOrMany': return Array.isArray(value)
+    case 'record': case 'table': return isTable(value)
+    case 'union': return type.variants.some(v => acceptsTomlType(v, value))
+  }
+}
+
+function typeHint(type: TypeDef, value: unknown): string | undefined {
+  if (type.kind === 'array' && typeof value === 'string') return `Wrap it in brackets: [${JSON.stringify(value)}]${type.items.kind === 'string' ? ', or use `run` for a shell string' : ''}.`
+  if (type.kind === 'string' && typeof value === 'number') return `Quote it: "${value}".`
+  if (type.kind === 'integer' && typeof value === 'string' && /^\d+$/.test(value)) return `Remove the quotes: ${value}.`
+  if (type.kind === 'boolean' && (value === 'true' || value === 'false')) return `Remove the quotes: ${value}.`
+  return undefined
+}

@@ -1,0 +1,163 @@
+import { readFile } from 'node:fs/promises'
+import type { TemplateFunction } from 'eta'
+import { MemoryCache } from './cache.ts'
+import type { Diagnostic, PendingDiagnostic } from './diagnostics.ts'
+import { contentHash } from './hash.ts'
+import { createLocator } from './locate.ts'
+import { normalizeTestFile } from './normalize.ts'
+import type { Project } from './project.ts'
+import { mapToTemplate } from './source-map.ts'
+import type { TestSpec } from './spec.ts'
+import type { RenderInputs } from './template.ts'
+import { createTemplateRenderer, TemplateRenderError } from './template.ts'
+import { parseToml } from './toml-parse.ts'
+
+/** True for `*.clnrm.toml.eta` (and any `.eta`) files. */
+export const isTemplateFile = (file: string): boolean => file.endsWith('.eta')
+
+/** True for the files clnrm treats as tests. Partials (`_*.eta`) are not tests. */
+export const isTestFile = (file: string): boolean => /\.clnrm\.toml(?:\.eta)?$/.test(file) && !/(?:^|[\\/])_[^\\/]*$/.test(file)
+
+/** One test file, loaded: the spec when valid, every diagnostic, and what the load cost. */
+export interface LoadedTestFile {
+  file: string
+  /** The spec, when the file has no errors. */
+  spec?: TestSpec
+  /** Errors and warnings, located in the file the user edits. */
+  diagnostics: Diagnostic[]
+  /** The TOML that was parsed (the render, for templates). Absent when rendering failed. */
+  toml?: string
+  /** What the load read: the file, partials, env vars. */
+  inputs: RenderInputs
+  cache: { template?: 'hit' | 'miss'; config: 'hit' | 'miss' | 'skipped' }
+  timings: { renderMs: number; parseMs: number }
+}
+
+/** Options of a test loader: the project, and caches to share (the dev loop passes its own). */
+export interface TestLoaderOptions {
+  project: Pick<Project, 'root' | 'vars' | 'determinism'>
+  /** Compiled templates. @default 100 entries */
+  templateCache?: MemoryCache<string, TemplateFunction>
+  /** Checked configs, keyed by a hash of the rendered text. @default 500 entries, 5 min TTL */
+  configCache?: MemoryCache<string, CachedConfig>
+  /** The environment templates read. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>
+}
+
+/** A config cache entry: the spec and the problems by key path, located again on each load. */
+export interface CachedConfig {
+  spec?: TestSpec
+  pending: PendingDiagnostic[]
+  syntax?: { line: number; column: number; message: string }
+}
+
+/** Loads test files through the template and config caches. */
+export interface TestLoader {
+  /** Reads and loads a file. Never throws for bad input: problems are diagnostics. */
+  load: (file: string) => Promise<LoadedTestFile>
+  /** Loads a file whose text the caller already has. */
+  loadSource: (file: string, source: string) => LoadedTestFile
+  readonly templateCache: MemoryCache<string, TemplateFunction>
+  readonly configCache: MemoryCache<string, CachedConfig>
+}
+
+/** Creates a loader; keep one per project so its caches pay off. */
+export function createTestLoader(options: TestLoaderOptions): TestLoader {
+  const { project } = options
+  const templateCache = options.templateCache ?? new MemoryCache<string, TemplateFunction>({ max: 100 })
+  const configCache = options.configCache ?? new MemoryCache<string, CachedConfig>({ max: 500, ttl: 5 * 60_000 })
+  const renderer = createTemplateRenderer({ root: project.root, cache: templateCache })
+
+  const loadSource = (file: string, source: string): LoadedTestFile => {
+    const start = performance.now()
+    let toml = source
+    let inputs: RenderInputs = { template: file, partials: [], env: [] }
+    let templateCacheState: 'hit' | 'miss' | undefined
+    if (isTemplateFile(file)) {
+      const hitsBefore = templateCache.stats().hits
+      try {
+        const rendered = renderer.render({ file, source, vars: project.vars, determinism: project.determinism, env: options.env })
+        toml = rendered.output
+        inputs = rendered.inputs
+      }
+      catch (error) {
+        if (!(error instanceof TemplateRenderError)) throw error
+        return { file, diagnostics: [...error.diagnostics], inputs: error.inputs, cache: { config: 'skipped' }, timings: { renderMs: performance.now() - start, parseMs: 0 } }
+      }
+      templateCacheState = templateCache.stats().hits > hitsBefore ? 'hit' : 'miss'
+    }
+    const rendered = performance.now()
+
+    const key = contentHash(file, toml)
+    let cached = configCache.get(key)
+    const configState = cached ? 'hit' : 'miss'
+    if (!cached) {
+      cached = checkToml(file, toml, project.root)
+      configCache.set(key, cached)
+    }
+    const diagnostics = cached.syntax || cached.pending.length ? locateAll(file, source, toml, cached) : []
+    return {
+      file,
+      spec: cached.spec,
+      diagnostics,
+      toml,
+      inputs,
+      cache: { template: templateCacheState, config: configState },
+      timings: { renderMs: rendered - start, parseMs: performance.now() - rendered },
+    }
+  }
+
+  return {
+    templateCache,
+    configCache,
+    loadSource,
+    async load(file) {
+      let source: string
+      try {
+        source = await readFile(file, 'utf8')
+      }
+      catch (error) {
+        const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`
+        return {
+          file,
+          diagnostics: [{ code: 'CLNRM_FILE_READ', severity: 'error', message: `${file} ${reason}`, hint: 'Check the path.', file, line: 1, column: 1 }],
+          inputs: { template: file, partials: [], env: [] },
+          cache: { config: 'skipped' },
+          timings: { renderMs: 0, parseMs: 0 },
+        }
+      }
+      return loadSource(file, source)
+    },
+  }
+}
+
+function checkToml(file: string, toml: string, root: string): CachedConfig {
+  const parsed = parseToml(toml)
+  if ('error' in parsed) return { pending: [], syntax: parsed.error }
+  const { spec, diagnostics } = normalizeTestFile(parsed.value, { file, root })
+  return { spec, pending: diagnostics }
+}
+
+/** Gives every problem a line and column in the file the user edits. */
+function locateAll(file: string, source: string, toml: string, cached: CachedConfig): Diagnostic[] {
+  const template = isTemplateFile(file)
+  const place = (at: { line: number; column: number }): Pick<Diagnostic, 'line' | 'column' | 'renderedLine' | 'mapped'> => {
+    if (!template) return at
+    const mapped = mapToTemplate(source, toml, at)
+    return mapped ? { ...mapped, renderedLine: at.line, mapped: true } : { ...at, renderedLine: at.line, mapped: false }
+  }
+  if (cached.syntax) {
+    const { message, ...at } = cached.syntax
+    return [{ code: 'CLNRM_TOML_SYNTAX', severity: 'error', message, file, ...place(at), hint: template ? 'Run `clnrm render` on the template to see the TOML it produces.' : 'Fix the TOML syntax at this position.' }]
+  }
+  const locate = createLocator(toml)
+  return cached.pending.map(d => ({
+    code: d.code,
+    severity: d.severity,
+    message: d.message,
+    hint: d.hint,
+    file,
+    path: d.path,
+    ...place(locate(d.path, d.target)),
+  }))
+}

@@ -1,0 +1,233 @@
+import { dirname, isAbsolute, relative, resolve } from 'node:path'
+import { checkTable, didYouMean } from './check.ts'
+import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
+import { testFileTable } from './format.ts'
+import type { ServiceSpec, StepSpec, TestSpec, WaitForSpec } from './spec.ts'
+import { DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_STEP_TIMEOUT_MS } from './spec.ts'
+
+/** Where a test file sits: needed to resolve relative paths and to keep volumes inside the root. */
+export interface NormalizeContext {
+  /** Absolute path of the file the user edits. */
+  file: string
+  /** Absolute project root; volume host paths must stay inside it. */
+  root: string
+}
+
+type Table = Record<string, any>
+
+/**
+ * Turns a parsed test file into a `TestSpec`: checks every key against the format, then applies
+ * the rules that span keys (metadata spellings, step services, scenarios, duplicates, volumes).
+ * Returns no spec when any error was found.
+ */
+export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeContext): { spec?: TestSpec; diagnostics: PendingDiagnostic[] } {
+  const out: PendingDiagnostic[] = []
+  const doc = checkTable(raw, testFileTable.fields, [], out) as Table
+  const error = (code: PendingDiagnostic['code'], message: string, path: KeyPath, target: PendingDiagnostic['target'], hint?: string): void => {
+    out.push({ code, severity: 'error', message, hint, path, target })
+  }
+  const servicesKey = 'services' in raw ? 'services' : 'service'
+
+  // Metadata: `[meta]` or `[test.metadata]`, not both.
+  if ('meta' in raw && 'test' in raw) {
+    error('CLNRM_CONFLICTING_KEYS', '[meta] and [test.metadata] both describe the test', ['test'], 'key', 'Keep one of them; [meta] is the shorter spelling.')
+  }
+  else if (!('meta' in raw) && !('test' in raw)) {
+    error('CLNRM_MISSING_KEY', 'The test has no [meta] table', [], 'table', 'Add [meta] with name = "…" at the top of the file.')
+  }
+  const meta: Table = doc.meta ?? doc.test?.metadata ?? {}
+
+  const services: Record<string, ServiceSpec> = {}
+  for (const [id, service] of Object.entries((doc.services ?? {}) as Record<string, Table>)) {
+    services[id] = normalizeService(id, service, [servicesKey, id], ctx, error)
+  }
+  const serviceIds = Object.keys(services)
+
+  const steps: StepSpec[] = []
+  const stepPaths: KeyPath[] = []
+  const addStep = (step: Table, path: KeyPath, defaults: { name: string; scenario?: string }): void => {
+    const normalized = normalizeStep(step, path, defaults, serviceIds, servicesKey, error)
+    if (!normalized) return
+    steps.push(normalized)
+    stepPaths.push(path)
+  }
+  ;(doc.steps as Table[] | undefined)?.forEach((step, index) => {
+    addStep(step, ['steps', index], { name: `step ${index + 1}` })
+  })
+  ;(doc.scenario as Table[] | undefined)?.forEach((scenario, index) => {
+    const path = ['scenario', index]
+    const nested = scenario.steps as Table[] | undefined
+    if (nested) {
+      if (scenario.run !== undefined || scenario.command !== undefined) {
+        error('CLNRM_CONFLICTING_KEYS', `scenario "${scenario.name}" has both steps and its own run/command`, [...path, 'steps'], 'key', 'Move the command into the steps list.')
+      }
+      nested.forEach((step, stepIndex) => {
+        const inherited = { ...pickStepDefaults(scenario), ...step }
+        const name = `${scenario.name} › ${step.name ?? `step ${stepIndex + 1}`}`
+        addStep({ ...inherited, name }, [...path, 'steps', stepIndex], { name, scenario: scenario.name })
+      })
+    }
+    else {
+      const { steps: _ignored, ...step } = scenario
+      addStep(step, path, { name: scenario.name ?? `scenario ${index + 1}`, scenario: scenario.name })
+    }
+  })
+
+  if (steps.length === 0 && !out.some(d => d.severity === 'error' && (d.path[0] === 'steps' || d.path[0] === 'scenario'))) {
+    error('CLNRM_NO_STEPS', 'The test has no steps', [], 'table', 'Add a [[steps]] table with name, service and run = "…".')
+  }
+
+  // Names identify steps in reports and in the dev loop: they must be unique.
+  const seen = new Map<string, number>()
+  steps.forEach((step, index) => {
+    if (seen.has(step.name)) {
+      error('CLNRM_DUPLICATE_STEP', `Two steps are named "${step.name}"`, [...stepPaths[index]!, 'name'], 'value', 'Give each step a unique name.')
+    }
+    seen.set(step.name, index)
+  })
+
+  if (out.some(d => d.severity === 'error')) return { diagnostics: out }
+  const baseDir = dirname(ctx.file)
+  return {
+    diagnostics: out,
+    spec: {
+      file: ctx.file,
+      name: meta.name,
+      description: meta.description,
+      version: meta.version,
+      timeoutMs: meta.timeout,
+      services,
+      steps,
+      determinism: { seed: doc.determinism?.seed, freezeClock: doc.determinism?.freeze_clock },
+      watch: {
+        files: ((doc.watch?.files ?? []) as string[]).map(glob => resolve(baseDir, glob)),
+        modules: ((doc.watch?.modules ?? []) as string[]).map(entry => resolve(baseDir, entry)),
+      },
+    },
+  }
+}
+
+type Report = (code: PendingDiagnostic['code'], message: string, path: KeyPath, target: PendingDiagnostic['target'], hint?: string) => void
+
+const SHELL = (script: string): string[] => ['sh', '-c', script]
+const argv = (value: string | string[] | undefined): string[] | undefined =>
+  value === undefined ? undefined : typeof value === 'string' ? SHELL(value) : value
+
+function normalizeService(id: string, service: Table, path: KeyPath, ctx: NormalizeContext, report: Report): ServiceSpec {
+  const baseDir = dirname(ctx.file)
+  const volumes = ((service.volumes ?? []) as Table[]).map((volume, index) => {
+    const hostPath = resolve(baseDir, volume.host_path)
+    const rel = relative(ctx.root, hostPath)
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      report('CLNRM_VOLUME_OUTSIDE_ROOT', `Volume host_path "${volume.host_path}" resolves to ${hostPath}, outside the project root ${ctx.root}`, [...path, 'volumes', index, 'host_path'], 'value', 'Keep mounted files inside the project so tests stay hermetic; copy the file into the project.')
+    }
+    if (typeof volume.container_path === 'string' && !volume.container_path.startsWith('/')) {
+      report('CLNRM_INVALID_VALUE', `Volume container_path "${volume.container_path}" must be absolute`, [...path, 'volumes', index, 'container_path'], 'value', `Write "/${volume.container_path}".`)
+    }
+    return { hostPath, containerPath: volume.container_path, readOnly: volume.read_only ?? false }
+  })
+  const ports = (service.ports ?? []) as number[]
+  ports.forEach((port, index) => {
+    if (ports.indexOf(port) !== index) report('CLNRM_DUPLICATE_PORT', `Port ${port} is listed twice`, [...path, 'ports', index], 'value', 'List each container port once.')
+  })
+  return {
+    id,
+    plugin: service.plugin ?? 'generic_container',
+    image: service.image,
+    command: service.command,
+    env: service.env ?? {},
+    ports,
+    volumes,
+    healthCheck: service.health_check && {
+      cmd: argv(service.health_check.cmd)!,
+      intervalMs: service.health_check.interval ?? DEFAULT_HEALTH_INTERVAL_MS,
+      timeoutMs: service.health_check.timeout ?? DEFAULT_READY_TIMEOUT_MS,
+      retries: service.health_check.retries ?? 0,
+    },
+    waitFor: normalizeWaitFor(service.wait_for, [...path, 'wait_for'], report),
+    reset: argv(service.reset),
+    reuse: service.reuse ?? true,
+  }
+}
+
+function normalizeWaitFor(value: unknown, path: KeyPath, report: Report): WaitForSpec | undefined {
+  if (value === undefined) return undefined
+  if (typeof value === 'string') return { kind: 'log', pattern: value, timeoutMs: DEFAULT_READY_TIMEOUT_MS }
+  if (typeof value === 'number') return { kind: 'port', port: value, timeoutMs: DEFAULT_READY_TIMEOUT_MS }
+  const table = value as Table
+  const timeoutMs = table.timeout ?? DEFAULT_READY_TIMEOUT_MS
+  if (table.log !== undefined && table.port !== undefined) {
+    report('CLNRM_CONFLICTING_KEYS', 'wait_for has both log and port', path, 'value', 'Wait for one thing; use health_check for more.')
+  }
+  if (table.log !== undefined) return { kind: 'log', pattern: table.log, timeoutMs }
+  if (table.port !== undefined) return { kind: 'port', port: table.port, timeoutMs }
+  report('CLNRM_MISSING_KEY', 'wait_for needs log or port', path, 'value', 'Write wait_for = { log = "ready" } or wait_for = { port = 8080 }.')
+  return undefined
+}
+
+/** Keys a scenario passes down to its nested steps. */
+function pickStepDefaults(scenario: Table): Table {
+  const defaults: Table = {}
+  for (const key of ['service', 'env', 'workdir', 'timeout', 'continue_on_failure']) {
+    if (scenario[key] !== undefined) defaults[key] = scenario[key]
+  }
+  return defaults
+}
+
+function normalizeStep(
+  step: Table,
+  path: KeyPath,
+  defaults: { name: string; scenario?: string },
+  serviceIds: string[],
+  servicesKey: string,
+  report: Report,
+): StepSpec | undefined {
+  const name: string = step.name ?? defaults.name
+  let ok = true
+  if (step.command !== undefined && step.run !== undefined) {
+    report('CLNRM_CONFLICTING_KEYS', `Step "${name}" has both command and run`, [...path, 'run'], 'key', 'Use command for an argv, or run for a shell string, not both.')
+    ok = false
+  }
+  else if (step.command === undefined && step.run === undefined) {
+    report('CLNRM_MISSING_KEY', `Step "${name}" has neither command nor run`, path, 'table', 'Add run = "…" (a shell string) or command = ["…"] (an argv).')
+    ok = false
+  }
+  else if (step.command !== undefined && step.command.length === 0) {
+    report('CLNRM_INVALID_VALUE', `Step "${name}" has an empty command`, [...path, 'command'], 'value', 'Name the program to run: command = ["echo", "hi"].')
+    ok = false
+  }
+
+  let service: string | undefined = step.service
+  if (service === undefined) {
+    if (serviceIds.length === 1) service = serviceIds[0]
+    else if (serviceIds.length === 0) {
+      report('CLNRM_NO_SERVICES', `Step "${name}" has no service to run in: the test declares none`, path, 'table', `Declare one: [${servicesKey}.app] with image = "…".`)
+      ok = false
+    }
+    else {
+      report('CLNRM_AMBIGUOUS_SERVICE', `Step "${name}" does not say which service runs it`, path, 'table', `Add service = one of: ${serviceIds.join(', ')}.`)
+      ok = false
+    }
+  }
+  else if (!serviceIds.includes(service)) {
+    report('CLNRM_UNKNOWN_SERVICE', `Step "${name}" names the service "${service}", which the test does not declare`, [...path, 'service'], 'value',
+      didYouMean(service, serviceIds) ?? (serviceIds.length ? `Declared services: ${serviceIds.join(', ')}.` : `Declare it: [${servicesKey}.${service}] with image = "…".`))
+    ok = false
+  }
+  if (!ok) return undefined
+  return {
+    name,
+    service: service!,
+    command: step.command ?? SHELL(step.run),
+    run: step.run,
+    env: step.env ?? {},
+    workdir: step.workdir,
+    timeoutMs: step.timeout ?? DEFAULT_STEP_TIMEOUT_MS,
+    expectedExitCode: step.expected_exit_code ?? 0,
+    expectedOutputRegex: step.expected_output_regex ?? [],
+    expectedOutputRegexNot: step.expected_output_regex_not ?? [],
+    expectedStderrRegex: step.expected_stderr_regex ?? [],
+    continueOnFailure: step.continue_on_failure ?? false,
+    scenario: defaults.scenario,
+  }
+}

@@ -1,0 +1,107 @@
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { checkTable } from './check.ts'
+import type { Diagnostic } from './diagnostics.ts'
+import { TestFileError } from './diagnostics.ts'
+import { projectFileTable } from './format.ts'
+import { createLocator } from './locate.ts'
+import { parseToml } from './toml-parse.ts'
+
+/** The project file's name, at the project root. */
+export const PROJECT_FILE = 'clnrm.toml'
+
+/** Test files are found by these globs unless the project file says otherwise. */
+export const DEFAULT_TEST_GLOBS: readonly string[] = ['**/*.clnrm.toml', '**/*.clnrm.toml.eta']
+
+/** The project: its root, its file (when there is one), template vars and determinism defaults. */
+export interface Project {
+  root: string
+  /** Absolute path of `clnrm.toml`, when the project has one. */
+  file?: string
+  /** Template data: `[vars]` with `--var` overrides applied. */
+  vars: Record<string, unknown>
+  determinism: { seed?: number; freezeClock?: string }
+  tests: string[]
+  /** Warnings about the project file (unknown keys). */
+  warnings: Diagnostic[]
+}
+
+/** Options of `loadProject`. */
+export interface LoadProjectOptions {
+  /** Where to start looking for `clnrm.toml`. @default process.cwd() */
+  cwd?: string
+  /** The root, when the caller knows it; skips the upward search. */
+  root?: string
+  /** `--var key=value` overrides of `[vars]`. */
+  vars?: Record<string, string>
+}
+
+/** The nearest directory at or above `cwd` holding `clnrm.toml`; `cwd` itself when none does. */
+export function findProjectRoot(cwd: string): string {
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, PROJECT_FILE))) return dir
+    if (dirname(dir) === dir) return resolve(cwd)
+  }
+}
+
+/** Loads the project file, if any. A broken project file throws a `TestFileError` (code CLNRM_PROJECT_FILE or CLNRM_TOML_SYNTAX). */
+export async function loadProject(options: LoadProjectOptions = {}): Promise<Project> {
+  const root = options.root ? resolve(options.root) : findProjectRoot(options.cwd ?? process.cwd())
+  const file = join(root, PROJECT_FILE)
+  let text: string | undefined
+  try {
+    text = await readFile(file, 'utf8')
+  }
+  catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+  if (text === undefined) {
+    return { root, vars: { ...options.vars }, determinism: {}, tests: [...DEFAULT_TEST_GLOBS], warnings: [] }
+  }
+  return { ...parseProjectFile(file, text, options.vars), root, file }
+}
+
+/** Parses and checks the text of a project file. */
+export function parseProjectFile(file: string, text: string, overrides: Record<string, string> = {}): Omit<Project, 'root'> {
+  const parsed = parseToml(text)
+  if ('error' in parsed) {
+    const { line, column, message } = parsed.error
+    throw new TestFileError([{ code: 'CLNRM_TOML_SYNTAX', severity: 'error', message, file, line, column, hint: 'Fix the project file; every test depends on it.' }])
+  }
+  const pending: Parameters<typeof checkTable>[3] = []
+  const doc = checkTable(parsed.value, projectFileTable.fields, [], pending) as {
+    vars?: Record<string, unknown>
+    determinism?: { seed?: number; freeze_clock?: string }
+    tests?: string[]
+  }
+  const locate = createLocator(text)
+  const diagnostics: Diagnostic[] = pending.map(d => ({
+    code: d.severity === 'error' ? 'CLNRM_PROJECT_FILE' : d.code,
+    severity: d.severity,
+    message: d.message,
+    hint: d.hint,
+    file,
+    path: d.path,
+    ...locate(d.path, d.target),
+  }))
+  if (diagnostics.some(d => d.severity === 'error')) throw new TestFileError(diagnostics)
+  return {
+    file,
+    vars: { ...doc.vars, ...overrides },
+    determinism: { seed: doc.determinism?.seed, freezeClock: doc.determinism?.freeze_clock },
+    tests: doc.tests ?? [...DEFAULT_TEST_GLOBS],
+    warnings: diagnostics,
+  }
+}
+
+/** Parses `--var key=value` arguments; a value may contain `=`. */
+export function parseVarArgs(args: readonly string[]): Record<string, string> {
+  const vars: Record<string, string> = {}
+  for (const arg of args) {
+    const eq = arg.indexOf('=')
+    if (eq <= 0) throw new TypeError(`--var expects key=value, got "${arg}"`)
+    vars[arg.slice(0, eq)] = arg.slice(eq + 1)
+  }
+  return vars
+}

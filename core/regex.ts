@@ -1,0 +1,22 @@
+// clnrm's earlier (Rust) users write inline flag groups such as `(?i)`; JavaScript has no
+// leading inline flags, so we translate a leading group into RegExp flags.
+const LEADING_FLAGS_RE = /^\(\?([imsu]+)\)/
+
+/** Compiles a user pattern, accepting a leading `(?i)`, `(?m)`, `(?s)` flag group. Throws SyntaxError. */
+export function compilePattern(pattern: string): RegExp {
+  const match = LEADING_FLAGS_RE.exec(pattern)
+  if (!match) return new RegExp(pattern)
+  const flags = [...new Set(match[1]!)].join('')
+  return new RegExp(pattern.slice(match[0].length), flags)
+}
+
+/** Returns the engine's reason when a pattern does not compile, else `undefined`. */
+export function patternError(pattern: string): string | undefined {
+  try {
+    compilePattern(pattern)
+    return undefined
+  }
+  catch (error) {
+    return (error as Error).message
+  }
+}

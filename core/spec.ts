@@ -1,0 +1,81 @@
+/** A mount of a host path into a service's container. */
+export interface VolumeSpec {
+  /** Absolute host path (relative paths are resolved against the test file). */
+  hostPath: string
+  containerPath: string
+  readOnly: boolean
+}
+
+/** A health check run inside the container before the first step. */
+export interface HealthCheckSpec {
+  cmd: string[]
+  intervalMs: number
+  timeoutMs: number
+  retries: number
+}
+
+/** What to wait for before the first step: a log line or an open port. */
+export type WaitForSpec =
+  | { kind: 'log'; pattern: string; timeoutMs: number }
+  | { kind: 'port'; port: number; timeoutMs: number }
+
+/** One container of a test, normalized. */
+export interface ServiceSpec {
+  id: string
+  plugin: string
+  image: string
+  /** Overrides the image's command when set. */
+  command?: string[]
+  env: Record<string, string>
+  /** Container ports; host ports are assigned at run time. */
+  ports: number[]
+  volumes: VolumeSpec[]
+  healthCheck?: HealthCheckSpec
+  waitFor?: WaitForSpec
+  /** Run before a reused container serves the next run. */
+  reset?: string[]
+  reuse: boolean
+}
+
+/** One command run inside one service's container, normalized. */
+export interface StepSpec {
+  name: string
+  service: string
+  /** The argv; a `run` string becomes `['sh', '-c', run]`. */
+  command: string[]
+  /** The original shell string when the step was written with `run`. */
+  run?: string
+  env: Record<string, string>
+  workdir?: string
+  timeoutMs: number
+  expectedExitCode: number
+  expectedOutputRegex: string[]
+  expectedOutputRegexNot: string[]
+  expectedStderrRegex: string[]
+  continueOnFailure: boolean
+  /** The `[[scenario]]` the step came from, if any. */
+  scenario?: string
+}
+
+/** The normalized test: what `[meta]`/`[test.metadata]`, `[services]`/`[service]`, `[[steps]]` and `[[scenario]]` mean. */
+export interface TestSpec {
+  /** Absolute path of the file the user edits. */
+  file: string
+  name: string
+  description?: string
+  version?: string
+  /** Budget for the whole test, when set. */
+  timeoutMs?: number
+  services: Record<string, ServiceSpec>
+  steps: StepSpec[]
+  determinism: { seed?: number; freezeClock?: string }
+  /** Extra inputs for the dev loop: globs and entry modules, absolute. */
+  watch: { files: string[]; modules: string[] }
+}
+
+/** Default per-step timeout. */
+export const DEFAULT_STEP_TIMEOUT_MS = 30_000
+/** Default interval between health checks: fast, since the dev loop waits on it. */
+export const DEFAULT_HEALTH_INTERVAL_MS = 50
+/** Default time a service gets to become healthy. */
+export const DEFAULT_READY_TIMEOUT_MS = 30_000

@@ -1,0 +1,83 @@
+import { createHash, randomUUID } from 'node:crypto'
+import { toTomlValue } from './toml-value.ts'
+
+/** What a render read from the environment: the dev loop reruns the test when these change. */
+export interface EnvRead {
+  name: string
+  value: string | undefined
+}
+
+/** The functions a template calls: `env()`, `now()`, `sha256()`, `toml()`, `uuid()`, `fake.*`. */
+export interface TemplateHelpers {
+  env: (name: string, fallback?: string) => string
+  now: () => string
+  sha256: (text: string) => string
+  toml: (value: unknown) => string
+  uuid: () => string
+  fake: {
+    name: () => string
+    email: () => string
+    int: (min?: number, max?: number) => number
+    word: () => string
+  }
+}
+
+/** Inputs of the helpers; `seed` and `freezeClock` make every helper deterministic. */
+export interface HelperOptions {
+  seed?: number
+  freezeClock?: string
+  env: Readonly<Record<string, string | undefined>>
+  /** Called for every `env()` read. */
+  onEnvRead: (read: EnvRead) => void
+}
+
+const FIRST = ['Ada', 'Grace', 'Linus', 'Margaret', 'Ken', 'Barbara', 'Dennis', 'Frances', 'Alan', 'Radia', 'Edsger', 'Hedy']
+const LAST = ['Lovelace', 'Hopper', 'Torvalds', 'Hamilton', 'Thompson', 'Liskov', 'Ritchie', 'Allen', 'Turing', 'Perlman', 'Dijkstra', 'Lamarr']
+const WORDS = ['alpha', 'bravo', 'cedar', 'delta', 'ember', 'fjord', 'grove', 'harbor', 'indigo', 'juniper', 'kelp', 'lumen', 'meadow', 'nectar', 'onyx', 'prairie']
+
+/** mulberry32: small, fast and good enough for test data; not for secrets. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6D2B79F5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Creates the helpers for one render. A fresh seeded generator per render keeps renders repeatable. */
+export function createTemplateHelpers(options: HelperOptions): TemplateHelpers {
+  const random = options.seed === undefined ? Math.random : seededRandom(options.seed)
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
+  const int = (min = 0, max = 1_000_000): number => min + Math.floor(random() * (max - min + 1))
+  const uuid = options.seed === undefined
+    ? randomUUID
+    : (): string => {
+        const bytes = Array.from({ length: 16 }, () => Math.floor(random() * 256))
+        bytes[6] = (bytes[6]! & 0x0F) | 0x40
+        bytes[8] = (bytes[8]! & 0x3F) | 0x80
+        const hex = bytes.map(b => b.toString(16).padStart(2, '0')).join('')
+        return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+      }
+  return {
+    env: (name, fallback) => {
+      const value = options.env[name]
+      options.onEnvRead({ name, value })
+      if (value !== undefined) return value
+      if (fallback !== undefined) return fallback
+      throw new Error(`env("${name}"): the variable is not set and no fallback was given`)
+    },
+    now: () => options.freezeClock ?? new Date().toISOString(),
+    sha256: text => createHash('sha256').update(String(text)).digest('hex'),
+    toml: toTomlValue,
+    uuid,
+    fake: {
+      name: () => `${pick(FIRST)} ${pick(LAST)}`,
+      email: () => `${pick(FIRST).toLowerCase()}.${pick(LAST).toLowerCase()}${int(1, 99)}@example.test`,
+      int,
+      word: () => pick(WORDS),
+    },
+  }
+}

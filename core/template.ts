@@ -1,0 +1,228 @@
+import { readFileSync } from 'node:fs'
+import { basename, dirname, isAbsolute, relative, resolve } from 'node:path'
+import { Eta, EtaParseError } from 'eta'
+import type { TemplateFunction } from 'eta'
+import { MemoryCache } from './cache.ts'
+import type { Diagnostic, DiagnosticCode } from './diagnostics.ts'
+import { TestFileError } from './diagnostics.ts'
+import { contentHash } from './hash.ts'
+import type { EnvRead } from './template-helpers.ts'
+import { createTemplateHelpers } from './template-helpers.ts'
+
+/** Everything a render read: the dev loop reruns the test when any of these change. */
+export interface RenderInputs {
+  /** The template itself (absolute). */
+  template: string
+  /** Partials it included, directly or through other partials (absolute, in first-use order). */
+  partials: string[]
+  /** Environment variables read through `env()`, with the values seen. */
+  env: EnvRead[]
+}
+
+/** The rendered TOML and what it was made from. */
+export interface RenderResult {
+  output: string
+  inputs: RenderInputs
+}
+
+/** One render's data. */
+export interface RenderRequest {
+  /** Absolute path of the `.eta` template. */
+  file: string
+  /** The template's text; read from `file` when omitted. */
+  source?: string
+  /** Project vars merged with `--var` overrides: `it.<name>` and `vars.<name>`. */
+  vars?: Readonly<Record<string, unknown>>
+  /** Project-wide defaults; a literal `[determinism]` table in the template wins. */
+  determinism?: { seed?: number; freezeClock?: string }
+  /** The environment `env()` reads. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>
+}
+
+/** Options of a template renderer. */
+export interface TemplateRendererOptions {
+  /** Project root: partials must live inside it. */
+  root: string
+  /** Compiled-template cache, keyed by a hash of the template text. @default a MemoryCache of 100 entries */
+  cache?: MemoryCache<string, TemplateFunction>
+  /** Reads partials. @default fs.readFileSync */
+  readFile?: (path: string) => string
+}
+
+/** Renders `.clnrm.toml.eta` templates. Compiled templates are shared between renders. */
+export interface TemplateRenderer {
+  render: (request: RenderRequest) => RenderResult
+  readonly cache: MemoryCache<string, TemplateFunction>
+}
+
+/** A render failed; `inputs` holds what it read before failing, so a fix to a partial can rerun it. */
+export class TemplateRenderError extends TestFileError {
+  override name = 'TemplateRenderError'
+  readonly inputs: RenderInputs
+
+  constructor(diagnostics: readonly Diagnostic[], inputs: RenderInputs, options?: ErrorOptions) {
+    super(diagnostics, options)
+    this.inputs = inputs
+  }
+}
+
+/** Thrown inside Eta and turned into a diagnostic at the edge of `render`. */
+class TemplateProblem extends Error {
+  constructor(readonly code: DiagnosticCode, message: string, readonly file: string | undefined, readonly line: number | undefined, readonly hint?: string) {
+    super(message)
+  }
+}
+
+// Helpers are plain locals in templates (`env("HOME")`, `toml(x)`); `it` stays the user's data.
+const FUNCTION_HEADER = 'const {env, now, sha256, toml, uuid, fake} = it.__clnrm;'
+
+/** Creates a renderer with its own Eta instance and compiled-template cache. */
+export function createTemplateRenderer(options: TemplateRendererOptions): TemplateRenderer {
+  const cache = options.cache ?? new MemoryCache<string, TemplateFunction>({ max: 100 })
+  const read = options.readFile ?? ((path: string) => readFileSync(path, 'utf8'))
+  // Partials read during the current render; renders are synchronous, so one slot suffices.
+  let partials: Set<string> = new Set()
+
+  const eta = new Eta({ autoEscape: false, autoTrim: [false, 'nl'], debug: true, functionHeader: FUNCTION_HEADER })
+  const compile = eta.compile.bind(eta)
+  eta.compile = (text, compileOptions) => {
+    const key = contentHash(text)
+    let fn = cache.get(key)
+    if (!fn) {
+      try {
+        fn = compile(text, compileOptions)
+      }
+      catch (error) {
+        throw syntaxProblem(eta, error, text, compileOptions?.filepath)
+      }
+      cache.set(key, fn)
+    }
+    return fn
+  }
+  eta.resolvePath = (name, resolveOptions) => {
+    const from = resolveOptions?.filepath
+    const path = resolve(from ? dirname(from) : options.root, name.endsWith('.eta') ? name : `${name}.eta`)
+    if (!basename(path).startsWith('_')) {
+      throw new TemplateProblem('CLNRM_TEMPLATE_INCLUDE', `include("${name}"): partials must be named _*.eta`, undefined, undefined, `Rename it to _${basename(path)} so it is not mistaken for a test.`)
+    }
+    const rel = relative(options.root, path)
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      throw new TemplateProblem('CLNRM_TEMPLATE_INCLUDE', `include("${name}") resolves to ${path}, outside the project root`, undefined, undefined, 'Keep partials inside the project.')
+    }
+    return path
+  }
+  eta.readFile = (path) => {
+    partials.add(path)
+    try {
+      return read(path)
+    }
+    catch {
+      throw new TemplateProblem('CLNRM_TEMPLATE_INCLUDE', `include(): partial ${path} not found`, undefined, undefined, 'Check the name; partials resolve relative to the including template.')
+    }
+  }
+  eta.RuntimeErr = (error: Error, text: string, line: number, file: string): never => {
+    if (error instanceof TemplateProblem) {
+      // A problem from a partial already has its place; an include problem gets the include's.
+      if (error.line !== undefined) throw error
+      throw new TemplateProblem(error.code, error.message, file, line, error.hint)
+    }
+    throw new TemplateProblem('CLNRM_TEMPLATE_RUNTIME', `Template error: ${error.message}`, file, line, 'Run `clnrm render <file>` to see the output; check the expression on this line.')
+  }
+
+  return {
+    cache,
+    render(request) {
+      const source = request.source ?? read(request.file)
+      const determinism = { ...request.determinism, ...literalDeterminism(source) }
+      const envReads = new Map<string, EnvRead>()
+      const helpers = createTemplateHelpers({
+        seed: determinism.seed,
+        freezeClock: determinism.freezeClock,
+        env: request.env ?? process.env,
+        onEnvRead: read => envReads.set(read.name, read),
+      })
+      partials = new Set()
+      try {
+        const fn = eta.compile(source, { filepath: request.file })
+        const output = eta.render(fn, { ...request.vars, vars: request.vars ?? {}, __clnrm: helpers }, { filepath: request.file })
+        return { output, inputs: { template: request.file, partials: [...partials], env: [...envReads.values()] } }
+      }
+      catch (error) {
+        const inputs = { template: request.file, partials: [...partials], env: [...envReads.values()] }
+        throw toRenderError(error, request.file, source, read, inputs)
+      }
+    },
+  }
+}
+
+function toRenderError(error: unknown, file: string, source: string, read: (path: string) => string, inputs: RenderInputs): TemplateRenderError {
+  const problem = error instanceof TemplateProblem
+    ? error
+    : new TemplateProblem('CLNRM_TEMPLATE_RUNTIME', `Template error: ${(error as Error)?.message ?? String(error)}`, file, undefined)
+  const at = problem.file ?? file
+  let text = source
+  if (at !== file) {
+    try {
+      text = read(at)
+    }
+    catch {}
+  }
+  const line = problem.line ?? 1
+  const column = (text.split(/\r?\n/)[line - 1]?.indexOf('<%') ?? -1) + 1 || 1
+  const diagnostic: Diagnostic = { code: problem.code, severity: 'error', message: problem.message, hint: problem.hint, file: at, line, column }
+  return new TemplateRenderError([diagnostic], inputs, { cause: error })
+}
+
+/** Finds the line of a template syntax error: Eta reports unclosed tags, the JS engine reports nothing. */
+function syntaxProblem(eta: Eta, error: unknown, text: string, file: string | undefined): TemplateProblem {
+  const message = (error as Error).message ?? String(error)
+  const hint = 'Check the <% %> tags on this line: every tag must close, and its JavaScript must be complete.'
+  const parsed = /at line (\d+) col (\d+)/.exec(message)
+  if (error instanceof EtaParseError && parsed) {
+    return new TemplateProblem('CLNRM_TEMPLATE_SYNTAX', `Template syntax error: ${message.split(' at line')[0]}`, file, Number(parsed[1]), hint)
+  }
+  const reason = /Bad template syntax\s+([^\n]*)/.exec(message)?.[1] ?? message
+  return new TemplateProblem('CLNRM_TEMPLATE_SYNTAX', `Template syntax error: ${reason}`, file, findBadTag(eta, text), hint)
+}
+
+function findBadTag(eta: Eta, text: string): number | undefined {
+  let tags: Array<{ t: string; val: string; lineNo?: number }>
+  try {
+    tags = eta.parse(text).filter(node => typeof node !== 'string') as typeof tags
+  }
+  catch {
+    return undefined
+  }
+  let code = ''
+  for (const tag of tags) {
+    const candidate = tag.t === 'e' ? `${code}\n${tag.val}` : code
+    const standalone = tag.t === 'e' ? candidate : `return (${tag.val}\n)`
+    try {
+      // eslint-disable-next-line no-new-func
+      new Function(standalone)
+    }
+    catch (error) {
+      // Open blocks (`for (…) {`) end the input early; any other error is this tag's fault.
+      if (tag.t !== 'e' || !/end of input|missing \} |Unexpected end/i.test((error as Error).message)) return tag.lineNo
+    }
+    code = candidate
+  }
+  return tags.at(-1)?.lineNo
+}
+
+const DETERMINISM_RE = /^\s*\[determinism\]\s*(?:#.*)?$([\s\S]*?)(?=^\s*\[|$(?![\s\S]))/m
+
+/**
+ * Reads a literal `[determinism]` table from the template text before rendering, since the
+ * template's own helpers need the seed and clock. Values produced by tags are not seen.
+ */
+export function literalDeterminism(source: string): { seed?: number; freezeClock?: string } {
+  const body = DETERMINISM_RE.exec(source)?.[1]
+  if (!body) return {}
+  const seed = /^\s*seed\s*=\s*(-?\d+)\s*(?:#.*)?$/m.exec(body)?.[1]
+  const clock = /^\s*freeze_clock\s*=\s*"?([0-9][0-9T:.+\-Zz ]+?)"?\s*(?:#.*)?$/m.exec(body)?.[1]
+  const result: { seed?: number; freezeClock?: string } = {}
+  if (seed !== undefined) result.seed = Number(seed)
+  if (clock !== undefined && !Number.isNaN(Date.parse(clock))) result.freezeClock = new Date(clock).toISOString()
+  return result
+}
