@@ -32,7 +32,7 @@ export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: Pe
     case 'integer':
       if (typeof value !== 'number' || !Number.isInteger(value)) return wrongType()
       if ((type.minimum !== undefined && value < type.minimum) || (type.maximum !== undefined && value > type.maximum)) {
-        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${value}, outside ${type.minimum ?? '-∞'}..${type.maximum ?? '∞'}`)
+        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${value}, outside ${type.minimum ?? '-∞'}..${type.maximum ?? '∞'}`, `Use a whole number from ${type.minimum ?? '-∞'} to ${type.maximum ?? '∞'}.`)
       }
       return value
     case 'boolean':
@@ -82,6 +82,8 @@ export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: Pe
     case 'table':
       if (!isTable(value)) return wrongType()
       return checkTable(value, type.fields, path, out)
+    case 'any':
+      return value
     case 'union': {
       const variant = type.variants.find(v => acceptsTomlType(v, value))
       return variant ? checkValue(value, variant, path, out) : wrongType()
@@ -179,13 +181,23 @@ function acceptsTomlType(type: TypeDef, value: unknown): boolean {
     case 'array': case 'oneOrMany': return Array.isArray(value)
     case 'record': case 'table': return isTable(value)
     case 'union': return type.variants.some(v => acceptsTomlType(v, value))
+    case 'any': return true
   }
 }
 
-function typeHint(type: TypeDef, value: unknown): string | undefined {
+function typeHint(type: TypeDef, value: unknown): string {
   if (type.kind === 'array' && typeof value === 'string') return `Wrap it in brackets: [${JSON.stringify(value)}]${type.items.kind === 'string' ? ', or use `run` for a shell string' : ''}.`
   if (type.kind === 'string' && typeof value === 'number') return `Quote it: "${value}".`
   if (type.kind === 'integer' && typeof value === 'string' && /^\d+$/.test(value)) return `Remove the quotes: ${value}.`
   if (type.kind === 'boolean' && (value === 'true' || value === 'false')) return `Remove the quotes: ${value}.`
-  return undefined
+  switch (type.kind) {
+    case 'string': case 'regex': return 'Write a quoted string: "…".'
+    case 'integer': return 'Write a whole number without quotes.'
+    case 'boolean': return 'Write true or false, without quotes.'
+    case 'array': return 'Write a list in brackets: [ … ].'
+    case 'oneOrMany': return 'Write a string, or a list of strings in brackets.'
+    case 'record': case 'table': return 'Write a table: key = { … }, or a [section] of its own.'
+    case 'scalar': return 'Write a string, a number or true/false.'
+    default: return `Write ${describeType(type)}.`
+  }
 }

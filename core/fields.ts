@@ -20,6 +20,8 @@ export type TypeDef =
   /** A table with arbitrary keys, all of one type (`env`, `services`). */
   | { kind: 'record'; values: TypeDef; keyPattern?: string }
   | { kind: 'table'; fields: Readonly<Record<string, FieldDef>> }
+  /** Any TOML value, kept as parsed (template vars). */
+  | { kind: 'any' }
   /** Alternatives told apart by TOML value type (for example a string or a table). */
   | { kind: 'union'; variants: readonly TypeDef[] }
 
@@ -41,6 +43,7 @@ export const duration: TypeDef = { kind: 'duration' }
 export const regex: TypeDef = { kind: 'regex' }
 export const datetime: TypeDef = { kind: 'datetime' }
 export const scalar: TypeDef = { kind: 'scalar' }
+export const any: TypeDef = { kind: 'any' }
 export const array = (items: TypeDef): TypeDef => ({ kind: 'array', items })
 export const oneOrMany = (items: TypeDef): TypeDef => ({ kind: 'oneOrMany', items })
 export const record = (values: TypeDef, keyPattern?: string): TypeDef => ({ kind: 'record', values, keyPattern })
@@ -72,6 +75,7 @@ export function describeType(type: TypeDef): string {
     case 'array': return `array of ${describeType(type.items)}`
     case 'oneOrMany': return `${describeType(type.items)} or array of ${describeType(type.items)}`
     case 'record': return 'table'
+    case 'any': return 'any value'
     case 'union': return type.variants.map(describeType).join(' or ')
     default: return type.kind
   }

@@ -1,5 +1,5 @@
 import {
-  array, boolean, datetime, duration, field, integer, oneOrMany, record, regex, scalar, string, table, union,
+  any, array, boolean, datetime, duration, field, integer, oneOrMany, record, regex, scalar, string, table, union,
 } from './fields.ts'
 import type { FieldDef, TypeDef } from './fields.ts'
 
@@ -106,7 +106,7 @@ export const testFileTable: TypeDef & { kind: 'table' } = table({
 
 /** The optional project file `clnrm.toml` at the project root. */
 export const projectFileTable: TypeDef & { kind: 'table' } = table({
-  vars: field(record(union(scalar, array(scalar))), 'Data for templates, as `it.<name>`; `--var key=value` overrides.'),
+  vars: field(record(any), 'Data for templates, as `it.<name>`; `--var key=value` overrides.'),
   determinism: field(table({
     seed: field(integer(), 'Default seed for every template.'),
     freeze_clock: field(datetime, 'Default frozen clock for every template.'),

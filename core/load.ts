@@ -151,7 +151,7 @@ function locateAll(file: string, source: string, toml: string, cached: CachedCon
     return [{ code: 'CLNRM_TOML_SYNTAX', severity: 'error', message, file, ...place(at), hint: template ? 'Run `clnrm render` on the template to see the TOML it produces.' : 'Fix the TOML syntax at this position.' }]
   }
   const locate = createLocator(toml)
-  return cached.pending.map(d => ({
+  const located: Diagnostic[] = cached.pending.map(d => ({
     code: d.code,
     severity: d.severity,
     message: d.message,
@@ -160,4 +160,5 @@ function locateAll(file: string, source: string, toml: string, cached: CachedCon
     path: d.path,
     ...place(locate(d.path, d.target)),
   }))
+  return located.sort((a, b) => a.line - b.line || a.column - b.column)
 }

@@ -24,6 +24,8 @@ export function createLocator(source: string): (path: KeyPath, target: Target) =
     ast = undefined
   }
   return (path, target) => {
+    // The document itself: its start, not its first table.
+    if (path.length === 0) return { line: 1, column: 1 }
     const node = ast ? findNode(ast, path, target) : undefined
     return node ? { line: node.loc.start.line, column: node.loc.start.column + 1 } : { line: 1, column: 1 }
   }
@@ -46,17 +48,20 @@ function findNode(ast: AST.TOMLProgram, path: KeyPath, target: Target): Node | u
   }
 
   // Key/values of the implicit top-level table, then each [table] / [[array table]].
-  const scopes: Array<{ prefix: KeyPath; header?: Node; body: AST.TOMLKeyValue[] }> = [
+  const scopes: Array<{ prefix: KeyPath; header?: AST.TOMLTable; body: AST.TOMLKeyValue[] }> = [
     { prefix: [], body: top.body.filter((n): n is AST.TOMLKeyValue => n.type === 'TOMLKeyValue') },
   ]
   for (const node of top.body) {
     if (node.type === 'TOMLTable') scopes.push({ prefix: node.resolvedKey, header: node, body: node.body })
   }
   for (const scope of scopes) {
-    if (scope.header) {
-      if (startsWith(path, scope.prefix)) consider(scope.header, scope.prefix.length)
+    if (scope.header?.type === 'TOMLTable') {
+      const header = scope.header
+      // `[services."my app"]` with a bad id: point at the id, not the bracket.
+      if (target === 'key' && path.length === scope.prefix.length && startsWith(path, scope.prefix)) consider(header.key.keys.at(-1)!, path.length + 0.1)
+      else if (startsWith(path, scope.prefix)) consider(header, scope.prefix.length)
       // A path to a table written only as sub-tables ([services.web] for `services`) points at the first one.
-      else if (startsWith(scope.prefix, path)) consider(scope.header, path.length - 0.5)
+      else if (startsWith(scope.prefix, path)) consider(header, path.length - 0.5)
     }
     if (!startsWith(path, scope.prefix)) continue
     for (const kv of scope.body) searchKeyValue(kv, scope.prefix, path, target, consider)

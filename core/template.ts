@@ -83,7 +83,9 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
   // Partials read during the current render; renders are synchronous, so one slot suffices.
   let partials: Set<string> = new Set()
 
-  const eta = new Eta({ autoEscape: false, autoTrim: [false, 'nl'], debug: true, functionHeader: FUNCTION_HEADER })
+  // No auto-trim: in TOML the newline after `key = <%= value %>` is syntax. Blank lines left by
+  // control-flow tags are harmless, and `-%>` still trims one newline where wanted.
+  const eta = new Eta({ autoEscape: false, autoTrim: false, debug: true, functionHeader: FUNCTION_HEADER })
   const compile = eta.compile.bind(eta)
   eta.compile = (text, compileOptions) => {
     const key = contentHash(text)
@@ -126,7 +128,7 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
       if (error.line !== undefined) throw error
       throw new TemplateProblem(error.code, error.message, file, line, error.hint)
     }
-    throw new TemplateProblem('CLNRM_TEMPLATE_RUNTIME', `Template error: ${error.message}`, file, line, 'Run `clnrm render <file>` to see the output; check the expression on this line.')
+    throw new TemplateProblem('CLNRM_TEMPLATE_RUNTIME', `Template error: ${error.message}`, file, line, 'Check the expression in the tag on this line.')
   }
 
   return {

@@ -22,6 +22,8 @@ export function toTomlValue(value: unknown): string {
       if (entries.length === 0) return '{}'
       return `{ ${entries.map(([k, v]) => `${encodeKey(k)} = ${toTomlValue(v)}`).join(', ')} }`
     }
+    case 'undefined':
+      throw new TypeError('toml(): the value is undefined; is a var missing from clnrm.toml [vars] or --var?')
     default:
       throw new TypeError(`toml(): cannot encode a ${typeof value}`)
   }

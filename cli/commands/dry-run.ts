@@ -1,0 +1,56 @@
+import { createPlan, createTestLoader, formatDuration, hasErrors } from '../../core/index.ts'
+import type { TestPlan } from '../../core/index.ts'
+import type { CommandDef } from '../command.ts'
+import { REPORTER_OPTION, VAR_OPTION } from '../command.ts'
+import type { CommandContext } from '../context.ts'
+import { EXIT } from '../errors.ts'
+import { displayPath, formatDiagnostic } from '../output.ts'
+import { openProject, resolveTestFiles } from '../project.ts'
+
+/** `clnrm dry-run`: everything `run` does before starting a container. */
+export const dryRunCommand: CommandDef = {
+  name: 'dry-run',
+  args: '[paths...]',
+  summary: 'Validate test files and print what `clnrm run` would start and execute, without starting containers.',
+  examples: ['clnrm dry-run tests/api.clnrm.toml', 'clnrm dry-run tests/ --reporter json'],
+  options: { ...REPORTER_OPTION, ...VAR_OPTION },
+  async run(args, ctx) {
+    const project = await openProject(args, ctx)
+    const files = await resolveTestFiles(args.positionals, project, ctx)
+    const loader = createTestLoader({ project, env: ctx.env })
+    const results = await Promise.all(files.map(file => loader.load(file)))
+    const plans = results.flatMap(r => (r.spec ? [createPlan(r.spec)] : []))
+    const failed = results.some(r => hasErrors(r.diagnostics))
+    if (args.options.reporter === 'json') {
+      ctx.stdout(`${JSON.stringify({ plans, diagnostics: results.flatMap(r => r.diagnostics) }, null, 2)}\n`)
+    }
+    else {
+      for (const result of results) for (const d of result.diagnostics) ctx.stderr(formatDiagnostic(ctx, d))
+      for (const plan of plans) ctx.stdout(formatPlan(ctx, plan))
+    }
+    return failed ? EXIT.failure : EXIT.ok
+  },
+}
+
+function formatPlan(ctx: CommandContext, plan: TestPlan): string {
+  const { c } = ctx
+  const lines = [`${c.bold(plan.name)} ${c.dim(displayPath(ctx, plan.file))}${plan.timeoutMs ? c.dim(` (budget ${formatDuration(plan.timeoutMs)})`) : ''}`]
+  lines.push(`  services ${c.dim('(started in parallel, on one private network; ids are host names)')}`)
+  for (const s of plan.services) {
+    lines.push(`    ${c.cyan(s.id)}  ${s.image}${s.command ? `  ${c.dim('command')} ${shellQuote(s.command)}` : ''}  ${c.dim(s.reuse ? 'reusable' : 'fresh each run')}`)
+    for (const port of s.ports) lines.push(`      port ${port.container} → host port in $${port.env}`)
+    for (const v of s.volumes) lines.push(`      volume ${displayPath(ctx, v.host)} → ${v.container}${v.readOnly ? ' (read-only)' : ''}`)
+    for (const [k, v] of Object.entries(s.env)) lines.push(`      env ${k}=${v}`)
+    lines.push(`      ready when: ${s.ready}`)
+  }
+  lines.push('  steps')
+  plan.steps.forEach((step, i) => {
+    lines.push(`    ${i + 1}. ${step.name} ${c.dim(`in ${step.service}`)}: ${shellQuote(step.argv)}`)
+    lines.push(`       ${c.dim(`expect ${step.expect.join(', ')}; timeout ${formatDuration(step.timeoutMs)}${step.continueOnFailure ? '; continues on failure' : ''}`)}`)
+  })
+  return `${lines.join('\n')}\n\n`
+}
+
+function shellQuote(argv: readonly string[]): string {
+  return argv.map(arg => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll('\'', '\'\\\'\'')}'`)).join(' ')
+}

@@ -1,0 +1,122 @@
+import { parseArgs } from 'node:util'
+import { TestFileError } from '../core/index.ts'
+import pkg from '../package.json' with { type: 'json' }
+import type { CommandArgs, CommandDef } from './command.ts'
+import { commandHelp, COMMON_OPTIONS } from './command.ts'
+import { dryRunCommand } from './commands/dry-run.ts'
+import { fmtCommand } from './commands/fmt.ts'
+import { initCommand } from './commands/init.ts'
+import { renderCommand } from './commands/render.ts'
+import { schemaCommand } from './commands/schema.ts'
+import { validateCommand } from './commands/validate.ts'
+import type { CliContext, CommandContext } from './context.ts'
+import { processContext, resolveColors } from './context.ts'
+import { EXIT, UsageError } from './errors.ts'
+import { formatDiagnostic } from './output.ts'
+
+export type { CliContext } from './context.ts'
+export { EXIT, UsageError } from './errors.ts'
+
+/** clnrm's version. */
+export const version: string = pkg.version
+
+/** Every command, in the order `--help` lists them. */
+export const commands: readonly CommandDef[] = [validateCommand, dryRunCommand, renderCommand, fmtCommand, initCommand, schemaCommand]
+
+function mainHelp(): string {
+  const width = Math.max(...commands.map(cmd => `${cmd.name} ${cmd.args}`.length))
+  return [
+    `clnrm ${version}: hermetic integration tests in containers`,
+    '',
+    'Usage: clnrm <command> [options]',
+    '',
+    'Commands:',
+    ...commands.map(cmd => `  ${`${cmd.name} ${cmd.args}`.padEnd(width)}  ${cmd.summary}`),
+    '',
+    'Options:',
+    '  -h, --help     Show help (also after a command: clnrm validate --help)',
+    '  -v, --version  Show the version',
+    '',
+    'Exit codes: 0 ok, 1 a test or validation failure, 2 a usage or config error.',
+    '',
+  ].join('\n')
+}
+
+/**
+ * Runs the CLI in-process and returns the exit code. Only `runMain` touches the process;
+ * tests call this with a buffered context.
+ */
+export async function main(argv: readonly string[], context: CliContext = processContext()): Promise<number> {
+  const [name, ...rest] = argv
+  const plain = resolveColors(context, argv.includes('--no-color'))
+  const ctx: CommandContext = { ...context, c: plain }
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? commands.find(cmd => cmd.name === rest[0]) : undefined
+    ctx.stdout(topic ? commandHelp(topic) : mainHelp())
+    return EXIT.ok
+  }
+  if (name === '--version' || name === '-v') {
+    ctx.stdout(`${version}\n`)
+    return EXIT.ok
+  }
+  try {
+    const command = commands.find(cmd => cmd.name === name)
+    if (!command) {
+      const hint = name.startsWith('-') ? 'Put the command first: clnrm <command> [options].' : `Commands: ${commands.map(cmd => cmd.name).join(', ')}.`
+      throw new UsageError(`Unknown command "${name}"`, hint)
+    }
+    const args = parseCommandArgs(command, rest)
+    if (args.options.help) {
+      ctx.stdout(commandHelp(command))
+      return EXIT.ok
+    }
+    const reporter = args.options.reporter
+    if (reporter !== undefined && reporter !== 'human' && reporter !== 'json') {
+      throw new UsageError(`Unknown reporter "${reporter}"`, 'Use --reporter human or --reporter json.')
+    }
+    return await command.run(args, ctx)
+  }
+  catch (error) {
+    if (error instanceof UsageError) {
+      ctx.stderr(`${ctx.c.red('error')} ${error.message}\n${error.hint ? `${ctx.c.cyan('hint:')} ${error.hint}\n` : ''}Run \`clnrm ${commands.some(c => c.name === name) ? `${name} ` : ''}--help\` for usage.\n`)
+      return EXIT.usage
+    }
+    if (error instanceof TestFileError) {
+      // Only the project file reaches here: test files report through their command.
+      for (const d of error.diagnostics) ctx.stderr(formatDiagnostic(ctx, d))
+      return EXIT.usage
+    }
+    throw error
+  }
+}
+
+function parseCommandArgs(command: CommandDef, argv: readonly string[]): CommandArgs {
+  const options = Object.fromEntries(
+    Object.entries({ ...command.options, ...COMMON_OPTIONS }).map(([key, def]) => [key, {
+      type: def.type,
+      ...(def.short && { short: def.short }),
+      ...(def.multiple && { multiple: true }),
+    }]),
+  )
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
+    for (const [key, def] of Object.entries(command.options)) {
+      if (values[key] === undefined && def.default !== undefined) (values as Record<string, unknown>)[key] = def.default
+    }
+    return { positionals, options: values as CommandArgs['options'] }
+  }
+  catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ''))
+  }
+}
+
+/** The process edge: runs `main` with the real process and sets the exit code. */
+export async function runMain(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  try {
+    process.exitCode = await main(argv)
+  }
+  catch (error) {
+    process.stderr.write(`clnrm: internal error, please report it with this output:\n${(error as Error)?.stack ?? String(error)}\n`)
+    process.exitCode = EXIT.usage
+  }
+}

@@ -1,0 +1,32 @@
+import { glob } from 'tinyglobby'
+import { discoverTestFiles, isTestFile, loadProject, parseVarArgs } from '../core/index.ts'
+import type { Project } from '../core/index.ts'
+import type { CommandArgs } from './command.ts'
+import type { CommandContext } from './context.ts'
+import { UsageError } from './errors.ts'
+
+/** Loads the project for a command: `--root`, `--var`, and `clnrm.toml`. A broken project file throws (exit 2). */
+export async function openProject(args: CommandArgs, ctx: CommandContext): Promise<Project> {
+  let vars: Record<string, string>
+  try {
+    vars = parseVarArgs((args.options.var as string[] | undefined) ?? [])
+  }
+  catch (error) {
+    throw new UsageError((error as Error).message, 'Write --var name=value.')
+  }
+  return loadProject({ cwd: ctx.cwd, root: args.options.root as string | undefined, vars })
+}
+
+/** The test files a command works on: its paths, or the project's test globs when none are given. */
+export async function resolveTestFiles(paths: readonly string[], project: Project, ctx: CommandContext): Promise<string[]> {
+  if (paths.length === 0) {
+    const files = await glob(project.tests, { cwd: project.root, absolute: true, ignore: ['**/node_modules/**', '**/.git/**'] })
+    if (files.length === 0) throw new UsageError(`No test files under ${project.root}`, 'Name files or directories, or create one with `clnrm init`.')
+    return files.filter(isTestFile).sort()
+  }
+  const { files, unmatched } = await discoverTestFiles(paths, ctx.cwd)
+  if (unmatched.length) {
+    throw new UsageError(`No test files match: ${unmatched.join(', ')}`, 'Pass *.clnrm.toml or *.clnrm.toml.eta files, directories holding them, or globs.')
+  }
+  return files
+}

@@ -1,0 +1,96 @@
+import { contentHash } from './hash.ts'
+import type { ServiceSpec, TestSpec } from './spec.ts'
+
+/** The env var a step reads to reach a service's published port: `SERVICE_WEB_PORT_8080`. */
+export function portEnvName(serviceId: string, port: number): string {
+  return `SERVICE_${serviceId.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_PORT_${port}`
+}
+
+/**
+ * A hash of everything that defines a service's container. Two tests whose services hash the
+ * same may share a pooled container; any change (env, ports, volumes, health check…) gets a new one.
+ */
+export function serviceDefinitionHash(service: ServiceSpec): string {
+  const { id: _id, ...definition } = service
+  return contentHash(stableStringify(definition))
+}
+
+/** JSON with object keys sorted at every level, so equal definitions hash equal. */
+function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+/** What `clnrm run` would do for one test, without starting anything. */
+export interface TestPlan {
+  file: string
+  name: string
+  timeoutMs?: number
+  services: Array<{
+    id: string
+    image: string
+    command?: string[]
+    env: Record<string, string>
+    /** Container port → the env var steps read for its host port (assigned at run time). */
+    ports: Array<{ container: number; env: string }>
+    volumes: Array<{ host: string; container: string; readOnly: boolean }>
+    ready: string
+    reuse: boolean
+    definitionHash: string
+  }>
+  steps: Array<{
+    name: string
+    service: string
+    argv: string[]
+    workdir: string
+    timeoutMs: number
+    expect: string[]
+    continueOnFailure: boolean
+  }>
+}
+
+/** Resolves a spec into the plan `clnrm dry-run` prints. */
+export function createPlan(spec: TestSpec): TestPlan {
+  return {
+    file: spec.file,
+    name: spec.name,
+    timeoutMs: spec.timeoutMs,
+    services: Object.values(spec.services).map(service => ({
+      id: service.id,
+      image: service.image,
+      command: service.command,
+      env: service.env,
+      ports: service.ports.map(port => ({ container: port, env: portEnvName(service.id, port) })),
+      volumes: service.volumes.map(v => ({ host: v.hostPath, container: v.containerPath, readOnly: v.readOnly })),
+      ready: describeReadiness(service),
+      reuse: service.reuse,
+      definitionHash: serviceDefinitionHash(service),
+    })),
+    steps: spec.steps.map(step => ({
+      name: step.name,
+      service: step.service,
+      argv: step.command,
+      workdir: step.workdir ?? '(fresh per-run directory)',
+      timeoutMs: step.timeoutMs,
+      expect: [
+        `exit code ${step.expectedExitCode}`,
+        ...step.expectedOutputRegex.map(p => `stdout ~ /${p}/`),
+        ...step.expectedOutputRegexNot.map(p => `stdout !~ /${p}/`),
+        ...step.expectedStderrRegex.map(p => `stderr ~ /${p}/`),
+      ],
+      continueOnFailure: step.continueOnFailure,
+    })),
+  }
+}
+
+function describeReadiness(service: ServiceSpec): string {
+  const parts: string[] = []
+  if (service.waitFor?.kind === 'log') parts.push(`log matches /${service.waitFor.pattern}/`)
+  if (service.waitFor?.kind === 'port') parts.push(`port ${service.waitFor.port} accepts connections`)
+  if (service.healthCheck) parts.push(`health check \`${service.healthCheck.cmd.join(' ')}\` every ${service.healthCheck.intervalMs}ms`)
+  return parts.length ? parts.join(', then ') : 'running'
+}
