@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { glob } from 'tinyglobby'
 import { discoverTestFiles, isTestFile, loadProject, parseVarArgs } from '../core/index.ts'
 import type { Project } from '../core/index.ts'
@@ -14,7 +16,20 @@ export async function openProject(args: CommandArgs, ctx: CommandContext): Promi
   catch (error) {
     throw new UsageError((error as Error).message, 'Write --var name=value.')
   }
-  return loadProject({ cwd: ctx.cwd, root: args.options.root as string | undefined, vars })
+  // Without --root, the project is the one holding the first path: `clnrm validate examples/`
+  // picks up examples/clnrm.toml even when run from elsewhere.
+  const first = args.positionals[0]
+  const start = first ? searchStart(resolve(ctx.cwd, first)) : ctx.cwd
+  return loadProject({ cwd: start, root: args.options.root === undefined ? undefined : resolve(ctx.cwd, args.options.root as string), vars })
+}
+
+function searchStart(path: string): string {
+  try {
+    return statSync(path).isDirectory() ? path : dirname(path)
+  }
+  catch {
+    return dirname(path)
+  }
 }
 
 /** The test files a command works on: its paths, or the project's test globs when none are given. */

@@ -41,14 +41,14 @@ image = <%~ toml(it.image) %>
     'tests/greeting.clnrm.toml.eta': `[meta]
 name = "greeting (a template)"
 
-<%~ include('./_box.eta') %>
-<% for (const who of ['world', 'clnrm']) { %>
+<%~ include('./_box.eta') -%>
+<% for (const who of ['world', 'clnrm']) { -%>
 
 [[steps]]
 name = <%~ toml(\`greet \${who}\`) %>
 run = <%~ toml(\`echo "\${it.greeting}, \${who}"\`) %>
 expected_output_regex = <%~ toml(\`^\${it.greeting}, \${who}$\`) %>
-<% } %>
+<% } -%>
 `,
   }
 }
