@@ -74,7 +74,7 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
     let inputs: RenderInputs = { template: file, partials: [], env: [] }
     let templateCacheState: 'hit' | 'miss' | undefined
     if (isTemplateFile(file)) {
-      const hitsBefore = templateCache.stats().hits
+      const missesBefore = templateCache.stats().misses
       try {
         const rendered = renderer.render({ file, source, vars: project.vars, determinism: project.determinism, env: options.env })
         toml = rendered.output
@@ -84,7 +84,8 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
         if (!(error instanceof TemplateRenderError)) throw error
         return { file, diagnostics: [...error.diagnostics], inputs: error.inputs, cache: { config: 'skipped' }, timings: { renderMs: performance.now() - start, parseMs: 0 } }
       }
-      templateCacheState = templateCache.stats().hits > hitsBefore ? 'hit' : 'miss'
+      // A hit only when nothing (template or partial) had to be compiled.
+      templateCacheState = templateCache.stats().misses > missesBefore ? 'miss' : 'hit'
     }
     const rendered = performance.now()
 

@@ -1,0 +1,143 @@
+import { parse } from 'smol-toml'
+import { describe, expect, it } from 'vitest'
+import { compilePattern, formatTestFile, MemoryCache, parseDuration, toTomlValue } from '../core/index.ts'
+import { createTemplateHelpers } from '../core/template-helpers.ts'
+import { literalDeterminism } from '../core/template.ts'
+
+describe('parseDuration', () => {
+  it.each([
+    ['250ms', 250], ['5s', 5000], ['2m', 120_000], ['1h', 3_600_000], ['1m30s', 90_000], ['1.5s', 1500], [1200, 1200], ['300', 300],
+  ] as const)('%s → %i ms', (input, ms) => expect(parseDuration(input)).toBe(ms))
+  it.each(['5 seconds', 'soon', '', '-1s', -5, 1.5, '5q'])('rejects %j', input => expect(parseDuration(input)).toBeUndefined())
+})
+
+describe('compilePattern', () => {
+  it('turns a leading (?i) into a flag', () => {
+    expect(compilePattern('(?i)hello').test('HELLO')).toBe(true)
+    expect(compilePattern('hello').test('HELLO')).toBe(false)
+  })
+})
+
+describe('toTomlValue', () => {
+  const roundTrip = (value: unknown): unknown => parse(`v = ${toTomlValue(value)}`).v
+  it.each([
+    'plain', 'quote " and backslash \\ and\nnewline\tand tab', 'control \u0001 char', 'unicode ✓ é',
+  ])('encodes the string %j so TOML reads it back', value => expect(roundTrip(value)).toBe(value))
+  it('encodes numbers, booleans, arrays and inline tables', () => {
+    expect(roundTrip(42)).toBe(42)
+    expect(roundTrip(1.5)).toBe(1.5)
+    expect(roundTrip(true)).toBe(true)
+    expect(roundTrip(['a', 1, [true]])).toEqual(['a', 1, [true]])
+    expect(roundTrip({ a: 1, 'b c': 'x', nested: { d: [1] } })).toEqual({ a: 1, 'b c': 'x', nested: { d: [1] } })
+    expect(toTomlValue(Number.NaN)).toBe('nan')
+    expect(toTomlValue(new Date('2025-01-01T00:00:00Z'))).toBe('2025-01-01T00:00:00.000Z')
+  })
+  it('refuses values TOML cannot hold', () => {
+    expect(() => toTomlValue(null)).toThrow(/null/)
+    expect(() => toTomlValue(undefined)).toThrow(/undefined/)
+  })
+})
+
+describe('template helpers', () => {
+  const make = (seed?: number, reads: string[] = []) => createTemplateHelpers({ seed, freezeClock: '2025-01-01T00:00:00.000Z', env: { A: '1' }, onEnvRead: r => reads.push(r.name) })
+  it('are deterministic under a seed, and differ between seeds', () => {
+    const a = make(1)
+    const b = make(1)
+    const c = make(2)
+    const sample = (h: ReturnType<typeof make>) => [h.uuid(), h.fake.name(), h.fake.email(), h.fake.int(1, 6), h.fake.word()]
+    expect(sample(a)).toEqual(sample(b))
+    expect(sample(make(1))).not.toEqual(sample(c))
+    expect(make(1).uuid()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  })
+  it('honour the frozen clock and record env reads', () => {
+    const reads: string[] = []
+    const h = make(undefined, reads)
+    expect(h.now()).toBe('2025-01-01T00:00:00.000Z')
+    expect(h.env('A')).toBe('1')
+    expect(h.env('B', 'fallback')).toBe('fallback')
+    expect(() => h.env('C')).toThrow(/not set/)
+    expect(reads).toEqual(['A', 'B', 'C'])
+    expect(h.sha256('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  })
+  it('read a literal [determinism] table from template text', () => {
+    expect(literalDeterminism('[meta]\nname="x"\n[determinism]\nseed = 9\nfreeze_clock = "2024-02-03T04:05:06Z"\n[watch]\n')).toEqual({ seed: 9, freezeClock: '2024-02-03T04:05:06.000Z' })
+    expect(literalDeterminism('[meta]\nname="x"\n')).toEqual({})
+  })
+})
+
+describe('MemoryCache', () => {
+  it('evicts the least recently used entry and counts hits, misses and evictions', () => {
+    const cache = new MemoryCache<string, number>({ max: 2 })
+    cache.set('a', 1)
+    cache.set('b', 2)
+    expect(cache.get('a')).toBe(1)
+    cache.set('c', 3)
+    expect(cache.get('b')).toBeUndefined()
+    expect(cache.get('a')).toBe(1)
+    expect(cache.stats()).toEqual({ hits: 2, misses: 1, evictions: 1, hitRate: 2 / 3, size: 2 })
+    cache.invalidate('a')
+    expect(cache.get('a')).toBeUndefined()
+    cache.clear()
+    expect(cache.stats()).toMatchObject({ hits: 0, misses: 0, size: 0 })
+  })
+  it('expires entries after their TTL', async () => {
+    const cache = new MemoryCache<string, number>({ ttl: 20 })
+    cache.set('a', 1)
+    expect(cache.get('a')).toBe(1)
+    await new Promise(r => setTimeout(r, 40))
+    expect(cache.get('a')).toBeUndefined()
+    expect(cache.stats().evictions).toBe(1)
+  })
+})
+
+describe('formatTestFile', () => {
+  const messy = `# top comment
+[meta]
+description = "d"
+name = "n"   # the name
+
+[services.app]
+# the image
+image = "busybox:1.36"
+env = { B = "2", A = "1" }
+plugin = "generic_container"
+
+[[steps]]
+expected_output_regex = "hi"
+# what to run
+run = """
+echo hi
+"""
+name = "s"
+`
+  it('orders keys within tables, keeping comments with their keys', () => {
+    const result = formatTestFile(messy)
+    expect('output' in result && result.output).toBe(`# top comment
+[meta]
+name = "n"   # the name
+description = "d"
+
+[services.app]
+plugin = "generic_container"
+# the image
+image = "busybox:1.36"
+env = { B = "2", A = "1" }
+
+[[steps]]
+name = "s"
+# what to run
+run = """
+echo hi
+"""
+expected_output_regex = "hi"
+`)
+  })
+  it('is idempotent and leaves formatted files untouched', () => {
+    const once = formatTestFile(messy)
+    if (!('output' in once)) throw new Error('expected output')
+    expect(formatTestFile(once.output)).toEqual({ output: once.output, changed: false })
+  })
+  it('reports syntax errors instead of formatting', () => {
+    expect(formatTestFile('[meta\nname = 1')).toMatchObject({ error: { line: 1 } })
+  })
+})

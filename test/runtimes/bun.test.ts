@@ -1,0 +1,3 @@
+import { cliContract, bun } from './contract.ts'
+
+cliContract(bun)

@@ -1,0 +1,81 @@
+import { execFile } from 'node:child_process'
+import { cp, readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fixture, tempDir } from '../helpers.ts'
+
+const exec = promisify(execFile)
+const root = resolve(import.meta.dirname, '../..')
+
+/** How to start the CLI under one runtime: a command and the arguments before clnrm's own. */
+export interface Runtime {
+  name: string
+  command: string
+  prefix: string[]
+}
+
+const bin = (name: string): string => join(root, 'node_modules/.bin', name)
+
+export const node: Runtime = { name: 'node', command: process.execPath, prefix: [join(root, 'dist/cli/bin.mjs')] }
+export const bun: Runtime = { name: 'bun', command: bin('bun'), prefix: [join(root, 'dist/cli/bin.mjs')] }
+export const bunSource: Runtime = { name: 'bun (source)', command: bin('bun'), prefix: [join(root, 'cli/bin.ts')] }
+export const deno: Runtime = { name: 'deno', command: bin('deno'), prefix: ['run', '-A', join(root, 'dist/cli/bin.mjs')] }
+
+/** Runs the CLI and returns its exit code and output, without throwing on a non-zero exit. */
+export async function runCli(runtime: Runtime, args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(runtime.command, [...runtime.prefix, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' }, timeout: 60_000 })
+    return { code: 0, stdout, stderr }
+  }
+  catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string }
+    if (typeof e.code !== 'number') throw error
+    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
+  }
+}
+
+/** The same CLI behaviour, asserted under every runtime. */
+export function cliContract(runtime: Runtime): void {
+  describe(`clnrm CLI on ${runtime.name}`, () => {
+    let dir: string
+    let cleanup: () => Promise<void>
+    beforeAll(async () => {
+      ({ dir, cleanup } = await tempDir())
+      await cp(fixture('valid'), join(dir, 'valid'), { recursive: true })
+      await cp(fixture('invalid'), join(dir, 'invalid'), { recursive: true })
+      await cp(fixture('clnrm.toml'), join(dir, 'clnrm.toml'))
+    })
+    afterAll(() => cleanup())
+
+    it('prints help and its version', async () => {
+      const help = await runCli(runtime, ['--help'], dir)
+      expect(help.code).toBe(0)
+      expect(help.stdout).toMatch(/Usage: clnrm <command>/)
+      const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'))
+      expect((await runCli(runtime, ['--version'], dir)).stdout.trim()).toBe(version)
+    })
+
+    it('validates valid files (exit 0) and invalid ones (exit 1, with locations)', async () => {
+      expect((await runCli(runtime, ['validate', 'valid'], dir)).code).toBe(0)
+      const bad = await runCli(runtime, ['validate', 'invalid/step-unknown-service.clnrm.toml', '--reporter', 'json'], dir)
+      expect(bad.code).toBe(1)
+      expect(JSON.parse(bad.stdout).files[0].diagnostics).toContainEqual(expect.objectContaining({ code: 'CLNRM_UNKNOWN_SERVICE', line: 8, column: 11 }))
+    })
+
+    it('renders templates with --var and prints dry-run plans', async () => {
+      const render = await runCli(runtime, ['render', 'valid/templated.clnrm.toml.eta', '--var', 'suffix=cli'], dir)
+      expect(render.code).toBe(0)
+      expect(render.stdout).toContain('name = "templated cli"')
+      const plan = await runCli(runtime, ['dry-run', 'valid/modern.clnrm.toml', '--reporter', 'json'], dir)
+      expect(plan.code).toBe(0)
+      expect(JSON.parse(plan.stdout).plans[0].services.map((s: { id: string }) => s.id)).toEqual(['web', 'client'])
+    })
+
+    it('exits 2 on usage errors', async () => {
+      const result = await runCli(runtime, ['validate', '--bogus'], dir)
+      expect(result.code).toBe(2)
+      expect(result.stderr).toMatch(/bogus/)
+    })
+  })
+}

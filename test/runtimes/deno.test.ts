@@ -1,0 +1,3 @@
+import { cliContract, deno } from './contract.ts'
+
+cliContract(deno)

@@ -1,0 +1,3 @@
+import { cliContract, node } from './contract.ts'
+
+cliContract(node)
