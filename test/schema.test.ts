@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import Ajv from 'ajv'
+import { Ajv } from 'ajv'
 import { parse } from 'smol-toml'
 import { describe, expect, it } from 'vitest'
 import { createJsonSchema } from '../core/index.ts'
