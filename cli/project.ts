@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { glob } from 'tinyglobby'
-import { discoverTestFiles, isTestFile, loadProject, parseVarArgs } from '../core/index.ts'
-import type { Project } from '../core/index.ts'
+import { createTestLoader, discoverTestFiles, isTestFile, loadProject, parseVarArgs } from '../core/index.ts'
+import type { LoadedTestFile, Project } from '../core/index.ts'
 import type { CommandArgs } from './command.ts'
 import type { CommandContext } from './context.ts'
 import { UsageError } from './errors.ts'
@@ -44,4 +44,12 @@ export async function resolveTestFiles(paths: readonly string[], project: Projec
     throw new UsageError(`No test files match: ${unmatched.join(', ')}`, 'Pass *.clnrm.toml or *.clnrm.toml.eta files, directories holding them, or globs.')
   }
   return files
+}
+
+/** Opens the project and loads every test file a command names (or the project's, without paths). */
+export async function loadTestFiles(args: CommandArgs, ctx: CommandContext): Promise<{ project: Project; results: LoadedTestFile[] }> {
+  const project = await openProject(args, ctx)
+  const files = await resolveTestFiles(args.positionals, project, ctx)
+  const loader = createTestLoader({ project, env: ctx.env })
+  return { project, results: await Promise.all(files.map(file => loader.load(file))) }
 }

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { fixture, fixtureLoader } from './helpers.ts'
 
@@ -83,5 +84,12 @@ describe('valid test files normalize into one model', () => {
       ['CLNRM_UNKNOWN_KEY', 'warning', 8, 1, 'Did you mean "expected_exit_code"?'],
     ])
     expect(result.spec!.steps[0]!.name).toBe('step 1')
+  })
+
+  it('never changes the files it reads', async () => {
+    const files = ['valid', 'invalid'].flatMap(d => readdirSync(fixture(d)).filter(f => f.includes('.')).map(f => fixture(d, f)))
+    const before = files.map(f => [readFileSync(f, 'utf8'), statSync(f).mtimeMs])
+    for (const file of files) await loader.load(file)
+    expect(files.map(f => [readFileSync(f, 'utf8'), statSync(f).mtimeMs])).toEqual(before)
   })
 })

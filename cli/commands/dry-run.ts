@@ -1,11 +1,11 @@
-import { createPlan, createTestLoader, formatDuration, hasErrors } from '../../core/index.ts'
+import { createPlan, formatDuration, hasErrors } from '../../core/index.ts'
 import type { TestPlan } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { REPORTER_OPTION, VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
 import { EXIT } from '../errors.ts'
 import { displayPath, formatDiagnostic } from '../output.ts'
-import { openProject, resolveTestFiles } from '../project.ts'
+import { loadTestFiles } from '../project.ts'
 
 /** `clnrm dry-run`: everything `run` does before starting a container. */
 export const dryRunCommand: CommandDef = {
@@ -15,10 +15,7 @@ export const dryRunCommand: CommandDef = {
   examples: ['clnrm dry-run tests/api.clnrm.toml', 'clnrm dry-run tests/ --reporter json'],
   options: { ...REPORTER_OPTION, ...VAR_OPTION },
   async run(args, ctx) {
-    const project = await openProject(args, ctx)
-    const files = await resolveTestFiles(args.positionals, project, ctx)
-    const loader = createTestLoader({ project, env: ctx.env })
-    const results = await Promise.all(files.map(file => loader.load(file)))
+    const { results } = await loadTestFiles(args, ctx)
     const plans = results.flatMap(r => (r.spec ? [createPlan(r.spec)] : []))
     const failed = results.some(r => hasErrors(r.diagnostics))
     if (args.options.reporter === 'json') {

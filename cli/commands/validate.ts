@@ -1,11 +1,11 @@
-import { createTestLoader, hasErrors } from '../../core/index.ts'
+import { hasErrors } from '../../core/index.ts'
 import type { Diagnostic, LoadedTestFile } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { REPORTER_OPTION, VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
 import { EXIT } from '../errors.ts'
 import { displayPath, formatDiagnostic, plural } from '../output.ts'
-import { openProject, resolveTestFiles } from '../project.ts'
+import { loadTestFiles } from '../project.ts'
 
 /** `clnrm validate`: render, parse and check test files. */
 export const validateCommand: CommandDef = {
@@ -16,10 +16,7 @@ export const validateCommand: CommandDef = {
   examples: ['clnrm validate tests/', 'clnrm validate "tests/**/*.clnrm.toml" --reporter json'],
   options: { ...REPORTER_OPTION, ...VAR_OPTION },
   async run(args, ctx) {
-    const project = await openProject(args, ctx)
-    const files = await resolveTestFiles(args.positionals, project, ctx)
-    const loader = createTestLoader({ project, env: ctx.env })
-    const results = await Promise.all(files.map(file => loader.load(file)))
+    const { project, results } = await loadTestFiles(args, ctx)
     const diagnostics = [...project.warnings, ...results.flatMap(r => r.diagnostics)]
     if (args.options.reporter === 'json') ctx.stdout(`${JSON.stringify(validationReport(results, project.warnings), null, 2)}\n`)
     else printHuman(ctx, results, project.warnings)
