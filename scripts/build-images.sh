@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the images the tests and examples use, locally and deterministically: no registry is
+# needed. A busybox rootfs (from Debian's busybox-static) is imported as an image and tagged
+# under every name we use, so no test ever pulls.
+set -euo pipefail
+
+TAGS=("clnrm-examples/busybox:1" "busybox:1.36")
+log() { printf '[build-images] %s\n' "$*" >&2; }
+
+busybox_bin=$(command -v busybox || true)
+if [ -z "$busybox_bin" ] || ! file -L "$busybox_bin" 2>/dev/null | grep -q 'statically linked'; then
+  for candidate in /bin/busybox /usr/bin/busybox; do
+    if [ -x "$candidate" ]; then busybox_bin=$candidate; break; fi
+  done
+fi
+[ -n "$busybox_bin" ] || { log "busybox not found: apt-get install busybox-static"; exit 1; }
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,www,proc,sys,dev,var/www}
+chmod 1777 "$root/tmp"
+cp "$busybox_bin" "$root/bin/busybox"
+# One link per applet, as the busybox image does.
+for applet in $("$root/bin/busybox" --list); do
+  [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
+printf 'root:x:0:\nnobody:x:65534:\n' > "$root/etc/group"
+printf 'hosts: files dns\n' > "$root/etc/nsswitch.conf"
+
+# Fixed timestamps and owners make the tarball, and so the image id, repeatable.
+tar --sort=name --mtime='2024-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner -C "$root" -cf "$root.tar" .
+id=$(docker import --change 'CMD ["sh"]' --change 'ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin' "$root.tar")
+rm -f "$root.tar"
+for tag in "${TAGS[@]}"; do
+  docker tag "$id" "$tag"
+  log "tagged $tag"
+done
