@@ -2,11 +2,15 @@
 // leading inline flags, so we translate a leading group into RegExp flags.
 const LEADING_FLAGS_RE = /^\(\?([imsu]+)\)/
 
-/** Compiles a user pattern, accepting a leading `(?i)`, `(?m)`, `(?s)` flag group. Throws SyntaxError. */
+/**
+ * Compiles a user pattern. Patterns match against command output, so `^` and `$` match at
+ * line boundaries (the `m` flag) and `hello$` matches `"hello\n"`. A leading `(?i)`, `(?s)`
+ * flag group is accepted. Throws SyntaxError.
+ */
 export function compilePattern(pattern: string): RegExp {
   const match = LEADING_FLAGS_RE.exec(pattern)
-  if (!match) return new RegExp(pattern)
-  const flags = [...new Set(match[1]!)].join('')
+  if (!match) return new RegExp(pattern, 'm')
+  const flags = [...new Set(`m${match[1]!}`)].join('')
   return new RegExp(pattern.slice(match[0].length), flags)
 }
 

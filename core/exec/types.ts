@@ -35,7 +35,7 @@ export interface CommandRunner {
 }
 
 /** Output kept per stream. */
-export const OUTPUT_CAP_BYTES = 1024 * 1024
+export const OUTPUT_CAP_BYTES: number = 1024 * 1024
 
 /** Collects up to `OUTPUT_CAP_BYTES` of a stream and notes what it dropped. */
 export class CappedBuffer {

@@ -1,0 +1,386 @@
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import type Dockerode from 'dockerode'
+import type { DockerConnection } from './docker.ts'
+import { connectDocker, MissingImageError } from './docker.ts'
+import { createExecRunner } from './exec/exec-runner.ts'
+import { startShellRunner } from './exec/shell-runner.ts'
+import type { CommandRunner } from './exec/types.ts'
+import { contentHash } from './hash.ts'
+import { portEnvName, serviceDefinitionHash } from './plan.ts'
+import { waitUntilReady } from './readiness.ts'
+import type { ServiceSpec, TestSpec } from './spec.ts'
+
+/** Labels on every container and network clnrm creates. */
+export const LABELS = {
+  managed: 'clnrm',
+  key: 'clnrm.key',
+  pid: 'clnrm.pid',
+  host: 'clnrm.host',
+  session: 'clnrm.session',
+  service: 'clnrm.service',
+} as const
+
+/** What the pool reports: starts, reuse, replacements, removals, pulls. Plain data. */
+export type PoolEvent =
+  | { type: 'pool:orphans-removed'; containers: number; networks: number }
+  | { type: 'pool:image-pull'; image: string; status: string }
+  | { type: 'pool:container-starting'; service: string; image: string; file: string }
+  | { type: 'pool:container-ready'; service: string; image: string; file: string; ms: number }
+  | { type: 'pool:container-replaced'; service: string; file: string; reason: string }
+  | { type: 'pool:container-removed'; service: string; reason: 'idle' | 'retired' | 'evicted' | 'closed' | 'no-reuse' | 'failed' }
+
+/** Options of a `ContainerPool`. */
+export interface ContainerPoolOptions {
+  /** Containers kept alive at most; idle ones are evicted first. @default 8 */
+  maxContainers?: number
+  /** Milliseconds an unused container lives. @default 600_000 (10 min) */
+  idleTimeoutMs?: number
+  onEvent?: (event: PoolEvent) => void
+  /** Injected connection (tests); connects lazily by default. */
+  connection?: DockerConnection
+}
+
+/** A service's container as leased to one run of a test. */
+export interface LeasedService {
+  id: string
+  containerId: string
+  runner: CommandRunner
+  /** Container port → host port on 127.0.0.1. */
+  hostPorts: Record<number, number>
+  /** Whether the container served an earlier run. */
+  reused: boolean
+}
+
+/** The containers of one run of one test. Release it when the run ends. */
+export interface Lease {
+  runId: string
+  /** A fresh, empty directory in every container: the steps' default workdir. */
+  workdir: string
+  services: Record<string, LeasedService>
+  /** `SERVICE_<ID>_PORT_<n>` for every published port. */
+  env: Record<string, string>
+  acquireMs: number
+  release: () => Promise<void>
+}
+
+interface Entry {
+  key: string
+  /** The test file whose run started it. */
+  file: string
+  service: string
+  image: string
+  container: Dockerode.Container
+  id: string
+  runner: CommandRunner
+  hostPorts: Record<number, number>
+  busy: boolean
+  uses: number
+  lastUsed: number
+  idleTimer?: ReturnType<typeof setTimeout>
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  }
+  catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Starts, reuses and removes service containers. A container is reused only for an identical
+ * service definition (image id, command, env, ports, volumes, health check…), is leased to one
+ * run at a time, and every run gets a fresh workdir, so reuse stays hermetic. Containers carry
+ * this process's pid and session: a new pool removes those of dead sessions, and never adopts a
+ * live process's containers.
+ */
+export class ContainerPool {
+  readonly sessionId: string = randomUUID()
+  readonly #options: Required<Omit<ContainerPoolOptions, 'connection' | 'onEvent'>> & Pick<ContainerPoolOptions, 'onEvent'>
+  readonly #connection: DockerConnection
+  readonly #entries = new Set<Entry>()
+  readonly #imageIds = new Map<string, Promise<string>>()
+  readonly #networks = new Map<string, Promise<string>>()
+  #closing: Promise<void> | undefined
+  #counts = { started: 0, reused: 0, replaced: 0 }
+
+  private constructor(connection: DockerConnection, options: ContainerPoolOptions) {
+    this.#connection = connection
+    this.#options = { maxContainers: options.maxContainers ?? 8, idleTimeoutMs: options.idleTimeoutMs ?? 600_000, onEvent: options.onEvent }
+  }
+
+  /** Connects to the engine and removes orphans of dead sessions. */
+  static async create(options: ContainerPoolOptions = {}): Promise<ContainerPool> {
+    const pool = new ContainerPool(options.connection ?? await connectDocker(), options)
+    await pool.removeOrphans()
+    return pool
+  }
+
+  #emit(event: PoolEvent): void {
+    try {
+      this.#options.onEvent?.(event)
+    }
+    catch {}
+  }
+
+  get #docker(): Dockerode {
+    return this.#connection.docker
+  }
+
+  /** Removes containers and networks left by clnrm processes on this host that no longer run. */
+  async removeOrphans(): Promise<{ containers: number; networks: number }> {
+    const host = hostname()
+    const dead = (labels: Record<string, string> | undefined): boolean =>
+      !!labels && labels[LABELS.host] === host && !isAlive(Number(labels[LABELS.pid]))
+    const containers = await this.#docker.listContainers({ all: true, filters: { label: [LABELS.managed] } })
+    const orphans = containers.filter(c => dead(c.Labels))
+    await Promise.allSettled(orphans.map(c => this.#docker.getContainer(c.Id).remove({ force: true })))
+    const networks = await this.#docker.listNetworks({ filters: { label: [LABELS.managed] } })
+    const orphanNetworks = networks.filter(n => dead(n.Labels))
+    await Promise.allSettled(orphanNetworks.map(n => this.#docker.getNetwork(n.Id).remove()))
+    if (orphans.length || orphanNetworks.length) this.#emit({ type: 'pool:orphans-removed', containers: orphans.length, networks: orphanNetworks.length })
+    return { containers: orphans.length, networks: orphanNetworks.length }
+  }
+
+  #labels(extra: Record<string, string> = {}): Record<string, string> {
+    return { [LABELS.managed]: '1', [LABELS.pid]: String(process.pid), [LABELS.host]: hostname(), [LABELS.session]: this.sessionId, ...extra }
+  }
+
+  /** The image's id; pulls it (with progress events) when it is not local. */
+  #imageId(image: string): Promise<string> {
+    let id = this.#imageIds.get(image)
+    if (!id) {
+      id = this.#resolveImage(image)
+      this.#imageIds.set(image, id)
+      id.catch(() => this.#imageIds.delete(image))
+    }
+    return id
+  }
+
+  async #resolveImage(image: string): Promise<string> {
+    try {
+      return (await this.#docker.getImage(image).inspect()).Id
+    }
+    catch {}
+    try {
+      const stream = await this.#docker.pull(image)
+      await new Promise<void>((resolve, reject) => {
+        this.#docker.modem.followProgress(stream, error => (error ? reject(error) : resolve()), (event: { status?: string; progress?: string }) => {
+          this.#emit({ type: 'pool:image-pull', image, status: [event.status, event.progress].filter(Boolean).join(' ') })
+        })
+      })
+      return (await this.#docker.getImage(image).inspect()).Id
+    }
+    catch (error) {
+      throw new MissingImageError(image, error)
+    }
+  }
+
+  /** Services of a multi-service test share a private network where their ids are host names. */
+  #network(spec: TestSpec): Promise<string> {
+    let network = this.#networks.get(spec.file)
+    if (!network) {
+      const name = `clnrm-${this.sessionId.slice(0, 8)}-${contentHash(spec.file).slice(0, 10).replace(/[^A-Za-z0-9]/g, 'x')}`
+      network = this.#docker.createNetwork({ Name: name, Labels: this.#labels(), CheckDuplicate: true }).then(() => name)
+      this.#networks.set(spec.file, network)
+      network.catch(() => this.#networks.delete(spec.file))
+    }
+    return network
+  }
+
+  async #keyFor(spec: TestSpec, service: ServiceSpec): Promise<string> {
+    const shared = Object.keys(spec.services).length > 1
+    // Network membership and host names belong to one test, so multi-service containers are per test.
+    return contentHash(await this.#imageId(service.image), serviceDefinitionHash(service), shared ? `${spec.file}#${service.id}` : '')
+  }
+
+  /** Leases containers for every service of a test, starting the missing ones in parallel. */
+  async acquire(spec: TestSpec): Promise<Lease> {
+    if (this.#closing) throw new Error('[clnrm] the container pool is closed')
+    const start = performance.now()
+    const runId = randomUUID().slice(0, 12)
+    const workdir = `/tmp/clnrm-run-${runId}`
+    const services: Record<string, LeasedService> = {}
+    const entries: Entry[] = []
+    const settled = await Promise.allSettled(Object.values(spec.services).map(async (service) => {
+      const { entry, reused } = await this.#lease(spec, service)
+      entries.push(entry)
+      services[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused }
+      if (reused && service.reset) {
+        const reset = await entry.runner.exec({ argv: service.reset, timeoutMs: 30_000 })
+        if (reset.exitCode !== 0) throw new Error(`[clnrm] reset of service "${service.id}" exited ${reset.exitCode}: ${reset.stderr.trim().slice(-300)}`)
+      }
+      const mkdir = await entry.runner.exec({ argv: entry.runner.kind === 'shell' ? ['sh', '-c', `mkdir -p ${workdir}`] : ['mkdir', '-p', workdir] })
+      if (mkdir.exitCode !== 0) throw new Error(`[clnrm] could not create the run directory in "${service.id}": ${mkdir.stderr.trim()}`)
+    }))
+    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failure) {
+      await Promise.allSettled(entries.map(entry => this.#remove(entry, 'failed')))
+      throw failure.reason
+    }
+    const env: Record<string, string> = {}
+    for (const service of Object.values(spec.services)) {
+      for (const port of service.ports) env[portEnvName(service.id, port)] = String(services[service.id]!.hostPorts[port])
+    }
+    let released = false
+    return {
+      runId,
+      workdir,
+      services,
+      env,
+      acquireMs: performance.now() - start,
+      release: async () => {
+        if (released) return
+        released = true
+        await Promise.allSettled(entries.map(entry => this.#release(entry, spec.services[entry.service]!, workdir)))
+      },
+    }
+  }
+
+  async #lease(spec: TestSpec, service: ServiceSpec): Promise<{ entry: Entry; reused: boolean }> {
+    const key = await this.#keyFor(spec, service)
+    if (service.reuse) {
+      for (const entry of this.#entries) {
+        if (entry.key !== key || entry.busy) continue
+        if (!entry.runner.alive) {
+          this.#counts.replaced++
+          this.#emit({ type: 'pool:container-replaced', service: service.id, file: spec.file, reason: 'the container stopped' })
+          await this.#remove(entry, 'failed')
+          continue
+        }
+        clearTimeout(entry.idleTimer)
+        entry.busy = true
+        entry.uses++
+        this.#counts.reused++
+        return { entry, reused: true }
+      }
+    }
+    await this.#makeRoom()
+    return { entry: await this.#start(spec, service, key), reused: false }
+  }
+
+  async #makeRoom(): Promise<void> {
+    if (this.#entries.size < this.#options.maxContainers) return
+    const idle = [...this.#entries].filter(e => !e.busy).sort((a, b) => a.lastUsed - b.lastUsed)[0]
+    if (idle) await this.#remove(idle, 'evicted')
+  }
+
+  async #start(spec: TestSpec, service: ServiceSpec, key: string): Promise<Entry> {
+    const started = performance.now()
+    this.#emit({ type: 'pool:container-starting', service: service.id, image: service.image, file: spec.file })
+    await this.#imageId(service.image)
+    const { GenericContainer } = this.#connection.testcontainers
+    // OpenStdin keeps images whose command is a shell (busybox, alpine) running, as `docker run -i`
+    // does; Init reaps the processes that steps leave behind.
+    class PooledContainer extends GenericContainer {
+      protected override async beforeContainerCreated(): Promise<void> {
+        this.createOpts.OpenStdin = true
+        this.hostConfig.Init = true
+      }
+    }
+    let builder = new PooledContainer(service.image)
+      .withLabels(this.#labels({ [LABELS.key]: key, [LABELS.service]: service.id }))
+      .withEnvironment(service.env)
+      // The image is resolved (and pulled, with progress) above; testcontainers must not pull again.
+      .withPullPolicy({ shouldPull: () => false })
+      .withWaitStrategy({
+        waitUntilReady: async () => {},
+        withStartupTimeout() {
+          return this
+        },
+        isStartupTimeoutSet: () => false,
+        getStartupTimeout: () => 60_000,
+      })
+    if (service.command) builder = builder.withCommand(service.command)
+    if (service.ports.length) builder = builder.withExposedPorts(...service.ports)
+    if (service.volumes.length) builder = builder.withBindMounts(service.volumes.map(v => ({ source: v.hostPath, target: v.containerPath, mode: v.readOnly ? 'ro' as const : 'rw' as const })))
+    if (Object.keys(spec.services).length > 1) builder = builder.withNetworkMode(await this.#network(spec)).withNetworkAliases(service.id)
+    const container = await builder.start()
+    const dockerContainer = this.#docker.getContainer(container.getId())
+    const hostPorts: Record<number, number> = {}
+    for (const port of service.ports) hostPorts[port] = container.getMappedPort(port)
+    const runner = await startShellRunner(dockerContainer, pid => this.#kill(dockerContainer, pid)) ?? createExecRunner(dockerContainer)
+    const entry: Entry = { key, file: spec.file, service: service.id, image: service.image, container: dockerContainer, id: container.getId(), runner, hostPorts, busy: true, uses: 1, lastUsed: Date.now() }
+    this.#entries.add(entry)
+    this.#counts.started++
+    try {
+      await waitUntilReady(service, dockerContainer, runner)
+    }
+    catch (error) {
+      await this.#remove(entry, 'failed')
+      throw error
+    }
+    this.#emit({ type: 'pool:container-ready', service: service.id, image: service.image, file: spec.file, ms: performance.now() - started })
+    return entry
+  }
+
+  /** Kills a step's process group from outside its shell, which is busy waiting for it. */
+  async #kill(container: Dockerode.Container, pid: number): Promise<void> {
+    const exec = await container.exec({ Cmd: ['sh', '-c', `kill -9 -${pid} 2>/dev/null || kill -9 ${pid}`], AttachStdout: false, AttachStderr: false })
+    await exec.start({ Detach: true })
+  }
+
+  async #release(entry: Entry, service: ServiceSpec, workdir: string): Promise<void> {
+    if (!service.reuse || !entry.runner.alive) return this.#remove(entry, 'no-reuse')
+    try {
+      await entry.runner.killLeftovers()
+      if (entry.runner.kind === 'shell') await entry.runner.exec({ argv: ['sh', '-c', `rm -rf ${workdir}`], timeoutMs: 10_000 })
+    }
+    catch {
+      return this.#remove(entry, 'failed')
+    }
+    entry.busy = false
+    entry.lastUsed = Date.now()
+    entry.idleTimer = setTimeout(() => void this.#remove(entry, 'idle'), this.#options.idleTimeoutMs)
+    entry.idleTimer.unref?.()
+  }
+
+  async #remove(entry: Entry, reason: Extract<PoolEvent, { type: 'pool:container-removed' }>['reason']): Promise<void> {
+    if (!this.#entries.delete(entry)) return
+    clearTimeout(entry.idleTimer)
+    entry.runner.close()
+    await entry.container.remove({ force: true, v: true }).catch(() => {})
+    this.#emit({ type: 'pool:container-removed', service: entry.service, reason })
+  }
+
+  /** Starts the containers of these tests ahead of their first run. */
+  async prewarm(specs: readonly TestSpec[]): Promise<void> {
+    await Promise.allSettled(specs.map(async spec => (await this.acquire(spec)).release()))
+  }
+
+  /** Removes the idle containers a test file started, and its network (the file was deleted). */
+  async retire(file: string): Promise<void> {
+    const doomed = [...this.#entries].filter(entry => !entry.busy && entry.file === file)
+    await Promise.allSettled(doomed.map(entry => this.#remove(entry, 'retired')))
+    const network = this.#networks.get(file)
+    if (network && ![...this.#entries].some(entry => entry.file === file)) {
+      this.#networks.delete(file)
+      await network.then(name => this.#docker.getNetwork(name).remove()).catch(() => {})
+    }
+  }
+
+  /** Live containers and what the pool did so far. */
+  stats(): { live: number; busy: number; started: number; reused: number; replaced: number } {
+    const live = this.#entries.size
+    const busy = [...this.#entries].filter(e => e.busy).length
+    return { live, busy, ...this.#counts }
+  }
+
+  /** Removes every container and network of this session. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#entries].map(entry => this.#remove(entry, 'closed')))
+      const networks = await Promise.allSettled([...this.#networks.values()])
+      await Promise.allSettled(networks.map(n => (n.status === 'fulfilled' ? this.#docker.getNetwork(n.value).remove() : undefined)))
+      this.#networks.clear()
+    })()
+    return this.#closing
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+}

@@ -1,0 +1,127 @@
+import type { StepFailure } from './expect.ts'
+import { checkExpectations } from './expect.ts'
+import type { Lease } from './pool.ts'
+import type { ContainerPool } from './pool.ts'
+import type { TestSpec } from './spec.ts'
+
+/** The outcome of one step. `skipped` steps did not run (an earlier step failed). */
+export interface StepResult {
+  name: string
+  service: string
+  status: 'pass' | 'fail' | 'skipped'
+  exitCode?: number
+  stdout: string
+  stderr: string
+  truncated: { stdout: boolean; stderr: boolean }
+  durationMs: number
+  timedOut: boolean
+  failure?: StepFailure
+}
+
+/** Where a run's time went, per phase. */
+export interface TestTimings {
+  renderMs?: number
+  parseMs?: number
+  acquireMs: number
+  /** Per service: whether its container was reused. */
+  reused: Record<string, boolean>
+  steps: Array<{ name: string; ms: number }>
+  totalMs: number
+}
+
+/**
+ * The outcome of one run of one test: `pass`, `fail` (an expectation did not hold) or `error`
+ * (the test could not run: a missing image, a service that never got ready, a dead engine).
+ */
+export interface TestResult {
+  file: string
+  name: string
+  status: 'pass' | 'fail' | 'error'
+  durationMs: number
+  steps: StepResult[]
+  error?: { code?: string; message: string; hint?: string }
+  /** The run was cancelled (a newer save superseded it). */
+  aborted: boolean
+  timings: TestTimings
+}
+
+/** Options of `runTest`. */
+export interface RunTestOptions {
+  pool: ContainerPool
+  /** Aborting kills the running step and ends the run. */
+  signal?: AbortSignal
+  /** Load timings to carry into the result. */
+  load?: { renderMs: number; parseMs: number }
+  /** Called as each step finishes. */
+  onStep?: (step: StepResult) => void
+}
+
+/** Runs every step of a test inside its services' containers, leased from the pool. */
+export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<TestResult> {
+  const start = performance.now()
+  const steps: StepResult[] = []
+  const timings: TestTimings = { renderMs: options.load?.renderMs, parseMs: options.load?.parseMs, acquireMs: 0, reused: {}, steps: [], totalMs: 0 }
+  const finish = (status: TestResult['status'], extra: Partial<TestResult> = {}): TestResult => {
+    timings.totalMs = performance.now() - start
+    return { file: spec.file, name: spec.name, status, durationMs: timings.totalMs, steps, aborted: options.signal?.aborted ?? false, timings, ...extra }
+  }
+
+  let lease: Lease
+  try {
+    lease = await options.pool.acquire(spec)
+  }
+  catch (error) {
+    const e = error as Error & { code?: string; hint?: string }
+    timings.acquireMs = performance.now() - start
+    return finish('error', { error: { code: e.code, message: e.message.replace(/^\[clnrm\] /, ''), hint: e.hint } })
+  }
+  timings.acquireMs = lease.acquireMs
+  for (const [id, service] of Object.entries(lease.services)) timings.reused[id] = service.reused
+
+  const deadline = spec.timeoutMs === undefined ? Infinity : start + spec.timeoutMs
+  let failed = false
+  try {
+    for (const step of spec.steps) {
+      if (failed) {
+        steps.push({ name: step.name, service: step.service, status: 'skipped', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: false })
+        continue
+      }
+      if (options.signal?.aborted) break
+      const remaining = deadline - performance.now()
+      const result = await lease.services[step.service]!.runner.exec({
+        argv: step.command,
+        env: { ...lease.env, ...step.env },
+        workdir: step.workdir ?? lease.workdir,
+        timeoutMs: Math.max(1, Math.min(step.timeoutMs, remaining)),
+        signal: options.signal,
+      })
+      const failure = checkExpectations(step, result)
+      const stepResult: StepResult = {
+        name: step.name,
+        service: step.service,
+        status: failure ? 'fail' : 'pass',
+        exitCode: result.exitCode,
+        stdout: result.stdout,
+        stderr: result.stderr,
+        truncated: result.truncated,
+        durationMs: result.durationMs,
+        timedOut: result.timedOut,
+        failure: failure && result.timedOut && step.timeoutMs > remaining
+          ? { ...failure, expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget' }
+          : failure,
+      }
+      steps.push(stepResult)
+      timings.steps.push({ name: step.name, ms: result.durationMs })
+      options.onStep?.(stepResult)
+      if (result.aborted) break
+      if (failure && !step.continueOnFailure) failed = true
+    }
+  }
+  catch (error) {
+    return finish('error', { error: { message: (error as Error).message.replace(/^\[clnrm\] /, '') } })
+  }
+  finally {
+    await lease.release()
+  }
+  return finish(steps.some(s => s.status === 'fail') ? 'fail' : 'pass')
+}
