@@ -7,6 +7,7 @@ import { dryRunCommand } from './commands/dry-run.ts'
 import { fmtCommand } from './commands/fmt.ts'
 import { initCommand } from './commands/init.ts'
 import { renderCommand } from './commands/render.ts'
+import { runCommand } from './commands/run.ts'
 import { schemaCommand } from './commands/schema.ts'
 import { validateCommand } from './commands/validate.ts'
 import type { CliContext, CommandContext } from './context.ts'
@@ -21,7 +22,7 @@ export { EXIT, UsageError } from './errors.ts'
 export const version: string = pkg.version
 
 /** Every command, in the order `--help` lists them. */
-export const commands: readonly CommandDef[] = [validateCommand, dryRunCommand, renderCommand, fmtCommand, initCommand, schemaCommand]
+export const commands: readonly CommandDef[] = [runCommand, validateCommand, dryRunCommand, renderCommand, fmtCommand, initCommand, schemaCommand]
 
 function mainHelp(): string {
   const width = Math.max(...commands.map(cmd => `${cmd.name} ${cmd.args}`.length))
@@ -71,7 +72,7 @@ export async function main(argv: readonly string[], context: CliContext = proces
       return EXIT.ok
     }
     const reporter = args.options.reporter
-    if (reporter !== undefined && reporter !== 'human' && reporter !== 'json') {
+    if (reporter !== undefined && reporter !== 'human' && reporter !== 'json' && command !== runCommand) {
       throw new UsageError(`Unknown reporter "${reporter}"`, 'Use --reporter human or --reporter json.')
     }
     return await command.run(args, ctx)

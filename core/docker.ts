@@ -37,6 +37,17 @@ export function connectDocker(): Promise<DockerConnection> {
     // clnrm labels and removes its own containers, so testcontainers' Ryuk sidecar is not needed
     // (and cannot be pulled on machines without a registry).
     process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'
+    // An explicit DOCKER_HOST is what the user means: testcontainers would quietly fall back to
+    // the default socket, so check it ourselves first.
+    if (process.env.DOCKER_HOST) {
+      const { default: Dockerode } = await import('dockerode')
+      try {
+        await new Dockerode().ping()
+      }
+      catch (error) {
+        throw new EngineUnavailableError(error)
+      }
+    }
     const testcontainers = await import('testcontainers')
     try {
       const client = await testcontainers.getContainerRuntimeClient()

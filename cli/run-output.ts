@@ -1,0 +1,86 @@
+import type { PoolEvent, RunSummary, TestResult } from '../core/index.ts'
+import { formatDuration } from '../core/index.ts'
+import type { CommandContext } from './context.ts'
+import { displayPath } from './output.ts'
+
+/** One test's result as the human reporter prints it: a line, and for a failure the step and output. */
+export function formatTestResult(ctx: CommandContext, test: TestResult): string {
+  const { c } = ctx
+  const mark = test.status === 'pass' ? c.green('✓') : c.red('✗')
+  const reused = Object.values(test.timings.reused)
+  const note = reused.length && reused.every(Boolean) ? c.dim(' (warm)') : ''
+  const lines = [`${mark} ${test.name} ${c.dim(displayPath(ctx, test.file))} ${c.dim(formatDuration(test.durationMs))}${note}`]
+  if (test.error) {
+    lines.push(`    ${c.red('error')} ${test.error.message}`)
+    if (test.error.hint) lines.push(`    ${c.cyan('hint:')} ${test.error.hint}`)
+  }
+  for (const step of test.steps) {
+    if (!step.failure) continue
+    lines.push(`    ${c.red('✗')} step "${step.name}" ${c.dim(`in ${step.service}`)}: ${step.failure.message}`)
+    lines.push(`      ${c.dim('expected')} ${step.failure.expectation}`)
+    if (step.failure.excerpt.trim()) {
+      lines.push(`      ${c.dim(`${step.failure.stream ?? 'output'} (last lines):`)}`)
+      for (const line of step.failure.excerpt.replace(/\n$/, '').split('\n')) lines.push(`      ${c.dim('│')} ${line}`)
+    }
+    if (step.truncated.stdout || step.truncated.stderr) lines.push(`      ${c.yellow('note:')} output was truncated at 1 MiB`)
+  }
+  const skipped = test.steps.filter(s => s.status === 'skipped').length
+  if (skipped) lines.push(`    ${c.dim(`${skipped} later step${skipped === 1 ? '' : 's'} skipped`)}`)
+  return `${lines.join('\n')}\n`
+}
+
+/** The closing summary line. */
+export function formatSummary(ctx: CommandContext, summary: RunSummary): string {
+  const { c } = ctx
+  const parts = [c.green(`${summary.passed} passed`)]
+  if (summary.failed) parts.push(c.red(`${summary.failed} failed`))
+  if (summary.errors) parts.push(c.red(`${summary.errors} errored`))
+  if (summary.invalid) parts.push(c.red(`${summary.invalid} invalid`))
+  return `\nTests: ${parts.join(', ')} (${summary.total}) in ${formatDuration(summary.durationMs)}\n`
+}
+
+/**
+ * Shows which services are starting: one live line in a terminal, plain lines otherwise
+ * (CI logs). Writes to stderr so reports on stdout stay clean.
+ */
+export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEvent) => void; clear: () => void } {
+  const starting = new Map<string, string>()
+  let live = false
+  const key = (e: { file: string; service: string }): string => `${e.file}#${e.service}`
+  const render = (): void => {
+    if (!ctx.isTTY) return
+    const names = [...starting.values()]
+    ctx.stderr(`\r\x1B[2K${names.length ? ctx.c.dim(`starting ${names.join(', ')}…`) : ''}`)
+    live = names.length > 0
+  }
+  return {
+    onEvent(event) {
+      switch (event.type) {
+        case 'pool:container-starting':
+          starting.set(key(event), `${event.service} (${event.image})`)
+          if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`starting ${event.service} (${event.image}) for ${displayPath(ctx, event.file)}\n`))
+          break
+        case 'pool:container-ready':
+          starting.delete(key(event))
+          if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`ready ${event.service} in ${formatDuration(event.ms)}\n`))
+          break
+        case 'pool:container-replaced':
+          ctx.stderr(`${ctx.c.yellow('replaced')} ${event.service}: ${event.reason}\n`)
+          break
+        case 'pool:image-pull':
+          if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`pulling ${event.image}: ${event.status}\n`))
+          break
+        case 'pool:orphans-removed':
+          ctx.stderr(ctx.c.dim(`removed ${event.containers} container(s) left by an earlier clnrm process\n`))
+          break
+        default:
+          return
+      }
+      render()
+    },
+    clear() {
+      if (live) ctx.stderr('\r\x1B[2K')
+      live = false
+    },
+  }
+}

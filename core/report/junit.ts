@@ -1,0 +1,57 @@
+import { relative } from 'node:path'
+import type { RunReport } from './json.ts'
+
+// XML 1.0 forbids most control characters even when escaped.
+// eslint-disable-next-line no-control-regex
+const INVALID_XML_RE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g
+
+/** Escapes text for XML attributes and content. */
+export function escapeXml(text: string): string {
+  return text.replace(INVALID_XML_RE, '').replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\'': '&apos;' })[c]!)
+}
+
+const seconds = (ms: number): string => (ms / 1000).toFixed(3)
+
+/**
+ * JUnit XML: one `<testsuite>` per test file, one `<testcase>` per step. Invalid files and tests
+ * that could not run become `<error>`s, so the file is valid and complete even when things fail.
+ */
+export function formatJunitReport(report: RunReport, root: string): string {
+  const { summary } = report
+  const lines = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="clnrm" tests="${summary.total + summary.invalid}" failures="${summary.failed}" errors="${summary.errors + summary.invalid}" time="${seconds(summary.durationMs)}">`,
+  ]
+  for (const test of report.tests) {
+    const file = escapeXml(relative(root, test.file))
+    const failures = test.steps.filter(s => s.status === 'fail').length
+    const skipped = test.steps.filter(s => s.status === 'skipped').length
+    const errors = test.status === 'error' ? 1 : 0
+    lines.push(`  <testsuite name="${escapeXml(test.name)}" file="${file}" tests="${Math.max(test.steps.length, errors)}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(test.durationMs)}">`)
+    if (test.error) {
+      lines.push(`    <testcase name="(setup)" classname="${escapeXml(test.name)}" file="${file}" time="${seconds(test.timings.acquireMs)}">`)
+      lines.push(`      <error message="${escapeXml(test.error.message)}" type="${escapeXml(test.error.code ?? 'error')}">${escapeXml(test.error.hint ?? '')}</error>`)
+      lines.push('    </testcase>')
+    }
+    for (const step of test.steps) {
+      lines.push(`    <testcase name="${escapeXml(step.name)}" classname="${escapeXml(test.name)}" file="${file}" time="${seconds(step.durationMs)}">`)
+      if (step.status === 'skipped') lines.push('      <skipped message="an earlier step failed"/>')
+      if (step.failure) lines.push(`      <failure message="${escapeXml(`${step.failure.expectation}: ${step.failure.message}`)}" type="${escapeXml(step.failure.expectation.split(' ')[0]!)}">${escapeXml(step.failure.excerpt)}</failure>`)
+      if (step.stdout) lines.push(`      <system-out>${escapeXml(step.stdout)}</system-out>`)
+      if (step.stderr) lines.push(`      <system-err>${escapeXml(step.stderr)}</system-err>`)
+      lines.push('    </testcase>')
+    }
+    lines.push('  </testsuite>')
+  }
+  for (const invalid of report.invalid) {
+    const file = escapeXml(relative(root, invalid.file))
+    const first = invalid.diagnostics.find(d => d.severity === 'error')
+    lines.push(`  <testsuite name="${file}" file="${file}" tests="1" failures="0" errors="1" skipped="0" time="0">`)
+    lines.push(`    <testcase name="(load)" classname="${file}" file="${file}" time="0">`)
+    lines.push(`      <error message="${escapeXml(first ? `${first.line}:${first.column} ${first.message}` : 'invalid')}" type="${escapeXml(first?.code ?? 'invalid')}">${escapeXml(invalid.diagnostics.map(d => `${d.line}:${d.column} ${d.code} ${d.message}`).join('\n'))}</error>`)
+    lines.push('    </testcase>')
+    lines.push('  </testsuite>')
+  }
+  lines.push('</testsuites>')
+  return `${lines.join('\n')}\n`
+}
