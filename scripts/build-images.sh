@@ -7,6 +7,13 @@ set -euo pipefail
 TAGS=("clnrm-examples/busybox:1" "busybox:1.36")
 log() { printf '[build-images] %s\n' "$*" >&2; }
 
+missing=0
+for tag in "${TAGS[@]}"; do docker image inspect "$tag" >/dev/null 2>&1 || missing=1; done
+if [ "$missing" = 0 ] && [ "${1:-}" != "--force" ]; then
+  log "images present (--force rebuilds)"
+  exit 0
+fi
+
 busybox_bin=$(command -v busybox || true)
 if [ -z "$busybox_bin" ] || ! file -L "$busybox_bin" 2>/dev/null | grep -q 'statically linked'; then
   for candidate in /bin/busybox /usr/bin/busybox; do

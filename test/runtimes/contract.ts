@@ -13,6 +13,8 @@ export interface Runtime {
   name: string
   command: string
   prefix: string[]
+  /** Extra environment for the process. */
+  env?: Record<string, string>
 }
 
 const bin = (name: string): string => join(root, 'node_modules/.bin', name)
@@ -25,7 +27,7 @@ export const deno: Runtime = { name: 'deno', command: bin('deno'), prefix: ['run
 /** Runs the CLI and returns its exit code and output, without throwing on a non-zero exit. */
 export async function runCli(runtime: Runtime, args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(runtime.command, [...runtime.prefix, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' }, timeout: 60_000 })
+    const { stdout, stderr } = await exec(runtime.command, [...runtime.prefix, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', ...runtime.env }, timeout: 120_000 })
     return { code: 0, stdout, stderr }
   }
   catch (error) {
