@@ -45,13 +45,16 @@ export function formatSummary(ctx: CommandContext, summary: RunSummary): string 
  */
 export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEvent) => void; clear: () => void } {
   const starting = new Map<string, string>()
+  const pulling = new Map<string, string>()
   let live = false
   const key = (e: { file: string; service: string }): string => `${e.file}#${e.service}`
   const render = (): void => {
     if (!ctx.isTTY) return
     const names = [...starting.values()]
-    ctx.stderr(`\r\x1B[2K${names.length ? ctx.c.dim(`starting ${names.join(', ')}…`) : ''}`)
-    live = names.length > 0
+    const pulls = [...pulling].map(([image, status]) => `pulling ${image}: ${status}`)
+    const text = [...pulls, ...(names.length ? [`starting ${names.join(', ')}…`] : [])].join('; ')
+    ctx.stderr(`\r\x1B[2K${text ? ctx.c.dim(text.slice(0, 200)) : ''}`)
+    live = text.length > 0
   }
   return {
     onEvent(event) {
@@ -62,12 +65,14 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
           break
         case 'pool:container-ready':
           starting.delete(key(event))
+          pulling.delete(event.image)
           if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`ready ${event.service} in ${formatDuration(event.ms)}\n`))
           break
         case 'pool:container-replaced':
           ctx.stderr(`${ctx.c.yellow('replaced')} ${event.service}: ${event.reason}\n`)
           break
         case 'pool:image-pull':
+          pulling.set(event.image, event.status)
           if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`pulling ${event.image}: ${event.status}\n`))
           break
         case 'pool:orphans-removed':

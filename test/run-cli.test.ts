@@ -92,4 +92,16 @@ describe('clnrm run (built CLI, real engine)', () => {
     await pool.close()
     expect(clnrmContainers(child.pid)).toEqual([])
   })
+
+  it('removes its containers on SIGINT and exits 130', async () => {
+    await writeFile(join(dir, 'slow.clnrm.toml'), test('slow', 'sleep 60'))
+    const child = spawn(process.execPath, [bin, 'run', '.'], { cwd: dir, stdio: 'ignore' })
+    const deadline = Date.now() + 20_000
+    while (clnrmContainers(child.pid).length === 0 && Date.now() < deadline) await new Promise(r => setTimeout(r, 100))
+    expect(clnrmContainers(child.pid).length).toBe(1)
+    child.kill('SIGINT')
+    const code = await new Promise(r => child.once('exit', r))
+    expect(code).toBe(130)
+    expect(clnrmContainers(child.pid)).toEqual([])
+  })
 })
