@@ -72,8 +72,9 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
           ctx.stderr(`${ctx.c.yellow('replaced')} ${event.service}: ${event.reason}\n`)
           break
         case 'pool:image-pull':
-          pulling.set(event.image, event.status)
-          if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`pulling ${event.image}: ${event.status}\n`))
+          // Logs get one line per phase; a terminal also gets the progress bar.
+          if (!ctx.isTTY && pulling.get(event.image) !== event.status) ctx.stderr(ctx.c.dim(`pulling ${event.image}: ${event.status}\n`))
+          pulling.set(event.image, ctx.isTTY ? [event.status, event.progress].filter(Boolean).join(' ') : event.status)
           break
         case 'pool:orphans-removed':
           ctx.stderr(ctx.c.dim(`removed ${event.containers} container(s) left by an earlier clnrm process\n`))

@@ -24,7 +24,7 @@ export const LABELS = {
 /** What the pool reports: starts, reuse, replacements, removals, pulls. Plain data. */
 export type PoolEvent =
   | { type: 'pool:orphans-removed'; containers: number; networks: number }
-  | { type: 'pool:image-pull'; image: string; status: string }
+  | { type: 'pool:image-pull'; image: string; status: string; progress?: string }
   | { type: 'pool:container-starting'; service: string; image: string; file: string }
   | { type: 'pool:container-ready'; service: string; image: string; file: string; ms: number }
   | { type: 'pool:container-replaced'; service: string; file: string; reason: string }
@@ -169,7 +169,7 @@ export class ContainerPool {
       const stream = await this.#docker.pull(image)
       await new Promise<void>((resolve, reject) => {
         this.#docker.modem.followProgress(stream, error => (error ? reject(error) : resolve()), (event: { status?: string; progress?: string }) => {
-          this.#emit({ type: 'pool:image-pull', image, status: [event.status, event.progress].filter(Boolean).join(' ') })
+          this.#emit({ type: 'pool:image-pull', image, status: event.status ?? '', progress: event.progress })
         })
       })
       return (await this.#docker.getImage(image).inspect()).Id
