@@ -23,18 +23,44 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1;
   apt-get install -y -qq docker.io busybox-static >/dev/null
 fi
 
-if ! pgrep -x dockerd >/dev/null 2>&1; then
-  log "starting dockerd"
-  nohup dockerd >/var/log/dockerd.log 2>&1 &
-fi
+# A live, non-zombie process named in a pid file.
+alive() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ -r "/proc/$pid/status" ] && ! grep -q '^State:.*Z' "/proc/$pid/status"
+}
 
-for _ in $(seq 1 120); do
-  if [ -S /var/run/docker.sock ] && docker info >/dev/null 2>&1; then
-    log "engine ready"
-    exit 0
+# A dockerd or containerd killed earlier (a session ending) leaves pid files behind, and a
+# containerd whose dockerd is gone; either makes the next dockerd wait for a dead containerd.
+clean_stale() {
+  local cpid=/var/run/docker/containerd/containerd.pid
+  if alive "$cpid"; then kill -9 "$(cat "$cpid")" 2>/dev/null || true; fi
+  rm -f /var/run/docker.pid "$cpid"
+}
+
+start() {
+  if alive /var/run/docker.pid; then
+    log "dockerd is starting"
+  else
+    clean_stale
+    log "starting dockerd"
+    nohup dockerd >/var/log/dockerd.log 2>&1 &
   fi
-  sleep 0.5
-done
-log "dockerd did not become ready in 60s; see /var/log/dockerd.log"
+  for _ in $(seq 1 60); do
+    if docker info >/dev/null 2>&1; then
+      log "engine ready"
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+
+start && exit 0
+log "dockerd did not answer in 30s; cleaning up and trying once more"
+pkill -9 -x dockerd 2>/dev/null || true
+sleep 1
+start && exit 0
+log "dockerd did not become ready; see /var/log/dockerd.log"
 tail -20 /var/log/dockerd.log >&2 || true
 exit 1
