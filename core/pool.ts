@@ -50,19 +50,25 @@ export interface LeasedService {
   hostPorts: Record<number, number>
   /** Whether the container served an earlier run. */
   reused: boolean
+  /** A fresh, empty directory for this run: the steps' default workdir. */
+  workdir: string
 }
 
 /** The containers of one run of one test. Release it when the run ends. */
 export interface Lease {
   runId: string
-  /** A fresh, empty directory in every container: the steps' default workdir. */
-  workdir: string
   services: Record<string, LeasedService>
   /** `SERVICE_<ID>_PORT_<n>` for every published port. */
   env: Record<string, string>
   acquireMs: number
+  /**
+   * Hands the containers back: kills what the run left running and removes its workdir. The
+   * pool waits for it before leasing them again, so callers need not await it.
+   */
   release: () => Promise<void>
 }
+
+const newWorkdir = (): string => `/tmp/clnrm-run-${randomUUID().slice(0, 12)}`
 
 interface Entry {
   key: string
@@ -75,6 +81,14 @@ interface Entry {
   runner: CommandRunner
   hostPorts: Record<number, number>
   busy: boolean
+  releasing: boolean
+  /** The signal of the run holding it: an aborted run frees it soon, so wait rather than start another. */
+  signal?: AbortSignal
+  /** Pending while busy; settles when the entry is free again (or removed). */
+  freed: Promise<void>
+  markFreed: () => void
+  /** Created after the previous run, so a warm lease costs no command at all. */
+  nextWorkdir: string
   uses: number
   lastUsed: number
   idleTimer?: ReturnType<typeof setTimeout>
@@ -198,23 +212,21 @@ export class ContainerPool {
   }
 
   /** Leases containers for every service of a test, starting the missing ones in parallel. */
-  async acquire(spec: TestSpec): Promise<Lease> {
+  async acquire(spec: TestSpec, options: { signal?: AbortSignal } = {}): Promise<Lease> {
     if (this.#closing) throw new Error('[clnrm] the container pool is closed')
     const start = performance.now()
     const runId = randomUUID().slice(0, 12)
-    const workdir = `/tmp/clnrm-run-${runId}`
     const services: Record<string, LeasedService> = {}
     const entries: Entry[] = []
     const settled = await Promise.allSettled(Object.values(spec.services).map(async (service) => {
       const { entry, reused } = await this.#lease(spec, service)
+      entry.signal = options.signal
       entries.push(entry)
-      services[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused }
+      services[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused, workdir: entry.nextWorkdir }
       if (reused && service.reset) {
         const reset = await entry.runner.exec({ argv: service.reset, timeoutMs: 30_000 })
         if (reset.exitCode !== 0) throw new Error(`[clnrm] reset of service "${service.id}" exited ${reset.exitCode}: ${reset.stderr.trim().slice(-300)}`)
       }
-      const mkdir = await entry.runner.exec({ argv: entry.runner.kind === 'shell' ? ['sh', '-c', `mkdir -p ${workdir}`] : ['mkdir', '-p', workdir] })
-      if (mkdir.exitCode !== 0) throw new Error(`[clnrm] could not create the run directory in "${service.id}": ${mkdir.stderr.trim()}`)
     }))
     const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failure) {
@@ -225,17 +237,15 @@ export class ContainerPool {
     for (const service of Object.values(spec.services)) {
       for (const port of service.ports) env[portEnvName(service.id, port)] = String(services[service.id]!.hostPorts[port])
     }
-    let released = false
+    let released: Promise<void> | undefined
     return {
       runId,
-      workdir,
       services,
       env,
       acquireMs: performance.now() - start,
-      release: async () => {
-        if (released) return
-        released = true
-        await Promise.allSettled(entries.map(entry => this.#release(entry, spec.services[entry.service]!, workdir)))
+      release: () => {
+        released ??= Promise.allSettled(entries.map(entry => this.#release(entry, spec.services[entry.service]!))).then(() => {})
+        return released
       },
     }
   }
@@ -243,6 +253,10 @@ export class ContainerPool {
   async #lease(spec: TestSpec, service: ServiceSpec): Promise<{ entry: Entry; reused: boolean }> {
     const key = await this.#keyFor(spec, service)
     if (service.reuse) {
+      // A matching container whose run was cancelled, or is being released, is free in a few
+      // milliseconds: waiting for it beats starting another (the dev loop's pre-emption).
+      const soon = [...this.#entries].find(e => e.key === key && e.busy && (e.signal?.aborted || e.releasing))
+      if (soon && ![...this.#entries].some(e => e.key === key && !e.busy)) await soon.freed
       for (const entry of this.#entries) {
         if (entry.key !== key || entry.busy) continue
         if (!entry.runner.alive) {
@@ -252,7 +266,7 @@ export class ContainerPool {
           continue
         }
         clearTimeout(entry.idleTimer)
-        entry.busy = true
+        this.#markBusy(entry)
         entry.uses++
         this.#counts.reused++
         return { entry, reused: true }
@@ -303,10 +317,16 @@ export class ContainerPool {
     const hostPorts: Record<number, number> = {}
     for (const port of service.ports) hostPorts[port] = container.getMappedPort(port)
     const runner = await startShellRunner(dockerContainer, pid => this.#kill(dockerContainer, pid)) ?? createExecRunner(dockerContainer)
-    const entry: Entry = { key, file: spec.file, service: service.id, image: service.image, container: dockerContainer, id: container.getId(), runner, hostPorts, busy: true, uses: 1, lastUsed: Date.now() }
+    const entry: Entry = {
+      key, file: spec.file, service: service.id, image: service.image, container: dockerContainer, id: container.getId(), runner, hostPorts,
+      busy: false, releasing: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(),
+    }
+    this.#markBusy(entry)
     this.#entries.add(entry)
     this.#counts.started++
     try {
+      const mkdir = await runner.exec({ argv: runner.kind === 'shell' ? ['sh', '-c', `mkdir -p ${entry.nextWorkdir}`] : ['mkdir', '-p', entry.nextWorkdir] })
+      if (mkdir.exitCode !== 0) throw new Error(`[clnrm] could not create the run directory in "${service.id}": ${mkdir.stderr.trim()}`)
       await waitUntilReady(service, dockerContainer, runner)
     }
     catch (error) {
@@ -323,16 +343,28 @@ export class ContainerPool {
     await exec.start({ Detach: true })
   }
 
-  async #release(entry: Entry, service: ServiceSpec, workdir: string): Promise<void> {
+  #markBusy(entry: Entry): void {
+    entry.busy = true
+    entry.freed = new Promise<void>(resolve => (entry.markFreed = resolve))
+  }
+
+  async #release(entry: Entry, service: ServiceSpec): Promise<void> {
     if (!service.reuse || !entry.runner.alive) return this.#remove(entry, 'no-reuse')
+    entry.releasing = true
+    const previous = entry.nextWorkdir
+    entry.nextWorkdir = newWorkdir()
     try {
-      await entry.runner.killLeftovers()
-      if (entry.runner.kind === 'shell') await entry.runner.exec({ argv: ['sh', '-c', `rm -rf ${workdir}`], timeoutMs: 10_000 })
+      // One command: kill what the run left running, drop its directory, make the next one.
+      const result = await entry.runner.endRun(previous, entry.nextWorkdir)
+      if (result !== 0) throw new Error('end of run failed')
     }
     catch {
       return this.#remove(entry, 'failed')
     }
     entry.busy = false
+    entry.releasing = false
+    entry.signal = undefined
+    entry.markFreed()
     entry.lastUsed = Date.now()
     entry.idleTimer = setTimeout(() => void this.#remove(entry, 'idle'), this.#options.idleTimeoutMs)
     entry.idleTimer.unref?.()
@@ -341,6 +373,7 @@ export class ContainerPool {
   async #remove(entry: Entry, reason: Extract<PoolEvent, { type: 'pool:container-removed' }>['reason']): Promise<void> {
     if (!this.#entries.delete(entry)) return
     clearTimeout(entry.idleTimer)
+    entry.markFreed()
     entry.runner.close()
     await entry.container.remove({ force: true, v: true }).catch(() => {})
     this.#emit({ type: 'pool:container-removed', service: entry.service, reason })

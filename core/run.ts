@@ -68,7 +68,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
 
   let lease: Lease
   try {
-    lease = await options.pool.acquire(spec)
+    lease = await options.pool.acquire(spec, { signal: options.signal })
   }
   catch (error) {
     const e = error as Error & { code?: string; hint?: string }
@@ -91,7 +91,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
       const result = await lease.services[step.service]!.runner.exec({
         argv: step.command,
         env: { ...lease.env, ...step.env },
-        workdir: step.workdir ?? lease.workdir,
+        workdir: step.workdir ?? lease.services[step.service]!.workdir,
         timeoutMs: Math.max(1, Math.min(step.timeoutMs, remaining)),
         signal: options.signal,
       })
@@ -121,7 +121,9 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
     return finish('error', { error: { message: (error as Error).message.replace(/^\[clnrm\] /, '') } })
   }
   finally {
-    await lease.release()
+    // Not awaited: results show as soon as the steps end; the pool waits for the release
+    // before it leases these containers again.
+    void lease.release()
   }
   return finish(steps.some(s => s.status === 'fail') ? 'fail' : 'pass')
 }

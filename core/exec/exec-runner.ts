@@ -67,7 +67,12 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
         aborted,
       }
     },
-    async killLeftovers() {},
+    async endRun(workdir, nextWorkdir) {
+      // Images without sh may also lack rm and mkdir: then the directories simply stay.
+      await this.exec({ argv: ['rm', '-rf', workdir], timeoutMs: 10_000 }).catch(() => undefined)
+      await this.exec({ argv: ['mkdir', '-p', nextWorkdir], timeoutMs: 10_000 }).catch(() => undefined)
+      return 0
+    },
     close() {
       alive = false
     },

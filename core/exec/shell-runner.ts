@@ -175,11 +175,12 @@ export async function startShellRunner(container: Dockerode.Container, kill: (pi
       return alive
     },
     exec: run,
-    async killLeftovers() {
-      if (!alive || stepGroups.size === 0) return
+    async endRun(workdir, nextWorkdir) {
       const groups = [...stepGroups].map(pid => `-${pid}`).join(' ')
       stepGroups.clear()
-      await run({ argv: ['sh', '-c', `kill -9 ${groups} 2>/dev/null; true`] })
+      const kill = groups ? `kill -9 ${groups} 2>/dev/null; ` : ''
+      const result = await run({ argv: ['sh', '-c', `${kill}rm -rf ${shellQuote(workdir)}; mkdir -p ${shellQuote(nextWorkdir)}`], timeoutMs: 10_000 })
+      return result.exitCode
     },
     close: () => die('closed'),
   }

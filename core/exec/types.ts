@@ -29,8 +29,11 @@ export interface CommandRunner {
   /** False once the container or the runner's stream has gone away. */
   readonly alive: boolean
   exec: (request: ExecRequest) => Promise<ExecResult>
-  /** Kills what earlier commands left running (daemons started with `&`). */
-  killLeftovers: () => Promise<void>
+  /**
+   * Ends a run in one command: kills what its commands left running (daemons started with `&`),
+   * removes its workdir and creates the next run's. Returns the exit code.
+   */
+  endRun: (workdir: string, nextWorkdir: string) => Promise<number>
   close: () => void
 }
 
