@@ -3,6 +3,7 @@ import { TestFileError } from '../core/index.ts'
 import pkg from '../package.json' with { type: 'json' }
 import type { CommandArgs, CommandDef } from './command.ts'
 import { commandHelp, COMMON_OPTIONS } from './command.ts'
+import { devCommand } from './commands/dev.ts'
 import { dryRunCommand } from './commands/dry-run.ts'
 import { fmtCommand } from './commands/fmt.ts'
 import { initCommand } from './commands/init.ts'
@@ -22,7 +23,7 @@ export { EXIT, UsageError } from './errors.ts'
 export const version: string = pkg.version
 
 /** Every command, in the order `--help` lists them. */
-export const commands: readonly CommandDef[] = [runCommand, validateCommand, dryRunCommand, renderCommand, fmtCommand, initCommand, schemaCommand]
+export const commands: readonly CommandDef[] = [devCommand, runCommand, validateCommand, dryRunCommand, renderCommand, fmtCommand, initCommand, schemaCommand]
 
 function mainHelp(): string {
   const width = Math.max(...commands.map(cmd => `${cmd.name} ${cmd.args}`.length))
@@ -72,7 +73,7 @@ export async function main(argv: readonly string[], context: CliContext = proces
       return EXIT.ok
     }
     const reporter = args.options.reporter
-    if (reporter !== undefined && reporter !== 'human' && reporter !== 'json' && command !== runCommand) {
+    if (reporter !== undefined && reporter !== 'human' && reporter !== 'json' && command !== runCommand && command !== devCommand) {
       throw new UsageError(`Unknown reporter "${reporter}"`, 'Use --reporter human or --reporter json.')
     }
     return await command.run(args, ctx)

@@ -1,0 +1,366 @@
+import { readFile, stat } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
+import { isAbsolute, relative, resolve } from 'node:path'
+import picomatch from 'picomatch'
+import { glob } from 'tinyglobby'
+import type { Diagnostic } from './diagnostics.ts'
+import { hasErrors } from './diagnostics.ts'
+import { discoverTestFiles } from './discover.ts'
+import type { DevEvents, SessionEmitter } from './events.ts'
+import { createEmitter } from './events.ts'
+import type { Selection } from './graph.ts'
+import { DependencyGraph } from './graph.ts'
+import { contentHash } from './hash.ts'
+import type { LoadedTestFile, TestLoader } from './load.ts'
+import { createTestLoader, isTestFile } from './load.ts'
+import type { HotReloadMetrics } from './metrics.ts'
+import { roundMs } from './metrics.ts'
+import type { ContainerPoolOptions } from './pool.ts'
+import { ContainerPool } from './pool.ts'
+import type { Project } from './project.ts'
+import { loadProject, PROJECT_FILE } from './project.ts'
+import type { TestResult } from './run.ts'
+import { runTest } from './run.ts'
+import type { TestSpec } from './spec.ts'
+
+/** Options of `createDevSession`. */
+export interface DevSessionOptions {
+  /** Test files, directories or globs. @default the project's `tests` globs */
+  tests?: readonly string[]
+  /** Resolves relative paths and finds the project. @default process.cwd() */
+  cwd?: string
+  /** The project root. @default the nearest directory holding clnrm.toml */
+  root?: string
+  /** `--var` overrides of `[vars]`. */
+  vars?: Record<string, string>
+  /** Quiet window after the last change before a reload. @default 30 */
+  debounceMs?: number
+  /** Test files run at once. @default the number of CPUs */
+  jobs?: number
+  /** The environment templates read. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>
+  /** A pool to use (the caller closes it); by default the session creates and closes its own. */
+  pool?: ContainerPool
+  poolOptions?: Omit<ContainerPoolOptions, 'onEvent'>
+}
+
+/** Default quiet window: long enough to merge an editor's write bursts, short enough to stay unnoticed. */
+export const DEFAULT_DEBOUNCE_MS = 30
+
+/** What the session knows of one test file. */
+export interface TestFileState {
+  file: string
+  spec?: TestSpec
+  diagnostics: Diagnostic[]
+  /** The latest current result. */
+  result?: TestResult
+}
+
+/** A running hot-reload loop. Feed it changed paths; listen to its events. */
+export interface DevSession {
+  readonly events: SessionEmitter<DevEvents>
+  /** Loads every test, pre-warms their containers, runs them all once, then emits `session:ready`. */
+  start: () => Promise<void>
+  /** Reports changed, added or deleted paths. Debounced; unchanged content triggers nothing. */
+  notify: (paths: readonly string[]) => void
+  /** Reruns every test, or those that failed. */
+  rerun: (which: 'all' | 'failed') => void
+  /** Every path the session wants watched: test roots, the project file, each test's inputs. */
+  watchedPaths: () => string[]
+  /** Whether a path could be a test of this session (for watchers that see new files). */
+  isTestPath: (path: string) => boolean
+  tests: () => ReadonlyMap<string, TestFileState>
+  /** Resolves when no reload is pending or running (tests use it). */
+  idle: () => Promise<void>
+  close: () => Promise<void>
+}
+
+interface Pending {
+  firstAt: number
+  lastAt: number
+  paths: Map<string, number>
+}
+
+/** Creates a dev session. Watching is the caller's: chokidar in the CLI, Vite's watcher in the plugin. */
+export function createDevSession(options: DevSessionOptions = {}): DevSession {
+  const cwd = options.cwd ?? process.cwd()
+  const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
+  const jobs = Math.max(1, options.jobs ?? availableParallelism())
+  const events = createEmitter<DevEvents>((type, error) => {
+    if (type !== 'session:error') events.emit('session:error', { message: `a ${String(type)} listener threw: ${(error as Error)?.message ?? error}` })
+  })
+  const graph = new DependencyGraph()
+  const states = new Map<string, TestFileState & { token: number; controller?: AbortController }>()
+  const hashes = new Map<string, string>()
+  let project: Project
+  let loader: TestLoader
+  let pool: ContainerPool | undefined = options.pool
+  let inScope: (path: string) => boolean = () => false
+  let testRoots: string[] = []
+  let ready = false
+  let closed = false
+  let reloadId = 0
+  let tokens = 0
+  let pending: Pending | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const running = new Set<Promise<unknown>>()
+
+  const emit = events.emit
+  const track = <T>(promise: Promise<T>): Promise<T> => {
+    running.add(promise)
+    promise.finally(() => running.delete(promise)).catch(() => {})
+    return promise
+  }
+
+  async function openProject(): Promise<void> {
+    project = await loadProject({ cwd, root: options.root, vars: options.vars })
+    // Caches survive a project reload: templates are keyed by content, configs by rendered text.
+    loader = createTestLoader({ project, env: options.env, templateCache: loader?.templateCache, configCache: loader?.configCache })
+  }
+
+  async function discover(): Promise<string[]> {
+    if (options.tests?.length) {
+      const absolute = options.tests.map(t => resolve(cwd, t))
+      const matchers = options.tests.filter(t => picomatch.scan(t).isGlob).map(t => picomatch(resolve(cwd, t)))
+      testRoots = absolute.map(p => (picomatch.scan(p).isGlob ? picomatch.scan(p).base : p))
+      inScope = path => isTestFile(path) && (absolute.some(p => path === p || path.startsWith(`${p}/`)) || matchers.some(m => m(path)))
+      return (await discoverTestFiles(options.tests, cwd)).files
+    }
+    const matchers = project.tests.map(g => picomatch(g, { dot: false }))
+    testRoots = [project.root]
+    inScope = (path) => {
+      const rel = relative(project.root, path)
+      return isTestFile(path) && !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(/[\\/]/).includes('node_modules') && matchers.some(m => m(rel))
+    }
+    return (await glob(project.tests, { cwd: project.root, absolute: true, ignore: ['**/node_modules/**', '**/.git/**'] })).filter(isTestFile).sort()
+  }
+
+  /** Loads one file from the text just read, and updates the graph with what the load read. */
+  function load(file: string, text: string): LoadedTestFile {
+    const loaded = loader.loadSource(file, text)
+    const state = states.get(file) ?? { file, diagnostics: [], token: 0 }
+    states.set(file, state)
+    state.spec = loaded.spec
+    state.diagnostics = loaded.diagnostics
+    const spec = loaded.spec
+    const fresh = graph.set(file, {
+      files: loaded.inputs.partials,
+      globs: spec?.watch.files ?? graph.globsOf(file),
+      mounts: spec ? Object.values(spec.services).flatMap(s => s.volumes.map(v => v.hostPath)) : graph.mountsOf(file),
+      env: loaded.inputs.env.map(e => e.name),
+    })
+    if (fresh.length) emit('watch:add', { paths: fresh })
+    return loaded
+  }
+
+  async function readText(path: string): Promise<string | undefined> {
+    try {
+      return await readFile(path, 'utf8')
+    }
+    catch {
+      return undefined
+    }
+  }
+
+  /** Runs the selected tests, newest content wins: a test already running is cancelled first. */
+  async function reload(changed: string[], selected: Selection[], texts: Map<string, string>, timing: { firstAt: number; detectionMs: number }): Promise<void> {
+    const id = ++reloadId
+    emit('reload:start', { id, changed, selected })
+    const metrics: HotReloadMetrics = {
+      fileDetectionMs: roundMs(timing.detectionMs),
+      debounceMs: roundMs(performance.now() - timing.firstAt),
+      templateRenderMs: 0,
+      configParseMs: 0,
+      containerStartMs: 0,
+      testExecutionMs: 0,
+      resultFormattingMs: 0,
+      totalLatencyMs: 0,
+      templateCacheHitRate: 0,
+      configCacheHitRate: 0,
+      containerReuseRate: 0,
+      memoryMb: 0,
+      tests: [],
+    }
+    let services = 0
+    let reused = 0
+    const queue = [...selected]
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next && !closed; next = queue.shift()) {
+        const { test: file, reason } = next
+        const state = states.get(file)
+        state?.controller?.abort()
+        const text = texts.get(file) ?? await readText(file)
+        if (text === undefined) continue
+        const token = ++tokens
+        const loaded = load(file, text)
+        const current = states.get(file)!
+        current.token = token
+        metrics.templateRenderMs += loaded.timings.renderMs
+        metrics.configParseMs += loaded.timings.parseMs
+        if (!loaded.spec || hasErrors(loaded.diagnostics)) {
+          current.result = undefined
+          metrics.tests.push({ file, reason, status: 'invalid', durationMs: 0 })
+          const started = performance.now()
+          emit('test:invalid', { id, file, diagnostics: loaded.diagnostics })
+          metrics.resultFormattingMs += performance.now() - started
+          continue
+        }
+        const controller = new AbortController()
+        current.controller = controller
+        emit('test:start', { id, file })
+        const result = await track(runTest(loaded.spec, { pool: await getPool(), signal: controller.signal, load: loaded.timings }))
+        if (current.token !== token || closed) {
+          metrics.tests.push({ file, name: result.name, reason, status: 'superseded', durationMs: result.durationMs })
+          continue
+        }
+        current.controller = undefined
+        current.result = result
+        services += Object.keys(result.timings.reused).length
+        reused += Object.values(result.timings.reused).filter(Boolean).length
+        metrics.containerStartMs = Math.max(metrics.containerStartMs, result.timings.acquireMs)
+        metrics.testExecutionMs = Math.max(metrics.testExecutionMs, result.timings.steps.reduce((sum, s) => sum + s.ms, 0))
+        metrics.tests.push({ file, name: result.name, reason, status: result.status, durationMs: roundMs(result.durationMs) })
+        const started = performance.now()
+        emit('test:result', { id, result })
+        metrics.resultFormattingMs += performance.now() - started
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(jobs, selected.length) }, worker))
+    if (closed) return
+    metrics.totalLatencyMs = roundMs(performance.now() - timing.firstAt)
+    for (const key of ['templateRenderMs', 'configParseMs', 'containerStartMs', 'testExecutionMs', 'resultFormattingMs'] as const) metrics[key] = roundMs(metrics[key])
+    metrics.templateCacheHitRate = loader.templateCache.stats().hitRate
+    metrics.configCacheHitRate = loader.configCache.stats().hitRate
+    metrics.containerReuseRate = services ? reused / services : 0
+    metrics.memoryMb = Math.round(process.memoryUsage().rss / 1048576)
+    emit('reload:done', { id, changed, selected, metrics })
+  }
+
+  async function getPool(): Promise<ContainerPool> {
+    pool ??= await ContainerPool.create({ ...options.poolOptions, onEvent: event => emit('pool:event', event) })
+    return pool
+  }
+
+  /** Turns a batch of changed paths into a selection of tests. */
+  async function flush(): Promise<void> {
+    const batch = pending
+    pending = undefined
+    if (!batch || closed) return
+    const changed: string[] = []
+    const texts = new Map<string, string>()
+    const selected = new Map<string, string>()
+    let detectionMs = 0
+    let all = false
+    for (const [path, wallAt] of batch.paths) {
+      const text = await readText(path)
+      const hash = text === undefined ? undefined : contentHash(text)
+      if (hash !== undefined && hashes.get(path) === hash) continue
+      if (hash === undefined && !hashes.has(path) && !states.has(path)) continue
+      if (hash === undefined) hashes.delete(path)
+      else hashes.set(path, hash)
+      changed.push(path)
+      if (text !== undefined) {
+        texts.set(path, text)
+        const mtime = await stat(path).then(s => s.mtimeMs, () => wallAt)
+        detectionMs = Math.max(detectionMs, Math.max(0, wallAt - mtime))
+      }
+      if (path === resolve(project.root, PROJECT_FILE)) {
+        await openProject()
+        all = true
+      }
+      else if (states.has(path) && text === undefined) {
+        states.get(path)?.controller?.abort()
+        states.delete(path)
+        graph.delete(path)
+        emit('test:removed', { file: path })
+        void pool?.retire(path)
+      }
+      else if (inScope(path) && text !== undefined) {
+        selected.set(path, states.has(path) ? 'changed' : 'new test')
+      }
+      for (const { test, reason } of graph.affected(path)) if (!selected.has(test)) selected.set(test, reason)
+    }
+    if (all) for (const file of states.keys()) if (!selected.has(file)) selected.set(file, `${PROJECT_FILE} changed`)
+    if (selected.size === 0) return
+    await reload(changed, [...selected].map(([test, reason]) => ({ test, reason })), texts, { firstAt: batch.firstAt, detectionMs })
+  }
+
+  function schedule(): void {
+    clearTimeout(timer)
+    if (!ready || !pending) return
+    timer = setTimeout(() => {
+      // A reload may begin while another runs: that is what pre-empts a superseded run.
+      track(flush().catch(error => emit('session:error', { message: `reload failed: ${(error as Error).message}` })))
+    }, Math.max(0, debounceMs - (performance.now() - pending.lastAt)))
+  }
+
+  return {
+    events,
+    async start() {
+      if (debounceMs < 10 || debounceMs > 2000) {
+        emit('session:warning', { message: `debounce of ${debounceMs}ms is ${debounceMs < 10 ? 'very low: editors write in bursts, expect extra runs' : 'very high: reloads will feel sluggish'} (10..2000ms recommended)` })
+      }
+      const started = performance.now()
+      await openProject()
+      const files = await discover()
+      const texts = new Map<string, string>()
+      for (const file of files) {
+        const text = await readText(file)
+        if (text === undefined) continue
+        texts.set(file, text)
+        hashes.set(file, contentHash(text))
+      }
+      const projectText = await readText(resolve(project.root, PROJECT_FILE))
+      if (projectText !== undefined) hashes.set(resolve(project.root, PROJECT_FILE), contentHash(projectText))
+      const loaded = files.filter(f => texts.has(f)).map(file => load(file, texts.get(file)!))
+      for (const partial of graph.watchedPaths()) {
+        const text = await readText(partial)
+        if (text !== undefined) hashes.set(partial, contentHash(text))
+      }
+      const valid = loaded.filter(l => l.spec && !hasErrors(l.diagnostics)).map(l => l.spec!)
+      const p = await getPool()
+      await p.prewarm(valid)
+      await reload([], loaded.map(l => ({ test: l.file, reason: 'start' })), texts, { firstAt: performance.now(), detectionMs: 0 })
+      ready = true
+      emit('session:ready', { tests: valid.length, invalid: loaded.length - valid.length, durationMs: roundMs(performance.now() - started) })
+      schedule()
+    },
+    notify(paths) {
+      if (closed) return
+      const now = performance.now()
+      const wall = Date.now()
+      pending ??= { firstAt: now, lastAt: now, paths: new Map() }
+      pending.lastAt = now
+      for (const path of paths) {
+        const absolute = resolve(cwd, path)
+        if (!pending.paths.has(absolute)) pending.paths.set(absolute, wall)
+      }
+      schedule()
+    },
+    rerun(which) {
+      const files = [...states.values()].filter(s => which === 'all' || (s.result ? s.result.status !== 'pass' : hasErrors(s.diagnostics))).map(s => s.file)
+      if (!files.length) return
+      const run = reload([], files.map(test => ({ test, reason: which === 'all' ? 'rerun all' : 'rerun failed' })), new Map(), { firstAt: performance.now(), detectionMs: 0 })
+        .catch(error => emit('session:error', { message: `rerun failed: ${(error as Error).message}` }))
+      track(run)
+    },
+    watchedPaths: () => [...new Set([...testRoots, ...(project ? [resolve(project.root, PROJECT_FILE)] : []), ...graph.watchedPaths()])],
+    isTestPath: path => inScope(path),
+    tests: () => states,
+    async idle() {
+      for (;;) {
+        while (pending && !closed) await new Promise(r => setTimeout(r, debounceMs))
+        if (running.size === 0) return
+        await Promise.allSettled([...running])
+      }
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      clearTimeout(timer)
+      for (const state of states.values()) state.controller?.abort()
+      await Promise.race([Promise.allSettled([...running]), new Promise(r => setTimeout(r, 5000))])
+      if (!options.pool) await pool?.close()
+    },
+  }
+}
