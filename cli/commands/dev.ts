@@ -115,7 +115,7 @@ export const devCommand: CommandDef = {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     if (keys) stdin.setRawMode(false)
-    stdin.removeAllListeners("data")
+    stdin.removeAllListeners('data')
     stdin.pause()
     await Promise.allSettled([watcher.close(), session.close()])
     if (reporterName === 'human') ctx.stdout(ctx.c.dim('\nstopped; containers removed\n'))

@@ -1,0 +1,174 @@
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { createDevSession } from '../core/index.ts'
+import type { ContainerPool, DevEvents, DevSession } from '../core/index.ts'
+import { createRecordingPool, IMAGE } from './engine.ts'
+import { tempDir } from './helpers.ts'
+
+const testFile = (name: string, run: string, extra = ''): string =>
+  `[meta]\nname = "${name}"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "step"\nrun = ${JSON.stringify(run)}\n${extra}`
+
+/** Records a session's events, and waits for the next matching one. */
+function record(session: DevSession) {
+  const log: Array<{ type: keyof DevEvents; payload: any }> = []
+  for (const type of ['test:result', 'test:invalid', 'reload:done', 'test:removed', 'session:error'] as const) {
+    session.events.on(type, payload => log.push({ type, payload }))
+  }
+  return {
+    log,
+    results: () => log.filter(e => e.type === 'test:result').map(e => e.payload.result),
+    since: (mark: number) => log.slice(mark),
+  }
+}
+
+describe('dev session (real files, real engine)', () => {
+  let pool: ContainerPool
+  let dir: string
+  let cleanup: () => Promise<void>
+  let session: DevSession
+  beforeAll(async () => ({ pool } = await createRecordingPool()))
+  afterAll(() => pool.close())
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir())
+    await mkdir(join(dir, 'tests'))
+  })
+  afterEach(async () => {
+    await session?.close()
+    await cleanup()
+  })
+
+  async function start(files: Record<string, string>, options: { debounceMs?: number } = {}) {
+    for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text)
+    session = createDevSession({ cwd: dir, root: dir, pool, debounceMs: options.debounceMs ?? 20 })
+    const recorder = record(session)
+    await session.start()
+    return recorder
+  }
+  async function save(name: string, text: string): Promise<void> {
+    await writeFile(join(dir, name), text)
+    session.notify([join(dir, name)])
+    await session.idle()
+  }
+
+  it('runs everything once, then reruns only the edited one of three tests', async () => {
+    const rec = await start({
+      'tests/a.clnrm.toml': testFile('a', 'echo a'),
+      'tests/b.clnrm.toml': testFile('b', 'echo b'),
+      'tests/c.clnrm.toml': testFile('c', 'echo c'),
+    })
+    expect(rec.results().map(r => r.name).sort()).toEqual(['a', 'b', 'c'])
+    const mark = rec.log.length
+    await save('tests/b.clnrm.toml', testFile('b', 'echo b2', 'expected_output_regex = "^b2$"'))
+    const after = rec.since(mark)
+    expect(after.filter(e => e.type === 'test:result').map(e => [e.payload.result.name, e.payload.result.status])).toEqual([['b', 'pass']])
+    const reload = after.find(e => e.type === 'reload:done')!.payload
+    expect(reload.selected).toEqual([{ test: join(dir, 'tests/b.clnrm.toml'), reason: 'changed' }])
+    expect(reload.metrics.containerReuseRate).toBe(1)
+    expect(reload.metrics.totalLatencyMs).toBeGreaterThan(0)
+  })
+
+  it('reruns exactly the tests that include an edited partial', async () => {
+    const includer = (name: string) => `[meta]\nname = "${name}"\n<%~ include('./_svc.eta') %>\n[[steps]]\nrun = "echo $WHO"\nexpected_output_regex = "^one$"\n`
+    const rec = await start({
+      'tests/_svc.eta': `[services.box]\nimage = "${IMAGE}"\nenv = { WHO = "one" }\n`,
+      'tests/x.clnrm.toml.eta': includer('x'),
+      'tests/y.clnrm.toml.eta': includer('y'),
+      'tests/z.clnrm.toml': testFile('z', 'true'),
+    })
+    expect(rec.results().every(r => r.status === 'pass')).toBe(true)
+    const mark = rec.log.length
+    await save('tests/_svc.eta', `[services.box]\nimage = "${IMAGE}"\nenv = { WHO = "two" }\n`)
+    const results = rec.since(mark).filter(e => e.type === 'test:result').map(e => e.payload.result)
+    expect(results.map(r => r.name).sort()).toEqual(['x', 'y'])
+    // The new env is a new service definition: a new container, and the expectation now fails.
+    expect(results.map(r => r.status)).toEqual(['fail', 'fail'])
+  })
+
+  it('reruns nothing on a save that does not change the content', async () => {
+    const rec = await start({ 'tests/a.clnrm.toml': testFile('a', 'true') })
+    const mark = rec.log.length
+    await save('tests/a.clnrm.toml', testFile('a', 'true'))
+    expect(rec.since(mark)).toEqual([])
+  })
+
+  it('turns 50 saves in a second into a bounded number of runs, ending on the final content', async () => {
+    const rec = await start({ 'tests/a.clnrm.toml': testFile('a', 'echo 0', 'expected_output_regex = "^0$"') }, { debounceMs: 30 })
+    const mark = rec.log.length
+    for (let i = 1; i <= 50; i++) {
+      await writeFile(join(dir, 'tests/a.clnrm.toml'), testFile('a', `echo ${i}`, `expected_output_regex = "^${i}$"`))
+      session.notify([join(dir, 'tests/a.clnrm.toml')])
+      await new Promise(r => setTimeout(r, 20))
+    }
+    await session.idle()
+    const results = rec.since(mark).filter(e => e.type === 'test:result').map(e => e.payload.result)
+    expect(results.length).toBeGreaterThan(0)
+    expect(results.length).toBeLessThanOrEqual(25)
+    expect(results.at(-1)!.steps[0].stdout).toBe('50\n')
+    expect(results.at(-1)!.status).toBe('pass')
+  })
+
+  it('cancels a long-running step when a newer save arrives', async () => {
+    const rec = await start({ 'tests/a.clnrm.toml': testFile('a', 'echo fast') })
+    const mark = rec.log.length
+    await writeFile(join(dir, 'tests/a.clnrm.toml'), testFile('a', 'sleep 20; echo slow'))
+    session.notify([join(dir, 'tests/a.clnrm.toml')])
+    await new Promise(r => setTimeout(r, 600))
+    const started = performance.now()
+    await save('tests/a.clnrm.toml', testFile('a', 'echo newest'))
+    expect(performance.now() - started).toBeLessThan(10_000)
+    const results = rec.since(mark).filter(e => e.type === 'test:result').map(e => e.payload.result)
+    // The superseded run is never shown; only the newest content's result is.
+    expect(results.map(r => r.steps[0].stdout)).toEqual(['newest\n'])
+    const reloads = rec.since(mark).filter(e => e.type === 'reload:done').map(e => e.payload.metrics.tests[0].status)
+    expect(reloads).toContain('superseded')
+  })
+
+  it('reports an invalid save with its location, keeps other results, and recovers', async () => {
+    const rec = await start({ 'tests/a.clnrm.toml': testFile('a', 'true'), 'tests/b.clnrm.toml': testFile('b', 'true') })
+    const mark = rec.log.length
+    await save('tests/a.clnrm.toml', '[meta]\nname = "a"\n[services.box]\nimage = 5\n')
+    const invalid = rec.since(mark).find(e => e.type === 'test:invalid')!.payload
+    expect(invalid.diagnostics).toContainEqual(expect.objectContaining({ code: 'CLNRM_INVALID_TYPE', line: 4, column: 9 }))
+    expect(session.tests().get(join(dir, 'tests/b.clnrm.toml'))!.result!.status).toBe('pass')
+    await save('tests/a.clnrm.toml', testFile('a', 'echo back'))
+    expect(rec.results().at(-1)).toMatchObject({ name: 'a', status: 'pass' })
+  })
+
+  it('picks up new test files, drops deleted ones, and reruns everything when clnrm.toml changes', async () => {
+    const rec = await start({ 'clnrm.toml': '[vars]\nx = 1\n', 'tests/a.clnrm.toml': testFile('a', 'true') })
+    await save('tests/new.clnrm.toml', testFile('new', 'true'))
+    expect(rec.results().at(-1)).toMatchObject({ name: 'new', status: 'pass' })
+    await rm(join(dir, 'tests/new.clnrm.toml'))
+    session.notify([join(dir, 'tests/new.clnrm.toml')])
+    await session.idle()
+    expect(rec.log.at(-1)).toMatchObject({ type: 'test:removed', payload: { file: join(dir, 'tests/new.clnrm.toml') } })
+    expect(session.tests().has(join(dir, 'tests/new.clnrm.toml'))).toBe(false)
+    const mark = rec.log.length
+    await save('clnrm.toml', '[vars]\nx = 2\n')
+    expect(rec.since(mark).filter(e => e.type === 'test:result').map(e => e.payload.result.name)).toEqual(['a'])
+  })
+
+  it('reruns tests whose [watch] files or mounted volumes change', async () => {
+    await mkdir(join(dir, 'src'))
+    await mkdir(join(dir, 'data'))
+    await writeFile(join(dir, 'src/app.js'), '1')
+    await writeFile(join(dir, 'data/x.txt'), 'first')
+    const rec = await start({
+      'tests/watcher.clnrm.toml': testFile('watcher', 'true', '[watch]\nfiles = ["../src/**/*.js"]\n'),
+      'tests/mounter.clnrm.toml': `[meta]\nname = "mounter"\n[services.box]\nimage = "${IMAGE}"\nvolumes = [{ host_path = "../data", container_path = "/data" }]\n[[steps]]\nrun = "cat /data/x.txt"\n`,
+    })
+    let mark = rec.log.length
+    await save('src/app.js', '2')
+    expect(rec.since(mark).filter(e => e.type === 'test:result').map(e => e.payload.result.name)).toEqual(['watcher'])
+    mark = rec.log.length
+    await save('data/x.txt', 'second')
+    const results = rec.since(mark).filter(e => e.type === 'test:result').map(e => e.payload.result)
+    expect(results.map(r => [r.name, r.steps[0].stdout])).toEqual([['mounter', 'second']])
+    await appendFile(join(dir, 'README'), 'unrelated')
+    mark = rec.log.length
+    session.notify([join(dir, 'README')])
+    await session.idle()
+    expect(rec.since(mark)).toEqual([])
+  })
+})
