@@ -42,6 +42,12 @@ export interface DevSessionOptions {
   /** A pool to use (the caller closes it); by default the session creates and closes its own. */
   pool?: ContainerPool
   poolOptions?: Omit<ContainerPoolOptions, 'onEvent'>
+  /**
+   * Starts the caller's watcher on `watchedPaths()` and resolves once it sees changes. The session
+   * calls it after the first run and announces `session:ready` only then; saves made meanwhile are
+   * caught by comparing content hashes.
+   */
+  startWatching?: (paths: string[]) => Promise<void>
 }
 
 /** Default quiet window: long enough to merge an editor's write bursts, short enough to stay unnoticed. */
@@ -251,7 +257,11 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     const selected = new Map<string, string>()
     let detectionMs = 0
     let all = false
+    const projectFile = resolve(project.root, PROJECT_FILE)
     for (const [path, wallAt] of batch.paths) {
+      // Only read what can matter: watchers report every file under the test roots.
+      const affected = graph.affected(path)
+      if (path !== projectFile && !states.has(path) && !inScope(path) && affected.length === 0) continue
       const text = await readText(path)
       const hash = text === undefined ? undefined : contentHash(text)
       if (hash !== undefined && hashes.get(path) === hash) continue
@@ -264,7 +274,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         const mtime = await stat(path).then(s => s.mtimeMs, () => wallAt)
         detectionMs = Math.max(detectionMs, Math.max(0, wallAt - mtime))
       }
-      if (path === resolve(project.root, PROJECT_FILE)) {
+      if (path === projectFile) {
         await openProject()
         all = true
       }
@@ -278,7 +288,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
       else if (inScope(path) && text !== undefined) {
         selected.set(path, states.has(path) ? 'changed' : 'new test')
       }
-      for (const { test, reason } of graph.affected(path)) if (!selected.has(test)) selected.set(test, reason)
+      for (const { test, reason } of affected) if (!selected.has(test)) selected.set(test, reason)
     }
     if (all) for (const file of states.keys()) if (!selected.has(file)) selected.set(file, `${PROJECT_FILE} changed`)
     if (selected.size === 0) return
@@ -321,8 +331,16 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
       const p = await getPool()
       await p.prewarm(valid)
       await reload([], loaded.map(l => ({ test: l.file, reason: 'start' })), texts, { firstAt: performance.now(), detectionMs: 0 })
+      await options.startWatching?.(this.watchedPaths())
+      // Anything saved while the first run went on and the watcher started is a change too.
+      const missed: string[] = []
+      for (const [path, hash] of hashes) {
+        const text = await readText(path)
+        if (text === undefined || contentHash(text) !== hash) missed.push(path)
+      }
       ready = true
       emit('session:ready', { tests: valid.length, invalid: loaded.length - valid.length, durationMs: roundMs(performance.now() - started) })
+      if (missed.length) this.notify(missed)
       schedule()
     },
     notify(paths) {

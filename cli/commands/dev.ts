@@ -1,4 +1,4 @@
-import { basename } from 'node:path'
+import { basename, join } from 'node:path'
 import { createDevSession, DEFAULT_DEBOUNCE_MS, EngineUnavailableError, parseVarArgs } from '../../core/index.ts'
 import type { DevEvents } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
@@ -48,6 +48,8 @@ export const devCommand: CommandDef = {
     catch (error) {
       throw new UsageError((error as Error).message)
     }
+    const { watch } = await import('chokidar')
+    let watcher: ReturnType<typeof watch> | undefined
     const session = createDevSession({
       tests: args.positionals,
       cwd: ctx.cwd,
@@ -56,7 +58,24 @@ export const devCommand: CommandDef = {
       debounceMs: number('debounce', 0),
       jobs: number('jobs', 1),
       env: ctx.env,
+      startWatching: async (paths) => {
+        watcher = watch(paths, { ignoreInitial: true, ignored: isIgnoredPath })
+        const onPath = (path: string): void => session.notify([path])
+        watcher.on('add', onPath).on('change', onPath).on('unlink', onPath)
+        // chokidar drops a 'change' within 50 ms of the previous one for the same file, which
+        // would lose the last of two quick saves. Raw events are not throttled; the session
+        // compares content hashes, so duplicates cost one read.
+        watcher.on('raw', (_event, name, details) => {
+          const watched = (details as { watchedPath?: string } | undefined)?.watchedPath
+          if (!watched || !name) return
+          const path = basename(watched) === name ? watched : join(watched, name)
+          if (!isIgnoredPath(path)) session.notify([path])
+        })
+        watcher.on('error', error => ctx.stderr(`${ctx.c.yellow('watcher')} ${String(error)}\n`))
+        await new Promise<void>(resolve => watcher!.once('ready', () => resolve()))
+      },
     })
+    session.events.on('watch:add', ({ paths }) => void watcher?.add(paths))
     const reporter = reporterName === 'ndjson' ? ndjsonDevReporter(ctx) : humanDevReporter(ctx, { verbose: args.options.verbose === true, budgetMs: number('budget', 0) ?? 1000 })
     for (const [type, handler] of Object.entries(reporter.on)) session.events.on(type as keyof DevEvents, handler as (payload: unknown) => void)
 
@@ -73,20 +92,13 @@ export const devCommand: CommandDef = {
       await session.start()
     }
     catch (error) {
-      await session.close()
+      await Promise.allSettled([watcher?.close(), session.close()])
       if (error instanceof EngineUnavailableError) {
         ctx.stderr(`${ctx.c.red('error')} ${error.message.replace(/^\[clnrm\] /, '')}\n${ctx.c.cyan('hint:')} ${error.hint}\n`)
         return EXIT.usage
       }
       throw error
     }
-
-    const { watch } = await import('chokidar')
-    const watcher = watch(session.watchedPaths(), { ignoreInitial: true, ignored: isIgnoredPath })
-    const onPath = (path: string): void => session.notify([path])
-    watcher.on('add', onPath).on('change', onPath).on('unlink', onPath)
-    watcher.on('error', error => ctx.stderr(`${ctx.c.yellow('watcher')} ${String(error)}\n`))
-    session.events.on('watch:add', ({ paths }) => void watcher.add(paths))
 
     const onSignal = (): void => stop(EXIT.ok)
     process.once('SIGINT', onSignal)
@@ -117,7 +129,7 @@ export const devCommand: CommandDef = {
     if (keys) stdin.setRawMode(false)
     stdin.removeAllListeners('data')
     stdin.pause()
-    await Promise.allSettled([watcher.close(), session.close()])
+    await Promise.allSettled([watcher?.close(), session.close()])
     if (reporterName === 'human') ctx.stdout(ctx.c.dim('\nstopped; containers removed\n'))
     return code
   },

@@ -1,3 +1,4 @@
-import { cliContract, bun } from './contract.ts'
+import { cliContract, devContract, bun } from './contract.ts'
 
 cliContract(bun)
+devContract(bun)

@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process'
-import { cp, readFile } from 'node:fs/promises'
+import { execFile, execFileSync, spawn } from 'node:child_process'
+import { cp, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -80,4 +80,92 @@ export function cliContract(runtime: Runtime): void {
       expect(result.stderr).toMatch(/bogus/)
     })
   })
+}
+
+/** A running `clnrm dev --reporter ndjson`, read line by line. */
+export interface DevProcess {
+  pid: number
+  /** Resolves with the first NDJSON line matching, from any line seen so far or later. */
+  waitFor: (match: (line: Record<string, any>) => boolean, timeoutMs?: number) => Promise<Record<string, any>>
+  send: (text: string) => void
+  exited: Promise<number | null>
+  kill: (signal: NodeJS.Signals) => void
+}
+
+/** Starts `clnrm dev --reporter ndjson` under a runtime. */
+export function startDev(runtime: Runtime, args: string[], cwd: string): DevProcess {
+  const child = spawn(runtime.command, [...runtime.prefix, 'dev', '--reporter', 'ndjson', ...args], {
+    cwd,
+    env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', ...runtime.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  const lines: Array<Record<string, any>> = []
+  const waiters = new Set<() => void>()
+  let buffer = ''
+  let stderr = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString()
+    const parts = buffer.split('\n')
+    buffer = parts.pop()!
+    for (const part of parts) if (part.trim()) lines.push(JSON.parse(part))
+    for (const wake of waiters) wake()
+  })
+  child.stderr!.on('data', (chunk: Buffer) => void (stderr += chunk.toString()))
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  return {
+    pid: child.pid!,
+    waitFor: (match, timeoutMs = 90_000) => new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const found = lines.find(match)
+        if (found) {
+          waiters.delete(wake)
+          clearTimeout(timer)
+          resolve(found)
+        }
+        return Boolean(found)
+      }
+      const wake = (): void => void check()
+      const timer = setTimeout(() => {
+        waiters.delete(wake)
+        reject(new Error(`timed out; lines: ${JSON.stringify(lines).slice(-2000)}; stderr: ${stderr.slice(-2000)}`))
+      }, timeoutMs)
+      if (!check()) waiters.add(wake)
+    }),
+    send: text => void child.stdin!.write(text),
+    exited,
+    kill: signal => void child.kill(signal),
+  }
+}
+
+/** `clnrm dev` on a runtime: save, see the rerun, quit, nothing left behind. */
+export function devContract(runtime: Runtime): void {
+  describe(`clnrm dev on ${runtime.name}`, () => {
+    it('reruns a saved test and removes its containers on quit', async () => {
+      const { dir, cleanup } = await tempDir()
+      try {
+        expect((await runCli(runtime, ['init'], dir)).code).toBe(0)
+        const dev = startDev(runtime, [], dir)
+        await dev.waitFor(line => line.type === 'ready')
+        const file = join(dir, 'tests/hello.clnrm.toml')
+        await writeFile(file, (await readFile(file, 'utf8')).replace('"^hello from "', '"^goodbye"'))
+        const failed = await dev.waitFor(line => line.type === 'test' && line.reload > 1 && line.name === 'hello')
+        expect(failed).toMatchObject({ status: 'fail', failingStep: { name: 'say hello', expectation: 'expected_output_regex = "^goodbye"' } })
+        await writeFile(file, (await readFile(file, 'utf8')).replace('"^goodbye"', '"^hello from "'))
+        await dev.waitFor(line => line.type === 'test' && line.reload > failed.reload && line.name === 'hello' && line.status === 'pass')
+        const reload = await dev.waitFor(line => line.type === 'reload' && line.id > failed.reload)
+        expect(reload.selected).toEqual([{ file, reason: 'changed' }])
+        dev.send('q\n')
+        expect(await dev.exited).toBe(0)
+        expect(clnrmContainersOf(dev.pid)).toEqual([])
+      }
+      finally {
+        await cleanup()
+      }
+    }, 180_000)
+  })
+}
+
+/** Containers labelled with a clnrm process's pid. */
+export function clnrmContainersOf(pid: number): string[] {
+  return execFileSync('docker', ['ps', '-aq', '--filter', `label=clnrm.pid=${pid}`], { encoding: 'utf8' }).split('\n').filter(Boolean)
 }

@@ -1,3 +1,4 @@
-import { cliContract, deno } from './contract.ts'
+import { cliContract, devContract, deno } from './contract.ts'
 
 cliContract(deno)
+devContract(deno)

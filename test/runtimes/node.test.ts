@@ -1,3 +1,4 @@
-import { cliContract, node } from './contract.ts'
+import { cliContract, devContract, node } from './contract.ts'
 
 cliContract(node)
+devContract(node)
