@@ -15,7 +15,8 @@ const ms = (value: number): string => (value < 10 ? value.toFixed(1) : Math.roun
 /** One line of phase timings, or the full dashboard with `verbose`. */
 export function formatMetrics(ctx: CommandContext, metrics: HotReloadMetrics, verbose: boolean): string {
   const { c } = ctx
-  const reusedNote = metrics.containerReuseRate === 1 ? ' (reused)' : metrics.containerReuseRate === 0 ? ' (started)' : ''
+  const ran = metrics.tests.some(t => t.status === 'pass' || t.status === 'fail' || t.status === 'error')
+  const reusedNote = !ran ? '' : metrics.containerReuseRate === 1 ? ' (reused)' : metrics.containerReuseRate === 0 ? ' (started)' : ''
   if (!verbose) {
     const phases = [
       `detect ${ms(metrics.fileDetectionMs)}`,
@@ -40,7 +41,7 @@ export function formatMetrics(ctx: CommandContext, metrics: HotReloadMetrics, ve
     row('Display', metrics.resultFormattingMs),
     `  ${'Total'.padEnd(18)} ${c.bold(`${ms(metrics.totalLatencyMs)}ms`.padStart(8))} ${c.dim('(change event → results shown)')}`,
     `  Cache: templates ${pct(metrics.templateCacheHitRate)}, configs ${pct(metrics.configCacheHitRate)} hit · containers ${pct(metrics.containerReuseRate)} reused · ${metrics.memoryMb} MB RSS`,
-    ...metrics.tests.map(t => c.dim(`  ${t.status.padEnd(10)} ${t.name ?? ''} ${c.dim(`(${t.reason})`)}`)),
+    ...metrics.tests.map(t => c.dim(`  ${t.status.padEnd(10)} ${t.name ?? displayPath(ctx, t.file)} (${t.reason})`)),
   ].join('\n')}\n`
 }
 
