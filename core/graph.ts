@@ -33,6 +33,8 @@ interface GlobEntry {
 export class DependencyGraph {
   readonly #inputs = new Map<string, { files: Set<string>; globs: GlobEntry[]; mounts: string[]; env: Set<string> }>()
   readonly #byFile = new Map<string, Set<string>>()
+  // Flat lists for the per-change scan, rebuilt only after the graph changes.
+  #index: { globs: Array<GlobEntry & { test: string }>; mounts: Array<{ test: string; path: string; prefix: string }> } | undefined
 
   /** Sets a test's inputs; returns the paths that were not known before (to start watching). */
   set(test: string, inputs: TestInputs): string[] {
@@ -51,6 +53,7 @@ export class DependencyGraph {
     const globs = inputs.globs.map(glob => ({ glob, match: picomatch(glob, { dot: true }), base: picomatch.scan(glob).base }))
     fresh.push(...globs.map(g => g.base), ...inputs.mounts)
     this.#inputs.set(test, { files, globs, mounts: [...inputs.mounts], env: new Set(inputs.env) })
+    this.#index = undefined
     return fresh
   }
 
@@ -64,20 +67,30 @@ export class DependencyGraph {
       if (users?.size === 0) this.#byFile.delete(file)
     }
     this.#inputs.delete(test)
+    this.#index = undefined
   }
 
   /** The tests a changed path affects, with the reason for each. The test files themselves are the caller's. */
   affected(path: string): Selection[] {
     const selected: Selection[] = []
     for (const test of this.#byFile.get(path) ?? []) selected.push({ test, reason: `includes ${path}` })
-    for (const [test, inputs] of this.#inputs) {
-      const glob = inputs.globs.find(g => g.match(path))
-      if (glob) {
-        selected.push({ test, reason: `watches ${glob.glob}` })
-        continue
+    const index = this.#index ??= {
+      globs: [...this.#inputs].flatMap(([test, inputs]) => inputs.globs.map(g => ({ ...g, test }))),
+      mounts: [...this.#inputs].flatMap(([test, inputs]) => inputs.mounts.map(m => ({ test, path: m, prefix: m.endsWith(sep) ? m : m + sep }))),
+    }
+    const seen = new Set<string>()
+    // The base-directory prefix check is a string compare; the matcher runs only below it.
+    for (const g of index.globs) {
+      if (!seen.has(g.test) && path.startsWith(g.base) && g.match(path)) {
+        seen.add(g.test)
+        selected.push({ test: g.test, reason: `watches ${g.glob}` })
       }
-      const mount = inputs.mounts.find(m => path === m || path.startsWith(m.endsWith(sep) ? m : m + sep))
-      if (mount) selected.push({ test, reason: `mounts ${mount}` })
+    }
+    for (const m of index.mounts) {
+      if (!seen.has(m.test) && (path === m.path || path.startsWith(m.prefix))) {
+        seen.add(m.test)
+        selected.push({ test: m.test, reason: `mounts ${m.path}` })
+      }
     }
     return selected
   }
