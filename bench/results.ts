@@ -19,6 +19,7 @@ export function record(results: Record<string, BenchResult>): void {
     results: { ...current.results, ...results },
   }
   writeFileSync(RESULTS_FILE, `${JSON.stringify(next, null, 2)}\n`)
+  console.log('')
   for (const [name, result] of Object.entries(results)) console.log(`  ${name.padEnd(60)} ${String(result.value).padStart(10)} ${result.unit}`)
 }
 
