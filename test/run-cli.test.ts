@@ -12,6 +12,16 @@ const bin = resolve(import.meta.dirname, '../dist/cli/bin.mjs')
 const test = (name: string, run: string, extra = ''): string =>
   `[meta]\nname = "${name}"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "${name} step"\nrun = "${run}"\n${extra}`
 
+/** Starts `clnrm run` on a test that sleeps, and waits until its container exists. */
+async function runSlowTest(dir: string): Promise<ReturnType<typeof spawn>> {
+  await writeFile(join(dir, 'slow.clnrm.toml'), test('slow', 'sleep 60'))
+  const child = spawn(process.execPath, [bin, 'run', '.'], { cwd: dir, stdio: 'ignore' })
+  const deadline = Date.now() + 20_000
+  while (clnrmContainers(child.pid).length === 0 && Date.now() < deadline) await new Promise(r => setTimeout(r, 100))
+  expect(clnrmContainers(child.pid).length).toBe(1)
+  return child
+}
+
 describe('clnrm run (built CLI, real engine)', () => {
   let dir: string
   let cleanup: () => Promise<void>
@@ -80,11 +90,7 @@ describe('clnrm run (built CLI, real engine)', () => {
   })
 
   it('a new pool removes the containers of a clnrm run killed with kill -9', async () => {
-    await writeFile(join(dir, 'slow.clnrm.toml'), test('slow', 'sleep 60'))
-    const child = spawn(process.execPath, [bin, 'run', '.'], { cwd: dir, stdio: 'ignore' })
-    const deadline = Date.now() + 20_000
-    while (clnrmContainers(child.pid).length === 0 && Date.now() < deadline) await new Promise(r => setTimeout(r, 100))
-    expect(clnrmContainers(child.pid).length).toBe(1)
+    const child = await runSlowTest(dir)
     child.kill('SIGKILL')
     await new Promise(r => child.once('exit', r))
     expect(clnrmContainers(child.pid).length).toBe(1)
@@ -94,11 +100,7 @@ describe('clnrm run (built CLI, real engine)', () => {
   })
 
   it('removes its containers on SIGINT and exits 130', async () => {
-    await writeFile(join(dir, 'slow.clnrm.toml'), test('slow', 'sleep 60'))
-    const child = spawn(process.execPath, [bin, 'run', '.'], { cwd: dir, stdio: 'ignore' })
-    const deadline = Date.now() + 20_000
-    while (clnrmContainers(child.pid).length === 0 && Date.now() < deadline) await new Promise(r => setTimeout(r, 100))
-    expect(clnrmContainers(child.pid).length).toBe(1)
+    const child = await runSlowTest(dir)
     child.kill('SIGINT')
     const code = await new Promise(r => child.once('exit', r))
     expect(code).toBe(130)

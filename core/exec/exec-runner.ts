@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import type Dockerode from 'dockerode'
 import { createDemuxer } from './demux.ts'
 import type { CommandRunner, ExecRequest, ExecResult } from './types.ts'
-import { CappedBuffer } from './types.ts'
+import { CappedBuffer, execResult } from './types.ts'
 
 /**
  * One `docker exec` per command: for images without `sh`. Slower (~57 ms a command) and a
@@ -57,15 +57,7 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
         stream.on('error', done)
       })
       const exitCode = timedOut || aborted ? 137 : ((await exec.inspect()).ExitCode ?? -1)
-      return {
-        exitCode,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
-        truncated: { stdout: stdout.truncated, stderr: stderr.truncated },
-        durationMs: performance.now() - start,
-        timedOut,
-        aborted,
-      }
+      return execResult(stdout, stderr, { exitCode, startedAt: start, timedOut, aborted })
     },
     async endRun(workdir, nextWorkdir) {
       // Images without sh may also lack rm and mkdir: then the directories simply stay.

@@ -5,7 +5,7 @@ import { createDemuxer } from './demux.ts'
 import { MarkerScanner } from './marker-scanner.ts'
 import { ENV_NAME_RE, shellQuote } from './quote.ts'
 import type { CommandRunner, ExecRequest, ExecResult } from './types.ts'
-import { CappedBuffer } from './types.ts'
+import { CappedBuffer, execResult } from './types.ts'
 
 /** How long the shell gets to answer its handshake before we decide the image has none. */
 const HANDSHAKE_TIMEOUT_MS = 5000
@@ -130,15 +130,7 @@ export async function startShellRunner(container: Dockerode.Container, kill: (pi
       settle: () => {
         if (pending.exitCode === undefined || !pending.ended) return
         finish()
-        resolve({
-          exitCode: pending.exitCode,
-          stdout: stdout.text(),
-          stderr: stderr.text(),
-          truncated: { stdout: stdout.truncated, stderr: stderr.truncated },
-          durationMs: performance.now() - start,
-          timedOut,
-          aborted,
-        })
+        resolve(execResult(stdout, stderr, { exitCode: pending.exitCode, startedAt: start, timedOut, aborted }))
       },
       fail: (error) => {
         finish()

@@ -62,3 +62,16 @@ export class CappedBuffer {
     return Buffer.concat(this.#chunks).toString('utf8')
   }
 }
+
+/** Assembles a result from the captured streams. */
+export function execResult(stdout: CappedBuffer, stderr: CappedBuffer, outcome: { exitCode: number; startedAt: number; timedOut: boolean; aborted: boolean }): ExecResult {
+  return {
+    exitCode: outcome.exitCode,
+    stdout: stdout.text(),
+    stderr: stderr.text(),
+    truncated: { stdout: stdout.truncated, stderr: stderr.truncated },
+    durationMs: performance.now() - outcome.startedAt,
+    timedOut: outcome.timedOut,
+    aborted: outcome.aborted,
+  }
+}
