@@ -134,7 +134,7 @@ expected_output_regex = ["^root:", '^port=\\d+$']
 name = "ready"
 [services.logger]
 image = "${IMAGE}"
-command = ["sh", "-c", "sleep 0.3; echo server ready; touch /tmp/up; sleep 3600"]
+command = ["sh", "-c", "sleep 0.3; touch /tmp/up; echo server ready; sleep 3600"]
 wait_for = "server ready"
 [services.healthy]
 image = "${IMAGE}"
