@@ -48,6 +48,11 @@ export interface DevSessionOptions {
    * caught by comparing content hashes.
    */
   startWatching?: (paths: string[]) => Promise<void>
+  /**
+   * Tests a changed path affects that only the caller can know: the Vite plugin answers from
+   * Vite's module graph for tests with `[watch] modules`.
+   */
+  resolveAffected?: (path: string) => Selection[]
 }
 
 /** Default quiet window: long enough to merge an editor's write bursts, short enough to stay unnoticed. */
@@ -57,6 +62,8 @@ export const DEFAULT_DEBOUNCE_MS = 30
 export interface TestFileState {
   file: string
   spec?: TestSpec
+  /** The TOML of the last load (the render, for templates). */
+  toml?: string
   diagnostics: Diagnostic[]
   /** The latest current result. */
   result?: TestResult
@@ -147,6 +154,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     const state = states.get(file) ?? { file, diagnostics: [], token: 0 }
     states.set(file, state)
     state.spec = loaded.spec
+    state.toml = loaded.toml
     state.diagnostics = loaded.diagnostics
     const spec = loaded.spec
     const fresh = graph.set(file, {
@@ -260,7 +268,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     const projectFile = resolve(project.root, PROJECT_FILE)
     for (const [path, wallAt] of batch.paths) {
       // Only read what can matter: watchers report every file under the test roots.
-      const affected = graph.affected(path)
+      const affected = [...graph.affected(path), ...(options.resolveAffected?.(path) ?? [])]
       if (path !== projectFile && !states.has(path) && !inScope(path) && affected.length === 0) continue
       const text = await readText(path)
       const hash = text === undefined ? undefined : contentHash(text)

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { TemplateFunction } from 'eta'
 import { MemoryCache } from './cache.ts'
-import type { Diagnostic, PendingDiagnostic } from './diagnostics.ts'
+import type { Diagnostic, KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { contentHash } from './hash.ts'
 import { createLocator } from './locate.ts'
 import { normalizeTestFile } from './normalize.ts'
@@ -130,6 +130,17 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
       return loadSource(file, source)
     },
   }
+}
+
+/**
+ * Where a key path (a step, a service) is written in the file the user edits: the TOML line, or
+ * the template's line when it can be traced back. For editor links; reads the template again.
+ */
+export async function locateKeyPath(file: string, toml: string, path: KeyPath): Promise<{ line: number; column: number }> {
+  const at = createLocator(toml)(path, 'table')
+  if (!isTemplateFile(file)) return at
+  const template = await readFile(file, 'utf8').catch(() => undefined)
+  return (template !== undefined && mapToTemplate(template, toml, at)) || at
 }
 
 function checkToml(file: string, toml: string, root: string): CachedConfig {

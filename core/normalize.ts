@@ -229,5 +229,6 @@ function normalizeStep(
     expectedStderrRegex: step.expected_stderr_regex ?? [],
     continueOnFailure: step.continue_on_failure ?? false,
     scenario: defaults.scenario,
+    source: path,
   }
 }

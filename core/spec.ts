@@ -55,6 +55,8 @@ export interface StepSpec {
   continueOnFailure: boolean
   /** The `[[scenario]]` the step came from, if any. */
   scenario?: string
+  /** Where the step is written: its key path in the (rendered) TOML, for editor links. */
+  source: ReadonlyArray<string | number>
 }
 
 /** The normalized test: what `[meta]`/`[test.metadata]`, `[services]`/`[service]`, `[[steps]]` and `[[scenario]]` mean. */

@@ -1,48 +1,225 @@
-import { resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { basename, dirname, join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Plugin, ViteDevServer } from 'vite'
-import { createTestLoader, discoverTestFiles, findProjectRoot, formatKeyPath, isTestFile, loadProject } from '../core/index.ts'
-import type { LoadedTestFile, TestLoader } from '../core/index.ts'
+import { createDevSession } from '../core/index.ts'
+import type { DevSession, Selection } from '../core/index.ts'
+import { createModuleTracker } from './module-graph.ts'
+import type { ReloadView, ResultsPayload, TestView } from './protocol.ts'
+import { CLIENT_READY_EVENT, RESULTS_EVENT } from './protocol.ts'
+import { invalidView, reloadView, resultView, snapshot } from './views.ts'
+
+export type { ResultsPayload, ReloadView, SourceLocation, TestView } from './protocol.ts'
+export { CLIENT_READY_EVENT, RESULTS_EVENT } from './protocol.ts'
 
 /** Options of the clnrm Vite plugin. */
 export interface ClnrmPluginOptions {
-  /** Globs of test files, relative to the Vite root. @default 'tests/**\/*.clnrm.toml{,.eta}' */
+  /** Test files (globs, files or directories), relative to the Vite root. @default 'tests/**\/*.clnrm.toml{,.eta}' */
   tests?: string | string[]
+  /** Quiet window after a save before tests rerun, in ms. @default 30 */
+  debounce?: number
+  /** Test files run at once. @default the number of CPUs */
+  jobs?: number
   /** Template vars, overriding `clnrm.toml` [vars]. @default {} */
   vars?: Record<string, string>
+  /**
+   * Also raise Vite's error overlay: on failing tests and invalid files (`true`), on failing
+   * tests only (`'failures'`), or never (`false`). The clnrm panel shows results either way.
+   * @default true
+   */
+  overlay?: boolean | 'failures'
+  /** Inject the results badge and panel into pages Vite serves. @default true */
+  panel?: boolean
 }
 
+/** The id to import where Vite does not serve index.html: `import 'virtual:clnrm/client'`. */
+export const CLIENT_ID = 'virtual:clnrm/client'
+const CLIENT_URL = '/@clnrm/client'
+const RESOLVED_CLIENT_ID = '\0clnrm:client'
+
+// The browser code: built next to this file in dist/, the TypeScript source when run from a clone.
+const here = dirname(fileURLToPath(import.meta.url))
+const clientFile = [join(here, 'client/overlay.mjs'), join(here, 'client/overlay.ts')].find(existsSync) ?? join(here, 'client/overlay.ts')
+
+// One session per Vite root in this process: a config restart closes the old one before the
+// new one starts, whichever order Vite closes and creates servers in.
+const activeSessions = new Map<string, () => Promise<void>>()
+
 /**
- * Checks clnrm test files while `vite dev` runs: on start and on every save, problems are
- * logged with their file, line and column. Adds nothing to `vite build`.
+ * Runs clnrm tests while `vite dev` runs: every test once at start, then exactly the affected
+ * ones on each save (tests, partials, `[watch] files`, and for `[watch] modules` anything those
+ * modules import, as Vite's module graph sees it). Results appear in a badge and panel in the
+ * page. Adds nothing to `vite build`.
  */
 export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
   const patterns = [options.tests ?? 'tests/**/*.clnrm.toml{,.eta}'].flat()
-  let loader: TestLoader | undefined
+  const overlay = options.overlay ?? true
+  let session: DevSession | undefined
+  let closing: Promise<void> | undefined
+
+  let root: string | undefined
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      if (root && activeSessions.get(root) === close) activeSessions.delete(root)
+      await session?.close()
+    })()
+    return closing
+  }
+
   return {
     name: 'clnrm',
     apply: 'serve',
+
+    async config(config) {
+      // Serving the panel's module from the package needs its folder allowed; naming any folder
+      // turns Vite's workspace detection off, so name the workspace root too.
+      const { searchForWorkspaceRoot } = await import('vite')
+      return { server: { fs: { allow: [searchForWorkspaceRoot(config.root ?? process.cwd()), dirname(clientFile)] } } }
+    },
+
+    resolveId(id) {
+      if (id === CLIENT_ID || id === CLIENT_URL) return RESOLVED_CLIENT_ID
+    },
+
+    load(id) {
+      if (id === RESOLVED_CLIENT_ID) return `import ${JSON.stringify(`/@fs${clientFile}`)}\n`
+    },
+
+    transformIndexHtml() {
+      if (options.panel === false) return
+      return [{ tag: 'script', attrs: { type: 'module', src: CLIENT_URL }, injectTo: 'body' }]
+    },
+
     async configureServer(server) {
-      const project = await loadProject({ root: findProjectRoot(server.config.root), vars: options.vars })
-      loader = createTestLoader({ project })
-      const { files } = await discoverTestFiles(patterns, server.config.root)
-      for (const file of files) report(server, await loader.load(file))
-      const onChange = (file: string): void => {
-        if (!loader || !isTestFile(file)) return
-        loader.load(resolve(file)).then(result => report(server, result)).catch(error => server.config.logger.error(`[clnrm] ${String(error)}`))
+      const viteRoot = server.config.root
+      root = viteRoot
+      const previous = activeSessions.get(viteRoot)
+      activeSessions.set(viteRoot, close)
+      const ready = previous?.() ?? Promise.resolve()
+      const views = new Map<string, TestView>()
+      let lastReload: ReloadView | undefined
+      let isReady = false
+      const tracker = createModuleTracker(() => server.environments.client)
+      const closures = new Map<string, Set<string>>()
+
+      const send = (): void => server.ws.send(RESULTS_EVENT, current())
+      const current = (): ResultsPayload => snapshot(views, lastReload, isReady)
+      const refreshClosure = async (file: string): Promise<void> => {
+        const modules = session?.tests().get(file)?.spec?.watch.modules ?? []
+        if (modules.length) closures.set(file, await tracker.closure(modules))
+        else closures.delete(file)
       }
-      server.watcher.on('add', onChange)
-      server.watcher.on('change', onChange)
+
+      session = createDevSession({
+        cwd: viteRoot,
+        tests: patterns,
+        debounceMs: options.debounce,
+        jobs: options.jobs,
+        vars: options.vars,
+        // Vite's own watcher is already running; the session only needs its events.
+        startWatching: async (paths) => {
+          server.watcher.add(paths.filter(p => relative(viteRoot, p).startsWith('..')))
+        },
+        resolveAffected(path) {
+          const selected: Selection[] = []
+          for (const [test, files] of closures) if (files.has(path)) selected.push({ test, reason: `imports ${relative(viteRoot, path)}` })
+          return selected
+        },
+      })
+      const active = session
+
+      const { events } = session
+      events.on('test:start', ({ file }) => {
+        const view = views.get(file)
+        views.set(file, { ...(view ?? { file, relative: relative(viteRoot, file), name: basename(file) }), status: 'running' })
+        send()
+      })
+      events.on('test:result', ({ result }) => {
+        const state = session?.tests().get(result.file)
+        const before = views.get(result.file)
+        resultView(viteRoot, result, state).then((view) => {
+          views.set(result.file, view)
+          send()
+          const newFailure = view.status !== 'pass' && (before?.failure?.message !== view.failure?.message || !['fail', 'error'].includes(before?.status ?? ''))
+          if (overlay && newFailure) raiseOverlay(server, view)
+        }).catch(error => server.config.logger.error(`[clnrm] ${String(error)}`))
+        void refreshClosure(result.file)
+      })
+      events.on('test:invalid', ({ file, diagnostics }) => {
+        const view = invalidView(viteRoot, file, diagnostics, views.get(file)?.name)
+        views.set(file, view)
+        send()
+        if (overlay === true) raiseOverlay(server, view)
+      })
+      events.on('test:removed', ({ file }) => {
+        views.delete(file)
+        closures.delete(file)
+        send()
+      })
+      events.on('reload:done', ({ id, changed, metrics }) => {
+        lastReload = reloadView(id, changed, metrics, viteRoot)
+        send()
+      })
+      events.on('session:ready', async () => {
+        isReady = true
+        const files = [...(session?.tests().keys() ?? [])]
+        await Promise.all(files.map(refreshClosure))
+        send()
+        server.config.logger.info(`[clnrm] ${files.length} test file(s) ran; watching`, { timestamp: true })
+      })
+      events.on('session:warning', ({ message }) => server.config.logger.warn(`[clnrm] ${message}`, { timestamp: true }))
+      events.on('session:error', ({ message }) => server.config.logger.error(`[clnrm] ${message}`, { timestamp: true }))
+      events.on('watch:add', ({ paths }) => server.watcher.add(paths.filter(p => relative(viteRoot, p).startsWith('..'))))
+
+      server.ws.on(CLIENT_READY_EVENT, (_data, client) => client.send(RESULTS_EVENT, current()))
+      const notify = (path: string): void => session?.notify([path])
+      server.watcher.on('add', notify).on('change', notify).on('unlink', notify)
+      // Vite's watcher is chokidar, which drops a change that follows another within 50 ms;
+      // raw events are not throttled (the session dedupes by content hash).
+      server.watcher.on('raw', (_event, name, details) => {
+        const watched = (details as { watchedPath?: string } | undefined)?.watchedPath
+        if (watched && name) notify(basename(watched) === name ? watched : join(watched, String(name)))
+      })
+
+      // Ctrl-C in `vite dev` ends the process without closing the server: remove containers first.
+      const onSigint = (): void => {
+        process.off('SIGINT', onSigint)
+        void close().finally(() => {
+          if (process.listenerCount('SIGINT') === 0) process.kill(process.pid, 'SIGINT')
+        })
+      }
+      process.on('SIGINT', onSigint)
+      server.httpServer?.once('close', () => process.off('SIGINT', onSigint))
+
+      ready.then(() => (closing ? undefined : active.start())).catch((error) => {
+        server.config.logger.error(`[clnrm] could not start: ${(error as Error).message}${(error as { hint?: string }).hint ? `\n  hint: ${(error as { hint?: string }).hint}` : ''}`, { timestamp: true })
+      })
+    },
+
+    // Vite calls this when the dev server closes (Ctrl-C in a terminal, server.close(), a restart).
+    async closeBundle() {
+      await close()
     },
   }
 }
 
-function report(server: ViteDevServer, result: LoadedTestFile): void {
-  const logger = server.config.logger
-  for (const d of result.diagnostics) {
-    const where = `${result.file}:${d.line}:${d.column}`
-    const text = `[clnrm] ${where} ${d.code} ${d.message}${d.path ? ` (${formatKeyPath(d.path)})` : ''}${d.hint ? `\n  hint: ${d.hint}` : ''}`
-    if (d.severity === 'error') logger.error(text, { timestamp: true })
-    else logger.warn(text, { timestamp: true })
-  }
-  if (result.spec && !result.diagnostics.some(d => d.severity === 'error')) logger.info(`[clnrm] ${result.spec.name}: valid`, { timestamp: true })
+/** Vite's own error overlay, pointing at the failing step: a fallback to the clnrm panel. */
+function raiseOverlay(server: ViteDevServer, view: TestView): void {
+  const failure = view.failure
+  const problem = view.problems?.[0]
+  const location = failure?.location ?? problem?.location
+  const message = failure
+    ? `[clnrm] ${view.name}: ${failure.step ? `step "${failure.step}" ` : ''}${failure.message}\nexpected ${failure.expectation}`
+    : `[clnrm] ${view.relative}: ${problem?.message ?? 'invalid test file'}`
+  server.ws.send({
+    type: 'error',
+    err: {
+      message,
+      stack: '',
+      id: view.file,
+      plugin: 'clnrm',
+      frame: failure?.excerpt ?? problem?.hint ?? '',
+      ...(location && { loc: { file: location.file, line: location.line, column: location.column } }),
+    },
+  })
 }

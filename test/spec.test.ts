@@ -52,6 +52,7 @@ describe('valid test files normalize into one model', () => {
       expectedStderrRegex: [],
       continueOnFailure: false,
       scenario: undefined,
+      source: ['steps', 0],
     })
     expect(spec!.determinism).toEqual({ seed: 42, freezeClock: '2025-01-01T00:00:00.000Z' })
     expect(spec!.watch).toEqual({ files: [fixture('valid/data/**')], modules: [fixture('src/main.ts')] })

@@ -1,0 +1,65 @@
+/**
+ * The one channel between the clnrm Vite plugin and its browser view. Server and client both
+ * import this file, so names and payloads cannot drift apart.
+ */
+
+/** Sent by the server after every change, and to a client that says it is ready (replay). */
+export const RESULTS_EVENT = 'clnrm:results'
+/** Sent by the client when its view has loaded. */
+export const CLIENT_READY_EVENT = 'clnrm:client-ready'
+
+/** Where something is in a test file, for editor links. */
+export interface SourceLocation {
+  /** Absolute path, as `/__open-in-editor` wants it. */
+  file: string
+  line: number
+  column: number
+}
+
+/** One test file as the browser shows it. */
+export interface TestView {
+  /** Absolute path of the test file. */
+  file: string
+  /** Path relative to the Vite root, for display. */
+  relative: string
+  name: string
+  status: 'pass' | 'fail' | 'error' | 'invalid' | 'running'
+  durationMs?: number
+  /** The first failing step, or the error that stopped the test. */
+  failure?: {
+    step?: string
+    expectation: string
+    message: string
+    excerpt: string
+    location?: SourceLocation
+  }
+  /** Problems of an invalid file, each with its location. */
+  problems?: Array<{ code: string; message: string; hint?: string; location: SourceLocation }>
+}
+
+/** The last reload's phases, in milliseconds. */
+export interface ReloadView {
+  id: number
+  changed: string[]
+  totalLatencyMs: number
+  phases: Array<{ name: string; ms: number }>
+  templateCacheHitRate: number
+  configCacheHitRate: number
+  containerReuseRate: number
+}
+
+/** Everything the view shows: every test's latest result, and the last reload. */
+export interface ResultsPayload {
+  tests: TestView[]
+  counts: { pass: number; fail: number; running: number }
+  lastReload?: ReloadView
+  /** Whether the first run of every test is done. */
+  ready: boolean
+}
+
+declare module 'vite/types/customEvent.d.ts' {
+  interface CustomEventMap {
+    'clnrm:results': ResultsPayload
+    'clnrm:client-ready': { href: string }
+  }
+}

@@ -1,0 +1,65 @@
+import { relative } from 'node:path'
+import type { Diagnostic, HotReloadMetrics, TestFileState, TestResult } from '../core/index.ts'
+import { locateKeyPath } from '../core/index.ts'
+import type { ReloadView, ResultsPayload, TestView } from './protocol.ts'
+
+/** The browser's view of one finished test, with the failing step's place in the file. */
+export async function resultView(root: string, result: TestResult, state: TestFileState | undefined): Promise<TestView> {
+  const view: TestView = { file: result.file, relative: relative(root, result.file), name: result.name, status: result.status, durationMs: Math.round(result.durationMs) }
+  if (result.error) view.failure = { expectation: result.error.code ?? 'setup', message: result.error.message, excerpt: result.error.hint ?? '' }
+  const index = result.steps.findIndex(s => s.failure)
+  const failing = result.steps[index]
+  if (failing?.failure) {
+    const source = state?.spec?.steps[index]?.source
+    const location = source && state?.toml ? { file: result.file, ...await locateKeyPath(result.file, state.toml, source) } : undefined
+    view.failure = { step: failing.name, expectation: failing.failure.expectation, message: failing.failure.message, excerpt: failing.failure.excerpt, location }
+  }
+  return view
+}
+
+/** The browser's view of a file that does not load. */
+export function invalidView(root: string, file: string, diagnostics: readonly Diagnostic[], name?: string): TestView {
+  return {
+    file,
+    relative: relative(root, file),
+    name: name ?? relative(root, file),
+    status: 'invalid',
+    problems: diagnostics.filter(d => d.severity === 'error').map(d => ({ code: d.code, message: d.message, hint: d.hint, location: { file: d.file, line: d.line, column: d.column } })),
+  }
+}
+
+/** The last reload's timings, as the view lists them. */
+export function reloadView(id: number, changed: readonly string[], metrics: HotReloadMetrics, root: string): ReloadView {
+  return {
+    id,
+    changed: changed.map(p => relative(root, p)),
+    totalLatencyMs: metrics.totalLatencyMs,
+    phases: [
+      ['detect', metrics.fileDetectionMs],
+      ['debounce', metrics.debounceMs],
+      ['render', metrics.templateRenderMs],
+      ['parse', metrics.configParseMs],
+      ['containers', metrics.containerStartMs],
+      ['run', metrics.testExecutionMs],
+      ['display', metrics.resultFormattingMs],
+    ].map(([name, ms]) => ({ name: name as string, ms: ms as number })),
+    templateCacheHitRate: metrics.templateCacheHitRate,
+    configCacheHitRate: metrics.configCacheHitRate,
+    containerReuseRate: metrics.containerReuseRate,
+  }
+}
+
+/** Everything the view shows, sorted by file. */
+export function snapshot(tests: ReadonlyMap<string, TestView>, lastReload: ReloadView | undefined, ready: boolean): ResultsPayload {
+  const list = [...tests.values()].sort((a, b) => a.relative.localeCompare(b.relative))
+  return {
+    tests: list,
+    counts: {
+      pass: list.filter(t => t.status === 'pass').length,
+      fail: list.filter(t => t.status === 'fail' || t.status === 'error' || t.status === 'invalid').length,
+      running: list.filter(t => t.status === 'running').length,
+    },
+    lastReload,
+    ready,
+  }
+}
