@@ -18,9 +18,18 @@ export function mapToTemplate(template: string, rendered: string, at: Position):
   templateLines.forEach((fragments, index) => {
     const match = matchFragments(fragments, target)
     if (!match) return
-    // Prefer more literal text; between equals, the line nearest the same relative position.
+    // A line such as `[[steps]]` occurs many times: the lines after it tell which one it is.
+    let context = 0
+    for (let k = 1, t = index + 1; k <= 3 && t < templateLines.length; t++) {
+      if (templateLines[t]!.length === 0) continue
+      const next = renderedLines[at.line - 1 + k]
+      if (next === undefined || !matchFragments(templateLines[t]!, next)) break
+      context++
+      k++
+    }
+    // Prefer more literal text and more matching context; then the nearest relative position.
     const expected = (at.line / renderedLines.length) * templateLines.length
-    const score = match.literal * 1000 - Math.abs(index + 1 - expected)
+    const score = match.literal * 1000 + context * 100_000 - Math.abs(index + 1 - expected)
     if (!best || score > best.score) best = { line: index + 1, score, column: match.columnFor(at.column) }
   })
   return best && { line: best.line, column: best.column }

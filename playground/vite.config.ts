@@ -1,0 +1,6 @@
+import { defineConfig } from 'vite'
+import { clnrm } from 'clnrm/vite'
+
+export default defineConfig({
+  plugins: [clnrm({ tests: 'tests/**/*.clnrm.toml{,.eta}' })],
+})

@@ -1,0 +1,129 @@
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { Browser, Page } from 'playwright-core'
+import { chromium } from 'playwright-core'
+import type { ViteDevServer } from 'vite'
+import { build, createServer } from 'vite'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { clnrmContainers } from './engine.ts'
+
+const repo = resolve(import.meta.dirname, '..')
+const artifacts = join(repo, 'test/artifacts')
+
+/** A copy of the playground inside the repository, so `clnrm/vite` resolves to this package. */
+function copyPlayground(): string {
+  const dir = mkdtempSync(join(repo, 'test', '.tmp-playground-'))
+  cpSync(join(repo, 'playground'), dir, { recursive: true })
+  return dir
+}
+
+const edit = (file: string, from: string, to: string): void => {
+  const text = readFileSync(file, 'utf8')
+  if (!text.includes(from)) throw new Error(`${file} does not contain ${from}`)
+  writeFileSync(file, text.replace(from, to))
+}
+
+describe('the playground in vite dev, in a real browser', () => {
+  let dir: string
+  let server: ViteDevServer
+  let browser: Browser
+  let page: Page
+  beforeAll(async () => {
+    dir = copyPlayground()
+    server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, logLevel: 'warn' })
+    await server.listen()
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    })
+    page = await browser.newPage()
+    await page.goto(server.resolvedUrls!.local[0]!)
+  }, 180_000)
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const badge = 'clnrm-results'
+  const row = (file: string, status: string): string => `clnrm-results li[data-file="${file}"][data-status="${status}"]`
+  // Status is asserted on the element whether or not the panel is open (a full reload closes it).
+  const attached = { state: 'attached' } as const
+
+  it('shows the badge and a panel of passing tests', async () => {
+    await page.waitForSelector(`${badge}[data-status="pass"][data-pass="3"]`, { timeout: 120_000, state: 'attached' })
+    await page.click('clnrm-results button.badge')
+    for (const file of ['tests/pages.clnrm.toml.eta', 'tests/api.clnrm.toml.eta', 'tests/app-source.clnrm.toml']) {
+      await page.waitForSelector(row(file, 'pass'), { timeout: 5000 })  // visible: the panel is open
+    }
+    // The app itself still works: Vite serves it, and its HMR is untouched.
+    await expect.poll(() => page.textContent('#status')).toBe('API ok (playground)')
+  })
+
+  it('shows a failure within 1 s of the save, pointing at the failing step, and raises Vite\'s overlay', async () => {
+    const started = Date.now()
+    edit(join(dir, 'tests/pages.clnrm.toml.eta'), '<title>clnrm playground</title>', '<title>another app</title>')
+    await page.waitForSelector(row('tests/pages.clnrm.toml.eta', 'fail'), { timeout: 1000, ...attached })
+    console.log(`save → failure shown in the browser: ${Date.now() - started} ms`)
+    const text = await page.textContent(row('tests/pages.clnrm.toml.eta', 'fail'))
+    expect(text).toContain('index has the app\'s title')
+    expect(text).toContain('expected_output_regex = "<title>another app</title>"')
+    // The link points at the failing step's line in the template.
+    const line = readFileSync(join(dir, 'tests/pages.clnrm.toml.eta'), 'utf8').split('\n').findIndex(l => l.startsWith('[[steps]]')) + 1
+    expect(text).toContain(`tests/pages.clnrm.toml.eta:${line}`)
+    await page.waitForSelector('vite-error-overlay', { timeout: 5000 })
+    expect(await page.evaluate(() => document.querySelector('vite-error-overlay')!.shadowRoot!.textContent)).toContain('[clnrm] pages are served')
+  })
+
+  it('is back to pass after the fix, and the overlay is gone', async () => {
+    edit(join(dir, 'tests/pages.clnrm.toml.eta'), '<title>another app</title>', '<title>clnrm playground</title>')
+    await page.waitForSelector(row('tests/pages.clnrm.toml.eta', 'pass'), { timeout: 5000, ...attached })
+    await page.waitForSelector(`${badge}[data-status="pass"][data-pass="3"]`, { timeout: 5000, ...attached })
+    await page.waitForSelector('vite-error-overlay', { state: 'detached', timeout: 5000 })
+  })
+
+  it('reruns the test whose [watch] modules import an edited app module', async () => {
+    edit(join(dir, 'src/api.ts'), '\'/api/status.json\'', '\'/api/missing.json\'')
+    // Vite reloads the page (api.ts has no HMR boundary); the panel gets the results either way.
+    await page.waitForSelector(row('tests/app-source.clnrm.toml', 'fail'), { timeout: 10_000, ...attached })
+    // The others still pass (they mount the app's files, so they reran too).
+    await page.waitForSelector(`${badge}[data-pass="2"][data-fail="1"]`, { timeout: 10_000, ...attached })
+    edit(join(dir, 'src/api.ts'), '\'/api/missing.json\'', '\'/api/status.json\'')
+    await page.waitForSelector(row('tests/app-source.clnrm.toml', 'pass'), { timeout: 10_000, ...attached })
+  })
+
+  it('keeps the results across a full page reload, and saves a screenshot', async () => {
+    const footer = await page.textContent('clnrm-results footer.timings')
+    expect(footer).toMatch(/last reload \d+(\.\d+)?ms: detect [\d.]+ · debounce [\d.]+/)
+    await page.reload()
+    await page.waitForSelector(`${badge}[data-status="pass"][data-pass="3"]`, { timeout: 5000, ...attached })
+    // Replayed, not rerun: the last reload is the same one.
+    await page.click('clnrm-results button.badge')
+    expect(await page.textContent('clnrm-results footer.timings')).toBe(footer)
+    mkdirSync(artifacts, { recursive: true })
+    await page.screenshot({ path: join(artifacts, 'playground-panel.png') })
+    expect(existsSync(join(artifacts, 'playground-panel.png'))).toBe(true)
+  })
+
+  it('removes the session\'s containers when the dev server closes', async () => {
+    expect(clnrmContainers(process.pid).length).toBeGreaterThan(0)
+    await server.close()
+    expect(clnrmContainers(process.pid)).toEqual([])
+  })
+})
+
+describe('vite build', () => {
+  it('gets nothing from the plugin, and starts no container', async () => {
+    const dir = copyPlayground()
+    try {
+      await build({ root: dir, configFile: join(dir, 'vite.config.ts'), logLevel: 'silent', build: { outDir: join(dir, 'out') } })
+      const files = readdirSync(join(dir, 'out'), { recursive: true }).map(String).filter(f => /\.(js|html|css)$/.test(f))
+      expect(files.length).toBeGreaterThan(0)
+      for (const file of files) expect(readFileSync(join(dir, 'out', file), 'utf8')).not.toMatch(/clnrm-results|@clnrm\/client|clnrm:results/)
+      expect(clnrmContainers(process.pid)).toEqual([])
+    }
+    finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
