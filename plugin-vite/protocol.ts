@@ -1,6 +1,8 @@
 /**
  * The one channel between the clnrm Vite plugin and its browser view. Server and client both
- * import this file, so names and payloads cannot drift apart.
+ * import this file, so names and payloads cannot drift apart. `custom-events.ts` beside it adds
+ * them to Vite's `CustomEventMap` for `import.meta.hot.on` (JSR does not publish module
+ * augmentations, so that part stays out of the package's public types).
  */
 
 /** Sent by the server after every change, and to a client that says it is ready (replay). */
@@ -55,11 +57,4 @@ export interface ResultsPayload {
   lastReload?: ReloadView
   /** Whether the first run of every test is done. */
   ready: boolean
-}
-
-declare module 'vite/types/customEvent.d.ts' {
-  interface CustomEventMap {
-    'clnrm:results': ResultsPayload
-    'clnrm:client-ready': { href: string }
-  }
 }

@@ -62,3 +62,14 @@ describe('the npm package', () => {
     }, 120_000)
   }
 })
+
+describe('the JSR package', () => {
+  it('passes `deno publish --dry-run` (types, no slow types, exports resolve)', async () => {
+    const { stdout, stderr } = await exec(join(root, 'node_modules/.bin/deno'), ['publish', '--dry-run', '--allow-dirty'], { cwd: root, env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' }, timeout: 180_000 })
+    const output = stdout + stderr
+    expect(output).toContain('Success Dry run complete')
+    expect(output).toContain('plugin-vite/index.ts')
+    expect(output).not.toMatch(/test\/|playground\//)
+  }, 200_000)
+})
+

@@ -1,3 +1,4 @@
+import type {} from '../custom-events.ts'
 import type { ResultsPayload, SourceLocation, TestView } from '../protocol.ts'
 import { CLIENT_READY_EVENT, RESULTS_EVENT } from '../protocol.ts'
 
