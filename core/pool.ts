@@ -118,6 +118,7 @@ export class ContainerPool {
   readonly #entries = new Set<Entry>()
   readonly #imageIds = new Map<string, Promise<string>>()
   readonly #networks = new Map<string, Promise<string>>()
+  readonly #starting = new Set<Promise<Entry>>()
   #closing: Promise<void> | undefined
   #counts = { started: 0, reused: 0, replaced: 0 }
 
@@ -273,7 +274,10 @@ export class ContainerPool {
       }
     }
     await this.#makeRoom()
-    return { entry: await this.#start(spec, service, key), reused: false }
+    const starting = this.#start(spec, service, key)
+    this.#starting.add(starting)
+    starting.finally(() => this.#starting.delete(starting)).catch(() => {})
+    return { entry: await starting, reused: false }
   }
 
   async #makeRoom(): Promise<void> {
@@ -314,6 +318,11 @@ export class ContainerPool {
     if (Object.keys(spec.services).length > 1) builder = builder.withNetworkMode(await this.#network(spec)).withNetworkAliases(service.id)
     const container = await builder.start()
     const dockerContainer = this.#docker.getContainer(container.getId())
+    if (this.#closing) {
+      // The pool closed while this container started: it is nobody's, so it goes now.
+      await dockerContainer.remove({ force: true, v: true }).catch(() => {})
+      throw new Error('[clnrm] the container pool closed while a container started')
+    }
     const hostPorts: Record<number, number> = {}
     for (const port of service.ports) hostPorts[port] = container.getMappedPort(port)
     const runner = await startShellRunner(dockerContainer, pid => this.#kill(dockerContainer, pid)) ?? createExecRunner(dockerContainer)
@@ -405,6 +414,8 @@ export class ContainerPool {
   /** Removes every container and network of this session. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      // Containers still starting remove themselves once they see the pool closing.
+      await Promise.allSettled([...this.#starting])
       await Promise.allSettled([...this.#entries].map(entry => this.#remove(entry, 'closed')))
       const networks = await Promise.allSettled([...this.#networks.values()])
       await Promise.allSettled(networks.map(n => (n.status === 'fulfilled' ? this.#docker.getNetwork(n.value).remove() : undefined)))

@@ -1,0 +1,47 @@
+import { execFileSync } from 'node:child_process'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { createServer } from 'vite'
+import { expect, it } from 'vitest'
+import { clnrmContainers } from './engine.ts'
+
+const repo = resolve(import.meta.dirname, '..')
+
+/** The clnrm sessions that own this process's containers. */
+function sessions(): Set<string> {
+  const ids = clnrmContainers(process.pid)
+  if (!ids.length) return new Set()
+  const labels = execFileSync('docker', ['inspect', '--format', '{{ index .Config.Labels "clnrm.session" }}', ...ids], { encoding: 'utf8' })
+  return new Set(labels.split('\n').filter(Boolean))
+}
+
+async function until(check: () => boolean, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise(r => setTimeout(r, 200))
+  }
+}
+
+it('a config restart closes the old session: one session\'s containers, then none after close', async () => {
+  const dir = mkdtempSync(join(repo, 'test', '.tmp-playground-'))
+  cpSync(join(repo, 'playground'), dir, { recursive: true })
+  const server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, logLevel: 'silent' })
+  try {
+    await server.listen()
+    await until(() => clnrmContainers(process.pid).length >= 5)
+    const before = sessions()
+    expect(before.size).toBe(1)
+    await server.restart()
+    // The new session starts its own containers once the old one has removed its.
+    await until(() => {
+      const now = sessions()
+      return now.size === 1 && !now.has([...before][0]!) && clnrmContainers(process.pid).length >= 5
+    })
+  }
+  finally {
+    await server.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  expect(clnrmContainers(process.pid)).toEqual([])
+}, 300_000)
