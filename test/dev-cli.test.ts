@@ -1,12 +1,17 @@
 import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { clnrmContainers } from './engine.ts'
 import { tempDir } from './helpers.ts'
 import { node, runCli, startDev } from './runtimes/contract.ts'
 
 const bin = resolve(import.meta.dirname, '../dist/cli/bin.mjs')
+
+const humans = new Set<ReturnType<typeof spawn>>()
+afterAll(() => {
+  for (const child of humans) child.kill('SIGKILL')
+})
 
 /** Starts `clnrm dev` with human output and collects what it prints. */
 function startHuman(args: string[], cwd: string) {
@@ -23,6 +28,8 @@ function startHuman(args: string[], cwd: string) {
     return out
   }
   const exited = new Promise<number | null>(r => child.once('exit', code => r(code)))
+  humans.add(child)
+  void exited.then(() => humans.delete(child))
   return { child, until, exited, output: () => out }
 }
 

@@ -88,11 +88,23 @@ export const devCommand: CommandDef = {
       finish(code)
     }
 
+    // Whoever reads our output went away (a closed pipe): nothing more can be shown, so stop.
+    const onOutputError = (error: NodeJS.ErrnoException): void => {
+      if (error.code === 'EPIPE') stop(EXIT.ok)
+    }
+    process.stdout.on('error', onOutputError)
+    // Installed before the first run, so Ctrl-C while containers start still cleans up.
+    const onSignal = (): void => stop(EXIT.ok)
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
     try {
-      await session.start()
+      await Promise.race([session.start(), done])
     }
     catch (error) {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
       await Promise.allSettled([watcher?.close(), session.close()])
+      if (stopping) return EXIT.ok
       if (error instanceof EngineUnavailableError) {
         ctx.stderr(`${ctx.c.red('error')} ${error.message.replace(/^\[clnrm\] /, '')}\n${ctx.c.cyan('hint:')} ${error.hint}\n`)
         return EXIT.usage
@@ -100,9 +112,6 @@ export const devCommand: CommandDef = {
       throw error
     }
 
-    const onSignal = (): void => stop(EXIT.ok)
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
     const stdin = process.stdin
     const keys = ctx.isTTY && stdin.isTTY
     const onKey = (data: Buffer): void => {
@@ -124,6 +133,7 @@ export const devCommand: CommandDef = {
     }
 
     const code = await done
+    process.stdout.off('error', onOutputError)
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     if (keys) stdin.setRawMode(false)

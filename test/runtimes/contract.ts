@@ -92,6 +92,11 @@ export interface DevProcess {
   kill: (signal: NodeJS.Signals) => void
 }
 
+const running = new Set<ReturnType<typeof spawn>>()
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
 /** Starts `clnrm dev --reporter ndjson` under a runtime. */
 export function startDev(runtime: Runtime, args: string[], cwd: string): DevProcess {
   const child = spawn(runtime.command, [...runtime.prefix, 'dev', '--reporter', 'ndjson', ...args], {
@@ -112,6 +117,9 @@ export function startDev(runtime: Runtime, args: string[], cwd: string): DevProc
   })
   child.stderr!.on('data', (chunk: Buffer) => void (stderr += chunk.toString()))
   const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  // A failed test must not leave a dev process running (and spinning on a closed pipe).
+  running.add(child)
+  void exited.then(() => running.delete(child))
   return {
     pid: child.pid!,
     waitFor: (match, timeoutMs = 90_000) => new Promise((resolve, reject) => {
