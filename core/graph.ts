@@ -38,6 +38,9 @@ export class DependencyGraph {
 
   /** Sets a test's inputs; returns the paths that were not known before (to start watching). */
   set(test: string, inputs: TestInputs): string[] {
+    // Most reloads change a value, not an input: leave the graph (and its scan index) alone.
+    const previous = this.#inputs.get(test)
+    if (previous && sameInputs(previous, inputs)) return []
     this.delete(test)
     const fresh: string[] = []
     const files = new Set(inputs.files)
@@ -123,4 +126,12 @@ export class DependencyGraph {
   get size(): number {
     return this.#inputs.size
   }
+}
+
+function sameInputs(previous: { files: Set<string>; globs: GlobEntry[]; mounts: string[]; env: Set<string> }, next: TestInputs): boolean {
+  const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i])
+  return same([...previous.files], [...new Set(next.files)])
+    && same(previous.globs.map(g => g.glob), next.globs)
+    && same(previous.mounts, next.mounts)
+    && same([...previous.env], [...new Set(next.env)])
 }
