@@ -181,15 +181,22 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
         if (watched && name) notify(basename(watched) === name ? watched : join(watched, String(name)))
       })
 
-      // Ctrl-C in `vite dev` ends the process without closing the server: remove containers first.
-      const onSigint = (): void => {
-        process.off('SIGINT', onSigint)
+      // Ctrl-C ends `vite dev` without closing the server, and on SIGTERM Vite closes it; either way
+      // testcontainers' signal-exit kills the process as soon as it is the last listener left. Our
+      // listeners stay until the containers are removed, then pass the signal on.
+      const onSignal = (signal: NodeJS.Signals): void => {
         void close().finally(() => {
-          if (process.listenerCount('SIGINT') === 0) process.kill(process.pid, 'SIGINT')
+          removeSignalListeners()
+          if (signal === 'SIGINT' || process.listenerCount(signal) === 0) process.kill(process.pid, signal)
         })
       }
-      process.on('SIGINT', onSigint)
-      server.httpServer?.once('close', () => process.off('SIGINT', onSigint))
+      const removeSignalListeners = (): void => {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+      }
+      process.on('SIGINT', onSignal)
+      process.on('SIGTERM', onSignal)
+      server.httpServer?.once('close', () => void closing?.finally(removeSignalListeners))
 
       ready.then(() => (closing ? undefined : active.start())).catch((error) => {
         server.config.logger.error(`[clnrm] could not start: ${(error as Error).message}${(error as { hint?: string }).hint ? `\n  hint: ${(error as { hint?: string }).hint}` : ''}`, { timestamp: true })

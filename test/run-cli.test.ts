@@ -14,7 +14,8 @@ const test = (name: string, run: string, extra = ''): string =>
 
 /** Starts `clnrm run` on a test that sleeps, and waits until its container exists. */
 async function runSlowTest(dir: string): Promise<ReturnType<typeof spawn>> {
-  await writeFile(join(dir, 'slow.clnrm.toml'), test('slow', 'sleep 60'))
+  // A published port makes testcontainers load signal-exit, which must not cut our cleanup short.
+  await writeFile(join(dir, 'slow.clnrm.toml'), test('slow', 'sleep 60').replace('[[steps]]', 'ports = [8080]\n[[steps]]'))
   const child = spawn(process.execPath, [bin, 'run', '.'], { cwd: dir, stdio: 'ignore' })
   const deadline = Date.now() + 20_000
   while (clnrmContainers(child.pid).length === 0 && Date.now() < deadline) await new Promise(r => setTimeout(r, 100))

@@ -93,10 +93,12 @@ export const devCommand: CommandDef = {
       if (error.code === 'EPIPE') stop(EXIT.ok)
     }
     process.stdout.on('error', onOutputError)
-    // Installed before the first run, so Ctrl-C while containers start still cleans up.
+    // Installed before the first run, so Ctrl-C while containers start still cleans up; and
+    // persistent, not once(): testcontainers loads signal-exit, which kills the process on a
+    // signal when it is the last listener left, before our cleanup could finish.
     const onSignal = (): void => stop(EXIT.ok)
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
     try {
       await Promise.race([session.start(), done])
     }

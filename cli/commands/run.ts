@@ -72,8 +72,10 @@ export const runCommand: CommandDef = {
       controller.abort()
     }
     let interrupted: NodeJS.Signals | undefined
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    // Persistent listeners, not once(): testcontainers loads signal-exit, which kills the process
+    // on a signal when it is the last listener left, before our cleanup could finish.
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
     const tests: TestResult[] = []
     try {
       const queue = selected.map(r => ({ spec: r.spec as TestSpec, load: r.timings }))

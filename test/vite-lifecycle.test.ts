@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createServer } from 'vite'
@@ -44,4 +44,20 @@ it('a config restart closes the old session: one session\'s containers, then non
     rmSync(dir, { recursive: true, force: true })
   }
   expect(clnrmContainers(process.pid)).toEqual([])
+}, 300_000)
+
+it.each(['SIGINT', 'SIGTERM'] as const)('vite dev (the CLI) removes the containers on %s', async (signal) => {
+  const dir = mkdtempSync(join(repo, 'test', '.tmp-playground-'))
+  cpSync(join(repo, 'playground'), dir, { recursive: true })
+  const child = spawn(process.execPath, [join(repo, 'node_modules/vite/bin/vite.js'), '--port', '0'], { cwd: dir, stdio: 'ignore' })
+  try {
+    await until(() => clnrmContainers(child.pid).length >= 5)
+    child.kill(signal)
+    await new Promise(resolve => child.once('exit', resolve))
+    expect(clnrmContainers(child.pid)).toEqual([])
+  }
+  finally {
+    child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
 }, 300_000)
