@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { glob } from 'tinyglobby'
-import { createTestLoader, discoverTestFiles, isTestFile, loadProject, parseVarArgs } from '../core/index.ts'
+import { createTestLoader, discoverTestFiles, findProjectRoot, isTestFile, loadProject, parseVarArgs } from '../core/index.ts'
 import type { LoadedTestFile, Project } from '../core/index.ts'
 import type { CommandArgs } from './command.ts'
 import type { CommandContext } from './context.ts'
@@ -16,11 +16,18 @@ export async function openProject(args: CommandArgs, ctx: CommandContext): Promi
   catch (error) {
     throw new UsageError((error as Error).message, 'Write --var name=value.')
   }
-  // Without --root, the project is the one holding the first path: `clnrm validate examples/`
-  // picks up examples/clnrm.toml even when run from elsewhere.
+  return loadProject({ root: projectRootFor(args, ctx), vars })
+}
+
+/**
+ * The project root for a command: `--root`, else the nearest directory holding clnrm.toml above
+ * the first path (`clnrm validate examples/` picks up examples/clnrm.toml from anywhere), else
+ * above the working directory.
+ */
+export function projectRootFor(args: CommandArgs, ctx: Pick<CommandContext, 'cwd'>): string {
+  if (args.options.root !== undefined) return resolve(ctx.cwd, args.options.root as string)
   const first = args.positionals[0]
-  const start = first ? searchStart(resolve(ctx.cwd, first)) : ctx.cwd
-  return loadProject({ cwd: start, root: args.options.root === undefined ? undefined : resolve(ctx.cwd, args.options.root as string), vars })
+  return findProjectRoot(first ? searchStart(resolve(ctx.cwd, first)) : ctx.cwd)
 }
 
 function searchStart(path: string): string {

@@ -6,6 +6,7 @@ import { VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
 import { EXIT, UsageError } from '../errors.ts'
 import { humanDevReporter, ndjsonDevReporter } from '../dev-output.ts'
+import { projectRootFor } from '../project.ts'
 
 const IGNORED_DIRS = /(?:^|[\\/])(?:\.git|node_modules)(?:[\\/]|$)/
 
@@ -53,7 +54,7 @@ export const devCommand: CommandDef = {
     const session = createDevSession({
       tests: args.positionals,
       cwd: ctx.cwd,
-      root: args.options.root as string | undefined,
+      root: projectRootFor(args, ctx),
       vars,
       debounceMs: number('debounce', 0),
       jobs: number('jobs', 1),
