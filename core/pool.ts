@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type Dockerode from 'dockerode'
+import { startServiceContainer } from './container.ts'
 import type { DockerConnection } from './docker.ts'
 import { connectDocker, MissingImageError } from './docker.ts'
 import { createExecRunner } from './exec/exec-runner.ts'
@@ -290,44 +291,19 @@ export class ContainerPool {
     const started = performance.now()
     this.#emit({ type: 'pool:container-starting', service: service.id, image: service.image, file: spec.file })
     await this.#imageId(service.image)
-    const { GenericContainer } = this.#connection.testcontainers
-    // OpenStdin keeps images whose command is a shell (busybox, alpine) running, as `docker run -i`
-    // does; Init reaps the processes that steps leave behind.
-    class PooledContainer extends GenericContainer {
-      protected override async beforeContainerCreated(): Promise<void> {
-        this.createOpts.OpenStdin = true
-        this.hostConfig.Init = true
-      }
-    }
-    let builder = new PooledContainer(service.image)
-      .withLabels(this.#labels({ [LABELS.key]: key, [LABELS.service]: service.id }))
-      .withEnvironment(service.env)
-      // The image is resolved (and pulled, with progress) above; testcontainers must not pull again.
-      .withPullPolicy({ shouldPull: () => false })
-      .withWaitStrategy({
-        waitUntilReady: async () => {},
-        withStartupTimeout() {
-          return this
-        },
-        isStartupTimeoutSet: () => false,
-        getStartupTimeout: () => 60_000,
-      })
-    if (service.command) builder = builder.withCommand(service.command)
-    if (service.ports.length) builder = builder.withExposedPorts(...service.ports)
-    if (service.volumes.length) builder = builder.withBindMounts(service.volumes.map(v => ({ source: v.hostPath, target: v.containerPath, mode: v.readOnly ? 'ro' as const : 'rw' as const })))
-    if (Object.keys(spec.services).length > 1) builder = builder.withNetworkMode(await this.#network(spec)).withNetworkAliases(service.id)
-    const container = await builder.start()
-    const dockerContainer = this.#docker.getContainer(container.getId())
+    const network = Object.keys(spec.services).length > 1 ? await this.#network(spec) : undefined
+    const { id, container: dockerContainer, hostPorts } = await startServiceContainer(this.#connection, service, {
+      labels: this.#labels({ [LABELS.key]: key, [LABELS.service]: service.id }),
+      network,
+    })
     if (this.#closing) {
       // The pool closed while this container started: it is nobody's, so it goes now.
       await dockerContainer.remove({ force: true, v: true }).catch(() => {})
       throw new Error('[clnrm] the container pool closed while a container started')
     }
-    const hostPorts: Record<number, number> = {}
-    for (const port of service.ports) hostPorts[port] = container.getMappedPort(port)
     const runner = await startShellRunner(dockerContainer, pid => this.#kill(dockerContainer, pid)) ?? createExecRunner(dockerContainer)
     const entry: Entry = {
-      key, file: spec.file, service: service.id, image: service.image, container: dockerContainer, id: container.getId(), runner, hostPorts,
+      key, file: spec.file, service: service.id, image: service.image, container: dockerContainer, id, runner, hostPorts,
       busy: false, releasing: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(),
     }
     this.#markBusy(entry)
