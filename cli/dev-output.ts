@@ -72,6 +72,7 @@ export function humanDevReporter(ctx: CommandContext, options: { verbose: boolea
         for (const d of diagnostics) ctx.stdout(formatDiagnostic(ctx, d).replace(/^(?=.)/gm, '    '))
       },
       'test:removed': ({ file }) => ctx.stdout(c.dim(`- ${displayPath(ctx, file)} removed\n`)),
+      'project:reloaded': ({ file }) => ctx.stdout(c.dim(`${displayPath(ctx, file)} reloaded: rerunning every test\n`)),
       'reload:start': ({ changed, selected }) => {
         if (!ready) return
         const what = changed.length ? changed.map(p => displayPath(ctx, p)).join(', ') : 'rerun'
@@ -118,6 +119,7 @@ export function ndjsonDevReporter(ctx: CommandContext): DevReporter {
         for (const d of diagnostics) line({ type: 'error', reload: id, file: d.file, testFile: file, severity: d.severity, code: d.code, line: d.line, column: d.column, message: d.message, hint: d.hint })
       },
       'test:removed': ({ file }) => line({ type: 'removed', file }),
+      'project:reloaded': ({ file }) => line({ type: 'project', file }),
       'reload:done': ({ id, changed, selected, metrics }) => line({ type: 'reload', id, changed, selected: selected.map(s => ({ file: s.test, reason: s.reason })), metrics }),
       'session:warning': ({ message }) => line({ type: 'warning', message }),
       'session:error': ({ message }) => line({ type: 'session-error', message }),

@@ -4,7 +4,7 @@ import { isAbsolute, relative, resolve } from 'node:path'
 import picomatch from 'picomatch'
 import { glob } from 'tinyglobby'
 import type { Diagnostic } from './diagnostics.ts'
-import { hasErrors } from './diagnostics.ts'
+import { hasErrors, TestFileError } from './diagnostics.ts'
 import { discoverTestFiles } from './discover.ts'
 import type { DevEvents, SessionEmitter } from './events.ts'
 import { createEmitter } from './events.ts'
@@ -283,8 +283,16 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         detectionMs = Math.max(detectionMs, Math.max(0, wallAt - mtime))
       }
       if (path === projectFile) {
-        await openProject()
-        all = true
+        try {
+          await openProject()
+          all = true
+          emit('project:reloaded', { file: projectFile })
+        }
+        catch (error) {
+          // A broken clnrm.toml is shown like any invalid file; the last good project stays.
+          if (!(error instanceof TestFileError)) throw error
+          emit('test:invalid', { id: reloadId, file: projectFile, diagnostics: [...error.diagnostics] })
+        }
       }
       else if (states.has(path) && text === undefined) {
         states.get(path)?.controller?.abort()

@@ -20,6 +20,8 @@ export type DevEvents = {
   /** The file does not load (bad TOML, a template error, an unknown service…). */
   'test:invalid': { id: number; file: string; diagnostics: Diagnostic[] }
   'test:removed': { file: string }
+  /** clnrm.toml changed and loaded: every test reruns, and an earlier error in it is gone. */
+  'project:reloaded': { file: string }
   /** New inputs to watch (partials, watched globs' directories, mounts). */
   'watch:add': { paths: string[] }
   'pool:event': PoolEvent

@@ -156,6 +156,9 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
         closures.delete(file)
         send()
       })
+      events.on('project:reloaded', ({ file }) => {
+        if (views.delete(file)) send()
+      })
       events.on('reload:done', ({ id, changed, metrics }) => {
         lastReload = reloadView(id, changed, metrics, viteRoot)
         send()

@@ -147,6 +147,11 @@ describe('dev session (real files, real engine)', () => {
     const mark = rec.log.length
     await save('clnrm.toml', '[vars]\nx = 2\n')
     expect(rec.since(mark).filter(e => e.type === 'test:result').map(e => e.payload.result.name)).toEqual(['a'])
+    // A broken project file is reported with its location, and the loop goes on.
+    await save('clnrm.toml', '[vars\n')
+    expect(rec.log.at(-1)).toMatchObject({ type: 'test:invalid', payload: { file: join(dir, 'clnrm.toml'), diagnostics: [{ code: 'CLNRM_TOML_SYNTAX', line: 1 }] } })
+    await save('tests/a.clnrm.toml', testFile('a', 'echo still running'))
+    expect(rec.results().at(-1)).toMatchObject({ name: 'a', status: 'pass' })
   })
 
   it('reruns tests whose [watch] files or mounted volumes change', async () => {
