@@ -218,9 +218,10 @@ function raiseOverlay(server: ViteDevServer, view: TestView): void {
   const failure = view.failure
   const problem = view.problems?.[0]
   const location = failure?.location ?? problem?.location
+  // Vite prefixes it with [plugin:clnrm].
   const message = failure
-    ? `[clnrm] ${view.name}: ${failure.step ? `step "${failure.step}" ` : ''}${failure.message}\nexpected ${failure.expectation}`
-    : `[clnrm] ${view.relative}: ${problem?.message ?? 'invalid test file'}`
+    ? `${view.name}: ${failure.step ? `step "${failure.step}": ` : ''}${failure.message}\nexpected ${failure.expectation}`
+    : `${view.relative}: ${problem?.message ?? 'invalid test file'}`
   server.ws.send({
     type: 'error',
     err: {

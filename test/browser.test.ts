@@ -72,7 +72,12 @@ describe('the playground in vite dev, in a real browser', () => {
     const line = readFileSync(join(dir, 'tests/pages.clnrm.toml.eta'), 'utf8').split('\n').findIndex(l => l.startsWith('[[steps]]')) + 1
     expect(text).toContain(`tests/pages.clnrm.toml.eta:${line}`)
     await page.waitForSelector('vite-error-overlay', { timeout: 5000 })
-    expect(await page.evaluate('document.querySelector("vite-error-overlay").shadowRoot.textContent')).toContain('[clnrm] pages are served')
+    expect(await page.evaluate('document.querySelector("vite-error-overlay").shadowRoot.textContent')).toContain('[plugin:clnrm] pages are served: step "index has the app\'s title": stdout does not match')
+    mkdirSync(artifacts, { recursive: true })
+    await page.screenshot({ path: join(artifacts, 'playground-failure-overlay.png') })
+    // Under Vite's overlay, the panel shows the failure too.
+    await page.evaluate('document.querySelector("vite-error-overlay").remove()')
+    await page.screenshot({ path: join(artifacts, 'playground-failure-panel.png') })
   })
 
   it('is back to pass after the fix, and the overlay is gone', async () => {

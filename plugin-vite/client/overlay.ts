@@ -119,7 +119,7 @@ if (import.meta.hot) {
     // passes again, the clnrm errors it holds are stale.
     if (results.counts.fail === 0) {
       for (const overlay of document.querySelectorAll('vite-error-overlay')) {
-        if (overlay.shadowRoot?.textContent?.includes('[clnrm]')) overlay.remove()
+        if (overlay.shadowRoot?.textContent?.includes('[plugin:clnrm]')) overlay.remove()
       }
     }
   })
