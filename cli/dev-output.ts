@@ -2,7 +2,7 @@ import type { DevEvents, HotReloadMetrics, TestResult } from '../core/index.ts'
 import { formatDuration } from '../core/index.ts'
 import type { CommandContext } from './context.ts'
 import { displayPath, formatDiagnostic } from './output.ts'
-import { formatTestResult } from './run-output.ts'
+import { createProgress, formatTestResult } from './run-output.ts'
 
 /** How the dev loop reports: to people, or as NDJSON for tools. */
 export interface DevReporter {
@@ -59,15 +59,19 @@ export function budgetNote(ctx: CommandContext, result: TestResult, budgetMs: nu
 /** Human output: results as they come, a timing line per reload, errors with their location. */
 export function humanDevReporter(ctx: CommandContext, options: { verbose: boolean; budgetMs: number }): DevReporter {
   const { c } = ctx
+  // Which containers are starting: a live line in a terminal, plain lines in logs.
+  const progress = createProgress(ctx)
   let ready = false
   return {
     on: {
       'test:result': ({ result }) => {
+        progress.clear()
         ctx.stdout(formatTestResult(ctx, result))
         const note = budgetNote(ctx, result, options.budgetMs)
         if (note) ctx.stdout(note)
       },
       'test:invalid': ({ file, diagnostics }) => {
+        progress.clear()
         ctx.stdout(`${c.red('✗')} ${displayPath(ctx, file)} ${c.red('invalid')}\n`)
         for (const d of diagnostics) ctx.stdout(formatDiagnostic(ctx, d).replace(/^(?=.)/gm, '    '))
       },
@@ -87,11 +91,7 @@ export function humanDevReporter(ctx: CommandContext, options: { verbose: boolea
       },
       'session:warning': ({ message }) => ctx.stderr(`${c.yellow('warning')} ${message}\n`),
       'session:error': ({ message }) => ctx.stderr(`${c.red('error')} ${message}\n`),
-      'pool:event': (event) => {
-        if (event.type === 'pool:container-replaced') ctx.stderr(`${c.yellow('replaced')} ${event.service}: ${event.reason}\n`)
-        if (event.type === 'pool:orphans-removed') ctx.stderr(c.dim(`removed ${event.containers} container(s) left by an earlier clnrm process\n`))
-        if (event.type === 'pool:container-starting' && ready) ctx.stderr(c.dim(`starting ${event.service} (${event.image})…\n`))
-      },
+      'pool:event': event => progress.onEvent(event),
     },
   }
 }
