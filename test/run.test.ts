@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ContainerPool, PoolEvent } from '../core/index.ts'
+import { ContainerPool } from '../core/index.ts'
+import type { PoolEvent } from '../core/index.ts'
 import { clnrmContainers, createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
 import { tempDir } from './helpers.ts'
 
@@ -217,4 +218,24 @@ run = "test -e /tmp/healthy"
     const remaining = execFileSync('docker', ['ps', '-aq', '--filter', `label=clnrm.session=${own.sessionId}`], { encoding: 'utf8' }).trim()
     expect(remaining).toBe('')
   })
+
+  it('keeps at most maxContainers live, evicting idle ones, and stops idle containers after idleTimeoutMs', async () => {
+    const seen: PoolEvent[] = []
+    const small = await ContainerPool.create({ maxContainers: 1, idleTimeoutMs: 300, onEvent: e => seen.push(e) })
+    try {
+      const a = specFrom(dir, 'limit-a', `[meta]\nname = "a"\n[services.box]\nimage = "${IMAGE}"\nenv = { LIMIT = "a" }\n[[steps]]\nrun = "true"\n`)
+      const b = specFrom(dir, 'limit-b', `[meta]\nname = "b"\n[services.box]\nimage = "${IMAGE}"\nenv = { LIMIT = "b" }\n[[steps]]\nrun = "true"\n`)
+      await (await small.acquire(a)).release()
+      await (await small.acquire(b)).release()
+      expect(seen).toContainEqual({ type: 'pool:container-removed', service: 'box', reason: 'evicted' })
+      expect(small.stats().live).toBe(1)
+      await new Promise(r => setTimeout(r, 600))
+      expect(seen).toContainEqual({ type: 'pool:container-removed', service: 'box', reason: 'idle' })
+      expect(small.stats().live).toBe(0)
+    }
+    finally {
+      await small.close()
+    }
+  })
 })
+
