@@ -54,3 +54,8 @@ function readQuietly(file: string): string | undefined {
 export function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`
 }
+
+/** The one-line error (and hint) for an unreachable Docker engine. */
+export function formatEngineError(ctx: CommandContext, error: Error & { hint: string }): string {
+  return `${ctx.c.red('error')} ${error.message.replace(/^\[clnrm\] /, '')}\n${ctx.c.cyan('hint:')} ${error.hint}\n`
+}

@@ -9,14 +9,17 @@ import { UsageError } from './errors.ts'
 
 /** Loads the project for a command: `--root`, `--var`, and `clnrm.toml`. A broken project file throws (exit 2). */
 export async function openProject(args: CommandArgs, ctx: CommandContext): Promise<Project> {
-  let vars: Record<string, string>
+  return loadProject({ root: projectRootFor(args, ctx), vars: varsFrom(args) })
+}
+
+/** `--var key=value` arguments; a malformed one is a usage error. */
+export function varsFrom(args: CommandArgs): Record<string, string> {
   try {
-    vars = parseVarArgs((args.options.var as string[] | undefined) ?? [])
+    return parseVarArgs((args.options.var as string[] | undefined) ?? [])
   }
   catch (error) {
     throw new UsageError((error as Error).message, 'Write --var name=value.')
   }
-  return loadProject({ root: projectRootFor(args, ctx), vars })
 }
 
 /**

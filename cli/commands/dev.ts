@@ -1,12 +1,13 @@
 import { basename, join } from 'node:path'
-import { createDevSession, DEFAULT_DEBOUNCE_MS, EngineUnavailableError, parseVarArgs } from '../../core/index.ts'
+import { createDevSession, DEFAULT_DEBOUNCE_MS, EngineUnavailableError } from '../../core/index.ts'
 import type { DevEvents } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
 import { EXIT, UsageError } from '../errors.ts'
 import { humanDevReporter, ndjsonDevReporter } from '../dev-output.ts'
-import { projectRootFor } from '../project.ts'
+import { formatEngineError } from '../output.ts'
+import { projectRootFor, varsFrom } from '../project.ts'
 
 const IGNORED_DIRS = /(?:^|[\\/])(?:\.git|node_modules)(?:[\\/]|$)/
 
@@ -42,13 +43,7 @@ export const devCommand: CommandDef = {
       if (!Number.isFinite(value) || value < min) throw new UsageError(`--${name} expects a number ≥ ${min}, got "${raw}"`)
       return value
     }
-    let vars: Record<string, string>
-    try {
-      vars = parseVarArgs((args.options.var as string[] | undefined) ?? [])
-    }
-    catch (error) {
-      throw new UsageError((error as Error).message)
-    }
+    const vars = varsFrom(args)
     const { watch } = await import('chokidar')
     let watcher: ReturnType<typeof watch> | undefined
     const session = createDevSession({
@@ -109,7 +104,7 @@ export const devCommand: CommandDef = {
       await Promise.allSettled([watcher?.close(), session.close()])
       if (stopping) return EXIT.ok
       if (error instanceof EngineUnavailableError) {
-        ctx.stderr(`${ctx.c.red('error')} ${error.message.replace(/^\[clnrm\] /, '')}\n${ctx.c.cyan('hint:')} ${error.hint}\n`)
+        ctx.stderr(formatEngineError(ctx, error))
         return EXIT.usage
       }
       throw error

@@ -7,7 +7,7 @@ import type { CommandDef } from '../command.ts'
 import { VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
 import { EXIT, UsageError } from '../errors.ts'
-import { formatDiagnostic } from '../output.ts'
+import { formatDiagnostic, formatEngineError } from '../output.ts'
 import { loadTestFiles } from '../project.ts'
 import { createProgress, formatSummary, formatTestResult } from '../run-output.ts'
 
@@ -62,7 +62,7 @@ export const runCommand: CommandDef = {
     }
     catch (error) {
       if (!(error instanceof EngineUnavailableError)) throw error
-      ctx.stderr(`${ctx.c.red('error')} ${error.message.replace(/^\[clnrm\] /, '')}\n${ctx.c.cyan('hint:')} ${error.hint}\n`)
+      ctx.stderr(formatEngineError(ctx, error))
       return EXIT.usage
     }
 
