@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { glob } from 'tinyglobby'
-import { createTestLoader, discoverTestFiles, findProjectRoot, isTestFile, loadProject, parseVarArgs } from '../core/index.ts'
+import { createTestLoader, discoverTestFiles, findProjectRoot, globTestFiles, loadProject, parseVarArgs } from '../core/index.ts'
 import type { LoadedTestFile, Project } from '../core/index.ts'
 import type { CommandArgs } from './command.ts'
 import type { CommandContext } from './context.ts'
@@ -45,9 +44,9 @@ function searchStart(path: string): string {
 /** The test files a command works on: its paths, or the project's test globs when none are given. */
 export async function resolveTestFiles(paths: readonly string[], project: Project, ctx: CommandContext): Promise<string[]> {
   if (paths.length === 0) {
-    const files = await glob(project.tests, { cwd: project.root, absolute: true, ignore: ['**/node_modules/**', '**/.git/**'] })
+    const files = await globTestFiles(project.tests, project.root)
     if (files.length === 0) throw new UsageError(`No test files under ${project.root}`, 'Name files or directories, or create one with `clnrm init`.')
-    return files.filter(isTestFile).sort()
+    return files
   }
   const { files, unmatched } = await discoverTestFiles(paths, ctx.cwd)
   if (unmatched.length) {

@@ -2,10 +2,9 @@ import { readFile, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { isAbsolute, relative, resolve } from 'node:path'
 import picomatch from 'picomatch'
-import { glob } from 'tinyglobby'
 import type { Diagnostic } from './diagnostics.ts'
 import { hasErrors, TestFileError } from './diagnostics.ts'
-import { discoverTestFiles } from './discover.ts'
+import { discoverTestFiles, globTestFiles } from './discover.ts'
 import type { DevEvents, SessionEmitter } from './events.ts'
 import { createEmitter } from './events.ts'
 import type { Selection } from './graph.ts'
@@ -145,7 +144,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
       const rel = relative(project.root, path)
       return isTestFile(path) && !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(/[\\/]/).includes('node_modules') && matchers.some(m => m(rel))
     }
-    return (await glob(project.tests, { cwd: project.root, absolute: true, ignore: ['**/node_modules/**', '**/.git/**'] })).filter(isTestFile).sort()
+    return globTestFiles(project.tests, project.root)
   }
 
   /** Loads one file from the text just read, and updates the graph with what the load read. */

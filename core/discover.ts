@@ -28,14 +28,18 @@ export async function discoverTestFiles(paths: readonly string[], cwd: string): 
   return { files: [...files].sort(), unmatched }
 }
 
+/** Test files matching globs relative to `cwd` (a project's `tests`), absolute and sorted. */
+export async function globTestFiles(globs: string | readonly string[], cwd: string): Promise<string[]> {
+  return (await glob([globs].flat(), { cwd, absolute: true, ignore: IGNORE })).filter(isTestFile).sort()
+}
+
 async function discoverOne(path: string, cwd: string): Promise<string[]> {
   const absolute = resolve(cwd, path)
   const info = await stat(absolute).catch(() => undefined)
   if (info?.isFile()) return [absolute]
   if (info?.isDirectory()) {
-    return (await glob(TEST_GLOBS, { cwd: absolute, absolute: true, ignore: IGNORE })).filter(isTestFile)
+    return globTestFiles(TEST_GLOBS, absolute)
   }
   if (!isDynamicPattern(path)) return []
-  const matches = await glob(path, { cwd, absolute: true, ignore: IGNORE })
-  return matches.filter(isTestFile)
+  return globTestFiles(path, cwd)
 }
