@@ -120,6 +120,7 @@ export class ContainerPool {
   readonly #imageIds = new Map<string, Promise<string>>()
   readonly #networks = new Map<string, Promise<string>>()
   readonly #starting = new Set<Promise<Entry>>()
+  readonly #keys = new WeakMap<ServiceSpec, { imageId: string; key: string }>()
   #closing: Promise<void> | undefined
   #counts = { started: 0, reused: 0, replaced: 0 }
 
@@ -208,9 +209,17 @@ export class ContainerPool {
   }
 
   async #keyFor(spec: TestSpec, service: ServiceSpec): Promise<string> {
-    const shared = Object.keys(spec.services).length > 1
-    // Network membership and host names belong to one test, so multi-service containers are per test.
-    return contentHash(await this.#imageId(service.image), serviceDefinitionHash(service), shared ? `${spec.file}#${service.id}` : '')
+    const imageId = await this.#imageId(service.image)
+    // The config cache hands out the same spec objects while a file is unchanged, so the
+    // definition hash (a stable stringify and a sha1) is worked out once per definition.
+    let cached = this.#keys.get(service)
+    if (cached?.imageId !== imageId) {
+      const shared = Object.keys(spec.services).length > 1
+      // Network membership and host names belong to one test, so multi-service containers are per test.
+      cached = { imageId, key: contentHash(imageId, serviceDefinitionHash(service), shared ? `${spec.file}#${service.id}` : '') }
+      this.#keys.set(service, cached)
+    }
+    return cached.key
   }
 
   /** Leases containers for every service of a test, starting the missing ones in parallel. */
