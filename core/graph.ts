@@ -108,11 +108,6 @@ export class DependencyGraph {
     return [...(this.#inputs.get(test)?.mounts ?? [])]
   }
 
-  /** Tests that read an environment variable. */
-  readersOf(name: string): string[] {
-    return [...this.#inputs].filter(([, inputs]) => inputs.env.has(name)).map(([test]) => test)
-  }
-
   /** Every path worth watching: partials, glob bases and mounts. */
   watchedPaths(): string[] {
     const paths = new Set<string>(this.#byFile.keys())
