@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Plugin, ViteDevServer } from 'vite'
-import { createDevSession } from '../core/index.ts'
+import { createDevSession, feedChanges } from '../core/index.ts'
 import type { DevSession, Selection } from '../core/index.ts'
 import { createModuleTracker } from './module-graph.ts'
 import type { ReloadView, ResultsPayload, TestView } from './protocol.ts'
@@ -175,14 +175,7 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       events.on('watch:add', ({ paths }) => server.watcher.add(paths.filter(p => relative(viteRoot, p).startsWith('..'))))
 
       server.ws.on(CLIENT_READY_EVENT, (_data, client) => client.send(RESULTS_EVENT, current()))
-      const notify = (path: string): void => session?.notify([path])
-      server.watcher.on('add', notify).on('change', notify).on('unlink', notify)
-      // Vite's watcher is chokidar, which drops a change that follows another within 50 ms;
-      // raw events are not throttled (the session dedupes by content hash).
-      server.watcher.on('raw', (_event, name, details) => {
-        const watched = (details as { watchedPath?: string } | undefined)?.watchedPath
-        if (watched && name) notify(basename(watched) === name ? watched : join(watched, String(name)))
-      })
+      feedChanges(server.watcher, path => session?.notify([path]))
 
       // Ctrl-C ends `vite dev` without closing the server, and on SIGTERM Vite closes it; either way
       // testcontainers' signal-exit kills the process as soon as it is the last listener left. Our

@@ -1,5 +1,5 @@
-import { basename, join } from 'node:path'
-import { createDevSession, DEFAULT_DEBOUNCE_MS, EngineUnavailableError } from '../../core/index.ts'
+import { basename } from 'node:path'
+import { createDevSession, DEFAULT_DEBOUNCE_MS, EngineUnavailableError, feedChanges } from '../../core/index.ts'
 import type { DevEvents } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { VAR_OPTION } from '../command.ts'
@@ -56,17 +56,7 @@ export const devCommand: CommandDef = {
       env: ctx.env,
       startWatching: async (paths) => {
         watcher = watch(paths, { ignoreInitial: true, ignored: isIgnoredPath })
-        const onPath = (path: string): void => session.notify([path])
-        watcher.on('add', onPath).on('change', onPath).on('unlink', onPath)
-        // chokidar drops a 'change' within 50 ms of the previous one for the same file, which
-        // would lose the last of two quick saves. Raw events are not throttled; the session
-        // compares content hashes, so duplicates cost one read.
-        watcher.on('raw', (_event, name, details) => {
-          const watched = (details as { watchedPath?: string } | undefined)?.watchedPath
-          if (!watched || !name) return
-          const path = basename(watched) === name ? watched : join(watched, name)
-          if (!isIgnoredPath(path)) session.notify([path])
-        })
+        feedChanges(watcher, path => session.notify([path]), isIgnoredPath)
         watcher.on('error', error => ctx.stderr(`${ctx.c.yellow('watcher')} ${String(error)}\n`))
         await new Promise<void>(resolve => watcher!.once('ready', () => resolve()))
       },
