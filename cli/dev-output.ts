@@ -75,6 +75,12 @@ export function humanDevReporter(ctx: CommandContext, options: { verbose: boolea
         ctx.stdout(`${c.red('✗')} ${displayPath(ctx, file)} ${c.red('invalid')}\n`)
         for (const d of diagnostics) ctx.stdout(formatDiagnostic(ctx, d).replace(/^(?=.)/gm, '    '))
       },
+      'test:warnings': ({ file, diagnostics }) => {
+        if (!diagnostics.length) return
+        progress.clear()
+        ctx.stdout(`${c.yellow('!')} ${displayPath(ctx, file)} ${c.yellow(`${diagnostics.length} warning${diagnostics.length === 1 ? '' : 's'}`)}\n`)
+        for (const d of diagnostics) ctx.stdout(formatDiagnostic(ctx, d).replace(/^(?=.)/gm, '    '))
+      },
       'test:removed': ({ file }) => ctx.stdout(c.dim(`- ${displayPath(ctx, file)} removed\n`)),
       'project:reloaded': ({ file }) => ctx.stdout(c.dim(`${displayPath(ctx, file)} reloaded: rerunning every test\n`)),
       'reload:start': ({ changed, selected }) => {
@@ -117,6 +123,9 @@ export function ndjsonDevReporter(ctx: CommandContext): DevReporter {
       },
       'test:invalid': ({ id, file, diagnostics }) => {
         for (const d of diagnostics) line({ type: 'error', reload: id, file: d.file, testFile: file, severity: d.severity, code: d.code, line: d.line, column: d.column, message: d.message, hint: d.hint })
+      },
+      'test:warnings': ({ id, file, diagnostics }) => {
+        for (const d of diagnostics) line({ type: 'warning', reload: id, file: d.file, testFile: file, severity: d.severity, code: d.code, line: d.line, column: d.column, message: d.message, hint: d.hint })
       },
       'test:removed': ({ file }) => line({ type: 'removed', file }),
       'project:reloaded': ({ file }) => line({ type: 'project', file }),

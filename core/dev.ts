@@ -66,6 +66,8 @@ export interface TestFileState {
   diagnostics: Diagnostic[]
   /** The latest current result. */
   result?: TestResult
+  /** The warnings last announced with `test:warnings` (a signature), so unchanged ones are not repeated. */
+  warningsShown?: string
 }
 
 /** A running hot-reload loop. Feed it changed paths; listen to its events. */
@@ -166,6 +168,15 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     return loaded
   }
 
+  /** Emits `test:warnings` when a valid file's warnings differ from those last shown. */
+  function announceWarnings(id: number, state: TestFileState): void {
+    const warnings = state.diagnostics.filter(d => d.severity === 'warning')
+    const signature = warnings.map(d => `${d.code} ${d.line}:${d.column} ${d.message}`).join('\n')
+    if (signature === (state.warningsShown ?? '')) return
+    state.warningsShown = signature
+    emit('test:warnings', { id, file: state.file, diagnostics: warnings })
+  }
+
   async function readText(path: string): Promise<string | undefined> {
     try {
       return await readFile(path, 'utf8')
@@ -212,12 +223,15 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         metrics.configParseMs += loaded.timings.parseMs
         if (!loaded.spec || hasErrors(loaded.diagnostics)) {
           current.result = undefined
+          // The invalid view lists every diagnostic; once fixed, its warnings are news again.
+          current.warningsShown = undefined
           metrics.tests.push({ file, reason, status: 'invalid', durationMs: 0 })
           const started = performance.now()
           emit('test:invalid', { id, file, diagnostics: loaded.diagnostics })
           metrics.resultFormattingMs += performance.now() - started
           continue
         }
+        announceWarnings(id, current)
         const controller = new AbortController()
         current.controller = controller
         emit('test:start', { id, file })

@@ -19,6 +19,11 @@ export type DevEvents = {
   'test:result': { id: number; result: TestResult }
   /** The file does not load (bad TOML, a template error, an unknown service…). */
   'test:invalid': { id: number; file: string; diagnostics: Diagnostic[] }
+  /**
+   * A valid file's warnings changed (emitted when a load's warnings differ from the last ones
+   * shown, an empty list when they are gone), so every view can show what was not checked.
+   */
+  'test:warnings': { id: number; file: string; diagnostics: Diagnostic[] }
   'test:removed': { file: string }
   /** clnrm.toml changed and loaded: every test reruns, and an earlier error in it is gone. */
   'project:reloaded': { file: string }

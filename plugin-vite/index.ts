@@ -7,9 +7,9 @@ import type { DevSession, Selection } from '../core/index.ts'
 import { createModuleTracker } from './module-graph.ts'
 import type { ReloadView, ResultsPayload, TestView } from './protocol.ts'
 import { CLIENT_READY_EVENT, RESULTS_EVENT } from './protocol.ts'
-import { invalidView, reloadView, resultView, snapshot } from './views.ts'
+import { invalidView, reloadView, resultView, snapshot, warningsOf } from './views.ts'
 
-export type { ResultsPayload, ReloadView, SourceLocation, TestView } from './protocol.ts'
+export type { Problem, ResultsPayload, ReloadView, SourceLocation, TestView } from './protocol.ts'
 export { CLIENT_READY_EVENT, RESULTS_EVENT } from './protocol.ts'
 
 /** Options of the clnrm Vite plugin. */
@@ -150,6 +150,15 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
         views.set(file, view)
         send()
         if (overlay === true) raiseOverlay(server, view)
+      })
+      events.on('test:warnings', ({ file, diagnostics }) => {
+        const view = views.get(file)
+        if (view) views.set(file, { ...view, warnings: warningsOf(diagnostics) })
+        // With no page open, Vite's terminal is the only place a warning can be seen.
+        for (const d of diagnostics) {
+          server.config.logger.warn(`[clnrm] ${relative(viteRoot, d.file)}:${d.line}:${d.column} ${d.message}${d.hint ? `\n  hint: ${d.hint}` : ''}`, { timestamp: true })
+        }
+        send()
       })
       events.on('test:removed', ({ file }) => {
         views.delete(file)

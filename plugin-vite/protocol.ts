@@ -36,7 +36,17 @@ export interface TestView {
     location?: SourceLocation
   }
   /** Problems of an invalid file, each with its location. */
-  problems?: Array<{ code: string; message: string; hint?: string; location: SourceLocation }>
+  problems?: Problem[]
+  /** Warnings of a file that loads: what clnrm ignores or could not find. */
+  warnings?: Problem[]
+}
+
+/** One diagnostic of a test file, located for an editor link. */
+export interface Problem {
+  code: string
+  message: string
+  hint?: string
+  location: SourceLocation
 }
 
 /** The last reload's phases, in milliseconds. */
@@ -53,7 +63,8 @@ export interface ReloadView {
 /** Everything the view shows: every test's latest result, and the last reload. */
 export interface ResultsPayload {
   tests: TestView[]
-  counts: { pass: number; fail: number; running: number }
+  /** `warned`: files that load with warnings (whatever their status). */
+  counts: { pass: number; fail: number; running: number; warned: number }
   lastReload?: ReloadView
   /** Whether the first run of every test is done. */
   ready: boolean

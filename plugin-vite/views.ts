@@ -1,11 +1,19 @@
 import { relative } from 'node:path'
 import type { Diagnostic, HotReloadMetrics, TestFileState, TestResult } from '../core/index.ts'
 import { locateKeyPath } from '../core/index.ts'
-import type { ReloadView, ResultsPayload, TestView } from './protocol.ts'
+import type { Problem, ReloadView, ResultsPayload, TestView } from './protocol.ts'
+
+const problem = (d: Diagnostic): Problem => ({ code: d.code, message: d.message, hint: d.hint, location: { file: d.file, line: d.line, column: d.column } })
+
+/** A loaded file's warnings, for the view; `undefined` when there are none. */
+export function warningsOf(diagnostics: readonly Diagnostic[] | undefined): Problem[] | undefined {
+  const warnings = (diagnostics ?? []).filter(d => d.severity === 'warning').map(problem)
+  return warnings.length ? warnings : undefined
+}
 
 /** The browser's view of one finished test, with the failing step's place in the file. */
 export async function resultView(root: string, result: TestResult, state: TestFileState | undefined): Promise<TestView> {
-  const view: TestView = { file: result.file, relative: relative(root, result.file), name: result.name, status: result.status, durationMs: Math.round(result.durationMs) }
+  const view: TestView = { file: result.file, relative: relative(root, result.file), name: result.name, status: result.status, durationMs: Math.round(result.durationMs), warnings: warningsOf(state?.diagnostics) }
   if (result.error) view.failure = { expectation: result.error.code ?? 'setup', message: result.error.message, excerpt: result.error.hint ?? '' }
   const index = result.steps.findIndex(s => s.failure)
   const failing = result.steps[index]
@@ -24,7 +32,8 @@ export function invalidView(root: string, file: string, diagnostics: readonly Di
     relative: relative(root, file),
     name: name ?? relative(root, file),
     status: 'invalid',
-    problems: diagnostics.filter(d => d.severity === 'error').map(d => ({ code: d.code, message: d.message, hint: d.hint, location: { file: d.file, line: d.line, column: d.column } })),
+    problems: diagnostics.filter(d => d.severity === 'error').map(problem),
+    warnings: warningsOf(diagnostics),
   }
 }
 
@@ -58,6 +67,7 @@ export function snapshot(tests: ReadonlyMap<string, TestView>, lastReload: Reloa
       pass: list.filter(t => t.status === 'pass').length,
       fail: list.filter(t => t.status === 'fail' || t.status === 'error' || t.status === 'invalid').length,
       running: list.filter(t => t.status === 'running').length,
+      warned: list.filter(t => t.warnings?.length).length,
     },
     lastReload,
     ready,

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { chromium } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
-import { build, createServer } from 'vite'
+import { build, createLogger, createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { clnrmContainers } from './engine.ts'
 
@@ -28,9 +28,17 @@ describe('the playground in vite dev, in a real browser', () => {
   let server: ViteDevServer
   let browser: Browser
   let page: Page
+  // What Vite's terminal shows: with no page open, that is the only view.
+  const terminal: string[] = []
   beforeAll(async () => {
     dir = copyPlayground()
-    server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, logLevel: 'warn' })
+    const logger = createLogger('warn')
+    const warn = logger.warn
+    logger.warn = (message, options) => {
+      terminal.push(message)
+      warn(message, options)
+    }
+    server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, customLogger: logger })
     await server.listen()
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -95,6 +103,18 @@ describe('the playground in vite dev, in a real browser', () => {
     await page.waitForSelector(`${badge}[data-pass="2"][data-fail="1"]`, { timeout: 10_000, ...attached })
     edit(join(dir, 'src/api.ts'), '\'/api/missing.json\'', '\'/api/status.json\'')
     await page.waitForSelector(row('tests/app-source.clnrm.toml', 'pass'), { timeout: 10_000, ...attached })
+  })
+
+  it('shows a valid file\'s warning in the panel, on the badge and in Vite\'s terminal', async () => {
+    const file = join(dir, 'tests/app-source.clnrm.toml')
+    edit(file, 'name = "the app reads an API that exists"', 'name = "the app reads an API that exists"\nowner = "team-a"')
+    await page.waitForSelector('clnrm-results li[data-file="tests/app-source.clnrm.toml"][data-warnings="1"]', { timeout: 10_000, ...attached })
+    await page.waitForSelector(`${badge}[data-warned="1"]`, { timeout: 5000, ...attached })
+    const text = await page.textContent('clnrm-results li[data-file="tests/app-source.clnrm.toml"]')
+    expect(text).toContain('tests/app-source.clnrm.toml:3:1 warning CLNRM_UNKNOWN_KEY')
+    await expect.poll(() => terminal.join('\n')).toMatch(/\[clnrm\] tests\/app-source\.clnrm\.toml:3:1 .*owner/)
+    edit(file, '\nowner = "team-a"', '')
+    await page.waitForSelector(`${badge}[data-warned="0"][data-pass="3"]`, { timeout: 10_000, ...attached })
   })
 
   it('keeps the results across a full page reload, and saves a screenshot', async () => {

@@ -1,11 +1,11 @@
 import type {} from '../custom-events.ts'
-import type { ResultsPayload, SourceLocation, TestView } from '../protocol.ts'
+import type { Problem, ResultsPayload, SourceLocation, TestView } from '../protocol.ts'
 import { CLIENT_READY_EVENT, RESULTS_EVENT } from '../protocol.ts'
 
 const STYLE = `
 :host { all: initial; position: fixed; right: 12px; bottom: 12px; z-index: 2147483000; font: 12px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: #e6e6e6; }
 button.badge { all: unset; cursor: pointer; display: flex; gap: 8px; align-items: center; padding: 6px 10px; border-radius: 999px; background: #1b1f24; box-shadow: 0 2px 8px #0006; }
-.badge .pass { color: #4ade80; } .badge .fail { color: #f87171; } .badge .running { color: #fbbf24; }
+.badge .pass { color: #4ade80; } .badge .warned { color: #fbbf24; } .badge .fail { color: #f87171; } .badge .running { color: #fbbf24; }
 :host([data-status="fail"]) button.badge { outline: 2px solid #f87171; }
 .panel { position: absolute; right: 0; bottom: 40px; width: min(640px, 90vw); max-height: 70vh; overflow: auto; background: #111418; border: 1px solid #2d333b; border-radius: 8px; box-shadow: 0 8px 24px #0008; }
 .panel[hidden] { display: none; }
@@ -13,6 +13,7 @@ header { padding: 8px 12px; border-bottom: 1px solid #2d333b; display: flex; jus
 ul { list-style: none; margin: 0; padding: 0; }
 li { padding: 8px 12px; border-bottom: 1px solid #22272e; }
 .row { display: flex; gap: 8px; align-items: baseline; }
+.warning { color: #fbbf24; }
 .name { font-weight: 600; } .dim { color: #8b949e; } .icon { width: 1em; }
 li[data-status="pass"] .icon { color: #4ade80; } li[data-status="fail"] .icon, li[data-status="error"] .icon, li[data-status="invalid"] .icon { color: #f87171; } li[data-status="running"] .icon { color: #fbbf24; }
 a { color: #79c0ff; cursor: pointer; text-decoration: underline; }
@@ -63,10 +64,11 @@ class ClnrmResults extends HTMLElement {
 
   #render(): void {
     const results = this.#results
-    const counts = results?.counts ?? { pass: 0, fail: 0, running: 0 }
+    const counts = results?.counts ?? { pass: 0, fail: 0, running: 0, warned: 0 }
     this.dataset.status = !results?.ready || counts.running ? 'running' : counts.fail ? 'fail' : 'pass'
     this.dataset.pass = String(counts.pass)
     this.dataset.fail = String(counts.fail)
+    this.dataset.warned = String(counts.warned)
     const tests = results?.tests ?? []
     const reload = results?.lastReload
     this.#root.innerHTML = `<style>${STYLE}</style>
@@ -79,6 +81,7 @@ class ClnrmResults extends HTMLElement {
         <span>clnrm</span>
         <span class="pass">✓ ${counts.pass}</span>
         <span class="fail">✗ ${counts.fail}</span>
+        ${counts.warned ? `<span class="warned" title="files with warnings">! ${counts.warned}</span>` : ''}
         ${!results?.ready || counts.running ? `<span class="running">…${counts.running || ''}</span>` : ''}
       </button>`
   }
@@ -90,8 +93,9 @@ class ClnrmResults extends HTMLElement {
          <div class="dim">expected ${escape(failure.expectation)}${failure.location ? ` · ${link(failure.location, `${test.relative}:${failure.location.line}`)}` : ''}</div>
          ${failure.excerpt.trim() ? `<pre>${escape(failure.excerpt)}</pre>` : ''}`
       : ''
-    const problems = (test.problems ?? []).map(p => `<div>${link(p.location, `${test.relative}:${p.location.line}:${p.location.column}`)} ${escape(p.code)}: ${escape(p.message)}${p.hint ? `<div class="dim">${escape(p.hint)}</div>` : ''}</div>`).join('')
-    return `<li data-status="${test.status}" data-file="${escape(test.relative)}">
+    const problem = (p: Problem, kind: string): string => `<div class="${kind}">${link(p.location, `${test.relative}:${p.location.line}:${p.location.column}`)} ${kind === 'warning' ? 'warning ' : ''}${escape(p.code)}: ${escape(p.message)}${p.hint ? `<div class="dim">${escape(p.hint)}</div>` : ''}</div>`
+    const problems = [...(test.problems ?? []).map(p => problem(p, 'problem')), ...(test.warnings ?? []).map(p => problem(p, 'warning'))].join('')
+    return `<li data-status="${test.status}" data-file="${escape(test.relative)}"${test.warnings?.length ? ` data-warnings="${test.warnings.length}"` : ''}>
       <div class="row"><span class="icon">${ICONS[test.status]}</span><span class="name">${escape(test.name)}</span>
       ${link({ file: test.file, line: 1, column: 1 }, test.relative)}
       <span class="dim">${test.durationMs !== undefined && test.status !== 'running' ? `${test.durationMs}ms` : ''}</span></div>
