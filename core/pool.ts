@@ -310,7 +310,7 @@ export class ContainerPool {
       await dockerContainer.remove({ force: true, v: true }).catch(() => {})
       throw new Error('[clnrm] the container pool closed while a container started')
     }
-    const runner = await startShellRunner(dockerContainer, pid => this.#kill(dockerContainer, pid)) ?? createExecRunner(dockerContainer)
+    const runner = await startShellRunner(dockerContainer) ?? createExecRunner(dockerContainer)
     const entry: Entry = {
       key, file: spec.file, service: service.id, image: service.image, container: dockerContainer, id, runner, hostPorts,
       busy: false, releasing: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(),
@@ -329,12 +329,6 @@ export class ContainerPool {
     }
     this.#emit({ type: 'pool:container-ready', service: service.id, image: service.image, file: spec.file, ms: performance.now() - started })
     return entry
-  }
-
-  /** Kills a step's process group from outside its shell, which is busy waiting for it. */
-  async #kill(container: Dockerode.Container, pid: number): Promise<void> {
-    const exec = await container.exec({ Cmd: ['sh', '-c', `kill -9 -${pid} 2>/dev/null || kill -9 ${pid}`], AttachStdout: false, AttachStderr: false })
-    await exec.start({ Detach: true })
   }
 
   #markBusy(entry: Entry): void {

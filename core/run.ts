@@ -88,6 +88,16 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
       }
       if (options.signal?.aborted) break
       const remaining = deadline - performance.now()
+      if (remaining <= 0) {
+        // The budget is spent: starting the step only to kill it at once would tell nothing.
+        const stepResult: StepResult = {
+          name: step.name, service: step.service, status: 'fail', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: true,
+          failure: { expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget before this step started', excerpt: '' },
+        }
+        steps.push(stepResult)
+        options.onStep?.(stepResult)
+        continue
+      }
       const result = await lease.services[step.service]!.runner.exec({
         argv: step.command,
         env: { ...lease.env, ...step.env },

@@ -34,13 +34,11 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer)
+          stream.destroy()
           request.signal?.removeEventListener('abort', onAbort)
           resolve()
         }
-        const abandon = (): void => {
-          stream.destroy()
-          done()
-        }
+        const abandon = (): void => done()
         const onAbort = (): void => {
           aborted = true
           abandon()

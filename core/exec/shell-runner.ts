@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type Dockerode from 'dockerode'
 import { createDemuxer } from './demux.ts'
+import { execOnce } from './engine-exec.ts'
 import { MarkerScanner } from './marker-scanner.ts'
 import { ENV_NAME_RE, shellQuote } from './quote.ts'
 import type { CommandRunner, ExecRequest, ExecResult } from './types.ts'
@@ -33,7 +34,9 @@ interface Pending {
  *
  * Returns `undefined` when the image has no `sh`.
  */
-export async function startShellRunner(container: Dockerode.Container, kill: (pid: number) => Promise<void>): Promise<CommandRunner | undefined> {
+export async function startShellRunner(container: Dockerode.Container): Promise<CommandRunner | undefined> {
+  // The shell is busy waiting for the step, so a kill comes from a second, short exec.
+  const kill = (pid: number): Promise<unknown> => execOnce(container, ['sh', '-c', `kill -9 -${pid} 2>/dev/null || kill -9 ${pid}`])
   let stream: Duplex
   try {
     const exec = await container.exec({ Cmd: ['sh'], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false })
@@ -70,15 +73,20 @@ export async function startShellRunner(container: Dockerode.Container, kill: (pi
   stream.on('error', error => die(error.message))
 
   const ready = await new Promise<{ hasSetsid: boolean; pid: number } | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), HANDSHAKE_TIMEOUT_MS)
-    handshake = (text) => {
-      const match = /@@clnrm:ready:(\d+):(\d)\n/.exec(text)
-      if (!match) return
+    // Cleared on every path: a pending timer would keep the process alive for its 5 s.
+    const timer = setTimeout(() => settle(undefined), HANDSHAKE_TIMEOUT_MS)
+    const settle = (value: { hasSetsid: boolean; pid: number } | undefined): void => {
       clearTimeout(timer)
       handshake = undefined
-      resolve({ pid: Number(match[1]), hasSetsid: match[2] === '1' })
+      resolve(value)
     }
-    stream.once('close', () => resolve(undefined))
+    handshake = (text) => {
+      const match = /@@clnrm:ready:(\d+):(\d)\n/.exec(text)
+      if (match) settle({ pid: Number(match[1]), hasSetsid: match[2] === '1' })
+    }
+    stream.once('close', () => settle(undefined))
+    stream.once('end', () => settle(undefined))
+    stream.once('error', () => settle(undefined))
     stream.write('if command -v setsid >/dev/null 2>&1; then __clnrm_s=1; else __clnrm_s=0; fi; echo "@@clnrm:ready:$$:$__clnrm_s"\n')
   })
   if (!ready || !alive) {
@@ -96,12 +104,17 @@ export async function startShellRunner(container: Dockerode.Container, kill: (pi
   const runOne = (request: ExecRequest): Promise<ExecResult> => new Promise<ExecResult>((resolve, reject) => {
     if (!alive) return reject(new Error('[clnrm] the container\'s shell is gone'))
     const start = performance.now()
+    if (request.signal?.aborted) {
+      // Cancelled while queued: nothing is started.
+      return resolve(execResult(new CappedBuffer(), new CappedBuffer(), { exitCode: 137, startedAt: start, timedOut: false, aborted: true }))
+    }
     const nonce = randomBytes(6).toString('hex')
     const stdout = new CappedBuffer()
     const stderr = new CappedBuffer()
     let timedOut = false
     let aborted = false
     let killTimer: ReturnType<typeof setTimeout> | undefined
+    let killRequested = false
     let graceTimer: ReturnType<typeof setTimeout> | undefined
 
     const finish = (): void => {
@@ -123,6 +136,8 @@ export async function startShellRunner(container: Dockerode.Container, kill: (pi
         if (token.startsWith('pid:')) {
           pending.pid = Number(token.slice(4))
           if (ready.hasSetsid) stepGroups.add(pending.pid)
+          // A kill asked for before the pid was known is applied now, not lost.
+          if (killRequested) kill(pending.pid).catch(() => {})
         }
         else if (token === 'end') pending.ended = true
         pending.settle()
@@ -140,6 +155,8 @@ export async function startShellRunner(container: Dockerode.Container, kill: (pi
     current = pending
 
     const stop = (): void => {
+      if (killRequested) return
+      killRequested = true
       const pid = pending.pid
       if (pid !== undefined) kill(pid).catch(() => {})
       // If the shell cannot report back, it is unusable: the pool will replace it.
@@ -149,7 +166,6 @@ export async function startShellRunner(container: Dockerode.Container, kill: (pi
       aborted = true
       stop()
     }
-    if (request.signal?.aborted) aborted = true
     request.signal?.addEventListener('abort', onAbort, { once: true })
     if (request.timeoutMs !== undefined) {
       killTimer = setTimeout(() => {
@@ -158,7 +174,6 @@ export async function startShellRunner(container: Dockerode.Container, kill: (pi
       }, request.timeoutMs)
     }
     stream.write(commandScript(nonce, request, ready.hasSetsid))
-    if (aborted) stop()
   })
 
   return {
