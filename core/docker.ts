@@ -23,6 +23,23 @@ export class MissingImageError extends Error {
   }
 }
 
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ETIMEDOUT'])
+
+/**
+ * Whether an error means the engine itself did not answer (its socket is gone or refuses), as
+ * opposed to the engine answering with an error. Looks through `cause` chains.
+ */
+export function isEngineUnreachable(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof EngineUnavailableError) return true
+    const code = (e as { code?: unknown }).code
+    const syscall = (e as { syscall?: unknown }).syscall
+    // ENOENT also means a missing file: only a failed connect/read/write on the socket counts.
+    if (typeof code === 'string' && UNREACHABLE.has(code) && (syscall === undefined ? /^connect /.test((e as Error).message) : /^(connect|read|write)$/.test(String(syscall)))) return true
+  }
+  return false
+}
+
 /** The Docker API and testcontainers, loaded on first use so static commands never pay for them. */
 export interface DockerConnection {
   docker: Dockerode

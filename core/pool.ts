@@ -383,6 +383,18 @@ export class ContainerPool {
     }
   }
 
+  /** Whether the engine answers a ping within `timeoutMs` (tells a dead container from a dead engine). */
+  async engineAnswers(timeoutMs = 2000): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<boolean>(resolve => (timer = setTimeout(() => resolve(false), timeoutMs)))
+    try {
+      return await Promise.race([this.#docker.ping().then(() => true, () => false), timeout])
+    }
+    finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** Live containers and what the pool did so far. */
   stats(): { live: number; busy: number; started: number; reused: number; replaced: number } {
     const live = this.#entries.size

@@ -1,3 +1,4 @@
+import { EngineUnavailableError, isEngineUnreachable } from './docker.ts'
 import type { StepFailure } from './expect.ts'
 import { checkExpectations } from './expect.ts'
 import type { Lease } from './pool.ts'
@@ -71,7 +72,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
     lease = await options.pool.acquire(spec, { signal: options.signal })
   }
   catch (error) {
-    const e = error as Error & { code?: string; hint?: string }
+    const e = (isEngineUnreachable(error) ? new EngineUnavailableError(error) : error) as Error & { code?: string; hint?: string }
     timings.acquireMs = performance.now() - start
     return finish('error', { error: { code: e.code, message: e.message.replace(/^\[clnrm\] /, ''), hint: e.hint } })
   }
@@ -80,8 +81,10 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
 
   const deadline = spec.timeoutMs === undefined ? Infinity : start + spec.timeoutMs
   let failed = false
+  let current: TestSpec['steps'][number] | undefined
   try {
     for (const step of spec.steps) {
+      current = step
       if (failed) {
         steps.push({ name: step.name, service: step.service, status: 'skipped', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: false })
         continue
@@ -128,7 +131,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
     }
   }
   catch (error) {
-    return finish('error', { error: { message: (error as Error).message.replace(/^\[clnrm\] /, '') } })
+    return finish('error', { error: await stepError(error, current, lease, options.pool) })
   }
   finally {
     // Not awaited: results show as soon as the steps end; the pool waits for the release
@@ -136,4 +139,25 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
     void lease.release()
   }
   return finish(steps.some(s => s.status === 'fail') ? 'fail' : 'pass')
+}
+
+/**
+ * Why a step could not run. A container removed or stopped from outside (a prune, a cleanup
+ * script) and an engine that went away each get their own code, naming the service, so the
+ * terminal and the page say what happened; the pool replaces the dead container on the next run.
+ */
+async function stepError(error: unknown, step: TestSpec['steps'][number] | undefined, lease: Lease, pool: ContainerPool): Promise<NonNullable<TestResult['error']>> {
+  const message = (error as Error).message.replace(/^\[clnrm\] /, '')
+  const runner = step && lease.services[step.service]?.runner
+  const gone = runner && (!runner.alive || (error as { statusCode?: number }).statusCode === 404)
+  if (!step || !(gone || isEngineUnreachable(error))) return { message }
+  if (isEngineUnreachable(error) || !await pool.engineAnswers()) {
+    const engine = new EngineUnavailableError(error)
+    return { code: engine.code, message: `the Docker engine went away during step "${step.name}" of service "${step.service}" (${message})`, hint: `${engine.hint} Once it answers again, the next run starts fresh containers.` }
+  }
+  return {
+    code: 'CLNRM_CONTAINER_GONE',
+    message: `the container of service "${step.service}" went away during step "${step.name}": it was removed or stopped from outside clnrm (${message})`,
+    hint: 'The next run starts a fresh container. If a cleanup job removes containers, let it skip those labelled clnrm.',
+  }
 }

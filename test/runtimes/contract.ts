@@ -88,6 +88,10 @@ export interface DevProcess {
   /** Resolves with the first NDJSON line matching, from any line seen so far or later. */
   waitFor: (match: (line: Record<string, any>) => boolean, timeoutMs?: number) => Promise<Record<string, any>>
   send: (text: string) => void
+  /** Every NDJSON line so far, in order. */
+  lines: () => ReadonlyArray<Record<string, any>>
+  /** What the process wrote to stderr so far. */
+  stderr: () => string
   exited: Promise<number | null>
   kill: (signal: NodeJS.Signals) => void
 }
@@ -140,6 +144,8 @@ export function startDev(runtime: Runtime, args: string[], cwd: string): DevProc
       if (!check()) waiters.add(wake)
     }),
     send: text => void child.stdin!.write(text),
+    lines: () => lines,
+    stderr: () => stderr,
     exited,
     kill: signal => void child.kill(signal),
   }
