@@ -3,7 +3,7 @@ import { hostname } from 'node:os'
 import type Dockerode from 'dockerode'
 import { startServiceContainer } from './container.ts'
 import type { DockerConnection } from './docker.ts'
-import { connectDocker, MissingImageError } from './docker.ts'
+import { connectDocker, isEngineUnreachable, MissingImageError } from './docker.ts'
 import { createExecRunner } from './exec/exec-runner.ts'
 import { startShellRunner } from './exec/shell-runner.ts'
 import type { CommandRunner } from './exec/types.ts'
@@ -121,6 +121,8 @@ export class ContainerPool {
   readonly #networks = new Map<string, Promise<string>>()
   readonly #starting = new Set<Promise<Entry>>()
   readonly #keys = new WeakMap<ServiceSpec, { imageId: string; key: string }>()
+  /** Containers whose removal failed because the engine was away: removed once it answers again. */
+  readonly #unremoved = new Set<Dockerode.Container>()
   #closing: Promise<void> | undefined
   #counts = { started: 0, reused: 0, replaced: 0 }
 
@@ -305,6 +307,8 @@ export class ContainerPool {
       labels: this.#labels({ [LABELS.key]: key, [LABELS.service]: service.id }),
       network,
     })
+    // The engine answers again: drop what it could not remove while it was away (once per outage).
+    if (this.#unremoved.size) await this.#removeUnremoved()
     if (this.#closing) {
       // The pool closed while this container started: it is nobody's, so it goes now.
       await dockerContainer.remove({ force: true, v: true }).catch(() => {})
@@ -363,8 +367,18 @@ export class ContainerPool {
     clearTimeout(entry.idleTimer)
     entry.markFreed()
     entry.runner.close()
-    await entry.container.remove({ force: true, v: true }).catch(() => {})
+    await entry.container.remove({ force: true, v: true }).catch((error: unknown) => {
+      if (isEngineUnreachable(error)) this.#unremoved.add(entry.container)
+    })
     this.#emit({ type: 'pool:container-removed', service: entry.service, reason })
+  }
+
+  async #removeUnremoved(): Promise<void> {
+    const containers = [...this.#unremoved]
+    this.#unremoved.clear()
+    await Promise.allSettled(containers.map(c => c.remove({ force: true, v: true }).catch((error: unknown) => {
+      if (isEngineUnreachable(error)) this.#unremoved.add(c)
+    })))
   }
 
   /** Starts the containers of these tests ahead of their first run. */
@@ -408,6 +422,7 @@ export class ContainerPool {
       // Containers still starting remove themselves once they see the pool closing.
       await Promise.allSettled([...this.#starting])
       await Promise.allSettled([...this.#entries].map(entry => this.#remove(entry, 'closed')))
+      await this.#removeUnremoved()
       const networks = await Promise.allSettled([...this.#networks.values()])
       await Promise.allSettled(networks.map(n => (n.status === 'fulfilled' ? this.#docker.getNetwork(n.value).remove() : undefined)))
       this.#networks.clear()
