@@ -2,7 +2,7 @@ import { closest, distance } from 'fastest-levenshtein'
 import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { formatKeyPath } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
-import type { FieldDef, TypeDef } from './fields.ts'
+import type { TypeDef } from './fields.ts'
 import { describeType, tomlTypeOf } from './fields.ts'
 import { patternError } from './regex.ts'
 
@@ -28,6 +28,12 @@ export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: Pe
       if (type.enum && !type.enum.includes(value)) {
         return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is "${value}", expected one of: ${type.enum.join(', ')}`, didYouMean(value, type.enum))
       }
+      if (type.nonEmpty && value.trim() === '') {
+        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is empty`, type.pattern?.hint ?? 'Write a value, or remove the key.')
+      }
+      if (type.pattern && !compiled(type.pattern.source).test(value)) {
+        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${JSON.stringify(value)}, not ${type.pattern.what}`, type.pattern.hint)
+      }
       return value
     case 'integer':
       if (typeof value !== 'number' || !Number.isInteger(value)) return wrongType()
@@ -42,6 +48,9 @@ export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: Pe
       const ms = parseDuration(value)
       if (ms === undefined) {
         return error('CLNRM_INVALID_DURATION', `${formatKeyPath(path)} is ${JSON.stringify(value)}, not a duration`, 'Write "250ms", "5s", "2m", "1m30s" or an integer number of milliseconds.')
+      }
+      if (type.positive && ms <= 0) {
+        return error('CLNRM_INVALID_DURATION', `${formatKeyPath(path)} is ${JSON.stringify(value)}: nothing can finish in no time`, 'Write a duration above zero, such as "5s".')
       }
       return ms
     }
@@ -70,8 +79,8 @@ export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: Pe
       if (!isTable(value)) return wrongType()
       const result: Record<string, unknown> = {}
       for (const [key, item] of Object.entries(value)) {
-        if (type.keyPattern && !new RegExp(type.keyPattern).test(key)) {
-          out.push({ code: 'CLNRM_INVALID_VALUE', severity: 'error', message: `${formatKeyPath([...path, key])}: "${key}" is not a valid id`, hint: 'Use letters, digits, "_" and "-".', path: [...path, key], target: 'key' })
+        if (type.keys && !compiled(type.keys.pattern).test(key)) {
+          out.push({ code: 'CLNRM_INVALID_VALUE', severity: 'error', message: `${formatKeyPath([...path, key])}: "${key}" is not ${type.keys.what}`, hint: type.keys.hint, path: [...path, key], target: 'key' })
           continue
         }
         const checked = checkValue(item, type.values, [...path, key], out)
@@ -81,7 +90,7 @@ export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: Pe
     }
     case 'table':
       if (!isTable(value)) return wrongType()
-      return checkTable(value, type.fields, path, out)
+      return checkTable(value, type, path, out)
     case 'any':
       return value
     case 'union': {
@@ -100,13 +109,17 @@ function checkItems(items: unknown[], type: TypeDef, path: KeyPath, out: Pending
   return result
 }
 
-/** Checks a table's keys: required ones, aliases, unknown ones (warnings with a suggestion). */
+/**
+ * Checks a table's keys: required ones, aliases, keys upstream clnrm knows but clnrm does not
+ * check yet (errors), unknown ones (errors with a suggestion; warnings in free-text tables).
+ */
 export function checkTable(
   value: Record<string, unknown>,
-  fields: Readonly<Record<string, FieldDef>>,
+  type: TypeDef & { kind: 'table' },
   path: KeyPath,
   out: PendingDiagnostic[],
 ): Record<string, unknown> {
+  const { fields } = type
   const result: Record<string, unknown> = {}
   const spellings = new Map<string, string>()
   for (const [name, def] of Object.entries(fields)) {
@@ -117,11 +130,27 @@ export function checkTable(
   for (const [key, item] of Object.entries(value)) {
     const canonical = spellings.get(key)
     if (!canonical) {
+      const warning = type.unknownKeys === 'warning'
+      const known = Object.keys(fields).filter(name => !fields[name]!.notSupported)
       out.push({
         code: 'CLNRM_UNKNOWN_KEY',
-        severity: 'warning',
-        message: `Unknown key ${formatKeyPath([...path, key])}; it is ignored`,
-        hint: didYouMean(key, [...spellings.keys()]) ?? `Known keys here: ${Object.keys(fields).join(', ')}.`,
+        severity: warning ? 'warning' : 'error',
+        message: warning
+          ? `Unknown key ${formatKeyPath([...path, key])}; it is free text and ignored`
+          : `Unknown key ${formatKeyPath([...path, key])}: clnrm would not check it`,
+        hint: didYouMean(key, [...spellings.keys()]) ?? (known.length ? `Known keys here: ${known.join(', ')}.` : `Remove it: none of ${formatKeyPath(path)}'s keys is supported yet.`),
+        path: [...path, key],
+        target: 'key',
+      })
+      continue
+    }
+    const unsupported = fields[canonical]!.notSupported
+    if (unsupported) {
+      out.push({
+        code: 'CLNRM_NOT_SUPPORTED',
+        severity: 'error',
+        message: `${formatKeyPath([...path, key])} is not supported by this clnrm yet: ${unsupported} would not be checked`,
+        hint: 'Remove it: a file declaring what clnrm cannot check is invalid, so it never shows as passing. Where a step can check the same thing, write it as a step.',
         path: [...path, key],
         target: 'key',
       })
@@ -164,6 +193,14 @@ export function didYouMean(input: string, candidates: readonly string[]): string
   const best = closest(input, [...candidates])
   const limit = Math.max(2, Math.floor(best.length / 3))
   return distance(input, best) <= limit ? `Did you mean "${best}"?` : undefined
+}
+
+const patterns = new Map<string, RegExp>()
+/** Compiles each schema pattern once: the checker runs on every config cache miss. */
+function compiled(source: string): RegExp {
+  let re = patterns.get(source)
+  if (!re) patterns.set(source, re = new RegExp(source))
+  return re
 }
 
 function isTable(value: unknown): value is Record<string, unknown> {

@@ -1,57 +1,87 @@
 import {
-  any, array, boolean, datetime, duration, field, integer, oneOrMany, record, regex, scalar, string, table, union,
+  any, array, boolean, datetime, field, integer, notSupported, oneOrMany, positiveDuration, record, regex, scalar, string,
+  table, union,
 } from './fields.ts'
-import type { FieldDef, TypeDef } from './fields.ts'
+import type { FieldDef, KeyRule, TypeDef } from './fields.ts'
 
 /** Service plugins clnrm knows how to start. */
 export const SERVICE_PLUGINS: readonly string[] = ['generic_container']
 
+/** Names a POSIX shell can hold: steps see env vars through `sh`, which drops any other name. */
+export const ENV_NAME: KeyRule = {
+  pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+  what: 'an environment variable name',
+  hint: 'Use letters, digits and "_", not starting with a digit (a shell cannot hold other names).',
+}
+
+/**
+ * Service ids are the host names other containers reach a service by, so they are DNS labels:
+ * letters, digits and "-", not starting or ending with "-", at most 63 characters. "_" is allowed
+ * too: Docker's embedded DNS resolves it (checked on the engine), and clnrm's flat schema uses it.
+ */
+export const SERVICE_ID: KeyRule = {
+  pattern: '^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$',
+  what: 'a service id',
+  hint: 'Use letters, digits, "-" and "_", starting and ending with a letter or digit, at most 63 characters: the id is a host name.',
+}
+
+// Docker's reference grammar (distribution/reference): [domain[:port]/]path[:tag][@digest].
+const DOMAIN_PART = '(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])'
+const PATH_PART = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+/** A pattern for image references such as `busybox:1.36`, `ghcr.io/org/app:v1`, `app@sha256:…`. */
+export const IMAGE_REFERENCE_PATTERN: string = `^(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*(?::[0-9]+)?/)?${PATH_PART}(?:/${PATH_PART})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`
+
 const env = (what: string): FieldDef =>
-  field(record(scalar), `Environment variables ${what}. Values may be strings, integers or booleans.`)
+  field(record(scalar, ENV_NAME), `Environment variables ${what}. Values may be strings, integers or booleans.`)
 
 const metaFields = {
-  name: field(string(), 'The test\'s name, shown in every report.', { required: true }),
+  name: field(string({ nonEmpty: true }), 'The test\'s name, shown in every report.', { required: true }),
   description: field(string(), 'What the test proves.'),
 }
 
+// `[meta]` and `[test.metadata]` are free text: extra keys (tags, authors) are only warnings.
 /** `[meta]`: the short spelling of the test's metadata. */
 export const metaTable: TypeDef & { kind: 'table' } = table({
   ...metaFields,
   version: field(string(), 'A version for the test file itself.'),
-  timeout: field(duration, 'Budget for the whole test.'),
-})
+  timeout: field(positiveDuration, 'Budget for the whole test.'),
+}, { unknownKeys: 'warning' })
 
 /** `[test.metadata]`: the spelling clnrm's flat schema uses. */
 export const testTable: TypeDef & { kind: 'table' } = table({
   metadata: field(table({
     ...metaFields,
-    timeout: field(duration, 'Budget for the whole test.'),
-  }), 'The test\'s metadata (same as `[meta]`).', { required: true }),
+    timeout: field(positiveDuration, 'Budget for the whole test.'),
+  }, { unknownKeys: 'warning' }), 'The test\'s metadata (same as `[meta]`).', { required: true }),
 })
 
 const healthCheckTable = table({
   cmd: field(union(array(string()), string()), 'Command run inside the container; exit code 0 means healthy. A string runs with `sh -c`.', { required: true }),
-  interval: field(duration, 'Time between checks.', { default: '50ms' }),
-  timeout: field(duration, 'Time after which the service counts as unhealthy.', { default: '30s' }),
+  interval: field(positiveDuration, 'Time between checks.', { default: '50ms' }),
+  timeout: field(positiveDuration, 'Time after which the service counts as unhealthy.', { default: '30s' }),
   retries: field(integer({ minimum: 0 }), 'Failed checks tolerated before giving up (0: until `timeout`).', { default: 0 }),
 })
 
 const waitForTable = table({
   log: field(regex, 'A regular expression the container\'s output must match.'),
   port: field(integer({ minimum: 1, maximum: 65535 }), 'A container port that must accept connections.'),
-  timeout: field(duration, 'How long to wait.', { default: '30s' }),
+  timeout: field(positiveDuration, 'How long to wait.', { default: '30s' }),
 })
 
 const volumeTable = table({
-  host_path: field(string(), 'A path on the host, relative to the test file. Must stay inside the project root.', { required: true }),
-  container_path: field(string(), 'Where it appears inside the container (absolute).', { required: true }),
+  host_path: field(string({ nonEmpty: true }), 'A path on the host, relative to the test file. Must exist and stay inside the project root (symlinks are followed).', { required: true }),
+  container_path: field(string({ nonEmpty: true }), 'Where it appears inside the container: absolute, not `/`, `/proc`, `/sys` or `/dev`.', { required: true }),
   read_only: field(boolean, 'Mount read-only.', { default: false }),
 })
 
 /** `[services.<id>]`: one container. */
 export const serviceTable: TypeDef & { kind: 'table' } = table({
   plugin: field(string({ enum: SERVICE_PLUGINS }), 'How the service is provided.', { default: 'generic_container', aliases: ['type'] }),
-  image: field(string({ examples: ['busybox:1.36', 'alpine:3.20'] }), 'The container image. It must exist locally or be pullable.', { required: true }),
+  image: field(string({
+    examples: ['busybox:1.36', 'alpine:3.20'],
+    nonEmpty: true,
+    pattern: { source: IMAGE_REFERENCE_PATTERN, what: 'an image reference', hint: 'Write an image reference such as "busybox:1.36" or "ghcr.io/org/app:1.2": a lowercase name, an optional :tag and @digest. Paths are not images.' },
+  }), 'The container image. It must exist locally or be pullable.', { required: true }),
   command: field(array(string()), 'Overrides the image\'s command (argv).', { aliases: ['args'] }),
   env: env('of the container'),
   ports: field(array(integer({ minimum: 1, maximum: 65535 })), 'Container ports to publish. Host ports are chosen at run time and given to steps as `SERVICE_<ID>_PORT_<n>`.'),
@@ -60,21 +90,28 @@ export const serviceTable: TypeDef & { kind: 'table' } = table({
   wait_for: field(union(regex, integer({ minimum: 1, maximum: 65535 }), waitForTable), 'Waits for a log line (a regex string) or a port (an integer) before the first step.'),
   reset: field(union(array(string()), string()), 'Run before a reused container is handed to the next run (argv, or a `sh -c` string).'),
   reuse: field(boolean, 'Keep the container between runs (each run still gets a fresh workdir).', { default: true }),
+  username: notSupported('credentials for a service plugin (clnrm starts generic containers only)'),
+  password: notSupported('credentials for a service plugin (clnrm starts generic containers only)'),
+  strict: notSupported('a service plugin\'s strict mode'),
+  wait_for_span: notSupported('waiting for an OpenTelemetry span (clnrm collects no spans)'),
 })
 
 const stepFields: Record<string, FieldDef> = {
-  name: field(string(), 'The step\'s name, unique within the test. Defaults to `step <n>`.'),
-  service: field(string(), 'The service whose container runs the step. May be omitted when the test has one service.'),
+  name: field(string({ nonEmpty: true }), 'The step\'s name, unique within the test. Defaults to `step <n>`.'),
+  service: field(string({ nonEmpty: true }), 'The service whose container runs the step. May be omitted when the test has one service.'),
   command: field(array(string()), 'The argv to run (no shell).'),
   run: field(string(), 'A shell command, run with `sh -c`.'),
   env: env('for this step'),
   workdir: field(string(), 'Working directory inside the container. Defaults to a fresh, empty directory per run.'),
-  timeout: field(duration, 'Budget for this step.', { default: '30s' }),
-  expected_exit_code: field(integer(), 'The exit code the step must return.', { default: 0 }),
+  timeout: field(positiveDuration, 'Budget for this step.', { default: '30s' }),
+  expected_exit_code: field(integer({ minimum: 0, maximum: 255 }), 'The exit code the step must return (a process exits with 0..255).', { default: 0 }),
   expected_output_regex: field(oneOrMany(regex), 'Every pattern must match stdout.'),
   expected_output_regex_not: field(oneOrMany(regex), 'No pattern may match stdout.'),
   expected_stderr_regex: field(oneOrMany(regex), 'Every pattern must match stderr.'),
   continue_on_failure: field(boolean, 'Keep running the test\'s next steps when this one fails.', { default: false }),
+  expected_output_contains: notSupported('a substring expectation on the output (use expected_output_regex)'),
+  expect_failure: notSupported('inverting a step\'s result (use expected_exit_code)'),
+  should_fail: notSupported('inverting a step\'s result (use expected_exit_code)'),
 }
 
 /** `[[steps]]`: one command inside one container. */
@@ -83,15 +120,32 @@ export const stepTable: TypeDef & { kind: 'table' } = table(stepFields)
 /** `[[scenario]]`: clnrm's flat schema; a named group of steps, or one `run` step. */
 export const scenarioTable: TypeDef & { kind: 'table' } = table({
   ...stepFields,
-  name: field(string(), 'The scenario\'s name.', { required: true }),
+  name: field(string({ nonEmpty: true }), 'The scenario\'s name.', { required: true }),
   steps: field(array(stepTable), 'The scenario\'s steps. Without it, the scenario is one step.'),
+  artifacts: notSupported('collecting artifacts such as spans or logs'),
+  policy: notSupported('a scenario\'s run policy'),
+  concurrent: notSupported('running a scenario\'s steps concurrently'),
+  timeout_ms: notSupported('a scenario timeout in milliseconds (use timeout = "5s")'),
+})
+
+const NO_SPANS = 'clnrm collects no OpenTelemetry spans'
+
+/** `[expect.*]`: upstream clnrm's trace expectations, none of which clnrm checks yet. */
+export const expectTable: TypeDef & { kind: 'table' } = table({
+  span: notSupported(`span expectations (${NO_SPANS})`),
+  graph: notSupported(`span graph expectations (${NO_SPANS})`),
+  counts: notSupported(`span count expectations (${NO_SPANS})`),
+  status: notSupported(`span status expectations (${NO_SPANS})`),
+  window: notSupported(`span time-window expectations (${NO_SPANS})`),
+  order: notSupported(`span order expectations (${NO_SPANS})`),
+  hermeticity: notSupported(`hermeticity expectations on spans (${NO_SPANS})`),
 })
 
 /** The whole `*.clnrm.toml` file. */
 export const testFileTable: TypeDef & { kind: 'table' } = table({
   meta: field(metaTable, 'The test\'s metadata. `[test.metadata]` is accepted too.'),
   test: field(testTable, 'Holds `[test.metadata]`, the spelling of clnrm\'s flat schema.'),
-  services: field(record(serviceTable, '^[A-Za-z0-9_-]+$'), 'Containers, by id. The id is the host name other services reach them by.', { aliases: ['service'] }),
+  services: field(record(serviceTable, SERVICE_ID), 'Containers, by id. The id is the host name other services reach them by.', { aliases: ['service'] }),
   steps: field(array(stepTable), 'Commands to run, in order, each inside a service\'s container.'),
   scenario: field(array(scenarioTable), 'Named groups of steps (clnrm\'s flat schema); run after `[[steps]]`.'),
   determinism: field(table({
@@ -102,9 +156,20 @@ export const testFileTable: TypeDef & { kind: 'table' } = table({
     files: field(array(string()), 'Globs, relative to the test file, whose changes rerun this test in `clnrm dev`.'),
     modules: field(array(string()), 'Entry modules (for `clnrm/vite`): a change to anything they import reruns this test.'),
   }), 'Extra inputs of this test for the dev loop.'),
+  expect: field(expectTable, 'Upstream clnrm\'s trace expectations; not supported yet.'),
+  otel: notSupported(`OpenTelemetry export settings (${NO_SPANS})`),
+  otel_validation: notSupported(`OpenTelemetry validation (${NO_SPANS})`),
+  assertions: notSupported('free-form assertions'),
+  matrix: notSupported('matrix expansion of a test'),
+  report: notSupported('per-file report settings (use --reporter and --output)'),
+  limits: notSupported('resource limits for containers'),
+  vars: notSupported('template variables in a test file (put [vars] in clnrm.toml, or use a .clnrm.toml.eta template)'),
 })
 
-/** The optional project file `clnrm.toml` at the project root. */
+/**
+ * The optional project file `clnrm.toml` at the project root. Its unknown keys stay warnings:
+ * it holds settings, not tests, so nothing a test declares goes unchecked because of them.
+ */
 export const projectFileTable: TypeDef & { kind: 'table' } = table({
   vars: field(record(any), 'Data for templates, as `it.<name>`; `--var key=value` overrides.'),
   determinism: field(table({
@@ -112,4 +177,4 @@ export const projectFileTable: TypeDef & { kind: 'table' } = table({
     freeze_clock: field(datetime, 'Default frozen clock for every template.'),
   }), 'Defaults for every test\'s `[determinism]`.'),
   tests: field(array(string()), 'Globs of test files, relative to the project root.', { default: ['**/*.clnrm.toml', '**/*.clnrm.toml.eta'] }),
-})
+}, { unknownKeys: 'warning' })

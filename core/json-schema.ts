@@ -10,13 +10,19 @@ const DURATION_PATTERN = '^(?:\\d+|(?:\\d+(?:\\.\\d+)?(?:ms|s|m|h))+)$'
 export function typeToJsonSchema(type: TypeDef): JsonSchema {
   switch (type.kind) {
     case 'string':
-      return { type: 'string', ...(type.enum && { enum: [...type.enum] }), ...(type.examples && { examples: [...type.examples] }) }
+      return {
+        type: 'string',
+        ...(type.enum && { enum: [...type.enum] }),
+        ...(type.examples && { examples: [...type.examples] }),
+        ...(type.nonEmpty && { minLength: 1 }),
+        ...(type.pattern && { pattern: type.pattern.source }),
+      }
     case 'integer':
       return { type: 'integer', ...(type.minimum !== undefined && { minimum: type.minimum }), ...(type.maximum !== undefined && { maximum: type.maximum }) }
     case 'boolean':
       return { type: 'boolean' }
     case 'duration':
-      return { anyOf: [{ type: 'string', pattern: DURATION_PATTERN, examples: ['250ms', '5s', '2m'] }, { type: 'integer', minimum: 0 }] }
+      return { anyOf: [{ type: 'string', pattern: DURATION_PATTERN, examples: ['250ms', '5s', '2m'] }, { type: 'integer', minimum: type.positive ? 1 : 0 }] }
     case 'regex':
       return { type: 'string', format: 'regex' }
     case 'datetime':
@@ -33,10 +39,10 @@ export function typeToJsonSchema(type: TypeDef): JsonSchema {
       return {
         type: 'object',
         additionalProperties: typeToJsonSchema(type.values),
-        ...(type.keyPattern && { propertyNames: { pattern: type.keyPattern } }),
+        ...(type.keys && { propertyNames: { pattern: type.keys.pattern } }),
       }
     case 'table':
-      return tableToJsonSchema(type.fields)
+      return tableToJsonSchema(type.fields, type.unknownKeys)
     case 'any':
       return {}
     case 'union':
@@ -44,17 +50,22 @@ export function typeToJsonSchema(type: TypeDef): JsonSchema {
   }
 }
 
-function tableToJsonSchema(fields: Readonly<Record<string, FieldDef>>): JsonSchema {
+function tableToJsonSchema(fields: Readonly<Record<string, FieldDef>>, unknownKeys: 'error' | 'warning' = 'error'): JsonSchema {
   const properties: Record<string, JsonSchema> = {}
   const required: string[] = []
   for (const [name, def] of Object.entries(fields)) {
+    // Listed so editors explain the key on hover, and `not: {}` so they flag it as clnrm does.
+    if (def.notSupported) {
+      properties[name] = { description: def.description, not: {} }
+      continue
+    }
     const schema = { description: def.description, ...typeToJsonSchema(def.type), ...(def.default !== undefined && { default: def.default }) }
     properties[name] = schema
     for (const alias of def.aliases ?? []) properties[alias] = { ...schema, description: `Same as \`${name}\`. ${def.description}` }
     if (def.required) required.push(name)
   }
-  // Unknown keys are warnings in clnrm; editors flag them too, which catches typos while typing.
-  return { type: 'object', properties, ...(required.length && { required }), additionalProperties: false }
+  // Unknown keys are errors in clnrm; in free-text tables ([meta]) they are warnings, so editors allow them.
+  return { type: 'object', properties, ...(required.length && { required }), additionalProperties: unknownKeys === 'warning' }
 }
 
 /** The JSON Schema of `*.clnrm.toml`, for editors (Taplo / Even Better TOML). */
@@ -63,6 +74,6 @@ export function createJsonSchema(): JsonSchema {
     $schema: 'http://json-schema.org/draft-07/schema#',
     title: 'clnrm test file',
     description: 'A hermetic integration test: container services and the steps that run inside them.',
-    ...tableToJsonSchema(testFileTable.fields),
+    ...tableToJsonSchema(testFileTable.fields, testFileTable.unknownKeys),
   }
 }

@@ -5,11 +5,16 @@ import type { Diagnostic, KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { contentHash } from './hash.ts'
 import { createLocator } from './locate.ts'
 import { normalizeTestFile } from './normalize.ts'
+import type { PathCheck } from './path-checks.ts'
+import { runPathChecks, withRealVolumes } from './path-checks.ts'
+import { realRootOf } from './real-path.ts'
 import type { Project } from './project.ts'
 import { mapToTemplate } from './source-map.ts'
 import type { TestSpec } from './spec.ts'
 import type { RenderInputs } from './template.ts'
 import { createTemplateRenderer, TemplateRenderError } from './template.ts'
+import type { TemplateMark } from './template-marks.ts'
+import { findTemplateMarks } from './template-marks.ts'
 import { parseToml } from './toml-parse.ts'
 
 /** True for `*.clnrm.toml.eta` (and any `.eta`) files. */
@@ -49,6 +54,10 @@ export interface CachedConfig {
   spec?: TestSpec
   pending: PendingDiagnostic[]
   syntax?: { line: number; column: number; message: string }
+  /** Template tags in a plain file: the file is not checked further until they are gone. */
+  marks?: TemplateMark[]
+  /** Paths whose rules depend on the file system, checked again on every load. */
+  paths?: PathCheck[]
 }
 
 /** Loads test files through the template and config caches. */
@@ -67,6 +76,7 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
   const templateCache = options.templateCache ?? new MemoryCache<string, TemplateFunction>({ max: 100 })
   const configCache = options.configCache ?? new MemoryCache<string, CachedConfig>({ max: 500, ttl: 5 * 60_000 })
   const renderer = createTemplateRenderer({ root: project.root, cache: templateCache })
+  let realRoot: string | undefined
 
   const loadSource = (file: string, source: string): LoadedTestFile => {
     const start = performance.now()
@@ -96,10 +106,18 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
       cached = checkToml(file, toml, project.root)
       configCache.set(key, cached)
     }
-    const diagnostics = cached.syntax || cached.pending.length ? locateAll(file, source, toml, cached) : []
+    let spec = cached.spec
+    let pathProblems: PendingDiagnostic[] = []
+    if (cached.paths?.length) {
+      const checked = runPathChecks(cached.paths, realRoot ??= realRootOf(project.root))
+      pathProblems = checked.pending
+      if (pathProblems.some(d => d.severity === 'error')) spec = undefined
+      else if (spec) spec = withRealVolumes(spec, checked.realVolumes)
+    }
+    const diagnostics = cached.syntax || cached.marks || cached.pending.length || pathProblems.length ? locateAll(file, source, toml, cached, pathProblems) : []
     return {
       file,
-      spec: cached.spec,
+      spec,
       diagnostics,
       toml,
       inputs,
@@ -144,14 +162,18 @@ export async function locateKeyPath(file: string, toml: string, path: KeyPath): 
 }
 
 function checkToml(file: string, toml: string, root: string): CachedConfig {
+  if (!isTemplateFile(file)) {
+    const marks = findTemplateMarks(toml)
+    if (marks.length) return { pending: [], marks }
+  }
   const parsed = parseToml(toml)
   if ('error' in parsed) return { pending: [], syntax: parsed.error }
-  const { spec, diagnostics } = normalizeTestFile(parsed.value, { file, root })
-  return { spec, pending: diagnostics }
+  const { spec, diagnostics, paths } = normalizeTestFile(parsed.value, { file, root })
+  return { spec, pending: diagnostics, paths }
 }
 
 /** Gives every problem a line and column in the file the user edits. */
-function locateAll(file: string, source: string, toml: string, cached: CachedConfig): Diagnostic[] {
+function locateAll(file: string, source: string, toml: string, cached: CachedConfig, extra: readonly PendingDiagnostic[]): Diagnostic[] {
   const template = isTemplateFile(file)
   const place = (at: { line: number; column: number }): Pick<Diagnostic, 'line' | 'column' | 'renderedLine' | 'mapped'> => {
     if (!template) return at
@@ -162,8 +184,21 @@ function locateAll(file: string, source: string, toml: string, cached: CachedCon
     const { message, ...at } = cached.syntax
     return [{ code: 'CLNRM_TOML_SYNTAX', severity: 'error', message, file, ...place(at), hint: template ? 'Run `clnrm render` on the template to see the TOML it produces.' : 'Fix the TOML syntax at this position.' }]
   }
+  if (cached.marks) {
+    return cached.marks.map(mark => ({
+      code: 'CLNRM_TEMPLATE_IN_PLAIN_FILE',
+      severity: 'error',
+      message: `${mark.engine === 'eta' ? 'Eta' : 'Tera'} template syntax "${mark.open}" in a plain .clnrm.toml file would run as literal text`,
+      hint: mark.engine === 'eta'
+        ? 'Rename the file to .clnrm.toml.eta so the tag is rendered, or remove it.'
+        : 'clnrm templates are Eta: rename the file to .clnrm.toml.eta and write <%= … %> (Tera\'s {{ … }} is not rendered; `clnrm migrate` is planned), or remove the tag.',
+      file,
+      line: mark.line,
+      column: mark.column,
+    }))
+  }
   const locate = createLocator(toml)
-  const located: Diagnostic[] = cached.pending.map(d => ({
+  const located: Diagnostic[] = [...cached.pending, ...extra].map(d => ({
     code: d.code,
     severity: d.severity,
     message: d.message,

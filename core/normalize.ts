@@ -1,7 +1,10 @@
-import { dirname, isAbsolute, relative, resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { checkTable, didYouMean } from './check.ts'
 import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { testFileTable } from './format.ts'
+import type { PathCheck } from './path-checks.ts'
+import { outside } from './real-path.ts'
+import { portEnvName } from './plan.ts'
 import type { ServiceSpec, StepSpec, TestSpec, WaitForSpec } from './spec.ts'
 import { DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_STEP_TIMEOUT_MS } from './spec.ts'
 
@@ -20,9 +23,10 @@ type Table = Record<string, any>
  * the rules that span keys (metadata spellings, step services, scenarios, duplicates, volumes).
  * Returns no spec when any error was found.
  */
-export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeContext): { spec?: TestSpec; diagnostics: PendingDiagnostic[] } {
+export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeContext): { spec?: TestSpec; diagnostics: PendingDiagnostic[]; paths: PathCheck[] } {
   const out: PendingDiagnostic[] = []
-  const doc = checkTable(raw, testFileTable.fields, [], out) as Table
+  const paths: PathCheck[] = []
+  const doc = checkTable(raw, testFileTable, [], out) as Table
   const error = (code: PendingDiagnostic['code'], message: string, path: KeyPath, target: PendingDiagnostic['target'], hint?: string): void => {
     out.push({ code, severity: 'error', message, hint, path, target })
   }
@@ -38,8 +42,19 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
   const meta: Table = doc.meta ?? doc.test?.metadata ?? {}
 
   const services: Record<string, ServiceSpec> = {}
+  const envNames = new Map<string, string>()
   for (const [id, service] of Object.entries((doc.services ?? {}) as Record<string, Table>)) {
-    services[id] = normalizeService(id, service, [servicesKey, id], ctx, error)
+    services[id] = normalizeService(id, service, [servicesKey, id], ctx, error, paths)
+    // Steps reach services through SERVICE_<ID>_PORT_<n>, and host names ignore case: ids that
+    // map to one name (web-a and web_a, Web and web) would silently share it.
+    const envName = portEnvName(id, 0).replace(/0$/, '<port>')
+    const earlier = envNames.get(envName)
+    if (earlier !== undefined) {
+      const sameHost = id.toLowerCase() === earlier.toLowerCase()
+      error('CLNRM_DUPLICATE_SERVICE', `Services "${earlier}" and "${id}" collide: both give ${envName}${sameHost ? ' and the same host name' : ''}`, [servicesKey, id], 'key',
+        'Rename one of them so the ids differ in more than case, "-" and "_".')
+    }
+    else envNames.set(envName, id)
   }
   const serviceIds = Object.keys(services)
 
@@ -86,10 +101,22 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
     seen.set(step.name, index)
   })
 
-  if (out.some(d => d.severity === 'error')) return { diagnostics: out }
   const baseDir = dirname(ctx.file)
+  const watchPaths = (key: 'files' | 'modules'): string[] => ((doc.watch?.[key] ?? []) as string[]).map((written, index) => {
+    const absolute = resolve(baseDir, written)
+    const path = ['watch', key, index]
+    if (key === 'files' && outside(ctx.root, absolute)) {
+      error('CLNRM_WATCH_OUTSIDE_ROOT', `[watch] files "${written}" resolves to ${absolute}, outside the project root ${ctx.root}`, path, 'value', 'Watch files inside the project only: the dev loop would watch everything below that directory.')
+    }
+    else paths.push({ kind: key === 'files' ? 'watch-files' : 'watch-module', path, written, absolute })
+    return absolute
+  })
+  const watch = { files: watchPaths('files'), modules: watchPaths('modules') }
+
+  if (out.some(d => d.severity === 'error')) return { diagnostics: out, paths }
   return {
     diagnostics: out,
+    paths,
     spec: {
       file: ctx.file,
       name: meta.name,
@@ -99,10 +126,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
       services,
       steps,
       determinism: { seed: doc.determinism?.seed, freezeClock: doc.determinism?.freeze_clock },
-      watch: {
-        files: ((doc.watch?.files ?? []) as string[]).map(glob => resolve(baseDir, glob)),
-        modules: ((doc.watch?.modules ?? []) as string[]).map(entry => resolve(baseDir, entry)),
-      },
+      watch,
     },
   }
 }
@@ -113,16 +137,19 @@ const SHELL = (script: string): string[] => ['sh', '-c', script]
 const argv = (value: string | string[] | undefined): string[] | undefined =>
   value === undefined ? undefined : typeof value === 'string' ? SHELL(value) : value
 
-function normalizeService(id: string, service: Table, path: KeyPath, ctx: NormalizeContext, report: Report): ServiceSpec {
+function normalizeService(id: string, service: Table, path: KeyPath, ctx: NormalizeContext, report: Report, paths: PathCheck[]): ServiceSpec {
   const baseDir = dirname(ctx.file)
   const volumes = ((service.volumes ?? []) as Table[]).map((volume, index) => {
-    const hostPath = resolve(baseDir, volume.host_path)
-    const rel = relative(ctx.root, hostPath)
-    if (rel.startsWith('..') || isAbsolute(rel)) {
-      report('CLNRM_VOLUME_OUTSIDE_ROOT', `Volume host_path "${volume.host_path}" resolves to ${hostPath}, outside the project root ${ctx.root}`, [...path, 'volumes', index, 'host_path'], 'value', 'Keep mounted files inside the project so tests stay hermetic; copy the file into the project.')
+    const hostPath = resolve(baseDir, volume.host_path ?? '')
+    const hostKey = [...path, 'volumes', index, 'host_path']
+    if (volume.host_path === undefined) { /* reported missing or invalid by the schema */ }
+    else if (outside(ctx.root, hostPath)) {
+      report('CLNRM_VOLUME_OUTSIDE_ROOT', `Volume host_path "${volume.host_path}" resolves to ${hostPath}, outside the project root ${ctx.root}`, hostKey, 'value', 'Keep mounted files inside the project so tests stay hermetic; copy the file into the project.')
     }
-    if (typeof volume.container_path === 'string' && !volume.container_path.startsWith('/')) {
-      report('CLNRM_INVALID_VALUE', `Volume container_path "${volume.container_path}" must be absolute`, [...path, 'volumes', index, 'container_path'], 'value', `Write "/${volume.container_path}".`)
+    else paths.push({ kind: 'volume', path: hostKey, written: volume.host_path, absolute: hostPath, service: id, index })
+    if (typeof volume.container_path === 'string') {
+      const problem = containerPathProblem(volume.container_path)
+      if (problem) report('CLNRM_INVALID_VALUE', `Volume container_path "${volume.container_path}" ${problem.message}`, [...path, 'volumes', index, 'container_path'], 'value', problem.hint)
     }
     return { hostPath, containerPath: volume.container_path, readOnly: volume.read_only ?? false }
   })
@@ -148,6 +175,23 @@ function normalizeService(id: string, service: Table, path: KeyPath, ctx: Normal
     reset: argv(service.reset),
     reuse: service.reuse ?? true,
   }
+}
+
+/**
+ * Where the engine cannot mount: it refuses "/" outright, and runc fails to start a container
+ * with a mount on /proc, below /sys or on /dev (checked on the engine). Other refusals surface
+ * from the engine when the container starts.
+ */
+function containerPathProblem(path: string): { message: string; hint: string } | undefined {
+  if (!path.startsWith('/')) return { message: 'must be absolute', hint: `Write "/${path}".` }
+  const segments = path.split('/').filter(s => s !== '' && s !== '.')
+  if (segments.includes('..')) return { message: 'has a ".." segment', hint: 'Write the path without "..": where it points inside the container is not obvious.' }
+  const clean = `/${segments.join('/')}`
+  if (clean === '/') return { message: 'is the container\'s root, which cannot be replaced', hint: 'Mount into a directory such as "/data".' }
+  if (clean === '/proc' || clean.startsWith('/proc/') || clean === '/sys' || clean.startsWith('/sys/') || clean === '/dev') {
+    return { message: 'is a system path the engine mounts itself', hint: 'Mount into a directory of your own, such as "/data".' }
+  }
+  return undefined
 }
 
 function normalizeWaitFor(value: unknown, path: KeyPath, report: Report): WaitForSpec | undefined {

@@ -70,7 +70,7 @@ export function parseProjectFile(file: string, text: string, overrides: Record<s
     throw new TestFileError([{ code: 'CLNRM_TOML_SYNTAX', severity: 'error', message, file, line, column, hint: 'Fix the project file; every test depends on it.' }])
   }
   const pending: Parameters<typeof checkTable>[3] = []
-  const doc = checkTable(parsed.value, projectFileTable.fields, [], pending) as {
+  const doc = checkTable(parsed.value, projectFileTable, [], pending) as {
     vars?: Record<string, unknown>
     determinism?: { seed?: number; freeze_clock?: string }
     tests?: string[]

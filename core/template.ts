@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs'
-import { basename, dirname, isAbsolute, relative, resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import { Eta, EtaParseError } from 'eta'
 import type { TemplateFunction } from 'eta'
 import { MemoryCache } from './cache.ts'
 import type { Diagnostic, DiagnosticCode } from './diagnostics.ts'
 import { TestFileError } from './diagnostics.ts'
 import { contentHash } from './hash.ts'
+import { outside, realPath, realRootOf } from './real-path.ts'
 import type { EnvRead } from './template-helpers.ts'
 import { createTemplateHelpers } from './template-helpers.ts'
 
@@ -82,6 +83,7 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
   const read = options.readFile ?? ((path: string) => readFileSync(path, 'utf8'))
   // Partials read during the current render; renders are synchronous, so one slot suffices.
   let partials: Set<string> = new Set()
+  let realRoot: string | undefined
 
   // No auto-trim: in TOML the newline after `key = <%= value %>` is syntax. Blank lines left by
   // control-flow tags are harmless, and `-%>` still trims one newline where wanted.
@@ -107,9 +109,13 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
     if (!basename(path).startsWith('_')) {
       throw new TemplateProblem('CLNRM_TEMPLATE_INCLUDE', `include("${name}"): partials must be named _*.eta`, undefined, undefined, `Rename it to _${basename(path)} so it is not mistaken for a test.`)
     }
-    const rel = relative(options.root, path)
-    if (rel.startsWith('..') || isAbsolute(rel)) {
+    if (outside(options.root, path)) {
       throw new TemplateProblem('CLNRM_TEMPLATE_INCLUDE', `include("${name}") resolves to ${path}, outside the project root`, undefined, undefined, 'Keep partials inside the project.')
+    }
+    // A symlink inside the root may point anywhere: check where it really leads (one realpath per include).
+    const real = realPath(path)
+    if (real !== undefined && outside(realRoot ??= realRootOf(options.root), real)) {
+      throw new TemplateProblem('CLNRM_TEMPLATE_INCLUDE', `include("${name}") leads through a symlink to ${real}, outside the project root`, undefined, undefined, 'Keep partials inside the project: copy the file instead of linking to it.')
     }
     return path
   }

@@ -77,14 +77,21 @@ describe('valid test files normalize into one model', () => {
     expect(a.toml).toMatch(/echo \\"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12} /)
   })
 
-  it('warns about unknown keys with a suggestion, and still loads', () => {
+  it('rejects unknown keys with a suggestion: a typo must never pass unchecked', () => {
     const result = loader.loadSource(fixture('valid/typo.clnrm.toml'), '[meta]\nname = "t"\n[services.app]\nimage = "x"\nimgae = "y"\n[[steps]]\nrun = "true"\nexpected_exit_cod = 1\n')
-    expect(result.spec).toBeDefined()
+    expect(result.spec).toBeUndefined()
     expect(result.diagnostics.map(d => [d.code, d.severity, d.line, d.column, d.hint])).toEqual([
-      ['CLNRM_UNKNOWN_KEY', 'warning', 5, 1, 'Did you mean "image"?'],
-      ['CLNRM_UNKNOWN_KEY', 'warning', 8, 1, 'Did you mean "expected_exit_code"?'],
+      ['CLNRM_UNKNOWN_KEY', 'error', 5, 1, 'Did you mean "image"?'],
+      ['CLNRM_UNKNOWN_KEY', 'error', 8, 1, 'Did you mean "expected_exit_code"?'],
     ])
-    expect(result.spec!.steps[0]!.name).toBe('step 1')
+  })
+
+  it('lets free-text metadata extras through with a warning only', () => {
+    for (const meta of ['[meta]\nname = "t"\ntags = ["a"]\n', '[test.metadata]\nname = "t"\nauthors = ["a"]\n']) {
+      const result = loader.loadSource(fixture('valid/extras.clnrm.toml'), `${meta}[services.app]\nimage = "x"\n[[steps]]\nrun = "true"\n`)
+      expect(result.spec?.name).toBe('t')
+      expect(result.diagnostics.map(d => [d.code, d.severity, d.line, d.column])).toEqual([['CLNRM_UNKNOWN_KEY', 'warning', 3, 1]])
+    }
   })
 
   it('never changes the files it reads', async () => {
