@@ -31,6 +31,13 @@ const PATH_PART = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
 /** A pattern for image references such as `busybox:1.36`, `ghcr.io/org/app:v1`, `app@sha256:…`. */
 export const IMAGE_REFERENCE_PATTERN: string = `^(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*(?::[0-9]+)?/)?${PATH_PART}(?:/${PATH_PART})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`
 
+const IMAGE_REFERENCE_RE = new RegExp(IMAGE_REFERENCE_PATTERN)
+
+/** True for a well-formed image reference (`busybox:1.36`); paths and empty strings are not. */
+export function isImageReference(ref: string): boolean {
+  return ref.length <= 255 && IMAGE_REFERENCE_RE.test(ref)
+}
+
 const env = (what: string): FieldDef =>
   field(record(scalar, ENV_NAME), `Environment variables ${what}. Values may be strings, integers or booleans.`)
 

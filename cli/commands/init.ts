@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { toTomlValue } from '../../core/index.ts'
+import { isImageReference, toTomlValue } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
-import { EXIT } from '../errors.ts'
+import { EXIT, UsageError } from '../errors.ts'
 import { displayPath } from '../output.ts'
 
 const DEFAULT_IMAGE = 'busybox:1.36'
@@ -66,7 +66,10 @@ export const initCommand: CommandDef = {
   async run(args, ctx) {
     const { c } = ctx
     const dir = resolve(ctx.cwd, args.positionals[0] ?? '.')
-    const files = exampleProject((args.options.image as string | undefined) ?? DEFAULT_IMAGE)
+    const image = (args.options.image as string | undefined) ?? DEFAULT_IMAGE
+    // The example files would be invalid with it, and nothing could run them.
+    if (!isImageReference(image)) throw new UsageError(`--image ${JSON.stringify(image)} is not an image reference`, 'Give one such as busybox:1.36 or alpine:3.20 (lowercase name, optional :tag).')
+    const files = exampleProject(image)
     let written = 0
     for (const [name, text] of Object.entries(files)) {
       const path = join(dir, name)
