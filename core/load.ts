@@ -109,7 +109,7 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
     let spec = cached.spec
     let pathProblems: PendingDiagnostic[] = []
     if (cached.paths?.length) {
-      const checked = runPathChecks(cached.paths, realRoot ??= realRootOf(project.root))
+      const checked = runPathChecks(cached.paths, project.root, realRoot ??= realRootOf(project.root))
       pathProblems = checked.pending
       if (pathProblems.some(d => d.severity === 'error')) spec = undefined
       else if (spec) spec = withRealVolumes(spec, checked.realVolumes)

@@ -30,7 +30,7 @@ const MODULE_EXTENSIONS = ['', '.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs', '.v
  * `[watch] files` globs must stay inside the root and should match something; `[watch] modules`
  * should exist. Costs one realpath per volume and one glob walk per `[watch] files` entry.
  */
-export function runPathChecks(checks: readonly PathCheck[], realRoot: string): PathCheckResult {
+export function runPathChecks(checks: readonly PathCheck[], root: string, realRoot: string): PathCheckResult {
   const pending: PendingDiagnostic[] = []
   const realVolumes = new Map<string, Map<number, string>>()
   const report = (severity: PendingDiagnostic['severity'], code: PendingDiagnostic['code'], message: string, path: KeyPath, hint: string): void => {
@@ -47,8 +47,10 @@ export function runPathChecks(checks: readonly PathCheck[], realRoot: string): P
         report('error', 'CLNRM_VOLUME_OUTSIDE_ROOT', `Volume host_path "${check.written}" leads through a symlink to ${real}, outside the project root ${realRoot}`, check.path,
           'Mount only files inside the project; copy what the test needs into it instead of linking to it.')
       }
-      else if (real !== check.absolute) {
-        // Mount the checked path, not the link: the link could be pointed elsewhere before the mount.
+      else if (relative(realRoot, real) !== relative(root, check.absolute)) {
+        // A link below the root: mount the checked path, not the link, which could be pointed
+        // elsewhere before the mount. (A root that is itself under a link, as /tmp on macOS, keeps
+        // the written paths, which the dev loop's watcher reports.)
         let byIndex = realVolumes.get(check.service)
         if (!byIndex) realVolumes.set(check.service, byIndex = new Map())
         byIndex.set(check.index, real)

@@ -17,6 +17,12 @@ describe('editor schema', () => {
     expect(readJson('clnrm.schema.json')).toEqual(JSON.parse(JSON.stringify(schema)))
   })
 
+  it('lets free-text metadata extras through, as clnrm does with a warning', () => {
+    const validate = new Ajv({ strict: false }).compile(schema)
+    const doc = parse('[meta]\nname = "t"\ntags = ["smoke"]\n[services.app]\nimage = "busybox:1.36"\n[[steps]]\nrun = "true"\n')
+    expect(validate(JSON.parse(JSON.stringify(doc))), JSON.stringify(validate.errors)).toBe(true)
+  })
+
   it('accepts the valid fixtures and rejects wrong types and unknown keys', () => {
     const validate = new Ajv({ strict: false, allErrors: true }).compile(schema)
     const check = (file: string) => validate(JSON.parse(JSON.stringify(parse(readFileSync(file, 'utf8')))))
@@ -24,6 +30,10 @@ describe('editor schema', () => {
       expect(check(fixture('valid', name)), JSON.stringify(validate.errors)).toBe(true)
     }
     for (const name of ['meta-name-type', 'service-image-type', 'step-command-string', 'step-exit-code-string', 'service-port-range', 'service-plugin-unknown']) {
+      expect(check(fixture('invalid', `${name}.clnrm.toml`)), name).toBe(false)
+    }
+    // Editors flag what clnrm rejects: typos, upstream keys it does not check, impossible values.
+    for (const name of ['unknown-step-key', 'unsupported-expect-span', 'unsupported-service-wait-for-span', 'service-image-empty', 'service-image-absolute-path', 'step-exit-code-range', 'step-env-name-hyphen', 'service-id-leading-hyphen', 'meta-name-empty']) {
       expect(check(fixture('invalid', `${name}.clnrm.toml`)), name).toBe(false)
     }
   })
