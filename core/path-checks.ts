@@ -98,14 +98,26 @@ function realPathOfNearest(path: string): string {
   }
 }
 
+// A file each glob matched last time: while it exists the glob still matches, so a load costs
+// one stat instead of a walk of the tree (the dev loop loads a test on every rerun).
+const lastMatch = new Map<string, string>()
+
 function globMatches(absolute: string, base: string): boolean {
+  const known = lastMatch.get(absolute)
+  if (known !== undefined && existsSync(known)) return true
   const pattern = relative(base, absolute)
   const ignore = pattern.includes('node_modules') ? [] : ['**/node_modules/**', '**/.git/**']
-  // Symlinks are not followed: a link inside the root must not make the walk leave it.
+  let first: string | undefined
   try {
-    return globSync(pattern, { cwd: base, ignore, dot: true, onlyFiles: false, followSymbolicLinks: false }).length > 0
+    // Symlinks are not followed: a link inside the root must not make the walk leave it.
+    first = globSync(pattern, { cwd: base, ignore, dot: true, onlyFiles: false, followSymbolicLinks: false, absolute: true })[0]
   }
-  catch {
+  catch {}
+  if (first === undefined) {
+    lastMatch.delete(absolute)
     return false
   }
+  if (lastMatch.size >= 1000) lastMatch.clear()
+  lastMatch.set(absolute, first)
+  return true
 }
