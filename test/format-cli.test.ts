@@ -153,6 +153,19 @@ describe('the format as the CLI reports it', () => {
       expect(run.ms).toBeLessThan(20_000)
       expect(clnrmContainers(run.pid)).toEqual([])
     }
+    // The dev loop shows it as an invalid file and goes on with the others.
+    write('ok.clnrm.toml', file({ name: 'ok' }))
+    const dev = startDev(node, ['empty.clnrm.toml', 'ok.clnrm.toml'], dir)
+    try {
+      expect(await dev.waitFor(l => l.type === 'error' && l.code === 'CLNRM_INVALID_VALUE')).toMatchObject({ line: 4, column: 9, file: join(dir, 'empty.clnrm.toml') })
+      await dev.waitFor(l => l.type === 'test' && l.name === 'ok' && l.status === 'pass')
+      await dev.waitFor(l => l.type === 'ready')
+    }
+    finally {
+      dev.kill('SIGINT')
+      await dev.exited
+    }
+    expect(clnrmContainers(dev.pid)).toEqual([])
     const init = await cli(['init', 'proj', '--image', ''], dir)
     expect(init.code).toBe(2)
     expect(init.stderr).toMatch(/not an image reference/)

@@ -1,4 +1,4 @@
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createTestLoader, isImageReference } from '../core/index.ts'
@@ -90,6 +90,11 @@ describe('file-system rules, symlinks resolved', () => {
       ['CLNRM_WATCH_NO_MATCH', 'warning', 8, 48],
       ['CLNRM_WATCH_NO_MATCH', 'warning', 9, 12],
     ])
+    // The match found last time is remembered; once it is gone, the glob is walked again.
+    const once = test({ tail: '[watch]\nfiles = ["data/*.txt"]\n' })
+    expect(load('w.clnrm.toml', once).diagnostics).toEqual([])
+    rmSync(join(dir, 'data', 'a.txt'))
+    expect(codes(load('w.clnrm.toml', once).diagnostics)).toEqual([['CLNRM_WATCH_NO_MATCH', 'warning', 8, 10]])
     mkdirSync(join(dir, 'src'))
     writeFileSync(join(dir, 'src', 'mian.tsx'), '')
     expect(load('t.clnrm.toml', test({ tail: '[watch]\nmodules = ["src/mian"]\n' })).diagnostics).toEqual([])
