@@ -1,4 +1,5 @@
 import type { CommandContext } from './context.ts'
+import { EXIT_CODES_HELP } from './errors.ts'
 
 /** One option of a command: how `parseArgs` reads it and how `--help` shows it. */
 export interface OptionDef {
@@ -60,5 +61,6 @@ export function commandHelp(command: CommandDef): string {
   const width = Math.max(...rows.map(([flag]) => flag.length))
   for (const [flag, text] of rows) lines.push(`  ${flag.padEnd(width)}  ${text}`)
   if (command.examples?.length) lines.push('', 'Examples:', ...command.examples.map(e => `  ${e}`))
+  lines.push('', EXIT_CODES_HELP)
   return `${lines.join('\n')}\n`
 }

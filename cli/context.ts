@@ -1,6 +1,18 @@
 import { createColors } from 'picocolors'
+import type { Interrupt } from './errors.ts'
+import { INTERRUPT_EXIT } from './errors.ts'
 
 type Colors = ReturnType<typeof createColors>
+
+/** Interruptions from outside the command: signals, and a reader that closed stdout. */
+export interface Interrupts {
+  /** Calls `handler` once, on the first interrupt. Returns an unsubscribe. */
+  on: (handler: (reason: Interrupt) => void) => () => void
+  /** Reports an interrupt the command saw itself (Ctrl-C read as a key in raw mode). */
+  raise: (reason: Interrupt) => void
+  /** Best-effort cleanup for a forced exit (a second Ctrl-C): restoring the terminal. Returns an unsubscribe. */
+  onForce: (hook: () => void) => () => void
+}
 
 /** Where a command writes and what it may look at: the process at the edge, buffers in tests. */
 export interface CliContext {
@@ -10,6 +22,8 @@ export interface CliContext {
   stderr: (text: string) => void
   /** Whether stdout is a terminal (live progress, colors). */
   isTTY: boolean
+  /** Signals and a closed stdout; absent in-process, where nothing interrupts. */
+  interrupts?: Interrupts
 }
 
 /** A command's context plus its resolved colors. */
@@ -24,13 +38,75 @@ export function resolveColors(ctx: CliContext, noColorFlag: boolean): Colors {
   return createColors(enabled)
 }
 
-/** The real process: the only place the CLI touches `process` streams. */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+
+/**
+ * The real process: the only place the CLI touches `process` streams and signals. A closed stdout
+ * or stderr (`clnrm run | head -1`, a closed terminal) drops later writes instead of crashing the
+ * cleanup; the first signal goes to the running command, which cleans up and exits 128+n; a second
+ * one forces the exit at once, as Vite does.
+ */
 export function processContext(): CliContext {
+  const closed = { stdout: false, stderr: false }
+  const handlers = new Set<(reason: Interrupt) => void>()
+  const forceHooks = new Set<() => void>()
+  let first: Interrupt | undefined
+
+  const raise = (reason: Interrupt): void => {
+    if (first === undefined) {
+      first = reason
+      for (const handler of [...handlers]) handler(reason)
+      return
+    }
+    // A closed stdout after a signal, or the reverse, is not the user insisting.
+    if (reason === 'EPIPE' || first === 'EPIPE') return
+    for (const hook of forceHooks) {
+      try {
+        hook()
+      }
+      catch {}
+    }
+    write('stderr', '\nclnrm: forced exit; containers not yet removed are removed by the next clnrm start\n')
+    process.exit(INTERRUPT_EXIT[first])
+  }
+  const onSignal = (signal: NodeJS.Signals): void => raise(signal as Interrupt)
+  const write = (stream: 'stdout' | 'stderr', text: string): void => {
+    if (closed[stream]) return
+    try {
+      process[stream].write(text)
+    }
+    catch {
+      closed[stream] = true
+    }
+  }
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    closed.stdout = true
+    if (error.code === 'EPIPE') raise('EPIPE')
+  })
+  process.stderr.on('error', () => void (closed.stderr = true))
+
   return {
     cwd: process.cwd(),
     env: process.env,
-    stdout: text => void process.stdout.write(text),
-    stderr: text => void process.stderr.write(text),
+    stdout: text => write('stdout', text),
+    stderr: text => write('stderr', text),
     isTTY: Boolean(process.stdout.isTTY),
+    interrupts: {
+      on(handler) {
+        // Persistent listeners, not once(), and only while a command listens: testcontainers loads
+        // signal-exit, which kills the process on a signal when it is the last listener left.
+        if (handlers.size === 0) for (const signal of SIGNALS) process.on(signal, onSignal)
+        handlers.add(handler)
+        return () => {
+          handlers.delete(handler)
+          if (handlers.size === 0) for (const signal of SIGNALS) process.off(signal, onSignal)
+        }
+      },
+      raise,
+      onForce(hook) {
+        forceHooks.add(hook)
+        return () => void forceHooks.delete(hook)
+      },
+    },
   }
 }

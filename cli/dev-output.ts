@@ -1,8 +1,8 @@
 import type { DevEvents, HotReloadMetrics, TestResult } from '../core/index.ts'
 import { formatDuration } from '../core/index.ts'
 import type { CommandContext } from './context.ts'
-import { displayPath, formatDiagnostic } from './output.ts'
-import { createProgress, formatTestResult } from './run-output.ts'
+import { displayPath, printable } from './output.ts'
+import { createProgress, formatInvalidFile, formatTestResult } from './run-output.ts'
 
 /** How the dev loop reports: to people, or as NDJSON for tools. */
 export interface DevReporter {
@@ -41,7 +41,7 @@ export function formatMetrics(ctx: CommandContext, metrics: HotReloadMetrics, ve
     row('Display', metrics.resultFormattingMs),
     `  ${'Total'.padEnd(18)} ${c.bold(`${ms(metrics.totalLatencyMs)}ms`.padStart(8))} ${c.dim('(change event → results shown)')}`,
     `  Cache: templates ${pct(metrics.templateCacheHitRate)}, configs ${pct(metrics.configCacheHitRate)} hit · containers ${pct(metrics.containerReuseRate)} reused · ${metrics.memoryMb} MB RSS`,
-    ...metrics.tests.map(t => c.dim(`  ${t.status.padEnd(10)} ${t.name ?? displayPath(ctx, t.file)} (${t.reason})`)),
+    ...metrics.tests.map(t => c.dim(`  ${t.status.padEnd(10)} ${t.name === undefined ? displayPath(ctx, t.file) : printable(t.name)} (${t.reason})`)),
   ].join('\n')}\n`
 }
 
@@ -52,8 +52,8 @@ export function budgetNote(ctx: CommandContext, result: TestResult, budgetMs: nu
   const starting = result.timings.acquireMs > result.durationMs / 2
   const advice = starting
     ? 'most of it was starting containers: keep service definitions stable between edits so containers are reused'
-    : slowest ? `its slowest step is "${slowest.name}" (${formatDuration(slowest.ms)}): move slow steps into a test file of their own, so edits to the rest rerun fast` : 'split it into smaller test files'
-  return ctx.c.yellow(`  note: ${result.name} took ${formatDuration(result.durationMs)}, over the ${formatDuration(budgetMs)} dev budget; ${advice}\n`)
+    : slowest ? `its slowest step is "${printable(slowest.name)}" (${formatDuration(slowest.ms)}): move slow steps into a test file of their own, so edits to the rest rerun fast` : 'split it into smaller test files'
+  return ctx.c.yellow(`  note: ${printable(result.name)} took ${formatDuration(result.durationMs)}, over the ${formatDuration(budgetMs)} dev budget; ${advice}\n`)
 }
 
 /** Human output: results as they come, a timing line per reload, errors with their location. */
@@ -72,8 +72,7 @@ export function humanDevReporter(ctx: CommandContext, options: { verbose: boolea
       },
       'test:invalid': ({ file, diagnostics }) => {
         progress.clear()
-        ctx.stdout(`${c.red('✗')} ${displayPath(ctx, file)} ${c.red('invalid')}\n`)
-        for (const d of diagnostics) ctx.stdout(formatDiagnostic(ctx, d).replace(/^(?=.)/gm, '    '))
+        ctx.stdout(formatInvalidFile(ctx, file, diagnostics))
       },
       'test:warnings': ({ file, diagnostics }) => {
         if (!diagnostics.length) return
@@ -95,8 +94,8 @@ export function humanDevReporter(ctx: CommandContext, options: { verbose: boolea
         ready = true
         ctx.stdout(c.bold(`\nready: ${tests} test${tests === 1 ? '' : 's'}${invalid ? `, ${invalid} invalid` : ''} in ${formatDuration(durationMs)}; watching for changes`) + c.dim(ctx.isTTY ? '  (r rerun all · f rerun failed · q quit)\n' : '\n'))
       },
-      'session:warning': ({ message }) => ctx.stderr(`${c.yellow('warning')} ${message}\n`),
-      'session:error': ({ message }) => ctx.stderr(`${c.red('error')} ${message}\n`),
+      'session:warning': ({ message }) => ctx.stderr(`${c.yellow('warning')} ${printable(message)}\n`),
+      'session:error': ({ message }) => ctx.stderr(`${c.red('error')} ${printable(message)}\n`),
       'pool:event': event => progress.onEvent(event),
     },
   }

@@ -13,11 +13,13 @@ import { schemaCommand } from './commands/schema.ts'
 import { validateCommand } from './commands/validate.ts'
 import type { CliContext, CommandContext } from './context.ts'
 import { processContext, resolveColors } from './context.ts'
-import { EXIT, UsageError } from './errors.ts'
+import { EXIT, EXIT_CODES_HELP, UsageError } from './errors.ts'
+import { exitWhenDone } from './exit-guard.ts'
 import { formatDiagnostic } from './output.ts'
 
 export type { CliContext } from './context.ts'
-export { EXIT, UsageError } from './errors.ts'
+export { EXIT, INTERRUPT_EXIT, UsageError } from './errors.ts'
+export type { Interrupt } from './errors.ts'
 
 /** clnrm's version. */
 export const version: string = pkg.version
@@ -39,7 +41,7 @@ function mainHelp(): string {
     '  -h, --help     Show help (also after a command: clnrm validate --help)',
     '  -v, --version  Show the version',
     '',
-    'Exit codes: 0 ok, 1 a test or validation failure, 2 a usage or config error.',
+    EXIT_CODES_HELP,
     '',
   ].join('\n')
 }
@@ -112,13 +114,22 @@ function parseCommandArgs(command: CommandDef, argv: readonly string[]): Command
   }
 }
 
-/** The process edge: runs `main` with the real process and sets the exit code. */
+/**
+ * The process edge: runs `main` with the real process, sets the exit code, and makes sure the
+ * process ends. An internal error prints a one-line cause (the stack with `DEBUG=clnrm`) and exits 70.
+ */
 export async function runMain(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  const context = processContext()
+  let code: number
   try {
-    process.exitCode = await main(argv)
+    code = await main(argv, context)
   }
   catch (error) {
-    process.stderr.write(`clnrm: internal error, please report it with this output:\n${(error as Error)?.stack ?? String(error)}\n`)
-    process.exitCode = EXIT.usage
+    const debug = /\bclnrm\b|^\*$/.test(process.env.DEBUG ?? '')
+    const cause = error instanceof Error ? `${error.name === 'Error' ? '' : `${error.name}: `}${error.message.split('\n')[0]}` : String(error)
+    context.stderr(`clnrm: internal error: ${cause}\n${debug ? `${(error as Error)?.stack ?? ''}\n` : 'Run again with DEBUG=clnrm for the stack, and please report it.\n'}`)
+    code = EXIT.internal
   }
+  process.exitCode = code
+  exitWhenDone(code, context)
 }

@@ -3,10 +3,26 @@ import { relative } from 'node:path'
 import type { Diagnostic } from '../core/index.ts'
 import type { CommandContext } from './context.ts'
 
-/** A path as the user typed it: relative to the working directory when inside it. */
+/** A path as the user typed it: relative to the working directory when inside it; control characters escaped. */
 export function displayPath(ctx: Pick<CommandContext, 'cwd'>, file: string): string {
   const rel = relative(ctx.cwd, file)
-  return rel && !rel.startsWith('..') ? rel : file
+  return printable(rel && !rel.startsWith('..') ? rel : file)
+}
+
+// C0 and C1 controls, DEL, and the Unicode line separators; the multi-line variant keeps tab and newline.
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\u0000-\u001F\u007F-\u009F\u2028\u2029]/g
+// eslint-disable-next-line no-control-regex
+const CONTROL_KEEP_LINES_RE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u2028\u2029]/g
+const NAMED: Record<string, string> = { '\0': '\\0', '\b': '\\b', '\t': '\\t', '\n': '\\n', '\v': '\\v', '\f': '\\f', '\r': '\\r', '\u001B': '\\x1b' }
+
+/**
+ * Text from test files and containers made safe for a terminal: control characters (ESC, NUL,
+ * CR…) are shown escaped (`\x1b`, `\0`, `\r`), so a name cannot move the cursor, recolor the
+ * screen or overwrite a `✗` with a `✓`. `multiline` keeps newlines and tabs.
+ */
+export function printable(text: string, multiline = false): string {
+  return text.replace(multiline ? CONTROL_KEEP_LINES_RE : CONTROL_RE, ch => NAMED[ch] ?? (ch.charCodeAt(0) < 0x100 ? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`))
 }
 
 /**
@@ -17,13 +33,13 @@ export function formatDiagnostic(ctx: CommandContext, d: Diagnostic, source?: st
   const { c } = ctx
   const severity = d.severity === 'error' ? c.red('error') : c.yellow('warning')
   const where = `${displayPath(ctx, d.file)}:${d.line}:${d.column}`
-  const lines = [`${c.bold(where)} ${severity} ${c.dim(d.code)}`, `  ${d.message}`]
+  const lines = [`${c.bold(where)} ${severity} ${c.dim(d.code)}`, `  ${printable(d.message)}`]
   const text = source ?? readQuietly(d.file)
   if (text !== undefined) lines.push(...codeFrame(ctx, text, d.line, d.column))
   if (d.mapped === false && d.renderedLine !== undefined) {
     lines.push(`  ${c.dim(`(line ${d.renderedLine} of the rendered TOML; see \`clnrm render ${displayPath(ctx, d.file)}\`)`)}`)
   }
-  if (d.hint) lines.push(`  ${c.cyan('hint:')} ${d.hint}`)
+  if (d.hint) lines.push(`  ${c.cyan('hint:')} ${printable(d.hint)}`)
   return `${lines.join('\n')}\n`
 }
 
@@ -35,7 +51,7 @@ function codeFrame(ctx: CommandContext, text: string, line: number, column: numb
   const frame: string[] = []
   for (let n = first; n <= line; n++) {
     const marker = n === line ? ctx.c.red('>') : ' '
-    frame.push(`  ${marker} ${ctx.c.dim(`${String(n).padStart(width)} |`)} ${all[n - 1]}`)
+    frame.push(`  ${marker} ${ctx.c.dim(`${String(n).padStart(width)} |`)} ${printable(all[n - 1]!, true)}`)
   }
   frame.push(`    ${' '.repeat(width)} ${ctx.c.dim('|')} ${' '.repeat(Math.max(0, column - 1))}${ctx.c.red('^')}`)
   return frame
@@ -57,5 +73,5 @@ export function plural(count: number, word: string): string {
 
 /** The one-line error (and hint) for an unreachable Docker engine. */
 export function formatEngineError(ctx: CommandContext, error: Error & { hint: string }): string {
-  return `${ctx.c.red('error')} ${error.message.replace(/^\[clnrm\] /, '')}\n${ctx.c.cyan('hint:')} ${error.hint}\n`
+  return `${ctx.c.red('error')} ${printable(error.message.replace(/^\[clnrm\] /, ''))}\n${ctx.c.cyan('hint:')} ${error.hint}\n`
 }

@@ -1,7 +1,7 @@
-import type { PoolEvent, RunSummary, TestResult } from '../core/index.ts'
+import type { Diagnostic, PoolEvent, RunSummary, SkippedTest, TestResult } from '../core/index.ts'
 import { formatDuration } from '../core/index.ts'
 import type { CommandContext } from './context.ts'
-import { displayPath } from './output.ts'
+import { displayPath, formatDiagnostic, printable } from './output.ts'
 
 /** One test's result as the human reporter prints it: a line, and for a failure the step and output. */
 export function formatTestResult(ctx: CommandContext, test: TestResult): string {
@@ -9,24 +9,38 @@ export function formatTestResult(ctx: CommandContext, test: TestResult): string 
   const mark = test.status === 'pass' ? c.green('✓') : c.red('✗')
   const reused = Object.values(test.timings.reused)
   const note = reused.length && reused.every(Boolean) ? c.dim(' (warm)') : ''
-  const lines = [`${mark} ${test.name} ${c.dim(displayPath(ctx, test.file))} ${c.dim(formatDuration(test.durationMs))}${note}`]
+  // Names, messages and output come from test files and containers: escaped, never raw (see printable).
+  const lines = [`${mark} ${printable(test.name)} ${c.dim(displayPath(ctx, test.file))} ${c.dim(formatDuration(test.durationMs))}${note}`]
   if (test.error) {
-    lines.push(`    ${c.red('error')} ${test.error.message}`)
-    if (test.error.hint) lines.push(`    ${c.cyan('hint:')} ${test.error.hint}`)
+    lines.push(`    ${c.red('error')} ${printable(test.error.message)}`)
+    if (test.error.hint) lines.push(`    ${c.cyan('hint:')} ${printable(test.error.hint)}`)
   }
   for (const step of test.steps) {
     if (!step.failure) continue
-    lines.push(`    ${c.red('✗')} step "${step.name}" ${c.dim(`in ${step.service}`)}: ${step.failure.message}`)
-    lines.push(`      ${c.dim('expected')} ${step.failure.expectation}`)
+    lines.push(`    ${c.red('✗')} step "${printable(step.name)}" ${c.dim(`in ${printable(step.service)}`)}: ${printable(step.failure.message)}`)
+    lines.push(`      ${c.dim('expected')} ${printable(step.failure.expectation)}`)
     if (step.failure.excerpt.trim()) {
       lines.push(`      ${c.dim(`${step.failure.stream ?? 'output'} (last lines):`)}`)
-      for (const line of step.failure.excerpt.replace(/\n$/, '').split('\n')) lines.push(`      ${c.dim('│')} ${line}`)
+      // A CRLF line ending is not worth a visible \r; any other control character is.
+      for (const line of step.failure.excerpt.replace(/\n$/, '').split('\n')) lines.push(`      ${c.dim('│')} ${printable(line.replace(/\r$/, ''))}`)
     }
     if (step.truncated.stdout || step.truncated.stderr) lines.push(`      ${c.yellow('note:')} output was truncated at 1 MiB`)
   }
   const skipped = test.steps.filter(s => s.status === 'skipped').length
   if (skipped) lines.push(`    ${c.dim(`${skipped} later step${skipped === 1 ? '' : 's'} skipped`)}`)
   return `${lines.join('\n')}\n`
+}
+
+/** An invalid test file, shown as a failed file with its diagnostics. */
+export function formatInvalidFile(ctx: CommandContext, file: string, diagnostics: readonly Diagnostic[]): string {
+  const lines = [`${ctx.c.red('✗')} ${displayPath(ctx, file)} ${ctx.c.red('invalid')}\n`]
+  for (const d of diagnostics) lines.push(formatDiagnostic(ctx, d).replace(/^(?=.)/gm, '    '))
+  return lines.join('')
+}
+
+/** A test that was cancelled (`--fail-fast`): not run, so neither passed nor failed. */
+export function formatSkippedTest(ctx: CommandContext, skipped: SkippedTest): string {
+  return ctx.c.dim(`↓ ${printable(skipped.name ?? '')} ${displayPath(ctx, skipped.file)} ${printable(skipped.message)}\n`)
 }
 
 /** The closing summary line. */
@@ -36,6 +50,7 @@ export function formatSummary(ctx: CommandContext, summary: RunSummary): string 
   if (summary.failed) parts.push(c.red(`${summary.failed} failed`))
   if (summary.errors) parts.push(c.red(`${summary.errors} errored`))
   if (summary.invalid) parts.push(c.red(`${summary.invalid} invalid`))
+  if (summary.skipped) parts.push(c.yellow(`${summary.skipped} skipped`))
   return `\nTests: ${parts.join(', ')} (${summary.total}) in ${formatDuration(summary.durationMs)}\n`
 }
 
@@ -60,16 +75,16 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
     onEvent(event) {
       switch (event.type) {
         case 'pool:container-starting':
-          starting.set(key(event), `${event.service} (${event.image})`)
-          if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`starting ${event.service} (${event.image}) for ${displayPath(ctx, event.file)}\n`))
+          starting.set(key(event), printable(`${event.service} (${event.image})`))
+          if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`starting ${printable(`${event.service} (${event.image})`)} for ${displayPath(ctx, event.file)}\n`))
           break
         case 'pool:container-ready':
           starting.delete(key(event))
           pulling.delete(event.image)
-          if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`ready ${event.service} in ${formatDuration(event.ms)}\n`))
+          if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`ready ${printable(event.service)} in ${formatDuration(event.ms)}\n`))
           break
         case 'pool:container-replaced':
-          ctx.stderr(`${ctx.c.yellow('replaced')} ${event.service}: ${event.reason}\n`)
+          ctx.stderr(`${ctx.c.yellow('replaced')} ${printable(`${event.service}: ${event.reason}`)}\n`)
           break
         case 'pool:image-pull':
           // Logs get one line per phase; a terminal also gets the progress bar.

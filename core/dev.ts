@@ -109,10 +109,14 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
   let project: Project
   let loader: TestLoader
   let pool: ContainerPool | undefined = options.pool
+  let poolCreation: Promise<ContainerPool> | undefined
   let inScope: (path: string) => boolean = () => false
   let testRoots: string[] = []
   let ready = false
   let closed = false
+  let closing: Promise<void> | undefined
+  // Test files deleted since they were last seen: nothing about them is shown after `test:removed`.
+  const removed = new Set<string>()
   let reloadId = 0
   let tokens = 0
   let pending: Pending | undefined
@@ -188,6 +192,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
 
   /** Runs the selected tests, newest content wins: a test already running is cancelled first. */
   async function reload(changed: string[], selected: Selection[], texts: Map<string, string>, timing: { firstAt: number; detectionMs: number }): Promise<void> {
+    if (closed) return
     const id = ++reloadId
     emit('reload:start', { id, changed, selected })
     const metrics: HotReloadMetrics = {
@@ -214,7 +219,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         const state = states.get(file)
         state?.controller?.abort()
         const text = texts.get(file) ?? await readText(file)
-        if (text === undefined) continue
+        if (text === undefined || removed.has(file) || closed) continue
         const token = ++tokens
         const loaded = load(file, text)
         const current = states.get(file)!
@@ -222,6 +227,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         metrics.templateRenderMs += loaded.timings.renderMs
         metrics.configParseMs += loaded.timings.parseMs
         if (!loaded.spec || hasErrors(loaded.diagnostics)) {
+          if (closed) continue
           current.result = undefined
           // The invalid view lists every diagnostic; once fixed, its warnings are news again.
           current.warningsShown = undefined
@@ -236,7 +242,8 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         current.controller = controller
         emit('test:start', { id, file })
         const result = await track(runTest(loaded.spec, { pool: await getPool(), signal: controller.signal, load: loaded.timings }))
-        if (current.token !== token || closed) {
+        // Superseded by a newer save, deleted meanwhile (its state is gone), or the session closed.
+        if (current.token !== token || closed || states.get(file) !== current) {
           metrics.tests.push({ file, name: result.name, reason, status: 'superseded', durationMs: result.durationMs })
           continue
         }
@@ -264,7 +271,11 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
   }
 
   async function getPool(): Promise<ContainerPool> {
-    pool ??= await ContainerPool.create({ ...options.poolOptions, onEvent: event => emit('pool:event', event) })
+    // A closed session never creates a pool: it would outlive close() with its containers.
+    if (closed) throw new Error('the dev session is closed')
+    if (pool) return pool
+    poolCreation ??= ContainerPool.create({ ...options.poolOptions, onEvent: event => emit('pool:event', event) })
+    pool = await poolCreation
     return pool
   }
 
@@ -308,13 +319,19 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         }
       }
       else if (states.has(path) && text === undefined) {
+        removed.add(path)
         states.get(path)?.controller?.abort()
         states.delete(path)
         graph.delete(path)
         emit('test:removed', { file: path })
         void pool?.retire(path)
       }
+      else if (inScope(path) && text === undefined) {
+        // A new file deleted before its first run: a queued run must not use its old text.
+        removed.add(path)
+      }
       else if (inScope(path) && text !== undefined) {
+        removed.delete(path)
         selected.set(path, states.has(path) ? 'changed' : 'new test')
       }
       for (const { test, reason } of affected) if (!selected.has(test)) selected.set(test, reason)
@@ -329,48 +346,72 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     if (!ready || !pending) return
     timer = setTimeout(() => {
       // A reload may begin while another runs: that is what pre-empts a superseded run.
-      track(flush().catch(error => emit('session:error', { message: `reload failed: ${(error as Error).message}` })))
+      track(flush().catch((error) => {
+        if (!closed) emit('session:error', { message: `reload failed: ${(error as Error).message}` })
+      }))
     }, Math.max(0, debounceMs - (performance.now() - pending.lastAt)))
   }
 
-  return {
+  /** Resolves when every promise settled, or after `ms`; its timer never outlives it. */
+  async function settleWithin(promises: Array<Promise<unknown>>, ms: number): Promise<void> {
+    let timeout: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([Promise.allSettled(promises), new Promise(r => (timeout = setTimeout(r, ms)))])
+    clearTimeout(timeout)
+  }
+
+  async function startOnce(): Promise<void> {
+    if (debounceMs < 10 || debounceMs > 2000) {
+      emit('session:warning', { message: `debounce of ${debounceMs}ms is ${debounceMs < 10 ? 'very low: editors write in bursts, expect extra runs' : 'very high: reloads will feel sluggish'} (10..2000ms recommended)` })
+    }
+    const started = performance.now()
+    await openProject()
+    const files = await discover()
+    if (closed) return
+    const texts = new Map<string, string>()
+    for (const file of files) {
+      const text = await readText(file)
+      if (text === undefined) continue
+      texts.set(file, text)
+      hashes.set(file, contentHash(text))
+    }
+    const projectText = await readText(resolve(project.root, PROJECT_FILE))
+    if (projectText !== undefined) hashes.set(resolve(project.root, PROJECT_FILE), contentHash(projectText))
+    const loaded = files.filter(f => texts.has(f)).map(file => load(file, texts.get(file)!))
+    for (const partial of graph.watchedPaths()) {
+      const text = await readText(partial)
+      if (text !== undefined) hashes.set(partial, contentHash(text))
+    }
+    const valid = loaded.filter(l => l.spec && !hasErrors(l.diagnostics)).map(l => l.spec!)
+    if (closed) return
+    const p = await getPool()
+    if (closed) return
+    await p.prewarm(valid)
+    if (closed) return
+    await reload([], loaded.map(l => ({ test: l.file, reason: 'start' })), texts, { firstAt: performance.now(), detectionMs: 0 })
+    if (closed) return
+    await options.startWatching?.(session.watchedPaths())
+    if (closed) return
+    // Anything saved while the first run went on and the watcher started is a change too.
+    const missed: string[] = []
+    for (const [path, hash] of hashes) {
+      const text = await readText(path)
+      if (text === undefined || contentHash(text) !== hash) missed.push(path)
+    }
+    if (closed) return
+    ready = true
+    emit('session:ready', { tests: valid.length, invalid: loaded.length - valid.length, durationMs: roundMs(performance.now() - started) })
+    if (missed.length) session.notify(missed)
+    schedule()
+  }
+
+  const session: DevSession = {
     events,
-    async start() {
-      if (debounceMs < 10 || debounceMs > 2000) {
-        emit('session:warning', { message: `debounce of ${debounceMs}ms is ${debounceMs < 10 ? 'very low: editors write in bursts, expect extra runs' : 'very high: reloads will feel sluggish'} (10..2000ms recommended)` })
-      }
-      const started = performance.now()
-      await openProject()
-      const files = await discover()
-      const texts = new Map<string, string>()
-      for (const file of files) {
-        const text = await readText(file)
-        if (text === undefined) continue
-        texts.set(file, text)
-        hashes.set(file, contentHash(text))
-      }
-      const projectText = await readText(resolve(project.root, PROJECT_FILE))
-      if (projectText !== undefined) hashes.set(resolve(project.root, PROJECT_FILE), contentHash(projectText))
-      const loaded = files.filter(f => texts.has(f)).map(file => load(file, texts.get(file)!))
-      for (const partial of graph.watchedPaths()) {
-        const text = await readText(partial)
-        if (text !== undefined) hashes.set(partial, contentHash(text))
-      }
-      const valid = loaded.filter(l => l.spec && !hasErrors(l.diagnostics)).map(l => l.spec!)
-      const p = await getPool()
-      await p.prewarm(valid)
-      await reload([], loaded.map(l => ({ test: l.file, reason: 'start' })), texts, { firstAt: performance.now(), detectionMs: 0 })
-      await options.startWatching?.(this.watchedPaths())
-      // Anything saved while the first run went on and the watcher started is a change too.
-      const missed: string[] = []
-      for (const [path, hash] of hashes) {
-        const text = await readText(path)
-        if (text === undefined || contentHash(text) !== hash) missed.push(path)
-      }
-      ready = true
-      emit('session:ready', { tests: valid.length, invalid: loaded.length - valid.length, durationMs: roundMs(performance.now() - started) })
-      if (missed.length) this.notify(missed)
-      schedule()
+    start() {
+      // Tracked, so close() waits for it; every step checks `closed`, so a start interrupted by
+      // close() (Ctrl-C while containers start) ends there: no watcher, no `session:ready`.
+      return track(startOnce().catch((error: unknown) => {
+        if (!closed) throw error
+      }))
     },
     notify(paths) {
       if (closed) return
@@ -388,7 +429,9 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
       const files = [...states.values()].filter(s => which === 'all' || (s.result ? s.result.status !== 'pass' : hasErrors(s.diagnostics))).map(s => s.file)
       if (!files.length) return
       const run = reload([], files.map(test => ({ test, reason: which === 'all' ? 'rerun all' : 'rerun failed' })), new Map(), { firstAt: performance.now(), detectionMs: 0 })
-        .catch(error => emit('session:error', { message: `rerun failed: ${(error as Error).message}` }))
+        .catch((error) => {
+          if (!closed) emit('session:error', { message: `rerun failed: ${(error as Error).message}` })
+        })
       track(run)
     },
     watchedPaths: () => [...new Set([...testRoots, ...(project ? [resolve(project.root, PROJECT_FILE)] : []), ...graph.watchedPaths()])],
@@ -401,13 +444,19 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         await Promise.allSettled([...running])
       }
     },
-    async close() {
-      if (closed) return
-      closed = true
-      clearTimeout(timer)
-      for (const state of states.values()) state.controller?.abort()
-      await Promise.race([Promise.allSettled([...running]), new Promise(r => setTimeout(r, 5000))])
-      if (!options.pool) await pool?.close()
+    close() {
+      // Memoised like the pool's: a second call waits for the same cleanup.
+      closing ??= (async () => {
+        closed = true
+        clearTimeout(timer)
+        for (const state of states.values()) state.controller?.abort()
+        // Runs were aborted (their steps killed), so they end soon; closing our pool at the same
+        // time removes containers still starting. A run that hangs cannot hold quitting for long.
+        const ownPool = options.pool ? undefined : poolCreation?.then(p => p.close(), () => {})
+        await Promise.allSettled([settleWithin([...running], 5000), ownPool])
+      })()
+      return closing
     },
   }
+  return session
 }

@@ -4,7 +4,7 @@ import type { DevEvents } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
-import { EXIT, UsageError } from '../errors.ts'
+import { EXIT, INTERRUPT_EXIT, UsageError } from '../errors.ts'
 import { humanDevReporter, ndjsonDevReporter } from '../dev-output.ts'
 import { formatEngineError } from '../output.ts'
 import { projectRootFor, varsFrom } from '../project.ts'
@@ -23,7 +23,7 @@ export const devCommand: CommandDef = {
   name: 'dev',
   args: '[paths...]',
   summary: 'Run tests, then rerun exactly the affected ones on every save, in warm containers.',
-  details: 'Watches the tests, clnrm.toml and every input the tests use (partials, [watch] files, volume host paths).\nKeys in a terminal: r reruns all, f reruns failed, q quits. Ctrl-C quits too; containers are removed either way.',
+  details: 'Watches the tests, clnrm.toml and every input the tests use (partials, [watch] files, volume host paths).\nKeys in a terminal (or lines on a piped stdin): r reruns all, f reruns failed, q quits (exit 0).\nCtrl-C quits too (exit 130); containers are removed either way, and a second Ctrl-C exits at once.',
   examples: ['clnrm dev', 'clnrm dev tests/api --debounce 50', 'clnrm dev --reporter ndjson'],
   options: {
     'debounce': { type: 'string', value: '<ms>', description: 'Quiet window after a save before tests rerun', default: String(DEFAULT_DEBOUNCE_MS) },
@@ -46,24 +46,6 @@ export const devCommand: CommandDef = {
     const vars = varsFrom(args)
     const { watch } = await import('chokidar')
     let watcher: ReturnType<typeof watch> | undefined
-    const session = createDevSession({
-      tests: args.positionals,
-      cwd: ctx.cwd,
-      root: projectRootFor(args, ctx),
-      vars,
-      debounceMs: number('debounce', 0),
-      jobs: number('jobs', 1),
-      env: ctx.env,
-      startWatching: async (paths) => {
-        watcher = watch(paths, { ignoreInitial: true, ignored: isIgnoredPath })
-        feedChanges(watcher, path => session.notify([path]), isIgnoredPath)
-        watcher.on('error', error => ctx.stderr(`${ctx.c.yellow('watcher')} ${String(error)}\n`))
-        await new Promise<void>(resolve => watcher!.once('ready', () => resolve()))
-      },
-    })
-    session.events.on('watch:add', ({ paths }) => void watcher?.add(paths))
-    const reporter = reporterName === 'ndjson' ? ndjsonDevReporter(ctx) : humanDevReporter(ctx, { verbose: args.options.verbose === true, budgetMs: number('budget', 0) ?? 1000 })
-    for (const [type, handler] of Object.entries(reporter.on)) session.events.on(type as keyof DevEvents, handler as (payload: unknown) => void)
 
     let finish!: (code: number) => void
     const done = new Promise<number>(resolve => (finish = resolve))
@@ -73,62 +55,87 @@ export const devCommand: CommandDef = {
       stopping = true
       finish(code)
     }
+    // Installed before the first run, so Ctrl-C while containers start still cleans up. Ctrl-C
+    // exits 130, SIGTERM 143, SIGHUP 129, a closed stdout 141; a second Ctrl-C forces the exit.
+    const unsubscribe = ctx.interrupts?.on(reason => stop(INTERRUPT_EXIT[reason]))
 
-    // Whoever reads our output went away (a closed pipe): nothing more can be shown, so stop.
-    const onOutputError = (error: NodeJS.ErrnoException): void => {
-      if (error.code === 'EPIPE') stop(EXIT.ok)
+    const session = createDevSession({
+      tests: args.positionals,
+      cwd: ctx.cwd,
+      root: projectRootFor(args, ctx),
+      vars,
+      debounceMs: number('debounce', 0),
+      jobs: number('jobs', 1),
+      env: ctx.env,
+      startWatching: async (paths) => {
+        // Stopped while the first run went on: a watcher started now would keep the process alive.
+        if (stopping) return
+        watcher = watch(paths, { ignoreInitial: true, ignored: isIgnoredPath })
+        feedChanges(watcher, path => session.notify([path]), isIgnoredPath)
+        watcher.on('error', error => ctx.stderr(`${ctx.c.yellow('watcher')} ${String(error)}\n`))
+        await new Promise<void>(resolve => watcher!.once('ready', () => resolve()))
+      },
+    })
+    session.events.on('watch:add', ({ paths }) => void watcher?.add(paths))
+    const reporter = reporterName === 'ndjson' ? ndjsonDevReporter(ctx) : humanDevReporter(ctx, { verbose: args.options.verbose === true, budgetMs: number('budget', 0) ?? 1000 })
+    // Once stopping, nothing more is shown but the closing line.
+    const detach = Object.entries(reporter.on).map(([type, handler]) =>
+      session.events.on(type as keyof DevEvents, (payload: unknown) => stopping || (handler as (payload: unknown) => void)(payload)))
+
+    const stdin = process.stdin
+    const keys = ctx.isTTY && Boolean(stdin.isTTY)
+    const restoreTerminal = (): void => {
+      try {
+        if (keys) stdin.setRawMode(false)
+      }
+      catch {}
     }
-    process.stdout.on('error', onOutputError)
-    // Installed before the first run, so Ctrl-C while containers start still cleans up; and
-    // persistent, not once(): testcontainers loads signal-exit, which kills the process on a
-    // signal when it is the last listener left, before our cleanup could finish.
-    const onSignal = (): void => stop(EXIT.ok)
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    const unforce = ctx.interrupts?.onForce(restoreTerminal)
+    const shutdown = async (code: number, quiet = false): Promise<number> => {
+      restoreTerminal()
+      stdin.removeAllListeners('data')
+      stdin.pause()
+      await Promise.allSettled([watcher?.close(), session.close()])
+      for (const off of detach) off()
+      unsubscribe?.()
+      unforce?.()
+      if (reporterName === 'human' && !quiet) ctx.stdout(ctx.c.dim('\nstopped; containers removed\n'))
+      return code
+    }
+
     try {
       await Promise.race([session.start(), done])
     }
     catch (error) {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-      await Promise.allSettled([watcher?.close(), session.close()])
-      if (stopping) return EXIT.ok
+      const code = await shutdown(stopping ? await done : EXIT.usage, !stopping)
+      if (stopping) return code
       if (error instanceof EngineUnavailableError) {
         ctx.stderr(formatEngineError(ctx, error))
         return EXIT.usage
       }
       throw error
     }
+    // Stopped during start-up: close (which waits for the start to end), and nothing after.
+    if (stopping) return shutdown(await done)
 
-    const stdin = process.stdin
-    const keys = ctx.isTTY && stdin.isTTY
-    const onKey = (data: Buffer): void => {
-      const key = data.toString()
-      if (key === 'q' || key === '\u0003') stop(EXIT.ok)
+    const onKey = (key: string): void => {
+      if (key === 'q') stop(EXIT.ok)
+      // Ctrl-C as a raw key is a SIGINT: the same exit code, and a second one forces the exit.
+      else if (key === '\u0003') ctx.interrupts ? ctx.interrupts.raise('SIGINT') : stop(INTERRUPT_EXIT.SIGINT)
       else if (key === 'r') session.rerun('all')
       else if (key === 'f') session.rerun('failed')
     }
     if (keys) {
       stdin.setRawMode(true)
       stdin.resume()
-      stdin.on('data', onKey)
+      stdin.on('data', (data: Buffer) => onKey(data.toString()))
     }
     else {
       // Piped stdin (tools, tests): a line "q" quits, and end of input is ignored.
       stdin.on('data', (data: Buffer) => {
-        for (const line of data.toString().split('\n')) if (line.trim()) onKey(Buffer.from(line.trim()))
+        for (const line of data.toString().split('\n')) if (line.trim()) onKey(line.trim())
       })
     }
-
-    const code = await done
-    process.stdout.off('error', onOutputError)
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-    if (keys) stdin.setRawMode(false)
-    stdin.removeAllListeners('data')
-    stdin.pause()
-    await Promise.allSettled([watcher?.close(), session.close()])
-    if (reporterName === 'human') ctx.stdout(ctx.c.dim('\nstopped; containers removed\n'))
-    return code
+    return shutdown(await done)
   },
 }

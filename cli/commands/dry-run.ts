@@ -4,7 +4,7 @@ import type { CommandDef } from '../command.ts'
 import { REPORTER_OPTION, VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
 import { EXIT } from '../errors.ts'
-import { displayPath, formatDiagnostic } from '../output.ts'
+import { displayPath, formatDiagnostic, printable } from '../output.ts'
 import { loadTestFiles } from '../project.ts'
 
 /** `clnrm dry-run`: everything `run` does before starting a container. */
@@ -31,7 +31,7 @@ export const dryRunCommand: CommandDef = {
 
 function formatPlan(ctx: CommandContext, plan: TestPlan): string {
   const { c } = ctx
-  const lines = [`${c.bold(plan.name)} ${c.dim(displayPath(ctx, plan.file))}${plan.timeoutMs ? c.dim(` (budget ${formatDuration(plan.timeoutMs)})`) : ''}`]
+  const lines = [`${c.bold(printable(plan.name))} ${c.dim(displayPath(ctx, plan.file))}${plan.timeoutMs ? c.dim(` (budget ${formatDuration(plan.timeoutMs)})`) : ''}`]
   lines.push(`  services ${c.dim('(started in parallel, on one private network; ids are host names)')}`)
   for (const s of plan.services) {
     lines.push(`    ${c.cyan(s.id)}  ${s.image}${s.command ? `  ${c.dim('command')} ${shellQuote(s.command)}` : ''}  ${c.dim(s.reuse ? 'reusable' : 'fresh each run')}`)
@@ -42,7 +42,7 @@ function formatPlan(ctx: CommandContext, plan: TestPlan): string {
   }
   lines.push('  steps')
   plan.steps.forEach((step, i) => {
-    lines.push(`    ${i + 1}. ${step.name} ${c.dim(`in ${step.service}`)}: ${shellQuote(step.argv)}`)
+    lines.push(`    ${i + 1}. ${printable(step.name)} ${c.dim(`in ${step.service}`)}: ${printable(shellQuote(step.argv))}`)
     lines.push(`       ${c.dim(`expect ${step.expect.join(', ')}; timeout ${formatDuration(step.timeoutMs)}${step.continueOnFailure ? '; continues on failure' : ''}`)}`)
   })
   return `${lines.join('\n')}\n\n`

@@ -4,7 +4,7 @@ import type { CommandDef } from '../command.ts'
 import { REPORTER_OPTION, VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
 import { EXIT } from '../errors.ts'
-import { displayPath, formatDiagnostic, plural } from '../output.ts'
+import { displayPath, formatDiagnostic, plural, printable } from '../output.ts'
 import { loadTestFiles } from '../project.ts'
 
 /** `clnrm validate`: render, parse and check test files. */
@@ -48,7 +48,7 @@ function printHuman(ctx: CommandContext, results: readonly LoadedTestFile[], pro
   let warnings = projectWarnings.length
   for (const result of results) {
     const failed = hasErrors(result.diagnostics)
-    const label = result.spec ? c.dim(` ${result.spec.name}`) : ''
+    const label = result.spec ? c.dim(` ${printable(result.spec.name)}`) : ''
     ctx.stdout(`${failed ? c.red('✗') : c.green('✓')} ${displayPath(ctx, result.file)}${label}\n`)
     for (const d of result.diagnostics) {
       if (d.severity === 'error') errors++

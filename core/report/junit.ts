@@ -14,13 +14,14 @@ const seconds = (ms: number): string => (ms / 1000).toFixed(3)
 
 /**
  * JUnit XML: one `<testsuite>` per test file, one `<testcase>` per step. Invalid files and tests
- * that could not run become `<error>`s, so the file is valid and complete even when things fail.
+ * that could not run become `<error>`s, tests that `--fail-fast` cancelled or never started a
+ * `<skipped>` case, so the file is valid and complete even when things fail.
  */
 export function formatJunitReport(report: RunReport, root: string): string {
   const { summary } = report
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="clnrm" tests="${summary.total + summary.invalid}" failures="${summary.failed}" errors="${summary.errors + summary.invalid}" time="${seconds(summary.durationMs)}">`,
+    `<testsuites name="clnrm" tests="${summary.total}" failures="${summary.failed}" errors="${summary.errors + summary.invalid}" skipped="${summary.skipped}" time="${seconds(summary.durationMs)}">`,
   ]
   for (const test of report.tests) {
     const file = escapeXml(relative(root, test.file))
@@ -49,6 +50,15 @@ export function formatJunitReport(report: RunReport, root: string): string {
     lines.push(`  <testsuite name="${file}" file="${file}" tests="1" failures="0" errors="1" skipped="0" time="0">`)
     lines.push(`    <testcase name="(load)" classname="${file}" file="${file}" time="0">`)
     lines.push(`      <error message="${escapeXml(first ? `${first.line}:${first.column} ${first.message}` : 'invalid')}" type="${escapeXml(first?.code ?? 'invalid')}">${escapeXml(invalid.diagnostics.map(d => `${d.line}:${d.column} ${d.code} ${d.message}`).join('\n'))}</error>`)
+    lines.push('    </testcase>')
+    lines.push('  </testsuite>')
+  }
+  for (const skipped of report.skipped) {
+    const file = escapeXml(relative(root, skipped.file))
+    const name = escapeXml(skipped.name ?? relative(root, skipped.file))
+    lines.push(`  <testsuite name="${name}" file="${file}" tests="1" failures="0" errors="0" skipped="1" time="0">`)
+    lines.push(`    <testcase name="(not run)" classname="${name}" file="${file}" time="0">`)
+    lines.push(`      <skipped message="${escapeXml(skipped.message)}"/>`)
     lines.push('    </testcase>')
     lines.push('  </testsuite>')
   }
