@@ -38,9 +38,10 @@ export const COMMON_OPTIONS: Record<string, OptionDef> = {
   'help': { type: 'boolean', short: 'h', description: 'Show this help' },
 }
 
-/** `--var key=value`, for commands that render templates. */
+/** `--var key=value` and `--render-timeout`, for commands that render templates. */
 export const VAR_OPTION: Record<string, OptionDef> = {
-  var: { type: 'string', multiple: true, value: '<key=value>', description: 'Set a template var, overriding clnrm.toml [vars] (repeatable)' },
+  'var': { type: 'string', multiple: true, value: '<key=value>', description: 'Set a template var, overriding clnrm.toml [vars] (repeatable)' },
+  'render-timeout': { type: 'string', value: '<duration>', description: 'Stop a template render after this long and report it (overrides render_timeout in clnrm.toml; default 2s)' },
 }
 
 /** `--reporter human|json`. */

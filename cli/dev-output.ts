@@ -1,7 +1,7 @@
 import type { DevEvents, HotReloadMetrics, TestResult } from '../core/index.ts'
 import { formatDuration } from '../core/index.ts'
 import type { CommandContext } from './context.ts'
-import { displayPath, printable } from './output.ts'
+import { displayPath, formatDiagnostic, printable } from './output.ts'
 import { createProgress, formatInvalidFile, formatTestResult } from './run-output.ts'
 
 /** How the dev loop reports: to people, or as NDJSON for tools. */

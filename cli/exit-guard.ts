@@ -28,10 +28,8 @@ export function exitWhenDone(code: number, ctx: Pick<CliContext, 'stderr' | 'env
 function activeResources(): string[] {
   const info = (process as { getActiveResourcesInfo?: () => string[] }).getActiveResourcesInfo
   try {
-    // Our own guard timer is one of the Timeouts: leave it out.
-    const all = typeof info === 'function' ? info.call(process) : []
-    const index = all.lastIndexOf('Timeout')
-    return index === -1 ? all : all.filter((_, i) => i !== index)
+    // Unref'd timers (this guard) are not listed.
+    return typeof info === 'function' ? info.call(process) : []
   }
   catch {
     return []

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { createTestLoader, discoverTestFiles, findProjectRoot, globTestFiles, loadProject, parseVarArgs } from '../core/index.ts'
+import { createTestLoader, discoverTestFiles, findProjectRoot, globTestFiles, loadProject, parseDuration, parseVarArgs } from '../core/index.ts'
 import type { LoadedTestFile, Project } from '../core/index.ts'
 import type { CommandArgs } from './command.ts'
 import type { CommandContext } from './context.ts'
@@ -8,7 +8,16 @@ import { UsageError } from './errors.ts'
 
 /** Loads the project for a command: `--root`, `--var`, and `clnrm.toml`. A broken project file throws (exit 2). */
 export async function openProject(args: CommandArgs, ctx: CommandContext): Promise<Project> {
-  return loadProject({ root: projectRootFor(args, ctx), vars: varsFrom(args) })
+  return loadProject({ root: projectRootFor(args, ctx), vars: varsFrom(args), renderTimeoutMs: renderTimeoutFrom(args) })
+}
+
+/** `--render-timeout 5s`; a malformed one is a usage error. */
+export function renderTimeoutFrom(args: CommandArgs): number | undefined {
+  const raw = args.options['render-timeout'] as string | undefined
+  if (raw === undefined) return undefined
+  const ms = parseDuration(raw)
+  if (ms === undefined || ms < 1) throw new UsageError(`--render-timeout expects a duration, got "${raw}"`, 'Example: --render-timeout 5s (or 500ms).')
+  return ms
 }
 
 /** `--var key=value` arguments; a malformed one is a usage error. */

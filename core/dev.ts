@@ -32,6 +32,8 @@ export interface DevSessionOptions {
   root?: string
   /** `--var` overrides of `[vars]`. */
   vars?: Record<string, string>
+  /** How long one template render may run; overrides `render_timeout`. @default 2000 */
+  renderTimeoutMs?: number
   /** Quiet window after the last change before a reload. @default 30 */
   debounceMs?: number
   /** Test files run at once. @default the number of CPUs */
@@ -131,7 +133,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
   }
 
   async function openProject(): Promise<void> {
-    project = await loadProject({ cwd, root: options.root, vars: options.vars })
+    project = await loadProject({ cwd, root: options.root, vars: options.vars, renderTimeoutMs: options.renderTimeoutMs })
     // Caches survive a project reload: templates are keyed by content, configs by rendered text.
     loader = createTestLoader({ project, env: options.env, templateCache: loader?.templateCache, configCache: loader?.configCache })
   }

@@ -184,4 +184,5 @@ export const projectFileTable: TypeDef & { kind: 'table' } = table({
     freeze_clock: field(datetime, 'Default frozen clock for every template.'),
   }), 'Defaults for every test\'s `[determinism]`.'),
   tests: field(array(string()), 'Globs of test files, relative to the project root.', { default: ['**/*.clnrm.toml', '**/*.clnrm.toml.eta'] }),
+  render_timeout: field(positiveDuration, 'How long one template render may run before it is stopped and reported (an endless loop); `--render-timeout` overrides.', { default: '2s' }),
 }, { unknownKeys: 'warning' })

@@ -40,7 +40,7 @@ export interface LoadedTestFile {
 
 /** Options of a test loader: the project, and caches to share (the dev loop passes its own). */
 export interface TestLoaderOptions {
-  project: Pick<Project, 'root' | 'vars' | 'determinism'>
+  project: Pick<Project, 'root' | 'vars' | 'determinism'> & Partial<Pick<Project, 'renderTimeoutMs'>>
   /** Compiled templates. @default 100 entries */
   templateCache?: MemoryCache<string, TemplateFunction>
   /** Checked configs, keyed by a hash of the rendered text. @default 500 entries, 5 min TTL */
@@ -75,7 +75,7 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
   const { project } = options
   const templateCache = options.templateCache ?? new MemoryCache<string, TemplateFunction>({ max: 100 })
   const configCache = options.configCache ?? new MemoryCache<string, CachedConfig>({ max: 500, ttl: 5 * 60_000 })
-  const renderer = createTemplateRenderer({ root: project.root, cache: templateCache })
+  const renderer = createTemplateRenderer({ root: project.root, cache: templateCache, timeoutMs: project.renderTimeoutMs })
   let realRoot: string | undefined
 
   const loadSource = (file: string, source: string): LoadedTestFile => {

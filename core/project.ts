@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path'
 import { checkTable } from './check.ts'
 import type { Diagnostic } from './diagnostics.ts'
 import { TestFileError } from './diagnostics.ts'
+import { parseDuration } from './duration.ts'
 import { projectFileTable } from './format.ts'
 import { createLocator } from './locate.ts'
 import { parseToml } from './toml-parse.ts'
@@ -23,6 +24,8 @@ export interface Project {
   vars: Record<string, unknown>
   determinism: { seed?: number; freezeClock?: string }
   tests: string[]
+  /** How long one template render may run (`render_timeout`, `--render-timeout`). @default 2000 */
+  renderTimeoutMs?: number
   /** Warnings about the project file (unknown keys). */
   warnings: Diagnostic[]
 }
@@ -35,6 +38,8 @@ export interface LoadProjectOptions {
   root?: string
   /** `--var key=value` overrides of `[vars]`. */
   vars?: Record<string, string>
+  /** `--render-timeout`: overrides `render_timeout`. */
+  renderTimeoutMs?: number
 }
 
 /** The nearest directory at or above `cwd` holding `clnrm.toml`; `cwd` itself when none does. */
@@ -57,9 +62,10 @@ export async function loadProject(options: LoadProjectOptions = {}): Promise<Pro
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
   if (text === undefined) {
-    return { root, vars: { ...options.vars }, determinism: {}, tests: [...DEFAULT_TEST_GLOBS], warnings: [] }
+    return { root, vars: { ...options.vars }, determinism: {}, tests: [...DEFAULT_TEST_GLOBS], renderTimeoutMs: options.renderTimeoutMs, warnings: [] }
   }
-  return { ...parseProjectFile(file, text, options.vars), root, file }
+  const parsed = parseProjectFile(file, text, options.vars)
+  return { ...parsed, root, file, renderTimeoutMs: options.renderTimeoutMs ?? parsed.renderTimeoutMs }
 }
 
 /** Parses and checks the text of a project file. */
@@ -74,6 +80,7 @@ export function parseProjectFile(file: string, text: string, overrides: Record<s
     vars?: Record<string, unknown>
     determinism?: { seed?: number; freeze_clock?: string }
     tests?: string[]
+    render_timeout?: string | number
   }
   const locate = createLocator(text)
   const diagnostics: Diagnostic[] = pending.map(d => ({
@@ -91,6 +98,7 @@ export function parseProjectFile(file: string, text: string, overrides: Record<s
     vars: { ...doc.vars, ...overrides },
     determinism: { seed: doc.determinism?.seed, freezeClock: doc.determinism?.freeze_clock },
     tests: doc.tests ?? [...DEFAULT_TEST_GLOBS],
+    renderTimeoutMs: parseDuration(doc.render_timeout),
     warnings: diagnostics,
   }
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
+import { createContext, Script } from 'node:vm'
 import { Eta, EtaParseError } from 'eta'
 import type { TemplateFunction } from 'eta'
 import { MemoryCache } from './cache.ts'
@@ -48,7 +49,15 @@ export interface TemplateRendererOptions {
   cache?: MemoryCache<string, TemplateFunction>
   /** Reads partials. @default fs.readFileSync */
   readFile?: (path: string) => string
+  /**
+   * How long one render may run before it is stopped and reported as `CLNRM_TEMPLATE_TIMEOUT`
+   * (a loop that never ends would otherwise freeze `validate`, `render` and `dev`). @default 2000
+   */
+  timeoutMs?: number
 }
+
+/** The default render deadline. */
+export const DEFAULT_RENDER_TIMEOUT_MS = 2000
 
 /** Renders `.clnrm.toml.eta` templates. Compiled templates are shared between renders. */
 export interface TemplateRenderer {
@@ -77,6 +86,18 @@ class TemplateProblem extends Error {
 // Helpers are plain locals in templates (`env("HOME")`, `toml(x)`); `it` stays the user's data.
 const FUNCTION_HEADER = 'const {env, now, sha256, toml, uuid, fake} = it.__clnrm;'
 
+/**
+ * Eta keeps the line being rendered in a local `__eta` object; a render stopped by the deadline
+ * never reaches Eta's catch block, so each compiled template registers that object (and its file)
+ * on a stack the renderer can read afterwards. The stack top is the innermost template running.
+ */
+interface Frame {
+  eta: { line: number }
+  file: string | undefined
+}
+const ETA_STATE_RE = /^let __eta = (\{.*\});$/m
+const ETA_RETURN = '\nreturn __eta.res;'
+
 /** Creates a renderer with its own Eta instance and compiled-template cache. */
 export function createTemplateRenderer(options: TemplateRendererOptions): TemplateRenderer {
   const cache = options.cache ?? new MemoryCache<string, TemplateFunction>({ max: 100 })
@@ -84,11 +105,27 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
   // Partials read during the current render; renders are synchronous, so one slot suffices.
   let partials: Set<string> = new Set()
   let realRoot: string | undefined
+  let frames: Frame[] = []
+  const timeoutMs = options.timeoutMs ?? DEFAULT_RENDER_TIMEOUT_MS
+  // One context and one compiled script for every render: vm's `timeout` is the only way to stop
+  // a synchronous loop that works on Node, Bun and Deno without leaving the thread (a worker
+  // would cost a message round trip per render). The script calls back into this context.
+  const sandbox = createContext({ render: (): string => '' })
+  const runWithDeadline = new Script('render()')
 
   // No auto-trim: in TOML the newline after `key = <%= value %>` is syntax. Blank lines left by
   // control-flow tags are harmless, and `-%>` still trims one newline where wanted.
   const eta = new Eta({ autoEscape: false, autoTrim: false, debug: true, functionHeader: FUNCTION_HEADER })
   const compile = eta.compile.bind(eta)
+  const compileToString = eta.compileToString.bind(eta)
+  eta.compileToString = (text, compileOptions) => {
+    const code = compileToString(text, compileOptions)
+    const at = code.lastIndexOf(ETA_RETURN)
+    if (!ETA_STATE_RE.test(code) || at === -1) return code
+    const traced = code.replace(ETA_STATE_RE, 'let __eta = it.__clnrm.enter($1, options.filepath);')
+    const end = traced.lastIndexOf(ETA_RETURN)
+    return `${traced.slice(0, end)}\nit.__clnrm.leave();${traced.slice(end)}`
+  }
   eta.compile = (text, compileOptions) => {
     const key = contentHash(text)
     let fn = cache.get(key)
@@ -150,14 +187,28 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
         onEnvRead: read => envReads.set(read.name, read),
       })
       partials = new Set()
+      frames = []
+      const trace = {
+        enter: <T extends Frame['eta']>(eta: T, file: string | undefined): T => (frames.push({ eta, file }), eta),
+        leave: (): void => void frames.pop(),
+      }
       try {
         const fn = eta.compile(source, { filepath: request.file })
-        const output = eta.render(fn, { ...request.vars, vars: request.vars ?? {}, __clnrm: helpers }, { filepath: request.file })
+        const data = { ...request.vars, vars: request.vars ?? {}, __clnrm: { ...helpers, ...trace } }
+        sandbox.render = () => eta.render(fn, data, { filepath: request.file })
+        const output = runWithDeadline.runInContext(sandbox, { timeout: timeoutMs }) as string
         return { output, inputs: { template: request.file, partials: [...partials], env: [...envReads.values()] } }
       }
       catch (error) {
         const inputs = { template: request.file, partials: [...partials], env: [...envReads.values()] }
+        if ((error as { code?: string })?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
+          const frame = frames.at(-1)
+          error = new TemplateProblem('CLNRM_TEMPLATE_TIMEOUT', `Template did not finish rendering within ${timeoutMs / 1000}s: is a loop endless?`, frame?.file ?? request.file, frame?.eta.line, 'Check the loop on this line. A template that is only slow can get more time: render_timeout in clnrm.toml or --render-timeout.')
+        }
         throw toRenderError(error, request.file, source, read, inputs)
+      }
+      finally {
+        sandbox.render = () => ''
       }
     },
   }

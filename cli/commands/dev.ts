@@ -7,7 +7,7 @@ import type { CommandContext } from '../context.ts'
 import { EXIT, INTERRUPT_EXIT, UsageError } from '../errors.ts'
 import { humanDevReporter, ndjsonDevReporter } from '../dev-output.ts'
 import { formatEngineError } from '../output.ts'
-import { projectRootFor, varsFrom } from '../project.ts'
+import { projectRootFor, renderTimeoutFrom, varsFrom } from '../project.ts'
 
 const IGNORED_DIRS = /(?:^|[\\/])(?:\.git|node_modules)(?:[\\/]|$)/
 
@@ -64,6 +64,7 @@ export const devCommand: CommandDef = {
       cwd: ctx.cwd,
       root: projectRootFor(args, ctx),
       vars,
+      renderTimeoutMs: renderTimeoutFrom(args),
       debounceMs: number('debounce', 0),
       jobs: number('jobs', 1),
       env: ctx.env,

@@ -32,7 +32,7 @@ export const renderCommand: CommandDef = {
       return EXIT.ok
     }
     try {
-      const { output, inputs } = createTemplateRenderer({ root: project.root })
+      const { output, inputs } = createTemplateRenderer({ root: project.root, timeoutMs: project.renderTimeoutMs })
         .render({ file, source, vars: project.vars, determinism: project.determinism, env: ctx.env })
       const envNames = inputs.env.map(read => ({ name: read.name, set: read.value !== undefined }))
       ctx.stdout(json ? `${JSON.stringify({ file, output, inputs: { ...inputs, env: envNames } }, null, 2)}\n` : output)

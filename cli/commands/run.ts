@@ -85,28 +85,29 @@ export const runCommand: CommandDef = {
       // Subscribed until the pool is closed: a second Ctrl-C during cleanup forces the exit.
       const unsubscribe = ctx.interrupts?.on((reason) => {
         interrupted = reason
-        stop(reason === 'EPIPE' ? 'stdout was closed' : `interrupted by ${reason}`)
+        if (reason !== 'EPIPE') ctx.stderr(ctx.c.yellow(`\nstopping: removing containers (Ctrl-C again exits at once)\n`))
+        stop(reason === 'EPIPE' ? 'because stdout was closed' : `by ${reason}`)
       })
       try {
         const queue = valid.map(r => ({ spec: r.spec as TestSpec, load: r.timings }))
         const worker = async (): Promise<void> => {
           for (let next = queue.shift(); next; next = queue.shift()) {
             if (controller.signal.aborted) {
-              skipped.push({ file: next.spec.file, name: next.spec.name, reason: 'not-run', message: `not run: ${stopped}` })
+              skipped.push({ file: next.spec.file, name: next.spec.name, reason: 'not-run', message: `not started: the run was stopped ${stopped}` })
               continue
             }
             const result = await runTest(next.spec, { pool, signal: controller.signal, load: next.load })
             progress.clear()
             if (result.aborted) {
               // Cancelled, not failed: its failure would only be the kill we caused.
-              const entry: SkippedTest = { file: result.file, name: result.name, reason: 'cancelled', message: `cancelled: ${stopped}` }
+              const entry: SkippedTest = { file: result.file, name: result.name, reason: 'cancelled', message: `cancelled ${stopped}` }
               skipped.push(entry)
               if (human && !interrupted) ctx.stdout(formatSkippedTest(ctx, entry))
               continue
             }
             tests.push(result)
             if (human) ctx.stdout(formatTestResult(ctx, result))
-            if (result.status !== 'pass' && failFast) stop(`--fail-fast: ${result.name} failed`)
+            if (result.status !== 'pass' && failFast) stop(`by --fail-fast ("${result.name}" ${result.status === 'fail' ? 'failed' : 'could not run'})`)
           }
         }
         await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, worker))
