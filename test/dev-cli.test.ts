@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { clnrmContainers } from './engine.ts'
+import { ContainerPool } from '../core/index.ts'
+import { spawnCli, waitUntil } from './cli-process.ts'
+import { clnrmContainers, IMAGE } from './engine.ts'
 import { tempDir } from './helpers.ts'
 import { node, runCli, startDev } from './runtimes/contract.ts'
 
@@ -85,5 +87,106 @@ describe('clnrm dev (built CLI, real engine)', () => {
     expect(all.selected.map((s: { reason: string }) => s.reason)).toEqual(['rerun all', 'rerun all'])
     dev.send('q\n')
     expect(await dev.exited).toBe(0)
+  })
+
+  /** NDJSON lines of a spawned `clnrm dev --reporter ndjson`, in order. */
+  const ndjson = (cli: ReturnType<typeof spawnCli>): Array<Record<string, any>> =>
+    cli.stdout().split('\n').filter(line => line.startsWith('{')).map(line => JSON.parse(line))
+  const sleepy = (name: string, step: string, extra = ''): string =>
+    `[meta]\nname = "${name}"\n[services.box]\nimage = "${IMAGE}"\n${extra}[[steps]]\nname = "${step}"\nrun = "sleep 2"\n`
+
+  it('shows nothing about a test file after its removed event: deleted while its step runs, or while its container starts', async () => {
+    const slow = join(dir, 'tests/slow.clnrm.toml')
+    const starting = join(dir, 'tests/starting.clnrm.toml')
+    await writeFile(slow, sleepy('slow', 'nap'))
+    await writeFile(starting, sleepy('starting', 'nap'))
+    const cli = spawnCli(['dev', '--reporter', 'ndjson'], dir)
+    await cli.until(/"type":"ready"/, 90_000)
+    // A save reruns slow; delete it while its step sleeps.
+    await writeFile(slow, sleepy('slow', 'nap again'))
+    await new Promise(r => setTimeout(r, 800))
+    await rm(slow)
+    await cli.until(/"type":"removed","file":"[^"]*slow\.clnrm\.toml"/, 30_000)
+    // A new service definition makes starting's container start, held by a health check that
+    // never passes; delete the file while it waits.
+    await writeFile(starting, sleepy('starting', 'nap', '[services.box.health_check]\ncmd = "test -f /never"\ntimeout = "5s"\n'))
+    await new Promise(r => setTimeout(r, 800))
+    await rm(starting)
+    await cli.until(/"type":"removed","file":"[^"]*starting\.clnrm\.toml"/, 30_000)
+    // Anything the deleted runs would still report comes within the health check's 5 s.
+    const hello = join(dir, 'tests/hello.clnrm.toml')
+    await writeFile(hello, (await readFile(hello, 'utf8')).replace('say hello', 'say hi'))
+    await new Promise(r => setTimeout(r, 6000))
+    const lines = ndjson(cli)
+    for (const name of ['slow', 'starting']) {
+      const removedAt = lines.findIndex(l => l.type === 'removed' && l.file.endsWith(`${name}.clnrm.toml`))
+      expect(removedAt).toBeGreaterThan(0)
+      expect(lines.slice(removedAt).filter(l => l.type !== 'removed' && (l.file ?? '').endsWith(`${name}.clnrm.toml`))).toEqual([])
+    }
+    expect(lines.some(l => l.type === 'test' && l.name === 'hello' && l.reload > 1)).toBe(true)
+    cli.child.stdin.write('q\n')
+    const exit = await cli.exited
+    expect(exit.code).toBe(0)
+    expect(clnrmContainers(cli.pid)).toEqual([])
+  })
+
+  it('Ctrl-C during start-up removes the containers and exits 130: no ready line, no watcher after stopped', async () => {
+    await writeFile(join(dir, 'tests/slow.clnrm.toml'), sleepy('slow', 'nap').replace('sleep 2', 'sleep 30'))
+    const cli = spawnCli(['dev'], dir)
+    await waitUntil(() => clnrmContainers(cli.pid).length >= 2, 'the containers', 60_000)
+    await cli.until(/✓ hello/)
+    cli.child.kill('SIGINT')
+    const exit = await cli.exited
+    expect(exit.code).toBe(130)
+    expect(exit.ms).toBeLessThan(60_000)
+    expect(cli.output()).toMatch(/stopped; containers removed\n$/)
+    expect(cli.output()).not.toMatch(/ready: |watching/)
+    expect(clnrmContainers(cli.pid)).toEqual([])
+  })
+
+  it('q quits at once when nothing runs (exit 0), SIGHUP cleans up and exits 129', async () => {
+    const quit = spawnCli(['dev'], dir)
+    await quit.until(/ready: 2 tests/, 90_000)
+    quit.child.stdin.write('q\n')
+    // The bug held every quit for a 5 s timer; the bound proves the exit is not waiting for it.
+    expect(await quit.timeToExit()).toBeLessThan(4500)
+    expect((await quit.exited).code).toBe(0)
+    expect(clnrmContainers(quit.pid)).toEqual([])
+
+    const hup = spawnCli(['dev'], dir)
+    await hup.until(/ready: 2 tests/, 90_000)
+    hup.child.kill('SIGHUP')
+    const exit = await hup.exited
+    expect(exit.code).toBe(129)
+    expect(exit.ms).toBeLessThan(90_000)
+    expect(hup.output()).toMatch(/stopped; containers removed/)
+    expect(clnrmContainers(hup.pid)).toEqual([])
+  })
+
+  it('a second Ctrl-C forces the exit (130); the next clnrm start removes what was left', async () => {
+    for (const name of ['a', 'b', 'c']) await writeFile(join(dir, `tests/${name}.clnrm.toml`), sleepy(name, 'nap').replace('sleep 2', 'true'))
+    const cli = spawnCli(['dev'], dir)
+    await cli.until(/ready: 5 tests/, 90_000)
+    cli.child.kill('SIGINT')
+    await cli.until(/stopping: removing containers \(Ctrl-C again exits at once\)/)
+    cli.child.kill('SIGINT')
+    const exit = await cli.exited
+    expect(exit.code).toBe(130)
+    expect(cli.output()).toMatch(/clnrm: forced exit/)
+    const pool = await ContainerPool.create()
+    await pool.close()
+    expect(clnrmContainers(cli.pid)).toEqual([])
+  })
+
+  it('a template that loops forever is a located CLNRM_TEMPLATE_TIMEOUT error; the loop goes on and quits', async () => {
+    await writeFile(join(dir, 'clnrm.toml'), `render_timeout = "500ms"\n${await readFile(join(dir, 'clnrm.toml'), 'utf8')}`)
+    await writeFile(join(dir, 'tests/loop.clnrm.toml.eta'), '[meta]\nname = "loop"\n<% for (let i = 0; i < 10; i--) {} %>\n')
+    const cli = spawnCli(['dev'], dir)
+    await cli.until(/ready: 2 tests, 1 invalid/, 90_000)
+    expect(cli.output()).toMatch(/✗ tests\/loop\.clnrm\.toml\.eta invalid\n {4}tests\/loop\.clnrm\.toml\.eta:3:1 error CLNRM_TEMPLATE_TIMEOUT\n {6}Template did not finish rendering within 0\.5s/)
+    cli.child.kill('SIGINT')
+    const exit = await cli.exited
+    expect(exit.code).toBe(130)
+    expect(clnrmContainers(cli.pid)).toEqual([])
   })
 })

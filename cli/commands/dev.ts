@@ -57,7 +57,10 @@ export const devCommand: CommandDef = {
     }
     // Installed before the first run, so Ctrl-C while containers start still cleans up. Ctrl-C
     // exits 130, SIGTERM 143, SIGHUP 129, a closed stdout 141; a second Ctrl-C forces the exit.
-    const unsubscribe = ctx.interrupts?.on(reason => stop(INTERRUPT_EXIT[reason]))
+    const unsubscribe = ctx.interrupts?.on((reason) => {
+      if (reason !== 'EPIPE') ctx.stderr(ctx.c.yellow('\nstopping: removing containers (Ctrl-C again exits at once)\n'))
+      stop(INTERRUPT_EXIT[reason])
+    })
 
     const session = createDevSession({
       tests: args.positionals,
