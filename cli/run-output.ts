@@ -43,15 +43,16 @@ export function formatSkippedTest(ctx: CommandContext, skipped: SkippedTest): st
   return ctx.c.dim(`↓ ${printable(skipped.name ?? '')} ${displayPath(ctx, skipped.file)} ${printable(skipped.message)}\n`)
 }
 
-/** The closing summary line. */
+/** The closing summary line; as Vitest's, it names only the counts that are not zero. */
 export function formatSummary(ctx: CommandContext, summary: RunSummary): string {
   const { c } = ctx
-  const parts = [c.green(`${summary.passed} passed`)]
+  const parts: string[] = []
+  if (summary.passed) parts.push(c.green(`${summary.passed} passed`))
   if (summary.failed) parts.push(c.red(`${summary.failed} failed`))
   if (summary.errors) parts.push(c.red(`${summary.errors} errored`))
   if (summary.invalid) parts.push(c.red(`${summary.invalid} invalid`))
   if (summary.skipped) parts.push(c.yellow(`${summary.skipped} skipped`))
-  return `\nTests: ${parts.join(', ')} (${summary.total}) in ${formatDuration(summary.durationMs)}\n`
+  return `\nTests: ${parts.join(', ') || 'none'} (${summary.total}) in ${formatDuration(summary.durationMs)}\n`
 }
 
 /**

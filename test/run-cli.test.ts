@@ -62,7 +62,8 @@ describe('clnrm run (built CLI, real engine)', () => {
     const exit = await cli.exited
     expect(exit.code).toBe(1)
     expect(exit.ms).toBeLessThan(60_000)
-    expect(cli.stdout()).toMatch(/✗ broken\.clnrm\.toml invalid\n {4}broken\.clnrm\.toml:2:8 error CLNRM_INVALID_TYPE/)
+    expect(cli.stdout()).toMatch(/^✗ broken\.clnrm\.toml invalid$/m)
+    expect(cli.stderr()).toMatch(/broken\.clnrm\.toml:2:8 error CLNRM_INVALID_TYPE/)
     expect(cli.stdout()).toMatch(/✓ ok ok\.clnrm\.toml/)
     expect(cli.stdout()).toMatch(/Tests: 1 passed, 1 invalid \(2\)/)
     expect(clnrmContainers(cli.pid)).toEqual([])
@@ -117,7 +118,7 @@ describe('clnrm run (built CLI, real engine)', () => {
     const result = await runCli(node, ['run', '.', '-j', '1', '--fail-fast'], dir)
     expect(result.code).toBe(1)
     expect(result.stdout.match(/^✗/gm)).toHaveLength(1)
-    expect(result.stdout).toMatch(/Tests: 0 passed, 1 failed, 3 skipped \(4\)/)
+    expect(result.stdout).toMatch(/Tests: 1 failed, 3 skipped \(4\)/)
     expect(result.stderr).toMatch(/--fail-fast: stopped after the first failure; 0 tests cancelled, 3 test files never started/)
   })
 
@@ -132,7 +133,7 @@ describe('clnrm run (built CLI, real engine)', () => {
     expect(cli.stdout().match(/^✗/gm)).toHaveLength(1)
     expect(cli.stdout()).toMatch(/^✗ a a\.clnrm\.toml/m)
     expect(cli.stdout()).toMatch(/^↓ b b\.clnrm\.toml cancelled by --fail-fast \("a" failed\)/m)
-    expect(cli.stdout()).toMatch(/Tests: 0 passed, 1 failed, 4 skipped \(5\)/)
+    expect(cli.stdout()).toMatch(/Tests: 1 failed, 4 skipped \(5\)/)
     expect(cli.stderr()).toMatch(/--fail-fast: stopped after the first failure; 3 tests cancelled, 1 test file never started/)
     expect(clnrmContainers(cli.pid)).toEqual([])
     const xml = await readFile(join(dir, 'junit.xml'), 'utf8')
@@ -222,6 +223,7 @@ describe('clnrm run (built CLI, real engine)', () => {
     const exit = await cli.exited
     expect(exit.code).toBe(1)
     const out = cli.stdout()
+    expect(out).toMatch(/Tests: 1 failed \(1\)/)
     expect(out).toContain('✗ bad\\r✓ fine\\x1b[32m\\0 ctl.clnrm.toml')
     expect(out).toContain('step "step\\rX"')
     // The CR of a CRLF line end is dropped; any other is shown.

@@ -54,12 +54,9 @@ export const runCommand: CommandDef = {
     const selected = shard ? results.filter((_, i) => i % shard.count === shard.index - 1) : results
     const invalid = selected.filter(r => hasErrors(r.diagnostics))
     const valid = selected.filter(r => !hasErrors(r.diagnostics))
-    // Warnings of valid files go to stderr; invalid files are results: failed files, with their diagnostics.
-    for (const r of valid) for (const d of r.diagnostics) ctx.stderr(formatDiagnostic(ctx, d))
-    for (const r of invalid) {
-      if (human) ctx.stdout(formatInvalidFile(ctx, r.file, r.diagnostics))
-      else for (const d of r.diagnostics) ctx.stderr(formatDiagnostic(ctx, d))
-    }
+    // Diagnostics go to stderr; an invalid file is also a result: a failed file, in the report and the summary.
+    for (const r of selected) for (const d of r.diagnostics) ctx.stderr(formatDiagnostic(ctx, d))
+    if (human) for (const r of invalid) ctx.stdout(formatInvalidFile(ctx, r.file, []))
 
     const tests: TestResult[] = []
     const skipped: SkippedTest[] = []
