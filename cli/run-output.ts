@@ -24,7 +24,14 @@ export function formatTestResult(ctx: CommandContext, test: TestResult): string 
       // A CRLF line ending is not worth a visible \r; any other control character is.
       for (const line of step.failure.excerpt.replace(/\n$/, '').split('\n')) lines.push(`      ${c.dim('│')} ${printable(line.replace(/\r$/, ''))}`)
     }
-    if (step.truncated.stdout || step.truncated.stderr) lines.push(`      ${c.yellow('note:')} output was truncated at 1 MiB`)
+  }
+  // Shown on a pass too: a report must never look as if it held the whole output.
+  for (const step of test.steps) {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      if (!step.truncated[stream]) continue
+      const size = step.bytes ? ` of ${(step.bytes[stream] / 1024 / 1024).toFixed(1)} MiB` : ''
+      lines.push(`    ${c.yellow('note:')} step "${step.name}" ${stream}${size} shown as its first and last 512 KiB`)
+    }
   }
   const skipped = test.steps.filter(s => s.status === 'skipped').length
   if (skipped) lines.push(`    ${c.dim(`${skipped} later step${skipped === 1 ? '' : 's'} skipped`)}`)

@@ -57,7 +57,7 @@ export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: Pe
     case 'regex': {
       if (typeof value !== 'string') return wrongType()
       const reason = patternError(value)
-      if (reason) return error('CLNRM_INVALID_REGEX', `${formatKeyPath(path)} is not a valid regular expression: ${reason}`, 'Patterns use JavaScript RegExp syntax; escape literal characters such as ( [ . with a backslash (\\\\ in a TOML basic string, or use a literal \'string\').')
+      if (reason) return error('CLNRM_INVALID_REGEX', `${formatKeyPath(path)} is not a valid regular expression: ${reason}`, 'Patterns use RE2 syntax (as upstream clnrm): no backreferences or lookaround; escape literal characters such as ( [ . with a backslash (\\\\ in a TOML basic string, or use a literal \'string\'). See docs/format.md#patterns.')
       return value
     }
     case 'datetime':

@@ -1,5 +1,6 @@
 import type { ExecResult } from './exec/types.ts'
-import { compilePattern } from './regex.ts'
+import { JUDGE_LIMIT_BYTES } from './exec/types.ts'
+import { compilePattern, lineAnchorHint } from './regex.ts'
 import type { StepSpec } from './spec.ts'
 
 /** Why a step failed: the expectation, what happened, and the end of the relevant output. */
@@ -18,7 +19,13 @@ export function tail(text: string, lines = 20, chars = 2000): string {
   return kept.length > chars ? `…${kept.slice(-chars)}` : kept
 }
 
-/** Checks a step's result against its expectations; `undefined` when every one holds. */
+const MiB = 1024 * 1024
+
+/**
+ * Checks a step's result against its expectations; `undefined` when every one holds. Patterns
+ * judge each stream whole; a stream too large to keep fails its expectations rather than
+ * being judged on a part (a `_not` pattern must never pass on output nobody saw).
+ */
 export function checkExpectations(step: StepSpec, result: ExecResult): StepFailure | undefined {
   if (result.timedOut) {
     return { expectation: `timeout = ${step.timeoutMs}ms`, message: `timed out after ${Math.round(result.durationMs)}ms and was killed`, stream: 'stdout', excerpt: tail(result.stdout || result.stderr) }
@@ -27,20 +34,28 @@ export function checkExpectations(step: StepSpec, result: ExecResult): StepFailu
     const stream = result.stderr.trim() ? 'stderr' : 'stdout'
     return { expectation: `expected_exit_code = ${step.expectedExitCode}`, message: `exited with ${result.exitCode}`, stream, excerpt: tail(result[stream]) }
   }
-  for (const pattern of step.expectedOutputRegex) {
-    if (!compilePattern(pattern).test(result.stdout)) {
-      return { expectation: `expected_output_regex = ${JSON.stringify(pattern)}`, message: 'stdout does not match', stream: 'stdout', excerpt: tail(result.stdout) }
-    }
-  }
-  for (const pattern of step.expectedOutputRegexNot) {
-    const match = compilePattern(pattern).exec(result.stdout)
-    if (match) {
-      return { expectation: `expected_output_regex_not = ${JSON.stringify(pattern)}`, message: `stdout matches (${JSON.stringify(match[0].slice(0, 80))})`, stream: 'stdout', excerpt: tail(result.stdout) }
-    }
-  }
-  for (const pattern of step.expectedStderrRegex) {
-    if (!compilePattern(pattern).test(result.stderr)) {
-      return { expectation: `expected_stderr_regex = ${JSON.stringify(pattern)}`, message: 'stderr does not match', stream: 'stderr', excerpt: tail(result.stderr) }
+  const checks: Array<{ key: string; stream: 'stdout' | 'stderr'; patterns: readonly string[]; negated: boolean }> = [
+    { key: 'expected_output_regex', stream: 'stdout', patterns: step.expectedOutputRegex, negated: false },
+    { key: 'expected_output_regex_not', stream: 'stdout', patterns: step.expectedOutputRegexNot, negated: true },
+    { key: 'expected_stderr_regex', stream: 'stderr', patterns: step.expectedStderrRegex, negated: false },
+  ]
+  for (const { key, stream, patterns, negated } of checks) {
+    for (const pattern of patterns) {
+      const expectation = `${key} = ${JSON.stringify(pattern)}`
+      const text = result.whole[stream]
+      if (text === undefined) {
+        const size = (result.bytes[stream] / MiB).toFixed(1)
+        return { expectation, message: `${stream} is too large to judge (${size} MiB, more than ${JUDGE_LIMIT_BYTES / MiB} MiB)`, stream, excerpt: tail(result[stream]) }
+      }
+      const compiled = compilePattern(pattern)
+      if (negated) {
+        const match = compiled.firstMatch(text)
+        if (match !== undefined) return { expectation, message: `${stream} matches (${JSON.stringify(match.slice(0, 80))})`, stream, excerpt: tail(result[stream]) }
+      }
+      else if (!compiled.test(text)) {
+        const hint = lineAnchorHint(pattern, text)
+        return { expectation, message: `${stream} does not match${hint ? `; ${hint}` : ''}`, stream, excerpt: tail(result[stream]) }
+      }
     }
   }
   return undefined

@@ -1,20 +1,51 @@
-// clnrm's earlier (Rust) users write inline flag groups such as `(?i)`; JavaScript has no
-// leading inline flags, so we translate a leading group into RegExp flags.
-const LEADING_FLAGS_RE = /^\(\?([imsu]+)\)/
+import { RE2JS } from 're2js'
 
 /**
- * Compiles a user pattern. Patterns match against command output, so `^` and `$` match at
- * line boundaries (the `m` flag) and `hello$` matches `"hello\n"`. A leading `(?i)`, `(?s)`
- * flag group is accepted. Throws SyntaxError.
+ * A compiled user pattern. Patterns use RE2 syntax, as upstream clnrm's Rust `regex` does, and
+ * match in time linear in the text: a pattern such as `^(a+)+$` cannot stall the event loop.
  */
-export function compilePattern(pattern: string): RegExp {
-  const match = LEADING_FLAGS_RE.exec(pattern)
-  if (!match) return new RegExp(pattern, 'm')
-  const flags = [...new Set(`m${match[1]!}`)].join('')
-  return new RegExp(pattern.slice(match[0].length), flags)
+export interface CompiledPattern {
+  readonly source: string
+  /** Whether the pattern matches anywhere in the text. */
+  test: (text: string) => boolean
+  /** The text of the first match, or `undefined`. */
+  firstMatch: (text: string) => string | undefined
 }
 
-/** Returns the engine's reason when a pattern does not compile, else `undefined`. */
+/** Compiled patterns by source: the dev loop judges the same patterns on every save. */
+const cache = new Map<string, CompiledPattern>()
+const CACHE_LIMIT = 1000
+
+/**
+ * Compiles a user pattern (RE2 syntax). As in upstream clnrm, `^` and `$` anchor the whole
+ * text unless the pattern turns on `(?m)`; inline flags `(?i)`, `(?m)`, `(?s)` (also scoped,
+ * `(?i:…)`) work anywhere. Compiled once per source. Throws SyntaxError with a hint for
+ * constructs RE2 leaves out (backreferences, lookaround).
+ */
+export function compilePattern(pattern: string): CompiledPattern {
+  let compiled = cache.get(pattern)
+  if (compiled) return compiled
+  let re: RE2JS
+  try {
+    re = RE2JS.compile(pattern)
+  }
+  catch (error) {
+    throw new SyntaxError(describeSyntaxError(pattern, error as Error))
+  }
+  compiled = {
+    source: pattern,
+    test: text => re.test(text),
+    firstMatch: (text) => {
+      const matcher = re.matcher(text)
+      return matcher.find() ? matcher.group() ?? '' : undefined
+    },
+  }
+  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!)
+  cache.set(pattern, compiled)
+  return compiled
+}
+
+/** Returns why a pattern does not compile (with a hint for unsupported constructs), else `undefined`. */
 export function patternError(pattern: string): string | undefined {
   try {
     compilePattern(pattern)
@@ -23,4 +54,27 @@ export function patternError(pattern: string): string | undefined {
   catch (error) {
     return (error as Error).message
   }
+}
+
+/**
+ * When a pattern without `(?m)` fails only because `^`/`$` anchor the whole text, says so:
+ * earlier clnrm releases matched them at every line.
+ */
+export function lineAnchorHint(pattern: string, text: string): string | undefined {
+  if (!/[$^]/.test(pattern) || /^\(\?[a-z]*m/.test(pattern)) return undefined
+  let lines: CompiledPattern
+  try {
+    lines = compilePattern(`(?m)${pattern}`)
+  }
+  catch {
+    return undefined
+  }
+  return lines.test(text) ? `would match with (?m) (^ and $ at each line): write ${JSON.stringify(`(?m)${pattern}`)}` : undefined
+}
+
+function describeSyntaxError(pattern: string, error: Error): string {
+  const reason = error.message.replace(/^error parsing regexp: /, '')
+  if (/\\[1-9]/.test(pattern)) return `${reason} (backreferences such as \\1 are not supported: patterns use RE2 syntax, which matches in linear time)`
+  if (/\(\?<?[=!]/.test(pattern)) return `${reason} (lookahead and lookbehind are not supported: patterns use RE2 syntax, which matches in linear time)`
+  return reason
 }

@@ -13,7 +13,10 @@ export interface StepResult {
   exitCode?: number
   stdout: string
   stderr: string
+  /** Whether `stdout`/`stderr` are excerpts (the first and last 512 KiB) of longer streams. */
   truncated: { stdout: boolean; stderr: boolean }
+  /** Bytes each stream carried in all (absent for a step that did not run). */
+  bytes?: { stdout: number; stderr: number }
   durationMs: number
   timedOut: boolean
   failure?: StepFailure
@@ -117,6 +120,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
         stdout: result.stdout,
         stderr: result.stderr,
         truncated: result.truncated,
+        bytes: result.bytes,
         durationMs: result.durationMs,
         timedOut: result.timedOut,
         failure: failure && result.timedOut && step.timeoutMs > remaining

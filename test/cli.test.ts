@@ -78,7 +78,7 @@ describe('clnrm CLI (in-process)', () => {
     await run(['init'], dir)
     const out = await run(['render', 'tests/greeting.clnrm.toml.eta', '--var', 'greeting=howdy'], dir)
     expect(out.code).toBe(0)
-    expect(out.stdout).toContain('expected_output_regex = "^howdy, world$"')
+    expect(out.stdout).toContain('expected_output_regex = "(?m)^howdy, world$"')
     await writeFile(join(dir, 'tests/broken.clnrm.toml.eta'), '[meta]\nname = <%= it.nope.deeper %>\n')
     const broken = await run(['render', 'tests/broken.clnrm.toml.eta'], dir)
     expect(broken.code).toBe(1)

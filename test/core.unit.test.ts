@@ -1,6 +1,7 @@
 import { parse } from 'smol-toml'
 import { describe, expect, it } from 'vitest'
 import { compilePattern, formatTestFile, MemoryCache, parseDuration, toTomlValue } from '../core/index.ts'
+import { lineAnchorHint, patternError } from '../core/regex.ts'
 import { createTemplateHelpers } from '../core/template-helpers.ts'
 import { literalDeterminism } from '../core/template.ts'
 
@@ -11,10 +12,39 @@ describe('parseDuration', () => {
   it.each(['5 seconds', 'soon', '', '-1s', -5, 1.5, '5q'])('rejects %j', input => expect(parseDuration(input)).toBeUndefined())
 })
 
-describe('compilePattern', () => {
-  it('turns a leading (?i) into a flag', () => {
+describe('compilePattern (RE2 syntax, as upstream clnrm)', () => {
+  it('takes inline flags (?i), (?m), (?s), also scoped', () => {
     expect(compilePattern('(?i)hello').test('HELLO')).toBe(true)
     expect(compilePattern('hello').test('HELLO')).toBe(false)
+    expect(compilePattern('a(?i:B)c').test('abc')).toBe(true)
+    expect(compilePattern('(?s)a.b').test('a\nb')).toBe(true)
+    expect(compilePattern('a.b').test('a\nb')).toBe(false)
+  })
+  it('anchors ^ and $ at the whole text unless (?m)', () => {
+    expect(compilePattern('^two$').test('one\ntwo\n')).toBe(false)
+    expect(compilePattern('(?m)^two$').test('one\ntwo\n')).toBe(true)
+    expect(compilePattern('^one\ntwo\n$').test('one\ntwo\n')).toBe(true)
+    expect(lineAnchorHint('^two$', 'one\ntwo\n')).toBe('would match with (?m) (^ and $ at each line): write "(?m)^two$"')
+    expect(lineAnchorHint('^three$', 'one\ntwo\n')).toBeUndefined()
+  })
+  it('matches a catastrophic pattern in linear time', () => {
+    const start = performance.now()
+    expect(compilePattern('^(a+)+$').test(`${'a'.repeat(33)}b`)).toBe(false)
+    expect(compilePattern('^(a+)+$').test('a'.repeat(100_000))).toBe(true)
+    // Generous: a backtracking engine takes minutes on the first input.
+    expect(performance.now() - start).toBeLessThan(5000)
+  })
+  it('compiles each source once', () => {
+    expect(compilePattern('cached (pattern)')).toBe(compilePattern('cached (pattern)'))
+  })
+  it.each([
+    ['(a)\\1', /backreferences .* not supported/],
+    ['foo(?=bar)', /lookahead and lookbehind are not supported/],
+    ['(?<!x)y', /lookahead and lookbehind are not supported/],
+    ['(unclosed', /missing closing \)/],
+  ])('reports %s with a reason', (pattern, reason) => {
+    expect(patternError(pattern)).toMatch(reason)
+    expect(() => compilePattern(pattern)).toThrow(SyntaxError)
   })
 })
 

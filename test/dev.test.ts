@@ -59,7 +59,7 @@ describe('dev session (real files, real engine)', () => {
     })
     expect(rec.results().map(r => r.name).sort()).toEqual(['a', 'b', 'c'])
     const mark = rec.log.length
-    await save('tests/b.clnrm.toml', testFile('b', 'echo b2', 'expected_output_regex = "^b2$"'))
+    await save('tests/b.clnrm.toml', testFile('b', 'echo b2', 'expected_output_regex = "(?m)^b2$"'))
     const after = rec.since(mark)
     expect(after.filter(e => e.type === 'test:result').map(e => [e.payload.result.name, e.payload.result.status])).toEqual([['b', 'pass']])
     const reload = after.find(e => e.type === 'reload:done')!.payload
@@ -69,7 +69,7 @@ describe('dev session (real files, real engine)', () => {
   })
 
   it('reruns exactly the tests that include an edited partial', async () => {
-    const includer = (name: string) => `[meta]\nname = "${name}"\n<%~ include('./_svc.eta') %>\n[[steps]]\nrun = "echo $WHO"\nexpected_output_regex = "^one$"\n`
+    const includer = (name: string) => `[meta]\nname = "${name}"\n<%~ include('./_svc.eta') %>\n[[steps]]\nrun = "echo $WHO"\nexpected_output_regex = "(?m)^one$"\n`
     const rec = await start({
       'tests/_svc.eta': `[services.box]\nimage = "${IMAGE}"\nenv = { WHO = "one" }\n`,
       'tests/x.clnrm.toml.eta': includer('x'),
@@ -93,10 +93,10 @@ describe('dev session (real files, real engine)', () => {
   })
 
   it('turns 50 saves in a second into a bounded number of runs, ending on the final content', async () => {
-    const rec = await start({ 'tests/a.clnrm.toml': testFile('a', 'echo 0', 'expected_output_regex = "^0$"') }, { debounceMs: 30 })
+    const rec = await start({ 'tests/a.clnrm.toml': testFile('a', 'echo 0', 'expected_output_regex = "(?m)^0$"') }, { debounceMs: 30 })
     const mark = rec.log.length
     for (let i = 1; i <= 50; i++) {
-      await writeFile(join(dir, 'tests/a.clnrm.toml'), testFile('a', `echo ${i}`, `expected_output_regex = "^${i}$"`))
+      await writeFile(join(dir, 'tests/a.clnrm.toml'), testFile('a', `echo ${i}`, `expected_output_regex = "(?m)^${i}$"`))
       session.notify([join(dir, 'tests/a.clnrm.toml')])
       await new Promise(r => setTimeout(r, 20))
     }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { clnrmContainers, IMAGE } from './engine.ts'
@@ -42,4 +42,35 @@ describe('clnrm run: step execution as a user sees it (built CLI, real engine)',
     expect(result.ms).toBeLessThan(15_000)
     expect(clnrmContainers(result.pid)).toEqual([])
   })
+  it('gives a verdict promptly on a catastrophic pattern (linear-time matching)', async () => {
+    await writeFile(join(dir, 'redos.clnrm.toml'), `[meta]\nname = "redos"\n${service}[[steps]]\nname = "prints"\nrun = "printf '${'a'.repeat(33)}b'"\nexpected_output_regex = "^(a+)+$"\n`)
+    const result = await runClnrm(dir, ['.'])
+    expect(result.stdout).toMatch(/step "prints" in box: stdout does not match/)
+    expect(result.stdout).toMatch(/expected expected_output_regex = "\^\(a\+\)\+\$"/)
+    expect(result.code).toBe(1)
+    // A backtracking engine took 86 s here.
+    expect(result.ms).toBeLessThan(20_000)
+    expect(clnrmContainers(result.pid)).toEqual([])
+  })
+
+  it('judges the whole output and says in every reporter that it was cut, also on a pass', async () => {
+    await writeFile(join(dir, 'big.clnrm.toml'), `[meta]\nname = "big"\n${service}[[steps]]\nname = "long and fine"\nrun = "yes x | head -c 2000000; echo done"\nexpected_output_regex = "done"\n`)
+    await writeFile(join(dir, 'fatal.clnrm.toml'), `[meta]\nname = "fatal"\n${service}[[steps]]\nname = "long then fatal"\nrun = "yes x | head -c 2000000; echo FATAL ERROR"\nexpected_output_regex_not = "ERROR"\n`)
+    const human = await runClnrm(dir, ['.', '-j', '1'])
+    expect(human.code).toBe(1)
+    expect(human.stdout).toMatch(/✓ big[^\n]*\n\s+note: step "long and fine" stdout of 1\.9 MiB shown as its first and last 512 KiB/)
+    expect(human.stdout).toMatch(/✗ fatal[^\n]*\n\s+✗ step "long then fatal" in box: stdout matches \("ERROR"\)/)
+    const json = await runClnrm(dir, ['.', '-j', '1', '--reporter', 'json'])
+    const report = JSON.parse(json.stdout) as { tests: Array<{ name: string; status: string; steps: Array<{ truncated: { stdout: boolean }; bytes: { stdout: number }; stdout: string }> }> }
+    const big = report.tests.find(t => t.name === 'big')!
+    expect(big.status).toBe('pass')
+    expect(big.steps[0]).toMatchObject({ truncated: { stdout: true }, bytes: { stdout: 2_000_005 } })
+    expect(big.steps[0]!.stdout).toMatch(/\[… \d+ bytes not shown …\]/)
+    expect(report.tests.find(t => t.name === 'fatal')!.status).toBe('fail')
+    const junit = await runClnrm(dir, ['.', '-j', '1', '--reporter', 'junit', '--output', 'junit.xml'])
+    expect(junit.code).toBe(1)
+    expect(await readFile(join(dir, 'junit.xml'), 'utf8')).toMatch(/<system-out>x\n[^<]*\[… \d+ bytes not shown …\]/)
+    expect(clnrmContainers(json.pid)).toEqual([])
+  })
 })
+

@@ -31,13 +31,13 @@ name = "every kind"
 run = "echo hello from $(hostname); echo warn >&2; echo $FROM_SERVICE $FROM_STEP; exit 4"
 env = { FROM_STEP = "step-env" }
 expected_exit_code = 4
-expected_output_regex = ["^hello from [0-9a-f]{12}$", "service-env step-env"]
+expected_output_regex = ["(?m)^hello from [0-9a-f]{12}$", "service-env step-env"]
 expected_output_regex_not = "error"
-expected_stderr_regex = "^warn$"
+expected_stderr_regex = "^warn\\n$"
 [[steps]]
 name = "argv without a shell"
 command = ["echo", "a  b", "$HOME"]
-expected_output_regex = '^a  b \\$HOME$'
+expected_output_regex = '^a  b \\$HOME\\n$'
 `)
     const result = await run(pool, spec)
     expect(result.steps.map(s => [s.name, s.status, s.exitCode])).toEqual([['every kind', 'pass', 4], ['argv without a shell', 'pass', 0]])
@@ -101,7 +101,7 @@ image = "${IMAGE}"
 name = "fetch"
 service = "client"
 run = "wget -qO- http://web:8080/passwd && echo port=$SERVICE_WEB_PORT_8080"
-expected_output_regex = ["^root:", '^port=\\d+$']
+expected_output_regex = ["^root:", '(?m)^port=\\d+$']
 `)
     const result = await run(pool, spec)
     expect(result.steps[0]!.failure).toBeUndefined()
@@ -124,7 +124,7 @@ expected_output_regex = ["^root:", '^port=\\d+$']
 
   it('mounts volumes relative to the test file, read-only when asked', async () => {
     execFileSync('sh', ['-c', `mkdir -p ${dir}/data && echo volume-content > ${dir}/data/file.txt`])
-    const spec = specFrom(dir, 'volume', `[meta]\nname = "volume"\n[services.box]\nimage = "${IMAGE}"\nvolumes = [{ host_path = "data", container_path = "/data", read_only = true }]\n[[steps]]\nname = "read"\nrun = "cat /data/file.txt"\nexpected_output_regex = "^volume-content$"\n[[steps]]\nname = "read-only"\nrun = "touch /data/x"\nexpected_exit_code = 1\n`)
+    const spec = specFrom(dir, 'volume', `[meta]\nname = "volume"\n[services.box]\nimage = "${IMAGE}"\nvolumes = [{ host_path = "data", container_path = "/data", read_only = true }]\n[[steps]]\nname = "read"\nrun = "cat /data/file.txt"\nexpected_output_regex = "(?m)^volume-content$"\n[[steps]]\nname = "read-only"\nrun = "touch /data/x"\nexpected_exit_code = 1\n`)
     const result = await run(pool, spec)
     expect(result.steps.map(s => s.status)).toEqual(['pass', 'pass'])
   })

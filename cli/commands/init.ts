@@ -47,7 +47,7 @@ name = "greeting (a template)"
 [[steps]]
 name = <%~ toml(\`greet \${who}\`) %>
 run = <%~ toml(\`echo "\${it.greeting}, \${who}"\`) %>
-expected_output_regex = <%~ toml(\`^\${it.greeting}, \${who}$\`) %>
+expected_output_regex = <%~ toml(\`(?m)^\${it.greeting}, \${who}$\`) %>
 <% } -%>
 `,
   }

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import type Dockerode from 'dockerode'
 import { createDemuxer } from './demux.ts'
 import type { CommandRunner, ExecRequest, ExecResult } from './types.ts'
-import { CappedBuffer, execResult } from './types.ts'
+import { OutputCapture, execResult } from './types.ts'
 
 /**
  * One `docker exec` per command: for images without `sh`. Slower (~57 ms a command) and a
@@ -26,8 +26,8 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
         Tty: false,
       })
       const stream = await exec.start({ hijack: true, stdin: false }) as Duplex
-      const stdout = new CappedBuffer()
-      const stderr = new CappedBuffer()
+      const stdout = new OutputCapture()
+      const stderr = new OutputCapture()
       stream.on('data', createDemuxer((which, chunk) => (which === 'stdout' ? stdout : stderr).push(chunk)))
       let timedOut = false
       let aborted = false

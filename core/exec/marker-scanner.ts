@@ -1,5 +1,3 @@
-import type { CappedBuffer } from './types.ts'
-
 /**
  * Passes a stream's bytes to a sink while picking out the runner's control lines,
  * `\n@@clnrm:<nonce>:<token>\n`, which never reach the sink. A possible partial marker at
@@ -7,11 +5,11 @@ import type { CappedBuffer } from './types.ts'
  */
 export class MarkerScanner {
   readonly #prefix: Buffer
-  readonly #sink: CappedBuffer
+  readonly #sink: (chunk: Buffer) => void
   readonly #onToken: (token: string) => void
   #held: Buffer = Buffer.alloc(0)
 
-  constructor(nonce: string, sink: CappedBuffer, onToken: (token: string) => void) {
+  constructor(nonce: string, sink: (chunk: Buffer) => void, onToken: (token: string) => void) {
     this.#prefix = Buffer.from(`\n@@clnrm:${nonce}:`)
     this.#sink = sink
     this.#onToken = onToken
@@ -26,25 +24,20 @@ export class MarkerScanner {
       const end = data.indexOf(0x0A, at + this.#prefix.length)
       if (end === -1) {
         // The marker has started but its line has not ended: wait for more.
-        this.#sink.push(data.subarray(0, at))
+        this.#sink(data.subarray(0, at))
         this.#held = data.subarray(at)
         return
       }
-      this.#sink.push(data.subarray(0, at))
+      this.#sink(data.subarray(0, at))
       this.#onToken(data.subarray(at + this.#prefix.length, end).toString('latin1'))
       data = data.subarray(end + 1)
     }
     // Keep back a tail that could be the start of a marker split across reads.
     const keep = partialPrefixLength(data, this.#prefix)
-    this.#sink.push(data.subarray(0, data.length - keep))
+    this.#sink(data.subarray(0, data.length - keep))
     this.#held = data.subarray(data.length - keep)
   }
 
-  /** Flushes held bytes when the stream ends without a marker. */
-  flush(): void {
-    this.#sink.push(this.#held)
-    this.#held = Buffer.alloc(0)
-  }
 }
 
 /** Length of the longest suffix of `data` that is a prefix of `prefix`. */

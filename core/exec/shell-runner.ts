@@ -6,7 +6,7 @@ import { execOnce } from './engine-exec.ts'
 import { MarkerScanner } from './marker-scanner.ts'
 import { ENV_NAME_RE, shellQuote } from './quote.ts'
 import type { CommandRunner, ExecRequest, ExecResult } from './types.ts'
-import { CappedBuffer, execResult } from './types.ts'
+import { OutputCapture, execResult } from './types.ts'
 
 /** How long the shell gets to answer its handshake before we decide the image has none. */
 const HANDSHAKE_TIMEOUT_MS = 5000
@@ -15,8 +15,6 @@ const KILL_GRACE_MS = 3000
 
 interface Pending {
   nonce: string
-  stdout: CappedBuffer
-  stderr: CappedBuffer
   out: MarkerScanner
   err: MarkerScanner
   exitCode?: number
@@ -72,49 +70,59 @@ export async function startShellRunner(container: Dockerode.Container): Promise<
   stream.on('close', () => die('stream closed'))
   stream.on('error', error => die(error.message))
 
-  const ready = await new Promise<{ hasSetsid: boolean; pid: number } | undefined>((resolve) => {
+  const ready = await new Promise<Handshake | undefined>((resolve) => {
     // Cleared on every path: a pending timer would keep the process alive for its 5 s.
     const timer = setTimeout(() => settle(undefined), HANDSHAKE_TIMEOUT_MS)
-    const settle = (value: { hasSetsid: boolean; pid: number } | undefined): void => {
+    const settle = (value: Handshake | undefined): void => {
       clearTimeout(timer)
       handshake = undefined
       resolve(value)
     }
     handshake = (text) => {
-      const match = /@@clnrm:ready:(\d+):(\d)\n/.exec(text)
-      if (match) settle({ pid: Number(match[1]), hasSetsid: match[2] === '1' })
+      const match = /@@clnrm:ready:(\d+):(\d):(\d)\n/.exec(text)
+      if (match) settle({ pid: Number(match[1]), hasSetsid: match[2] === '1', ioDir: match[3] === '1' ? ioDirOf(Number(match[1])) : undefined })
     }
     stream.once('close', () => settle(undefined))
     stream.once('end', () => settle(undefined))
     stream.once('error', () => settle(undefined))
-    stream.write('if command -v setsid >/dev/null 2>&1; then __clnrm_s=1; else __clnrm_s=0; fi; echo "@@clnrm:ready:$$:$__clnrm_s"\n')
+    stream.write(HANDSHAKE_SCRIPT)
   })
   if (!ready || !alive) {
     die('no shell')
     return undefined
   }
 
+  // Every process a run's commands start carries this token in its environment, whatever
+  // session or group it moves to, so the end of the run can find and kill them all.
+  let runToken = newToken()
+  // Each command of a run writes to files of its own, `<ioDir>/<n>.{o,e,s}`, n counting the
+  // run's commands. Creating a file on the container's overlay filesystem costs about 1 ms,
+  // opening an existing one almost nothing, so the files are kept and reused by later runs:
+  // safe, since the end of a run kills every process that could still hold one open.
+  let fileIndex = 0
+  if (ready.ioDir) stream.write(touchFiles(ready.ioDir, 0, FILES_AHEAD))
   let queue: Promise<unknown> = Promise.resolve()
-  const run = (request: ExecRequest): Promise<ExecResult> => {
-    const result = queue.then(() => runOne(request))
+  const run = (request: ExecRequest, after?: () => string): Promise<ExecResult> => {
+    const result = queue.then(() => runOne(request, after))
     queue = result.catch(() => {})
     return result
   }
 
-  const runOne = (request: ExecRequest): Promise<ExecResult> => new Promise<ExecResult>((resolve, reject) => {
+  const runOne = (request: ExecRequest, after?: () => string): Promise<ExecResult> => new Promise<ExecResult>((resolve, reject) => {
     if (!alive) return reject(new Error('[clnrm] the container\'s shell is gone'))
     const start = performance.now()
     if (request.signal?.aborted) {
       // Cancelled while queued: nothing is started.
-      return resolve(execResult(new CappedBuffer(), new CappedBuffer(), { exitCode: 137, startedAt: start, timedOut: false, aborted: true }))
+      return resolve(execResult(new OutputCapture(), new OutputCapture(), { exitCode: 137, startedAt: start, timedOut: false, aborted: true }))
     }
-    const nonce = randomBytes(6).toString('hex')
-    const stdout = new CappedBuffer()
-    const stderr = new CappedBuffer()
+    const nonce = newToken()
+    const stdout = new OutputCapture()
+    const stderr = new OutputCapture()
     let timedOut = false
     let aborted = false
     let killTimer: ReturnType<typeof setTimeout> | undefined
     let killRequested = false
+    let afterSep = false
     let graceTimer: ReturnType<typeof setTimeout> | undefined
 
     const finish = (): void => {
@@ -125,14 +133,14 @@ export async function startShellRunner(container: Dockerode.Container): Promise<
     }
     const pending: Pending = {
       nonce,
-      stdout,
-      stderr,
       ended: false,
-      out: new MarkerScanner(nonce, stdout, (token) => {
-        if (token.startsWith('exit:')) pending.exitCode = Number(token.slice(5))
+      // With output files, both files come back on stdout in one `cat`, split by a `sep` marker.
+      out: new MarkerScanner(nonce, chunk => (afterSep ? stderr : stdout).push(chunk), (token) => {
+        if (token === 'sep') afterSep = true
+        else if (token.startsWith('exit:')) pending.exitCode = Number(token.slice(5))
         pending.settle()
       }),
-      err: new MarkerScanner(nonce, stderr, (token) => {
+      err: new MarkerScanner(nonce, chunk => stderr.push(chunk), (token) => {
         if (token.startsWith('pid:')) {
           pending.pid = Number(token.slice(4))
           if (ready.hasSetsid) stepGroups.add(pending.pid)
@@ -173,7 +181,10 @@ export async function startShellRunner(container: Dockerode.Container): Promise<
         stop()
       }, request.timeoutMs)
     }
-    stream.write(commandScript(nonce, request, ready.hasSetsid))
+    const files = ready.ioDir ? `${ready.ioDir}/${fileIndex++}` : undefined
+    stream.write(commandScript(nonce, request, { setsid: ready.hasSetsid, files, runToken }))
+    // Runs after the command's end marker: off the path of its result.
+    if (after) stream.write(after())
   })
 
   return {
@@ -185,24 +196,77 @@ export async function startShellRunner(container: Dockerode.Container): Promise<
     async endRun(workdir, nextWorkdir) {
       const groups = [...stepGroups].map(pid => `-${pid}`).join(' ')
       stepGroups.clear()
-      const kill = groups ? `kill -9 ${groups} 2>/dev/null; ` : ''
-      const result = await run({ argv: ['sh', '-c', `${kill}rm -rf ${shellQuote(workdir)}; mkdir -p ${shellQuote(nextWorkdir)}`], timeoutMs: 10_000 })
+      const ended = runToken
+      runToken = newToken()
+      const io = ready.ioDir
+      const script = [
+        // The step groups first (cheap), then every process that carries the run's token.
+        groups ? `kill -9 ${groups} 2>/dev/null;` : '',
+        `for f in $(grep -lsxFz ${RUN_ENV}=${ended} /proc/[0-9]*/environ); do f=\${f#/proc/}; kill -9 \${f%/environ} 2>/dev/null; done;`,
+        `rm -rf ${shellQuote(workdir)}; mkdir -p ${shellQuote(nextWorkdir)}`,
+      ].join(' ')
+      const result = await run({ argv: ['sh', '-c', script], timeoutMs: 10_000 }, io
+        ? () => {
+            // Empties the run's files (builtins only) once its result is out.
+            const used = fileIndex
+            fileIndex = 0
+            return touchFiles(io, 0, used)
+          }
+        : undefined)
       return result.exitCode
     },
     close: () => die('closed'),
   }
 }
 
-/** The line written to the shell for one command. */
-function commandScript(nonce: string, request: ExecRequest, setsid: boolean): string {
+/** The environment variable that tags every process of one run (see `endRun`). */
+export const RUN_ENV = 'CLNRM_RUN_ID'
+
+interface Handshake {
+  pid: number
+  hasSetsid: boolean
+  /** Where each command's output files go; absent when the image cannot hold them. */
+  ioDir?: string
+}
+
+const newToken = (): string => randomBytes(6).toString('hex')
+const ioDirOf = (shellPid: number): string => `/tmp/.clnrm-io-${shellPid}`
+
+// Probes setsid, and makes the directory for per-command output files (needs /tmp and cat).
+const HANDSHAKE_SCRIPT = 'if command -v setsid >/dev/null 2>&1; then __clnrm_s=1; else __clnrm_s=0; fi; '
+  + '__clnrm_d=/tmp/.clnrm-io-$$; if command -v cat >/dev/null 2>&1 && mkdir -p "$__clnrm_d" 2>/dev/null && : >"$__clnrm_d/.probe" 2>/dev/null; then __clnrm_io=1; else __clnrm_io=0; fi; '
+  + 'echo "@@clnrm:ready:$$:$__clnrm_s:$__clnrm_io"\n'
+
+/** How many commands' output files a new shell makes ahead (most runs have a few steps). */
+const FILES_AHEAD = 4
+
+/** A line that creates, or empties, the output files `from` to `to - 1` with shell builtins. */
+function touchFiles(ioDir: string, from: number, to: number): string {
+  return `__clnrm_i=${from}; while [ $__clnrm_i -lt ${to} ]; do : >${ioDir}/$__clnrm_i.o; : >${ioDir}/$__clnrm_i.e; : >${ioDir}/$__clnrm_i.s; __clnrm_i=$((__clnrm_i+1)); done\n`
+}
+
+/**
+ * The line written to the shell for one command. The command runs in a background subshell
+ * (its own session with setsid) whose stdout and stderr are files of its own: a process it
+ * leaves behind may keep writing, but only into this command's files, never into a later
+ * command's output. After `wait`, the files are sent back between markers. Without such
+ * files (no writable /tmp, no cat) the command writes to the shell's own streams.
+ */
+function commandScript(nonce: string, request: ExecRequest, options: { setsid: boolean; files?: string; runToken: string }): string {
   const parts: string[] = []
   if (request.workdir) parts.push(`cd ${shellQuote(request.workdir)} || exit 125;`)
   for (const [name, value] of Object.entries(request.env ?? {})) {
     if (ENV_NAME_RE.test(name)) parts.push(`export ${name}=${shellQuote(value)};`)
   }
+  parts.push(`export ${RUN_ENV}=${options.runToken};`)
   const argv = request.argv.map(shellQuote).join(' ')
   const marker = (token: string): string => `printf '\\n@@clnrm:${nonce}:${token}\\n'`
-  return `( ${parts.join(' ')} exec ${setsid ? 'setsid ' : ''}${argv} ) </dev/null & __clnrm_p=$!; `
-    + `${marker('pid:%s')} "$__clnrm_p" >&2; wait "$__clnrm_p"; __clnrm_c=$?; `
-    + `${marker('exit:%s')} "$__clnrm_c"; ${marker('end')} >&2\n`
+  const { files } = options
+  // `wait` with stderr to /dev/null: the shell's own "Killed" notice is nobody's output.
+  // Rewriting the existing separator file costs no fork; one `cat` sends both files back.
+  return `( ${parts.join(' ')} exec ${options.setsid ? 'setsid ' : ''}${argv} ) </dev/null${files ? ` >${files}.o 2>${files}.e` : ''} & __clnrm_p=$!; `
+    + `${marker('pid:%s')} "$__clnrm_p" >&2; wait "$__clnrm_p" 2>/dev/null; __clnrm_c=$?; `
+    + (files ? `if [ -s ${files}.o ] || [ -s ${files}.e ]; then ${marker('sep')} >${files}.s; cat ${files}.o ${files}.s ${files}.e; fi; ` : '')
+    + `${marker('exit:%s')} "$__clnrm_c"; `
+    + `${marker('end')} >&2\n`
 }

@@ -9,12 +9,19 @@ export interface ExecRequest {
   signal?: AbortSignal
 }
 
-/** What a command did. Output is capped; `truncated` says which stream lost bytes. */
+/**
+ * What a command did. `stdout`/`stderr` are display excerpts of at most `OUTPUT_CAP_BYTES`
+ * each (head and tail of a longer stream, `truncated` says so); `whole` holds each stream
+ * entire for judging, or `undefined` past `JUDGE_LIMIT_BYTES`.
+ */
 export interface ExecResult {
   exitCode: number
   stdout: string
   stderr: string
   truncated: { stdout: boolean; stderr: boolean }
+  /** Bytes each stream carried in all. */
+  bytes: { stdout: number; stderr: number }
+  whole: { stdout: string | undefined; stderr: string | undefined }
   durationMs: number
   timedOut: boolean
   aborted: boolean
@@ -37,39 +44,71 @@ export interface CommandRunner {
   close: () => void
 }
 
-/** Output kept per stream. */
+/** Output shown per stream: the first and last half of a longer stream. */
 export const OUTPUT_CAP_BYTES: number = 1024 * 1024
+/** Output judged per stream: expectations on a longer stream fail as too large to judge. */
+export const JUDGE_LIMIT_BYTES: number = 64 * 1024 * 1024
 
-/** Collects up to `OUTPUT_CAP_BYTES` of a stream and notes what it dropped. */
-export class CappedBuffer {
-  readonly #chunks: Buffer[] = []
-  #size = 0
-  truncated: boolean = false
+/**
+ * Collects one stream: all of it up to `JUDGE_LIMIT_BYTES` (expectations judge the whole
+ * stream, never a cut one), and beyond that only its head and tail for display.
+ */
+export class OutputCapture {
+  #chunks: Buffer[] = []
+  #head: Buffer | undefined
+  #tail: Buffer[] = []
+  #tailSize = 0
+  bytes: number = 0
 
   push(chunk: Buffer): void {
-    const room = OUTPUT_CAP_BYTES - this.#size
-    if (room <= 0) {
-      this.truncated ||= chunk.length > 0
-      return
+    if (!chunk.length) return
+    this.bytes += chunk.length
+    if (!this.#head) {
+      this.#chunks.push(chunk)
+      if (this.bytes <= JUDGE_LIMIT_BYTES) return
+      // Past the judging bound: keep only what the excerpt shows.
+      const all = Buffer.concat(this.#chunks)
+      this.#chunks = []
+      this.#head = all.subarray(0, OUTPUT_CAP_BYTES / 2)
+      chunk = all.subarray(all.length - OUTPUT_CAP_BYTES / 2)
     }
-    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk
-    if (kept.length < chunk.length) this.truncated = true
-    this.#chunks.push(kept)
-    this.#size += kept.length
+    this.#tail.push(chunk)
+    this.#tailSize += chunk.length
+    while (this.#tailSize - this.#tail[0]!.length >= OUTPUT_CAP_BYTES / 2) this.#tailSize -= this.#tail.shift()!.length
   }
 
-  text(): string {
-    return Buffer.concat(this.#chunks).toString('utf8')
+  /** Whether the excerpt leaves bytes out. */
+  get truncated(): boolean {
+    return this.bytes > OUTPUT_CAP_BYTES
+  }
+
+  /** The whole stream, or `undefined` past the judging bound. */
+  whole(): string | undefined {
+    return this.#head ? undefined : Buffer.concat(this.#chunks).toString('utf8')
+  }
+
+  /** The stream, or its first and last half-MiB with a note of what is left out between. */
+  excerpt(whole: string | undefined = this.whole()): string {
+    if (!this.truncated && whole !== undefined) return whole
+    const half = OUTPUT_CAP_BYTES / 2
+    const all = this.#head ? undefined : Buffer.concat(this.#chunks)
+    const head = this.#head ?? all!.subarray(0, half)
+    const tailAll = all ?? Buffer.concat(this.#tail)
+    const tail = tailAll.subarray(Math.max(0, tailAll.length - half))
+    return `${head.toString('utf8')}\n[… ${this.bytes - head.length - tail.length} bytes not shown …]\n${tail.toString('utf8')}`
   }
 }
 
 /** Assembles a result from the captured streams. */
-export function execResult(stdout: CappedBuffer, stderr: CappedBuffer, outcome: { exitCode: number; startedAt: number; timedOut: boolean; aborted: boolean }): ExecResult {
+export function execResult(stdout: OutputCapture, stderr: OutputCapture, outcome: { exitCode: number; startedAt: number; timedOut: boolean; aborted: boolean }): ExecResult {
+  const whole = { stdout: stdout.whole(), stderr: stderr.whole() }
   return {
     exitCode: outcome.exitCode,
-    stdout: stdout.text(),
-    stderr: stderr.text(),
+    stdout: stdout.excerpt(whole.stdout),
+    stderr: stderr.excerpt(whole.stderr),
     truncated: { stdout: stdout.truncated, stderr: stderr.truncated },
+    bytes: { stdout: stdout.bytes, stderr: stderr.bytes },
+    whole,
     durationMs: performance.now() - outcome.startedAt,
     timedOut: outcome.timedOut,
     aborted: outcome.aborted,
