@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Plugin, ViteDevServer } from 'vite'
-import { createDevSession, feedChanges } from '../core/index.ts'
+import { createDevSession, feedChanges, printable } from '../core/index.ts'
 import type { DevSession, Selection } from '../core/index.ts'
 import { createModuleTracker } from './module-graph.ts'
 import type { ReloadView, ResultsPayload, TestView } from './protocol.ts'
@@ -156,7 +156,7 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
         if (view) views.set(file, { ...view, warnings: warningsOf(diagnostics) })
         // With no page open, Vite's terminal is the only place a warning can be seen.
         for (const d of diagnostics) {
-          server.config.logger.warn(`[clnrm] ${relative(viteRoot, d.file)}:${d.line}:${d.column} ${d.message}${d.hint ? `\n  hint: ${d.hint}` : ''}`, { timestamp: true })
+          server.config.logger.warn(`[clnrm] ${printable(relative(viteRoot, d.file))}:${d.line}:${d.column} ${printable(d.message)}${d.hint ? `\n  hint: ${printable(d.hint)}` : ''}`, { timestamp: true })
         }
         send()
       })
@@ -179,8 +179,8 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
         send()
         server.config.logger.info(`[clnrm] ${files.length} test file(s) ran; watching`, { timestamp: true })
       })
-      events.on('session:warning', ({ message }) => server.config.logger.warn(`[clnrm] ${message}`, { timestamp: true }))
-      events.on('session:error', ({ message }) => server.config.logger.error(`[clnrm] ${message}`, { timestamp: true }))
+      events.on('session:warning', ({ message }) => server.config.logger.warn(`[clnrm] ${printable(message)}`, { timestamp: true }))
+      events.on('session:error', ({ message }) => server.config.logger.error(`[clnrm] ${printable(message)}`, { timestamp: true }))
       events.on('watch:add', ({ paths }) => server.watcher.add(paths.filter(p => relative(viteRoot, p).startsWith('..'))))
 
       server.ws.on(CLIENT_READY_EVENT, (_data, client) => client.send(RESULTS_EVENT, current()))

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createDevSession } from '../core/index.ts'
 import type { ContainerPool, DevEvents, DevSession } from '../core/index.ts'
-import { createRecordingPool, IMAGE } from './engine.ts'
+import { clnrmContainers, createRecordingPool, IMAGE } from './engine.ts'
 import { tempDir } from './helpers.ts'
 
 const testFile = (name: string, run: string, extra = ''): string =>
@@ -175,5 +175,35 @@ describe('dev session (real files, real engine)', () => {
     session.notify([join(dir, 'README')])
     await session.idle()
     expect(rec.since(mark)).toEqual([])
+  })
+})
+
+describe('dev session close (own pool, real engine)', () => {
+  it('close() is memoised: a second call resolves with the first, after the containers are gone; close during start ends the start', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await writeFile(join(dir, 'a.clnrm.toml'), testFile('a', 'sleep 30'))
+      const session = createDevSession({ cwd: dir, root: dir })
+      const ready: unknown[] = []
+      session.events.on('session:ready', payload => ready.push(payload))
+      const pools: string[] = []
+      session.events.on('pool:event', (event) => {
+        if (event.type === 'pool:container-ready') pools.push(event.service)
+      })
+      const starting = session.start()
+      while (pools.length === 0) await new Promise(r => setTimeout(r, 50))
+      const first = session.close()
+      const second = session.close()
+      expect(second).toBe(first)
+      await second
+      await starting
+      // Each test file runs in a process of its own (Vitest's forks), and the pool above is closed.
+      expect(clnrmContainers(process.pid)).toEqual([])
+      // Stopped during start-up: never announced ready.
+      expect(ready).toEqual([])
+    }
+    finally {
+      await cleanup()
+    }
   })
 })
