@@ -1,5 +1,7 @@
 import type Dockerode from 'dockerode'
 import type { DockerConnection } from './docker.ts'
+import { EngineRefusedError, ServiceExitedError, throwIfAborted } from './docker.ts'
+import { createDemuxer } from './exec/demux.ts'
 import type { ServiceSpec } from './spec.ts'
 
 /** A service container that has started: its id, its Docker API handle and its host ports. */
@@ -10,45 +12,104 @@ export interface StartedService {
   hostPorts: Record<number, number>
 }
 
+/** Where published ports listen on the host: loopback only, never every interface. */
+export const PUBLISH_HOST_IP = '127.0.0.1'
+
+/** The engine's create options for a service: labels, env, 127.0.0.1-only ports, binds, network alias. */
+export function containerCreateOptions(service: ServiceSpec, options: { labels: Record<string, string>; network?: string }): Dockerode.ContainerCreateOptions {
+  const ports = Object.fromEntries(service.ports.map(port => [`${port}/tcp`, {}]))
+  // HostPort "" lets the engine choose a free port; HostIp keeps it off the network.
+  const bindings = Object.fromEntries(service.ports.map(port => [`${port}/tcp`, [{ HostIp: PUBLISH_HOST_IP, HostPort: '' }]]))
+  return {
+    Image: service.image,
+    Cmd: service.command,
+    Env: Object.entries(service.env).map(([k, v]) => `${k}=${v}`),
+    Labels: options.labels,
+    // OpenStdin keeps images whose command is a shell (busybox, alpine) running, as `docker run -i` does.
+    OpenStdin: true,
+    ExposedPorts: ports,
+    HostConfig: {
+      // Init reaps the processes that steps leave behind.
+      Init: true,
+      PortBindings: bindings,
+      Binds: service.volumes.map(v => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`),
+      NetworkMode: options.network,
+    },
+    NetworkingConfig: options.network ? { EndpointsConfig: { [options.network]: { Aliases: [service.id] } } } : undefined,
+  }
+}
+
 /**
- * Starts one service's container with testcontainers. The image must be local already (the pool
- * resolves and pulls it, with progress), and readiness is the caller's: testcontainers' wait
- * strategies poll slower than the dev loop wants.
+ * Creates and starts one service's container through the engine API. The image must be local
+ * already (the pool resolves and pulls it, with progress), and readiness is the caller's.
+ *
+ * `onCreated` receives the container as soon as it exists, so the caller can remove it whatever
+ * happens next (a refused start, an abort). Engine refusals come back as `EngineRefusedError`
+ * naming the service and the key that most likely caused them; a main process that exits at
+ * once as `ServiceExitedError`.
  */
 export async function startServiceContainer(
   connection: DockerConnection,
   service: ServiceSpec,
-  options: { labels: Record<string, string>; network?: string },
+  options: { labels: Record<string, string>; network?: string; signal?: AbortSignal; onCreated: (container: Dockerode.Container) => void },
 ): Promise<StartedService> {
-  const { GenericContainer } = connection.testcontainers
-  // OpenStdin keeps images whose command is a shell (busybox, alpine) running, as `docker run -i`
-  // does; Init reaps the processes that steps leave behind.
-  class ServiceContainer extends GenericContainer {
-    protected override async beforeContainerCreated(): Promise<void> {
-      this.createOpts.OpenStdin = true
-      this.hostConfig.Init = true
+  const { docker } = connection
+  let container: Dockerode.Container
+  try {
+    container = await docker.createContainer(containerCreateOptions(service, options))
+  }
+  catch (error) {
+    throw new EngineRefusedError(service.id, 'create', error)
+  }
+  options.onCreated(container)
+  throwIfAborted(options.signal)
+  try {
+    await container.start()
+  }
+  catch (error) {
+    const exited = await exitedError(container, service.id)
+    throw exited ?? new EngineRefusedError(service.id, 'start', error)
+  }
+  throwIfAborted(options.signal)
+  const hostPorts: Record<number, number> = {}
+  if (service.ports.length) {
+    const info = await container.inspect()
+    for (const port of service.ports) {
+      const binding = info.NetworkSettings.Ports?.[`${port}/tcp`]?.find(b => b.HostIp === PUBLISH_HOST_IP) ?? info.NetworkSettings.Ports?.[`${port}/tcp`]?.[0]
+      if (!binding) throw (await exitedError(container, service.id)) ?? new EngineRefusedError(service.id, 'start', new Error(`no host port was bound for port ${port}`))
+      hostPorts[port] = Number(binding.HostPort)
     }
   }
-  let builder = new ServiceContainer(service.image)
-    .withLabels(options.labels)
-    .withEnvironment(service.env)
-    .withPullPolicy({ shouldPull: () => false })
-    .withWaitStrategy({
-      waitUntilReady: async () => {},
-      withStartupTimeout() {
-        return this
-      },
-      isStartupTimeoutSet: () => false,
-      getStartupTimeout: () => 60_000,
-    })
-  if (service.command) builder = builder.withCommand(service.command)
-  if (service.ports.length) builder = builder.withExposedPorts(...service.ports)
-  if (service.volumes.length) {
-    builder = builder.withBindMounts(service.volumes.map(v => ({ source: v.hostPath, target: v.containerPath, mode: v.readOnly ? 'ro' as const : 'rw' as const })))
+  return { id: container.id, container, hostPorts }
+}
+
+/**
+ * When the container's main process has ended, the error that says so: the service, its exit
+ * code and its last log lines. `undefined` while it runs (or when the engine cannot tell).
+ */
+export async function exitedError(container: Dockerode.Container, service: string): Promise<ServiceExitedError | undefined> {
+  let state: { Running: boolean; ExitCode: number; Error?: string; OOMKilled?: boolean }
+  try {
+    state = (await container.inspect()).State
   }
-  if (options.network) builder = builder.withNetworkMode(options.network).withNetworkAliases(service.id)
-  const started = await builder.start()
-  const hostPorts: Record<number, number> = {}
-  for (const port of service.ports) hostPorts[port] = started.getMappedPort(port)
-  return { id: started.getId(), container: connection.docker.getContainer(started.getId()), hostPorts }
+  catch {
+    // Gone altogether (removed by someone else): that is an exit too, with nothing to show.
+    return new ServiceExitedError(service, undefined, '', 'the container was removed')
+  }
+  if (state.Running) return undefined
+  return new ServiceExitedError(service, state.ExitCode, await lastLogLines(container), state.Error || (state.OOMKilled ? 'killed: out of memory' : undefined))
+}
+
+/** The container's last lines of output (stdout and stderr together), best effort. */
+async function lastLogLines(container: Dockerode.Container, lines = 20): Promise<string> {
+  try {
+    // Without `follow` the engine answers with the whole (multiplexed) body at once.
+    const body = await container.logs({ stdout: true, stderr: true, follow: false, tail: lines }) as unknown as Buffer
+    const chunks: Buffer[] = []
+    createDemuxer((_which, chunk) => chunks.push(chunk))(Buffer.isBuffer(body) ? body : Buffer.from(String(body)))
+    return Buffer.concat(chunks).toString('utf8').trimEnd()
+  }
+  catch {
+    return ''
+  }
 }

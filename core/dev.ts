@@ -387,7 +387,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     if (closed) return
     const p = await getPool()
     if (closed) return
-    await p.prewarm(valid)
+    await p.prewarm(valid, { jobs })
     if (closed) return
     await reload([], loaded.map(l => ({ test: l.file, reason: 'start' })), texts, { firstAt: performance.now(), detectionMs: 0 })
     if (closed) return

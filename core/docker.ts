@@ -80,3 +80,76 @@ export function connectDocker(): Promise<DockerConnection> {
   })
   return connecting
 }
+
+/** The engine's own words from a Dockerode error (`json.message`), without the `(HTTP code …)` wrapping. */
+export function engineMessage(error: unknown): string {
+  const e = error as { json?: { message?: string } | null; reason?: string; message?: string }
+  return (e?.json?.message ?? e?.message ?? String(error)).replace(/^\(HTTP code \d+\)\s*(\S+ - )?/, '').trim()
+}
+
+/** Which service key an engine refusal most likely points at, from the engine's message. */
+export function refusedKey(message: string): 'volumes' | 'ports' | 'command' | 'image' | 'env' | undefined {
+  if (/mount|volume|bind|destination/i.test(message)) return 'volumes'
+  if (/port/i.test(message)) return 'ports'
+  if (/executable|exec:|exec format|entrypoint|\bcmd\b|command/i.test(message)) return 'command'
+  if (/image|manifest|platform/i.test(message)) return 'image'
+  if (/env/i.test(message)) return 'env'
+  return undefined
+}
+
+/** The engine refused to create or start a service's container (a bad mount, port, command…). */
+export class EngineRefusedError extends Error {
+  override name = 'EngineRefusedError'
+  readonly code = 'CLNRM_ENGINE_REFUSED'
+  readonly service: string
+  /** The service key the refusal most likely comes from, when the engine's message says. */
+  readonly key: string | undefined
+  readonly hint: string
+  constructor(service: string, phase: 'create' | 'start', cause: unknown) {
+    const said = engineMessage(cause)
+    const key = refusedKey(said)
+    super(`[clnrm] The engine refused to ${phase} service "${service}"${key ? ` (check its \`${key}\`)` : ''}: ${said}`, { cause })
+    this.service = service
+    this.key = key
+    this.hint = key
+      ? `Fix \`${key}\` of [services.${service}] in the test file; the message above is the engine's.`
+      : `Check [services.${service}] in the test file; the message above is the engine's.`
+  }
+}
+
+/** A service's main process ended (it exits at once, its binary is missing, it crashed). */
+export class ServiceExitedError extends Error {
+  override name = 'ServiceExitedError'
+  readonly code = 'CLNRM_SERVICE_EXITED'
+  readonly service: string
+  readonly exitCode: number | undefined
+  /** The container's last lines of output. */
+  readonly logs: string
+  readonly hint: string
+  constructor(service: string, exitCode: number | undefined, logs: string, detail?: string) {
+    const status = exitCode === undefined ? '' : ` with exit code ${exitCode}`
+    super(`[clnrm] Service "${service}" stopped${status}${detail ? ` (${detail.trim()})` : ''}; ${logs ? `its last output:\n${logs.split('\n').map(l => `  │ ${l}`).join('\n')}` : 'it printed nothing'}`)
+    this.service = service
+    this.exitCode = exitCode
+    this.logs = logs
+    this.hint = exitCode === 127 || /executable file not found|no such file/i.test(detail ?? '')
+      ? `The command of [services.${service}] is not in the image: check \`command\` (or the image's entrypoint).`
+      : exitCode === 0
+        ? `The image's command exits at once; keep it running, e.g. command = ["sleep", "infinity"], or run a server in the foreground.`
+        : `The service's main process ended; its last output above says why. clnrm needs it running for every step.`
+  }
+}
+
+/** Thrown when a run is cancelled (Ctrl-C, a newer save) while its containers start. */
+export class AbortedError extends Error {
+  override name = 'AbortedError'
+  readonly code = 'CLNRM_ABORTED'
+  constructor(what = 'the run') {
+    super(`[clnrm] ${what} was cancelled`)
+  }
+}
+
+/** Throws `AbortedError` when the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError()
+}

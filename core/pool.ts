@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto'
-import { hostname } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import type Dockerode from 'dockerode'
-import { startServiceContainer } from './container.ts'
+import { exitedError, startServiceContainer } from './container.ts'
 import type { DockerConnection } from './docker.ts'
-import { connectDocker, isEngineUnreachable, MissingImageError } from './docker.ts'
+import { AbortedError, connectDocker, isEngineUnreachable, MissingImageError, ServiceExitedError, throwIfAborted } from './docker.ts'
 import { createExecRunner } from './exec/exec-runner.ts'
 import { startShellRunner } from './exec/shell-runner.ts'
 import type { CommandRunner } from './exec/types.ts'
 import { contentHash } from './hash.ts'
 import { portEnvName, serviceDefinitionHash } from './plan.ts'
+import { PoolNetworks } from './pool-networks.ts'
 import { waitUntilReady } from './readiness.ts'
 import type { ServiceSpec, TestSpec } from './spec.ts'
 
@@ -33,7 +34,11 @@ export type PoolEvent =
 
 /** Options of a `ContainerPool`. */
 export interface ContainerPoolOptions {
-  /** Containers kept alive at most; idle ones are evicted first. @default 8 */
+  /**
+   * Containers alive at once, counting starting, busy and idle ones. A test that needs a new
+   * container when all are taken waits for one (idle containers of other definitions are removed
+   * first). A test with more services than this runs alone, over the limit. @default 8
+   */
   maxContainers?: number
   /** Milliseconds an unused container lives. @default 600_000 (10 min) */
   idleTimeoutMs?: number
@@ -69,6 +74,19 @@ export interface Lease {
   release: () => Promise<void>
 }
 
+/** A service's `reset` failed: the container is replaced, and every run of the test errors alike. */
+export class ResetFailedError extends Error {
+  override name = 'ResetFailedError'
+  readonly code = 'CLNRM_RESET_FAILED'
+  readonly service: string
+  readonly hint: string
+  constructor(service: string, exitCode: number, stderr: string) {
+    super(`[clnrm] reset of service "${service}" exited ${exitCode}${stderr ? `: ${stderr}` : ''}`)
+    this.service = service
+    this.hint = '`reset` runs before every run, on fresh containers too: it must succeed on a new container (e.g. `rm -rf /data/*`, not `rm /data/file`).'
+  }
+}
+
 const newWorkdir = (): string => `/tmp/clnrm-run-${randomUUID().slice(0, 12)}`
 
 interface Entry {
@@ -77,12 +95,16 @@ interface Entry {
   file: string
   service: string
   image: string
+  /** The test file whose network it is on (multi-service tests). */
+  network?: string
   container: Dockerode.Container
   id: string
   runner: CommandRunner
   hostPorts: Record<number, number>
   busy: boolean
   releasing: boolean
+  /** Its test file was deleted while it ran: removed on release instead of kept. */
+  retired: boolean
   /** The signal of the run holding it: an aborted run frees it soon, so wait rather than start another. */
   signal?: AbortSignal
   /** Pending while busy; settles when the entry is free again (or removed). */
@@ -93,6 +115,42 @@ interface Entry {
   uses: number
   lastUsed: number
   idleTimer?: ReturnType<typeof setTimeout>
+}
+
+/** A slot taken by a container that is starting; it counts against the limit like a live one. */
+interface Starting {
+  file: string
+  retired: boolean
+}
+
+/** What one test takes from the pool at once: idle containers to reuse and slots to start the rest in. */
+interface Reservation {
+  reused: Array<{ service: ServiceSpec; entry: Entry }>
+  fresh: Array<{ service: ServiceSpec; key: string; slot: Starting }>
+  /** Settles when the idle containers removed to make room are gone. */
+  evicted: Promise<unknown>
+}
+
+interface Waiter {
+  take: () => Reservation | undefined
+  resolve: (reservation: Reservation) => void
+}
+
+/** A signal that fires when either does; `dispose` detaches it from both. */
+function linkSignals(a: AbortSignal | undefined, b: AbortSignal): { signal: AbortSignal; dispose: () => void } {
+  if (!a) return { signal: b, dispose: () => {} }
+  const controller = new AbortController()
+  const abort = (): void => controller.abort()
+  if (a.aborted || b.aborted) abort()
+  a.addEventListener('abort', abort, { once: true })
+  b.addEventListener('abort', abort, { once: true })
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      a.removeEventListener('abort', abort)
+      b.removeEventListener('abort', abort)
+    },
+  }
 }
 
 const isAlive = (pid: number): boolean => {
@@ -108,9 +166,11 @@ const isAlive = (pid: number): boolean => {
 /**
  * Starts, reuses and removes service containers. A container is reused only for an identical
  * service definition (image id, command, env, ports, volumes, health check…), is leased to one
- * run at a time, and every run gets a fresh workdir, so reuse stays hermetic. Containers carry
- * this process's pid and session: a new pool removes those of dead sessions, and never adopts a
- * live process's containers.
+ * run at a time, and every run gets a fresh workdir, so reuse stays hermetic. At most
+ * `maxContainers` exist at once, starting and busy ones included; a test takes all the containers
+ * it needs in one step or waits its turn (first come, first served), so tests never hold part of
+ * what they need while waiting for the rest. Containers carry this process's pid and session: a
+ * new pool removes those of dead sessions, and never adopts a live process's containers.
  */
 export class ContainerPool {
   readonly sessionId: string = randomUUID()
@@ -118,17 +178,24 @@ export class ContainerPool {
   readonly #connection: DockerConnection
   readonly #entries = new Set<Entry>()
   readonly #imageIds = new Map<string, Promise<string>>()
-  readonly #networks = new Map<string, Promise<string>>()
-  readonly #starting = new Set<Promise<Entry>>()
+  readonly #networks: PoolNetworks
+  readonly #starting = new Set<Starting>()
+  readonly #startPromises = new Set<Promise<unknown>>()
+  readonly #queue: Waiter[] = []
   readonly #keys = new WeakMap<ServiceSpec, { imageId: string; key: string }>()
+  /** Aborts starts and waits when the pool closes. */
+  readonly #shutdown = new AbortController()
   /** Containers whose removal failed because the engine was away: removed once it answers again. */
   readonly #unremoved = new Set<Dockerode.Container>()
   #closing: Promise<void> | undefined
+  #closed = false
+  #removing = 0
   #counts = { started: 0, reused: 0, replaced: 0 }
 
   private constructor(connection: DockerConnection, options: ContainerPoolOptions) {
     this.#connection = connection
-    this.#options = { maxContainers: options.maxContainers ?? 8, idleTimeoutMs: options.idleTimeoutMs ?? 600_000, onEvent: options.onEvent }
+    this.#options = { maxContainers: Math.max(1, options.maxContainers ?? 8), idleTimeoutMs: options.idleTimeoutMs ?? 600_000, onEvent: options.onEvent }
+    this.#networks = new PoolNetworks(() => this.#docker, () => this.#labels(), this.sessionId.slice(0, 8))
   }
 
   /** Connects to the engine and removes orphans of dead sessions. */
@@ -156,7 +223,7 @@ export class ContainerPool {
       !!labels && labels[LABELS.host] === host && !isAlive(Number(labels[LABELS.pid]))
     const containers = await this.#docker.listContainers({ all: true, filters: { label: [LABELS.managed] } })
     const orphans = containers.filter(c => dead(c.Labels))
-    await Promise.allSettled(orphans.map(c => this.#docker.getContainer(c.Id).remove({ force: true })))
+    await Promise.allSettled(orphans.map(c => this.#docker.getContainer(c.Id).remove({ force: true, v: true })))
     const networks = await this.#docker.listNetworks({ filters: { label: [LABELS.managed] } })
     const orphanNetworks = networks.filter(n => dead(n.Labels))
     await Promise.allSettled(orphanNetworks.map(n => this.#docker.getNetwork(n.Id).remove()))
@@ -186,6 +253,7 @@ export class ContainerPool {
     catch {}
     try {
       const stream = await this.#docker.pull(image)
+      // followProgress reads the stream to its end and listens for its errors.
       await new Promise<void>((resolve, reject) => {
         this.#docker.modem.followProgress(stream, error => (error ? reject(error) : resolve()), (event: { status?: string; progress?: string }) => {
           this.#emit({ type: 'pool:image-pull', image, status: event.status ?? '', progress: event.progress })
@@ -196,18 +264,6 @@ export class ContainerPool {
     catch (error) {
       throw new MissingImageError(image, error)
     }
-  }
-
-  /** Services of a multi-service test share a private network where their ids are host names. */
-  #network(spec: TestSpec): Promise<string> {
-    let network = this.#networks.get(spec.file)
-    if (!network) {
-      const name = `clnrm-${this.sessionId.slice(0, 8)}-${contentHash(spec.file).slice(0, 10).replace(/[^A-Za-z0-9]/g, 'x')}`
-      network = this.#docker.createNetwork({ Name: name, Labels: this.#labels(), CheckDuplicate: true }).then(() => name)
-      this.#networks.set(spec.file, network)
-      network.catch(() => this.#networks.delete(spec.file))
-    }
-    return network
   }
 
   async #keyFor(spec: TestSpec, service: ServiceSpec): Promise<string> {
@@ -224,115 +280,271 @@ export class ContainerPool {
     return cached.key
   }
 
-  /** Leases containers for every service of a test, starting the missing ones in parallel. */
+  /**
+   * Leases containers for every service of a test, starting the missing ones in parallel.
+   * Waits while the limit is reached. Aborting the signal ends the wait, the starts and the
+   * readiness checks at once (with `AbortedError`) and removes what was half started.
+   */
   async acquire(spec: TestSpec, options: { signal?: AbortSignal } = {}): Promise<Lease> {
     if (this.#closing) throw new Error('[clnrm] the container pool is closed')
     const start = performance.now()
-    const runId = randomUUID().slice(0, 12)
-    const services: Record<string, LeasedService> = {}
-    const entries: Entry[] = []
-    const settled = await Promise.allSettled(Object.values(spec.services).map(async (service) => {
-      const { entry, reused } = await this.#lease(spec, service)
-      entry.signal = options.signal
-      entries.push(entry)
-      services[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused, workdir: entry.nextWorkdir }
-      if (reused && service.reset) {
-        const reset = await entry.runner.exec({ argv: service.reset, timeoutMs: 30_000 })
-        if (reset.exitCode !== 0) throw new Error(`[clnrm] reset of service "${service.id}" exited ${reset.exitCode}: ${reset.stderr.trim().slice(-300)}`)
-      }
-    }))
-    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    const services = Object.values(spec.services)
+    const keys = await Promise.all(services.map(service => this.#keyFor(spec, service)))
+    // Not AbortSignal.any: its dependent signals stay attached to the pool's for as long as the
+    // pool lives, which a long dev session would feel. This one is detached when acquire ends.
+    const { signal, dispose } = linkSignals(options.signal, this.#shutdown.signal)
+    try {
+      return await this.#acquire(spec, services, keys, signal, options.signal, start)
+    }
+    finally {
+      dispose()
+    }
+  }
+
+  async #acquire(spec: TestSpec, services: ServiceSpec[], keys: string[], signal: AbortSignal, runSignal: AbortSignal | undefined, start: number): Promise<Lease> {
+    throwIfAborted(signal)
+    const take = (): Reservation | undefined => this.#reserve(spec, services, keys)
+    // First come, first served: with tests already waiting, a newcomer queues behind them.
+    const reservation = (this.#queue.length === 0 ? take() : undefined) ?? await this.#wait(take, signal)
+
+    const leased: Record<string, LeasedService> = {}
+    // Keyed by entry, not by the entry's service id: tests whose services are defined alike
+    // share containers under different ids.
+    const entries = new Map<Entry, ServiceSpec>()
+    const failed = new Set<Entry>()
+    const lease = (service: ServiceSpec, entry: Entry, reused: boolean): void => {
+      entry.signal = runSignal
+      entries.set(entry, service)
+      leased[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused, workdir: entry.nextWorkdir }
+    }
+    for (const { service, entry } of reservation.reused) lease(service, entry, true)
+    const settled = await Promise.allSettled([
+      ...reservation.fresh.map(async ({ service, key, slot }) => {
+        // Evicted containers are gone from the engine before new ones are created: never over the limit.
+        await reservation.evicted
+        lease(service, await this.#startTracked(spec, service, key, slot, signal), false)
+      }),
+    ])
+    let failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown
+    if (!failure) {
+      // `reset` runs before every run, fresh containers included: the same definition gets the same verdict every time.
+      const resets = await Promise.allSettled(services.filter(s => s.reset).map(async (service) => {
+        const entry = [...entries].find(([, s]) => s === service)![0]
+        const result = await entry.runner.exec({ argv: service.reset!, timeoutMs: 30_000, signal })
+        throwIfAborted(signal)
+        if (result.exitCode !== 0) {
+          failed.add(entry)
+          throw new ResetFailedError(service.id, result.exitCode, result.stderr.trim().slice(-300))
+        }
+      }))
+      failure = resets.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason
+    }
     if (failure) {
-      await Promise.allSettled(entries.map(entry => this.#remove(entry, 'failed')))
-      throw failure.reason
+      // Reused containers go back to the pool; new ones and those whose reset failed are removed.
+      const reused = new Set(reservation.reused.map(r => r.entry))
+      await Promise.allSettled([...entries].map(([entry, service]) => (reused.has(entry) && !failed.has(entry) ? this.#release(entry, service) : this.#remove(entry, 'failed'))))
+      throw failure
     }
     const env: Record<string, string> = {}
-    for (const service of Object.values(spec.services)) {
-      for (const port of service.ports) env[portEnvName(service.id, port)] = String(services[service.id]!.hostPorts[port])
+    for (const service of services) {
+      for (const port of service.ports) env[portEnvName(service.id, port)] = String(leased[service.id]!.hostPorts[port])
     }
     let released: Promise<void> | undefined
     return {
-      runId,
-      services,
+      runId: randomUUID().slice(0, 12),
+      services: leased,
       env,
       acquireMs: performance.now() - start,
       release: () => {
-        released ??= Promise.allSettled(entries.map(entry => this.#release(entry, spec.services[entry.service]!))).then(() => {})
+        released ??= Promise.allSettled([...entries].map(([entry, service]) => this.#release(entry, service))).then(() => {})
         return released
       },
     }
   }
 
-  async #lease(spec: TestSpec, service: ServiceSpec): Promise<{ entry: Entry; reused: boolean }> {
-    const key = await this.#keyFor(spec, service)
-    if (service.reuse) {
-      // A matching container whose run was cancelled, or is being released, is free in a few
-      // milliseconds: waiting for it beats starting another (the dev loop's pre-emption).
-      const soon = [...this.#entries].find(e => e.key === key && e.busy && (e.signal?.aborted || e.releasing))
-      if (soon && ![...this.#entries].some(e => e.key === key && !e.busy)) await soon.freed
-      for (const entry of this.#entries) {
-        if (entry.key !== key || entry.busy) continue
-        if (!entry.runner.alive) {
-          this.#counts.replaced++
-          this.#emit({ type: 'pool:container-replaced', service: service.id, file: spec.file, reason: 'the container stopped' })
-          await this.#remove(entry, 'failed')
+  /** Containers counted against the limit: live ones, those starting and those being removed. */
+  get #used(): number {
+    return this.#entries.size + this.#starting.size + this.#removing
+  }
+
+  /**
+   * Takes everything a test needs in one synchronous step, or nothing: idle containers of the
+   * same definitions, and slots for the rest (removing idle containers of other definitions to
+   * make room). `undefined` means wait: the limit is reached, or a container of a needed
+   * definition is about to be freed (a cancelled run, a release under way).
+   */
+  #reserve(spec: TestSpec, services: ServiceSpec[], keys: string[]): Reservation | undefined {
+    const taken = new Set<Entry>()
+    const reused: Reservation['reused'] = []
+    const missing: Array<{ service: ServiceSpec; key: string }> = []
+    for (const [i, service] of services.entries()) {
+      const key = keys[i]!
+      if (service.reuse) {
+        let found: Entry | undefined
+        let soon = false
+        for (const entry of this.#entries) {
+          if (entry.key !== key || taken.has(entry) || entry.retired) continue
+          if (entry.busy) {
+            soon ||= entry.releasing || !!entry.signal?.aborted
+            continue
+          }
+          if (!entry.runner.alive) {
+            this.#counts.replaced++
+            this.#emit({ type: 'pool:container-replaced', service: service.id, file: spec.file, reason: 'the container stopped' })
+            void this.#remove(entry, 'failed')
+            continue
+          }
+          found = entry
+          break
+        }
+        if (found) {
+          taken.add(found)
+          reused.push({ service, entry: found })
           continue
         }
-        clearTimeout(entry.idleTimer)
-        this.#markBusy(entry)
-        entry.uses++
-        this.#counts.reused++
-        return { entry, reused: true }
+        // Freed in a few milliseconds: waiting for it beats starting another (the dev loop's pre-emption).
+        if (soon) return undefined
       }
+      missing.push({ service, key })
     }
-    await this.#makeRoom()
-    const starting = this.#start(spec, service, key)
-    this.#starting.add(starting)
-    starting.finally(() => this.#starting.delete(starting)).catch(() => {})
-    return { entry: await starting, reused: false }
-  }
-
-  async #makeRoom(): Promise<void> {
-    if (this.#entries.size < this.#options.maxContainers) return
-    const idle = [...this.#entries].filter(e => !e.busy).sort((a, b) => a.lastUsed - b.lastUsed)[0]
-    if (idle) await this.#remove(idle, 'evicted')
-  }
-
-  async #start(spec: TestSpec, service: ServiceSpec, key: string): Promise<Entry> {
-    const started = performance.now()
-    this.#emit({ type: 'pool:container-starting', service: service.id, image: service.image, file: spec.file })
-    await this.#imageId(service.image)
-    const network = Object.keys(spec.services).length > 1 ? await this.#network(spec) : undefined
-    const { id, container: dockerContainer, hostPorts } = await startServiceContainer(this.#connection, service, {
-      labels: this.#labels({ [LABELS.key]: key, [LABELS.service]: service.id }),
-      network,
+    let evicted: Promise<unknown> = Promise.resolve()
+    if (missing.length) {
+      const free = this.#options.maxContainers - this.#used
+      const idle = [...this.#entries].filter(e => !e.busy && !taken.has(e)).sort((a, b) => a.lastUsed - b.lastUsed)
+      // Evicting makes room once the evicted containers are gone (`Reservation.evicted`).
+      const short = missing.length - free
+      if (short > idle.length) {
+        // More services than the limit: run alone, once nothing else is busy or starting.
+        const alone = services.length > this.#options.maxContainers && this.#starting.size === 0 && [...this.#entries].every(e => !e.busy || taken.has(e))
+        if (!alone) return undefined
+      }
+      evicted = Promise.allSettled(idle.slice(0, Math.max(0, short)).map(entry => this.#remove(entry, 'evicted')))
+    }
+    for (const { entry } of reused) {
+      clearTimeout(entry.idleTimer)
+      this.#markBusy(entry)
+      entry.uses++
+      this.#counts.reused++
+    }
+    const fresh = missing.map(({ service, key }) => {
+      const slot: Starting = { file: spec.file, retired: false }
+      this.#starting.add(slot)
+      if (services.length > 1) this.#networks.hold(spec.file)
+      return { service, key, slot }
     })
-    // The engine answers again: drop what it could not remove while it was away (once per outage).
-    if (this.#unremoved.size) await this.#removeUnremoved()
-    if (this.#closing) {
-      // The pool closed while this container started: it is nobody's, so it goes now.
-      await dockerContainer.remove({ force: true, v: true }).catch(() => {})
-      throw new Error('[clnrm] the container pool closed while a container started')
+    return { reused, fresh, evicted }
+  }
+
+  /** Queues until `take` succeeds; an abort leaves the queue at once. */
+  #wait(take: () => Reservation | undefined, signal: AbortSignal): Promise<Reservation> {
+    return new Promise<Reservation>((resolve, reject) => {
+      const onAbort = (): void => {
+        const at = this.#queue.indexOf(waiter)
+        if (at >= 0) this.#queue.splice(at, 1)
+        reject(this.#closed ? new Error('[clnrm] the container pool closed') : new AbortedError())
+        // The head may have been what held the others back.
+        this.#pump()
+      }
+      const waiter: Waiter = {
+        take,
+        resolve: (reservation) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(reservation)
+        },
+      }
+      if (signal.aborted) return onAbort()
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.#queue.push(waiter)
+      this.#pump()
+    })
+  }
+
+  /** Serves waiting tests in order, stopping at the first that cannot go yet. */
+  #pump(): void {
+    while (this.#queue.length) {
+      const reservation = this.#queue[0]!.take()
+      if (!reservation) return
+      this.#queue.shift()!.resolve(reservation)
     }
-    const runner = await startShellRunner(dockerContainer) ?? createExecRunner(dockerContainer)
-    const entry: Entry = {
-      key, file: spec.file, service: service.id, image: service.image, container: dockerContainer, id, runner, hostPorts,
-      busy: false, releasing: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(),
-    }
-    this.#markBusy(entry)
-    this.#entries.add(entry)
-    this.#counts.started++
+  }
+
+  #startTracked(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
+    const started = this.#start(spec, service, key, slot, signal)
+    this.#startPromises.add(started)
+    started.finally(() => this.#startPromises.delete(started)).catch(() => {})
+    return started
+  }
+
+  async #start(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
+    const started = performance.now()
+    const network = Object.keys(spec.services).length > 1 ? spec.file : undefined
+    let container: Dockerode.Container | undefined
+    let runner: CommandRunner | undefined
     try {
-      const mkdir = await runner.exec({ argv: runner.kind === 'shell' ? ['sh', '-c', `mkdir -p ${entry.nextWorkdir}`] : ['mkdir', '-p', entry.nextWorkdir] })
+      this.#emit({ type: 'pool:container-starting', service: service.id, image: service.image, file: spec.file })
+      const { id, hostPorts } = await startServiceContainer(this.#connection, service, {
+        labels: this.#labels({ [LABELS.key]: key, [LABELS.service]: service.id }),
+        network: network && await this.#networks.name(network),
+        signal,
+        onCreated: (created) => {
+          container = created
+        },
+      })
+      const created = container!
+      // The engine answers again: drop what it could not remove while it was away (once per outage).
+      if (this.#unremoved.size) await this.#removeUnremoved()
+      const raw = await startShellRunner(created) ?? createExecRunner(created)
+      runner = this.#explainExits(raw, created, service.id)
+      throwIfAborted(signal)
+      const entry: Entry = {
+        key, file: spec.file, service: service.id, image: service.image, network, container: created, id, runner, hostPorts,
+        busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(),
+      }
+      const mkdir = await runner.exec({ argv: runner.kind === 'shell' ? ['sh', '-c', `mkdir -p ${entry.nextWorkdir}`] : ['mkdir', '-p', entry.nextWorkdir], signal })
+      throwIfAborted(signal)
       if (mkdir.exitCode !== 0) throw new Error(`[clnrm] could not create the run directory in "${service.id}": ${mkdir.stderr.trim()}`)
-      await waitUntilReady(service, dockerContainer, runner)
+      await waitUntilReady(service, created, runner, signal)
+      // Handed over atomically: the slot becomes a busy entry, so the count never dips.
+      this.#starting.delete(slot)
+      entry.retired = slot.retired
+      this.#markBusy(entry)
+      this.#entries.add(entry)
+      this.#counts.started++
+      this.#emit({ type: 'pool:container-ready', service: service.id, image: service.image, file: spec.file, ms: performance.now() - started })
+      return entry
     }
     catch (error) {
-      await this.#remove(entry, 'failed')
-      throw error
+      let reason = error
+      // Whatever went wrong, a main process that ended is the story worth telling.
+      if (container && !(error instanceof AbortedError) && !(error instanceof ServiceExitedError)) reason = (await exitedError(container, service.id)) ?? error
+      if (signal.aborted && !(reason instanceof ServiceExitedError)) reason = this.#closed ? new Error('[clnrm] the container pool closed while a container started') : new AbortedError()
+      runner?.close()
+      await container?.remove({ force: true, v: true }).catch(() => {})
+      this.#starting.delete(slot)
+      if (network) await this.#networks.drop(network)
+      this.#pump()
+      throw reason
     }
-    this.#emit({ type: 'pool:container-ready', service: service.id, image: service.image, file: spec.file, ms: performance.now() - started })
-    return entry
+  }
+
+  /** A runner whose failures name a service that exited (with its exit code and last output) rather than a broken stream. */
+  #explainExits(raw: CommandRunner, container: Dockerode.Container, service: string): CommandRunner {
+    return {
+      kind: raw.kind,
+      get alive() {
+        return raw.alive
+      },
+      exec: async (request) => {
+        try {
+          return await raw.exec(request)
+        }
+        catch (error) {
+          throw (await exitedError(container, service)) ?? error
+        }
+      },
+      endRun: (workdir, nextWorkdir) => raw.endRun(workdir, nextWorkdir),
+      close: () => raw.close(),
+    }
   }
 
   #markBusy(entry: Entry): void {
@@ -341,7 +553,8 @@ export class ContainerPool {
   }
 
   async #release(entry: Entry, service: ServiceSpec): Promise<void> {
-    if (!service.reuse || !entry.runner.alive) return this.#remove(entry, 'no-reuse')
+    if (!this.#entries.has(entry)) return
+    if (!service.reuse || !entry.runner.alive || entry.retired) return this.#remove(entry, entry.retired ? 'retired' : 'no-reuse')
     entry.releasing = true
     const previous = entry.nextWorkdir
     entry.nextWorkdir = newWorkdir()
@@ -353,6 +566,8 @@ export class ContainerPool {
     catch {
       return this.#remove(entry, 'failed')
     }
+    if (!this.#entries.has(entry)) return
+    if (entry.retired) return this.#remove(entry, 'retired')
     entry.busy = false
     entry.releasing = false
     entry.signal = undefined
@@ -360,6 +575,7 @@ export class ContainerPool {
     entry.lastUsed = Date.now()
     entry.idleTimer = setTimeout(() => void this.#remove(entry, 'idle'), this.#options.idleTimeoutMs)
     entry.idleTimer.unref?.()
+    this.#pump()
   }
 
   async #remove(entry: Entry, reason: Extract<PoolEvent, { type: 'pool:container-removed' }>['reason']): Promise<void> {
@@ -367,10 +583,15 @@ export class ContainerPool {
     clearTimeout(entry.idleTimer)
     entry.markFreed()
     entry.runner.close()
+    // Counted until the engine has removed it: the limit is about what the engine holds.
+    this.#removing++
     await entry.container.remove({ force: true, v: true }).catch((error: unknown) => {
       if (isEngineUnreachable(error)) this.#unremoved.add(entry.container)
     })
+    this.#removing--
     this.#emit({ type: 'pool:container-removed', service: entry.service, reason })
+    if (entry.network) await this.#networks.drop(entry.network)
+    this.#pump()
   }
 
   async #removeUnremoved(): Promise<void> {
@@ -381,20 +602,39 @@ export class ContainerPool {
     })))
   }
 
-  /** Starts the containers of these tests ahead of their first run. */
-  async prewarm(specs: readonly TestSpec[]): Promise<void> {
-    await Promise.allSettled(specs.map(async spec => (await this.acquire(spec)).release()))
+  /**
+   * Starts containers ahead of the tests' first runs: one per distinct service definition, `jobs`
+   * at a time, only into free slots (prewarming never evicts). Failures are left to the runs.
+   */
+  async prewarm(specs: readonly TestSpec[], options: { jobs?: number } = {}): Promise<void> {
+    const seen = new Set<string>()
+    const distinct: TestSpec[] = []
+    for (const spec of specs) {
+      const keys = await Promise.all(Object.values(spec.services).map(s => this.#keyFor(spec, s))).catch(() => undefined)
+      const id = keys?.sort().join(' ')
+      if (id === undefined || seen.has(id)) continue
+      seen.add(id)
+      distinct.push(spec)
+    }
+    const jobs = Math.max(1, options.jobs ?? availableParallelism())
+    const worker = async (): Promise<void> => {
+      for (let spec = distinct.shift(); spec && !this.#closing; spec = distinct.shift()) {
+        if (Object.keys(spec.services).length > this.#options.maxContainers - this.#used) continue
+        await this.acquire(spec).then(lease => lease.release(), () => {})
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(jobs, distinct.length) }, worker))
   }
 
-  /** Removes the idle containers a test file started, and its network (the file was deleted). */
+  /**
+   * Removes the containers a test file started, and its network (the file was deleted). Busy
+   * ones are removed when their run releases them; starting ones when their first run ends.
+   */
   async retire(file: string): Promise<void> {
-    const doomed = [...this.#entries].filter(entry => !entry.busy && entry.file === file)
-    await Promise.allSettled(doomed.map(entry => this.#remove(entry, 'retired')))
-    const network = this.#networks.get(file)
-    if (network && ![...this.#entries].some(entry => entry.file === file)) {
-      this.#networks.delete(file)
-      await network.then(name => this.#docker.getNetwork(name).remove()).catch(() => {})
-    }
+    for (const slot of this.#starting) if (slot.file === file) slot.retired = true
+    const mine = [...this.#entries].filter(entry => entry.file === file)
+    for (const entry of mine) entry.retired = true
+    await Promise.allSettled(mine.filter(entry => !entry.busy).map(entry => this.#remove(entry, 'retired')))
   }
 
   /** Whether the engine answers a ping within `timeoutMs` (tells a dead container from a dead engine). */
@@ -409,23 +649,22 @@ export class ContainerPool {
     }
   }
 
-  /** Live containers and what the pool did so far. */
-  stats(): { live: number; busy: number; started: number; reused: number; replaced: number } {
-    const live = this.#entries.size
+  /** Live containers (starting ones included), networks, and what the pool did so far. */
+  stats(): { live: number; busy: number; starting: number; waiting: number; networks: number; started: number; reused: number; replaced: number } {
     const busy = [...this.#entries].filter(e => e.busy).length
-    return { live, busy, ...this.#counts }
+    return { live: this.#used, busy, starting: this.#starting.size, waiting: this.#queue.length, networks: this.#networks.size, ...this.#counts }
   }
 
   /** Removes every container and network of this session. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      // Containers still starting remove themselves once they see the pool closing.
-      await Promise.allSettled([...this.#starting])
+      // Starts and waits end at once; starting containers remove themselves.
+      this.#closed = true
+      this.#shutdown.abort()
+      await Promise.allSettled([...this.#startPromises])
       await Promise.allSettled([...this.#entries].map(entry => this.#remove(entry, 'closed')))
       await this.#removeUnremoved()
-      const networks = await Promise.allSettled([...this.#networks.values()])
-      await Promise.allSettled(networks.map(n => (n.status === 'fulfilled' ? this.#docker.getNetwork(n.value).remove() : undefined)))
-      this.#networks.clear()
+      await this.#networks.close()
     })()
     return this.#closing
   }

@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream'
 import type Dockerode from 'dockerode'
+import { AbortedError, throwIfAborted } from './docker.ts'
 import { createDemuxer } from './exec/demux.ts'
 import type { CommandRunner } from './exec/types.ts'
 import { compilePattern } from './regex.ts'
@@ -15,36 +17,62 @@ export class ServiceNotReadyError extends Error {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-
-/** Waits for a new container's `wait_for` and `health_check`, polling fast so the loop stays quick. */
-export async function waitUntilReady(service: ServiceSpec, container: Dockerode.Container, runner: CommandRunner): Promise<void> {
-  if (service.waitFor?.kind === 'log') await waitForLog(service.id, container, service.waitFor.pattern, service.waitFor.timeoutMs)
-  if (service.waitFor?.kind === 'port') await waitForPort(service.id, runner, service.waitFor.port, service.waitFor.timeoutMs)
-  if (service.healthCheck) await waitForHealth(service, runner)
+/** Sleeps, or rejects with `AbortedError` as soon as the signal fires. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new AbortedError())
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(new AbortedError())
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
-async function waitForLog(id: string, container: Dockerode.Container, pattern: string, timeoutMs: number): Promise<void> {
+/**
+ * Waits for a new container's `wait_for` and `health_check`, polling fast so the loop stays
+ * quick. Aborting the signal ends the wait at once (with `AbortedError`): a Ctrl-C never waits
+ * out a readiness timeout.
+ */
+export async function waitUntilReady(service: ServiceSpec, container: Dockerode.Container, runner: CommandRunner, signal?: AbortSignal): Promise<void> {
+  throwIfAborted(signal)
+  if (service.waitFor?.kind === 'log') await waitForLog(service.id, container, service.waitFor.pattern, service.waitFor.timeoutMs, signal)
+  if (service.waitFor?.kind === 'port') await waitForPort(service.id, runner, service.waitFor.port, service.waitFor.timeoutMs, signal)
+  if (service.healthCheck) await waitForHealth(service, runner, signal)
+}
+
+async function waitForLog(id: string, container: Dockerode.Container, pattern: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
   const regex = compilePattern(pattern)
-  const stream = await container.logs({ follow: true, stdout: true, stderr: true }) as NodeJS.ReadableStream & { destroy: () => void }
+  const stream = await container.logs({ follow: true, stdout: true, stderr: true }) as unknown as Readable
   let seen = ''
+  let cleanup = (): void => {}
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new ServiceNotReadyError(id, `did not log /${pattern}/ within ${timeoutMs}ms; last output: ${seen.slice(-500) || '(none)'}`)), timeoutMs)
+      const onAbort = (): void => reject(new AbortedError())
+      cleanup = () => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      if (signal?.aborted) return reject(new AbortedError())
+      signal?.addEventListener('abort', onAbort, { once: true })
       stream.on('data', createDemuxer((_which, chunk) => {
         seen = (seen + chunk.toString('utf8')).slice(-64 * 1024)
-        if (regex.test(seen)) {
-          clearTimeout(timer)
-          resolve()
-        }
+        if (regex.test(seen)) resolve()
       }))
-      stream.on('end', () => {
-        clearTimeout(timer)
-        reject(new ServiceNotReadyError(id, `stopped before logging /${pattern}/; last output: ${seen.slice(-500) || '(none)'}`))
-      })
+      stream.on('end', () => reject(new ServiceNotReadyError(id, `stopped before logging /${pattern}/; last output: ${seen.slice(-500) || '(none)'}`)))
+      // A broken connection (the engine restarting, the container removed) ends the wait too.
+      stream.on('error', error => reject(new ServiceNotReadyError(id, `log stream failed before /${pattern}/ appeared: ${error.message}`)))
     })
   }
   finally {
+    cleanup()
+    // Destroyed on every path; the listener stays so a late error cannot go unhandled.
+    stream.on('error', () => {})
     stream.destroy()
   }
 }
@@ -59,28 +87,31 @@ export function listeningPorts(procNetTcp: string): Set<number> {
   return ports
 }
 
-async function waitForPort(id: string, runner: CommandRunner, port: number, timeoutMs: number): Promise<void> {
+async function waitForPort(id: string, runner: CommandRunner, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs
   const argv = runner.kind === 'shell' ? ['sh', '-c', 'cat /proc/net/tcp /proc/net/tcp6 2>/dev/null'] : ['cat', '/proc/net/tcp', '/proc/net/tcp6']
   for (;;) {
-    const result = await runner.exec({ argv, timeoutMs: 5000 })
+    const result = await runner.exec({ argv, timeoutMs: 5000, signal })
+    throwIfAborted(signal)
     if (listeningPorts(result.stdout).has(port)) return
     if (Date.now() > deadline) throw new ServiceNotReadyError(id, `did not listen on port ${port} within ${timeoutMs}ms`)
-    await sleep(50)
+    await sleep(50, signal)
   }
 }
 
-async function waitForHealth(service: ServiceSpec, runner: CommandRunner): Promise<void> {
+async function waitForHealth(service: ServiceSpec, runner: CommandRunner, signal: AbortSignal | undefined): Promise<void> {
   const check = service.healthCheck!
   const deadline = Date.now() + check.timeoutMs
   let failures = 0
   for (;;) {
-    const result = await runner.exec({ argv: check.cmd, timeoutMs: Math.max(1, Math.min(5000, deadline - Date.now())) })
-    if (result.exitCode === 0) return
+    // The check's own timeout is the runner's: a check slower than its slot is killed, not awaited.
+    const result = await runner.exec({ argv: check.cmd, timeoutMs: Math.max(1, Math.min(5000, deadline - Date.now())), signal })
+    throwIfAborted(signal)
+    if (result.exitCode === 0 && !result.timedOut) return
     failures++
-    const last = `exit ${result.exitCode}${result.stderr.trim() ? `: ${result.stderr.trim().slice(-300)}` : ''}`
+    const last = result.timedOut ? 'the check timed out' : `exit ${result.exitCode}${result.stderr.trim() ? `: ${result.stderr.trim().slice(-300)}` : ''}`
     if (check.retries > 0 && failures > check.retries) throw new ServiceNotReadyError(service.id, `failed its health check ${failures} times (${last})`)
     if (Date.now() + check.intervalMs > deadline) throw new ServiceNotReadyError(service.id, `was not healthy within ${check.timeoutMs}ms (${last})`)
-    await sleep(check.intervalMs)
+    await sleep(check.intervalMs, signal)
   }
 }

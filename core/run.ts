@@ -152,6 +152,9 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
  */
 async function stepError(error: unknown, step: TestSpec['steps'][number] | undefined, lease: Lease, pool: ContainerPool): Promise<NonNullable<TestResult['error']>> {
   const message = (error as Error).message.replace(/^\[clnrm\] /, '')
+  // A service whose main process ended (CLNRM_SERVICE_EXITED) already says which, how and why.
+  const coded = error as { code?: unknown; hint?: string }
+  if (coded.code === 'CLNRM_SERVICE_EXITED') return { code: coded.code, message, hint: coded.hint }
   const runner = step && lease.services[step.service]?.runner
   const gone = runner && (!runner.alive || (error as { statusCode?: number }).statusCode === 404)
   if (!step || !(gone || isEngineUnreachable(error))) return { message }
