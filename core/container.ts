@@ -67,8 +67,8 @@ export async function startServiceContainer(
     await container.start()
   }
   catch (error) {
-    const exited = await exitedError(container, service.id)
-    throw exited ?? new EngineRefusedError(service.id, 'start', error)
+    // A refused start (a bad mount, a missing binary) never ran: the engine's reason is the story.
+    throw new EngineRefusedError(service.id, 'start', error)
   }
   throwIfAborted(options.signal)
   const hostPorts: Record<number, number> = {}
@@ -87,14 +87,20 @@ export async function startServiceContainer(
  * When the container's main process has ended, the error that says so: the service, its exit
  * code and its last log lines. `undefined` while it runs (or when the engine cannot tell).
  */
-export async function exitedError(container: Dockerode.Container, service: string): Promise<ServiceExitedError | undefined> {
+export async function exitedError(container: Dockerode.Container, service: string, options: { settleMs?: number } = {}): Promise<ServiceExitedError | undefined> {
   let state: { Running: boolean; ExitCode: number; Error?: string; OOMKilled?: boolean }
-  try {
-    state = (await container.inspect()).State
-  }
-  catch {
-    // Gone altogether (removed by someone else): that is an exit too, with nothing to show.
-    return new ServiceExitedError(service, undefined, '', 'the container was removed')
+  const deadline = Date.now() + (options.settleMs ?? 0)
+  for (;;) {
+    try {
+      state = (await container.inspect()).State
+    }
+    catch {
+      // Gone altogether (removed by someone else): that is an exit too, with nothing to show.
+      return new ServiceExitedError(service, undefined, '', 'the container was removed')
+    }
+    // A stopping container ends its execs before the engine marks it stopped: give it a moment.
+    if (!state.Running || Date.now() >= deadline) break
+    await new Promise(resolve => setTimeout(resolve, 100))
   }
   if (state.Running) return undefined
   return new ServiceExitedError(service, state.ExitCode, await lastLogLines(container), state.Error || (state.OOMKilled ? 'killed: out of memory' : undefined))

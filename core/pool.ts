@@ -3,7 +3,7 @@ import { availableParallelism, hostname } from 'node:os'
 import type Dockerode from 'dockerode'
 import { exitedError, startServiceContainer } from './container.ts'
 import type { DockerConnection } from './docker.ts'
-import { AbortedError, connectDocker, isEngineUnreachable, MissingImageError, ServiceExitedError, throwIfAborted } from './docker.ts'
+import { AbortedError, connectDocker, EngineRefusedError, isEngineUnreachable, MissingImageError, ServiceExitedError, throwIfAborted } from './docker.ts'
 import { createExecRunner } from './exec/exec-runner.ts'
 import { startShellRunner } from './exec/shell-runner.ts'
 import type { CommandRunner } from './exec/types.ts'
@@ -516,7 +516,7 @@ export class ContainerPool {
     catch (error) {
       let reason = error
       // Whatever went wrong, a main process that ended is the story worth telling.
-      if (container && !(error instanceof AbortedError) && !(error instanceof ServiceExitedError)) reason = (await exitedError(container, service.id)) ?? error
+      if (container && !(error instanceof AbortedError) && !(error instanceof ServiceExitedError) && !(error instanceof EngineRefusedError)) reason = (await exitedError(container, service.id, { settleMs: 1000 })) ?? error
       if (signal.aborted && !(reason instanceof ServiceExitedError)) reason = this.#closed ? new Error('[clnrm] the container pool closed while a container started') : new AbortedError()
       runner?.close()
       await container?.remove({ force: true, v: true }).catch(() => {})
@@ -539,7 +539,7 @@ export class ContainerPool {
           return await raw.exec(request)
         }
         catch (error) {
-          throw (await exitedError(container, service)) ?? error
+          throw (await exitedError(container, service, { settleMs: 2000 })) ?? error
         }
       },
       endRun: (workdir, nextWorkdir) => raw.endRun(workdir, nextWorkdir),
