@@ -95,8 +95,8 @@ export async function exitedError(container: Dockerode.Container, service: strin
       state = (await container.inspect()).State
     }
     catch {
-      // Gone altogether (removed by someone else): that is an exit too, with nothing to show.
-      return new ServiceExitedError(service, undefined, '', 'the container was removed')
+      // Removed from outside, or the engine is away: not an exit of the service; the caller says which.
+      return undefined
     }
     // A stopping container ends its execs before the engine marks it stopped: give it a moment.
     if (!state.Running || Date.now() >= deadline) break
