@@ -88,8 +88,9 @@ export async function startServiceContainer(
  * code and its last log lines. `undefined` while it runs (or when the engine cannot tell).
  */
 export async function exitedError(container: Dockerode.Container, service: string, options: { settleMs?: number } = {}): Promise<ServiceExitedError | undefined> {
-  let state: { Running: boolean; ExitCode: number; Error?: string; OOMKilled?: boolean }
+  let state: { Running: boolean; Status?: string; Dead?: boolean; ExitCode: number; Error?: string; OOMKilled?: boolean }
   const deadline = Date.now() + (options.settleMs ?? 0)
+  let confirmed = false
   for (;;) {
     try {
       state = (await container.inspect()).State
@@ -97,6 +98,14 @@ export async function exitedError(container: Dockerode.Container, service: strin
     catch {
       // Removed from outside, or the engine is away: not an exit of the service; the caller says which.
       return undefined
+    }
+    // Being removed from outside (`docker rm -f`): not an exit of the service.
+    if (state.Status === 'removing' || state.Dead) return undefined
+    // `docker rm -f` kills (137) before it removes: look once more before calling it an exit.
+    if (!state.Running && state.ExitCode === 137 && !state.OOMKilled && !confirmed) {
+      confirmed = true
+      await new Promise(resolve => setTimeout(resolve, 300))
+      continue
     }
     // A stopping container ends its execs before the engine marks it stopped: give it a moment.
     if (!state.Running || Date.now() >= deadline) break
