@@ -229,8 +229,8 @@ run = "test -e /tmp/healthy"
       await (await small.acquire(b)).release()
       expect(seen).toContainEqual({ type: 'pool:container-removed', service: 'box', reason: 'evicted' })
       expect(small.stats().live).toBe(1)
-      await new Promise(r => setTimeout(r, 600))
-      expect(seen).toContainEqual({ type: 'pool:container-removed', service: 'box', reason: 'idle' })
+      // The idle timer fires after 300 ms; the engine's removal takes what it takes on a busy machine.
+      await expect.poll(() => seen, { timeout: 10_000 }).toContainEqual({ type: 'pool:container-removed', service: 'box', reason: 'idle' })
       expect(small.stats().live).toBe(0)
     }
     finally {
