@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { clnrmContainers, IMAGE } from './engine.ts'
@@ -154,5 +154,57 @@ describe('the container limit and lifecycle, as clnrm users see them', () => {
     }
     expect(inspected).toEqual(['127.0.0.1'])
     expect((await run.done).code).toBe(0)
+  })
+})
+
+describe('a test deleted while it runs, in clnrm dev', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir()))
+  afterEach(() => cleanup())
+
+  const networksOf = (pid: number): string[] =>
+    execFileSync('docker', ['network', 'ls', '-q', '--filter', `label=clnrm.pid=${pid}`], { encoding: 'utf8' }).split('\n').filter(Boolean)
+  const pair = (step: string): string => `[meta]\nname = "pair"\n[services.web]\nimage = "${IMAGE}"\n[services.client]\nimage = "${IMAGE}"\n[[steps]]\nservice = "client"\nrun = "${step}"\n`
+
+  it('releases, then removes its containers and network at once (not after the idle timeout)', async () => {
+    await mkdir(join(dir, 'tests'))
+    const file = join(dir, 'tests/pair.clnrm.toml')
+    await writeFile(file, pair('true'))
+    const dev = startDev(node, [], dir)
+    try {
+      await dev.waitFor(line => line.type === 'ready')
+      const ids = clnrmContainers(dev.pid)
+      expect(ids).toHaveLength(2)
+      expect(networksOf(dev.pid)).toHaveLength(1)
+      await writeFile(file, pair('sleep 30'))
+      const deadline = Date.now() + 20_000
+      const running = (): boolean => ids.some(id => /sleep 30/.test(execFileSync('docker', ['top', id], { encoding: 'utf8' })))
+      while (!running() && Date.now() < deadline) await new Promise(r => setTimeout(r, 100))
+      expect(running()).toBe(true)
+      await rm(file)
+      await dev.waitFor(line => line.type === 'removed')
+      const gone = Date.now() + 10_000
+      while ((clnrmContainers(dev.pid).length || networksOf(dev.pid).length) && Date.now() < gone) await new Promise(r => setTimeout(r, 100))
+      expect(clnrmContainers(dev.pid)).toEqual([])
+      expect(networksOf(dev.pid)).toEqual([])
+    }
+    finally {
+      dev.send('q\n')
+      expect(await dev.exited).toBe(0)
+    }
+  })
+
+  it('clnrm run names the service and the key when the engine refuses a container, and cleans up', async () => {
+    await writeFile(join(dir, 'a-file'), 'not a directory')
+    // A file mounted over a directory: valid as written, refused by the engine.
+    await writeFile(join(dir, 'refused.clnrm.toml'), box('refused', 'volumes = [{ host_path = "a-file", container_path = "/etc" }]'))
+    const { code, output, ms, pid } = await spawnRun(['.'], dir).done
+    expect(code).toBe(1)
+    expect(output).toMatch(/engine refused to start service "box" \(check its `volumes`\)/)
+    expect(output).toMatch(/hint: Fix `volumes` of \[services\.box\]/)
+    expect(output).not.toMatch(/HTTP code/)
+    expect(ms).toBeLessThan(30_000)
+    expect(clnrmContainers(pid)).toEqual([])
   })
 })
