@@ -94,6 +94,11 @@ run() {
     echo "engine restart: 0 passed, 1 failed"
     return 1
   fi
+  if ! command -v ip >/dev/null 2>&1; then
+    log "installing iproute2 (for the second engine's bridge)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
+  fi
   trap cleanup EXIT
   : >"$LOG"
   if ! start; then
