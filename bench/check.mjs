@@ -23,6 +23,7 @@ const baseline = baselineFile.results
 const current = resultsFile.results
 
 let failures = 0
+const shown = ratio => (Number.isFinite(ratio) ? `×${ratio.toFixed(2)}` : '×∞')
 const rows = []
 for (const [name, base] of Object.entries(baseline)) {
   const now = current[name]
@@ -32,10 +33,11 @@ for (const [name, base] of Object.entries(baseline)) {
     rows.push([name, `${base.value} ${base.unit}`, '—', '', '', gated ? 'MISSING (gated)' : 'missing'])
     continue
   }
-  // A ratio above 1 is worse, whichever way the metric improves.
-  const ratio = base.better === 'higher' ? base.value / now.value : now.value / base.value
+  // A ratio above 1 is worse, whichever way the metric improves (0 over 0 is no change).
+  const raw = base.better === 'higher' ? base.value / now.value : now.value / base.value
+  const ratio = Number.isNaN(raw) ? 1 : raw
   if (!gated) {
-    rows.push([name, `${base.value} ${base.unit}`, `${now.value} ${now.unit}`, `×${ratio.toFixed(2)}`, '', 'info'])
+    rows.push([name, `${base.value} ${base.unit}`, `${now.value} ${now.unit}`, shown(ratio), '', 'info'])
     continue
   }
   const spreadNow = now.gate?.spread ?? 0
@@ -44,7 +46,7 @@ for (const [name, base] of Object.entries(baseline)) {
   const worse = ratio > 1 + threshold && Math.abs(now.value - base.value) > floor
   if (worse) failures++
   const limit = `±${Math.round(Math.max(base.gate.spread, spreadNow) * 100)}% → ${Math.round(threshold * 100)}%${floor ? `, >${floor} ${base.unit}` : ''}`
-  rows.push([name, `${base.value} ${base.unit}`, `${now.value} ${now.unit}`, `×${ratio.toFixed(2)}`, limit, worse ? 'REGRESSION' : 'ok'])
+  rows.push([name, `${base.value} ${base.unit}`, `${now.value} ${now.unit}`, shown(ratio), limit, worse ? 'REGRESSION' : 'ok'])
 }
 for (const name of Object.keys(current)) if (!baseline[name]) rows.push([name, '—', `${current[name].value} ${current[name].unit}`, '', '', 'new'])
 
