@@ -16,6 +16,10 @@ it(`selection overhead and memory with ${COUNT} test files`, () => {
     const files: string[] = []
     for (let i = 0; i < COUNT; i++) {
       // A tenth are templates sharing a partial; every test watches a glob and mounts a path.
+      // Real inputs: a mounted path that exists and a watched source file (both are validated).
+      mkdirSync(join(dir, 'src', `m${i}`))
+      mkdirSync(join(dir, 'src', `w${i}`, 'a'), { recursive: true })
+      writeFileSync(join(dir, 'src', `w${i}`, 'a', 'b.ts'), `export const n = ${i}\n`)
       const template = i % 10 === 0
       const file = join(dir, 'tests', `t${i}.clnrm.toml${template ? '.eta' : ''}`)
       const service = template ? '<%~ include(\'./_svc.eta\') %>' : '[services.app]\nimage = "busybox:1.36"'
@@ -40,7 +44,8 @@ it(`selection overhead and memory with ${COUNT} test files`, () => {
     const loadMs = performance.now() - loadStart
     globalThis.gc?.()
     const after = process.memoryUsage()
-    if (loaded.some(l => !l.spec)) throw new Error('fixture tests must be valid')
+    const invalid = loaded.find(l => !l.spec)
+    if (invalid) throw new Error(`fixture tests must be valid: ${JSON.stringify(invalid.diagnostics)}`)
 
     const time = (fn: () => unknown, iterations = 200): number => {
       const start = performance.now()
