@@ -94,7 +94,7 @@ async function startClnrm(debounceMs?: number): Promise<Side> {
   const dir = mkdtempSync(join(tmpdir(), 'clnrm-e2e-'))
   const file = join(dir, 'tests/check.clnrm.toml')
   mkdirSync(join(dir, 'tests'))
-  const write = (i: number): void => writeFileSync(file, `[meta]\nname = "check"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "echo"\nrun = "echo v${i}"\nexpected_output_regex = "^v${i}$"\n`)
+  const write = (i: number): void => writeFileSync(file, `[meta]\nname = "check"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "echo"\nrun = "echo v${i}"\nexpected_output_regex = "(?m)^v${i}$"\n`)
   write(0)
   const dev = startDev(node, debounceMs === undefined ? [] : ['--debounce', String(debounceMs)], dir)
   await dev.waitFor(line => line.type === 'ready')

@@ -40,7 +40,10 @@ const runs = (container: string, pattern: RegExp): boolean => {
   }
 }
 
-/** A one-service test whose step runs `run`; `name` doubles as the marker of its content. */
+/**
+ * A one-service test whose step runs `run`; `name` doubles as the marker of its content.
+ * (Patterns anchor the whole output unless `(?m)` is on, as in upstream clnrm: hence `(?m)^v1$`.)
+ */
 const oneService = (name: string, run: string, extra = ''): string =>
   `[meta]\nname = "${name}"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "work"\nrun = "${run}"\ntimeout = "90s"\n${extra}`
 
@@ -105,7 +108,7 @@ describe('faults in a long clnrm dev session (built CLI, real engine)', () => {
     expect(shown).toMatch(/hint: .*next run starts a fresh container/)
 
     mark = dev.output().length
-    await writeFile(file, oneService('work', 'echo v3', 'expected_output_regex = "^v3$"\n'))
+    await writeFile(file, oneService('work', 'echo v3', 'expected_output_regex = "(?m)^v3$"\n'))
     await dev.until(/✓ work/, mark)
     const fresh = containersOf(dev.pid, 'box')
     expect(fresh).toHaveLength(1)
@@ -120,7 +123,7 @@ describe('faults in a long clnrm dev session (built CLI, real engine)', () => {
     await dev.waitFor(line => line.type === 'ready')
     const [first] = containersOf(dev.pid, 'box')
     docker('rm', '-f', first!)
-    await writeFile(file, oneService('work again', 'echo v2', 'expected_output_regex = "^v2$"\n'))
+    await writeFile(file, oneService('work again', 'echo v2', 'expected_output_regex = "(?m)^v2$"\n'))
     const result = await dev.waitFor(line => line.type === 'test' && line.name === 'work again')
     expect(result).toMatchObject({ status: 'pass' })
     expect(dev.lines().filter(l => l.type === 'session-error')).toEqual([])
@@ -144,7 +147,7 @@ describe('faults in a long clnrm dev session (built CLI, real engine)', () => {
     // and the burst stays within one second.
     const burstStart = Date.now()
     for (let i = 1; i <= SAVES; i++) {
-      await writeFile(file, oneService(`save ${i}`, `sleep 0.1; echo v${i}`, `expected_output_regex = "^v${i}$"\n`))
+      await writeFile(file, oneService(`save ${i}`, `sleep 0.1; echo v${i}`, `expected_output_regex = "(?m)^v${i}$"\n`))
       await pause(burstStart + i * (1000 / SAVES) - Date.now())
     }
     const burstMs = Date.now() - burstStart
