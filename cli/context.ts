@@ -97,6 +97,11 @@ export function processContext(): CliContext {
         // signal-exit, which kills the process on a signal when it is the last listener left.
         if (handlers.size === 0) for (const signal of SIGNALS) process.on(signal, onSignal)
         handlers.add(handler)
+        // Interrupted before the command listened (stdout closed while it printed its first lines).
+        if (first !== undefined) {
+          const reason = first
+          queueMicrotask(() => handlers.has(handler) && handler(reason))
+        }
         return () => {
           handlers.delete(handler)
           if (handlers.size === 0) for (const signal of SIGNALS) process.off(signal, onSignal)
