@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import { createContext, Script } from 'node:vm'
+import type { Context } from 'node:vm'
 import { Eta, EtaParseError } from 'eta'
 import type { TemplateFunction } from 'eta'
 import { MemoryCache } from './cache.ts'
@@ -98,6 +99,37 @@ interface Frame {
 const ETA_STATE_RE = /^let __eta = (\{.*\});$/m
 const ETA_RETURN = '\nreturn __eta.res;'
 
+/**
+ * What in a tag's code can make a render run long: loops, functions (recursion, callbacks),
+ * includes and layouts (partials unseen yet), regular expressions (backtracking), code from
+ * strings, and builtins that block or repeat work. A template whose tags hold none of these runs
+ * each statement once, so its time is bounded by its length; it skips the deadline and its cost.
+ * Anything unsure (a `/`, a comment) counts as risky.
+ */
+const RISKY_CODE_RE = /\b(?:for|while|do|function|include|includeAsync|layout|block|eval|Function|RegExp|Array|Atomics|process|globalThis|require|import|repeat|fill|padStart|padEnd|match|matchAll|replace|replaceAll|search|split|test|exec)\b|=>|\//
+
+/** Compiled templates that need the render deadline (keyed by function, so a shared cache keeps the answer). */
+const needsDeadline = new WeakMap<TemplateFunction, boolean>()
+
+// One vm context and one script for the whole process, created on first use: `timeout` is the
+// only way to stop a synchronous loop that works the same on Node, Bun and Deno without leaving
+// the thread (a worker would cost a message round trip and a copy of the data per render).
+let deadline: { context: Context; script: Script } | undefined
+
+/** Runs `fn`, stopping it after `timeoutMs` (vm's ERR_SCRIPT_EXECUTION_TIMEOUT). */
+function runWithDeadline<T>(fn: () => T, timeoutMs: number): T {
+  deadline ??= { context: createContext({ run: undefined }), script: new Script('run()') }
+  const { context, script } = deadline
+  const previous: unknown = context.run
+  context.run = fn
+  try {
+    return script.runInContext(context, { timeout: timeoutMs }) as T
+  }
+  finally {
+    context.run = previous
+  }
+}
+
 /** Creates a renderer with its own Eta instance and compiled-template cache. */
 export function createTemplateRenderer(options: TemplateRendererOptions): TemplateRenderer {
   const cache = options.cache ?? new MemoryCache<string, TemplateFunction>({ max: 100 })
@@ -107,11 +139,6 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
   let realRoot: string | undefined
   let frames: Frame[] = []
   const timeoutMs = options.timeoutMs ?? DEFAULT_RENDER_TIMEOUT_MS
-  // One context and one compiled script for every render: vm's `timeout` is the only way to stop
-  // a synchronous loop that works on Node, Bun and Deno without leaving the thread (a worker
-  // would cost a message round trip per render). The script calls back into this context.
-  const sandbox = createContext({ render: (): string => '' })
-  const runWithDeadline = new Script('render()')
 
   // No auto-trim: in TOML the newline after `key = <%= value %>` is syntax. Blank lines left by
   // control-flow tags are harmless, and `-%>` still trims one newline where wanted.
@@ -136,6 +163,7 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
       catch (error) {
         throw syntaxProblem(eta, error, text, compileOptions?.filepath)
       }
+      needsDeadline.set(fn, mayRunLong(eta, text))
       cache.set(key, fn)
     }
     return fn
@@ -195,8 +223,8 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
       try {
         const fn = eta.compile(source, { filepath: request.file })
         const data = { ...request.vars, vars: request.vars ?? {}, __clnrm: { ...helpers, ...trace } }
-        sandbox.render = () => eta.render(fn, data, { filepath: request.file })
-        const output = runWithDeadline.runInContext(sandbox, { timeout: timeoutMs }) as string
+        const render = (): string => eta.render(fn, data, { filepath: request.file })
+        const output = needsDeadline.get(fn) === false ? render() : runWithDeadline(render, timeoutMs)
         return { output, inputs: { template: request.file, partials: [...partials], env: [...envReads.values()] } }
       }
       catch (error) {
@@ -207,10 +235,17 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
         }
         throw toRenderError(error, request.file, source, read, inputs)
       }
-      finally {
-        sandbox.render = () => ''
-      }
     },
+  }
+}
+
+/** Whether a template's tags hold anything that could make its render run long (see RISKY_CODE_RE). */
+function mayRunLong(eta: Eta, text: string): boolean {
+  try {
+    return eta.parse(text).some(node => typeof node !== 'string' && RISKY_CODE_RE.test(node.val))
+  }
+  catch {
+    return true
   }
 }
 
