@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { it } from 'vitest'
 import type { HotReloadMetrics } from '../core/index.ts'
 import { node, startDev } from '../test/runtimes/contract.ts'
@@ -125,6 +125,9 @@ async function startClnrm(debounceMs?: number): Promise<Side> {
 async function startPeer(): Promise<Side> {
   // Inside the repository, so vitest and testcontainers resolve from its node_modules.
   const dir = mkdtempSync(join(root, 'bench', '.tmp-vitest-'))
+  // This run's own label: it is part of withReuse()'s hash, so a bench running elsewhere on the
+  // same engine neither reuses nor removes our container.
+  const RUN = basename(dir)
   const file = join(dir, 'check.test.ts')
   const timings = join(dir, 'timings.ndjson')
   const write = (i: number): void => writeFileSync(file, `import { appendFileSync } from 'node:fs'
@@ -133,7 +136,7 @@ import { GenericContainer } from 'testcontainers'
 const VALUE = 'v${i}'
 test(\`check \${VALUE}\`, async () => {
   const t0 = performance.now()
-  const container = await new GenericContainer('${IMAGE}').withCommand(['sleep', '3600']).withLabels({ 'clnrm-bench': '1' }).withReuse().start()
+  const container = await new GenericContainer('${IMAGE}').withCommand(['sleep', '3600']).withLabels({ 'clnrm-bench': '${RUN}' }).withReuse().start()
   const t1 = performance.now()
   const result = await container.exec(['sh', '-c', \`echo \${VALUE}\`])
   const t2 = performance.now()
@@ -177,7 +180,7 @@ test(\`check \${VALUE}\`, async () => {
       child.kill('SIGTERM')
       await new Promise(r => (child.exitCode === null ? child.once('exit', r) : r(null)))
       rmSync(dir, { recursive: true, force: true })
-      const ids = execFileSync('docker', ['ps', '-aq', '--filter', 'label=clnrm-bench=1'], { encoding: 'utf8' }).split('\n').filter(Boolean)
+      const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=clnrm-bench=${RUN}`], { encoding: 'utf8' }).split('\n').filter(Boolean)
       if (ids.length) execFileSync('docker', ['rm', '-f', ...ids])
     },
   }
