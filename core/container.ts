@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode'
 import type { DockerConnection } from './docker.ts'
 import { EngineRefusedError, ServiceExitedError, throwIfAborted } from './docker.ts'
 import { createDemuxer } from './exec/demux.ts'
+import type { CommandRunner } from './exec/types.ts'
 import type { ServiceSpec } from './spec.ts'
 
 /** A service container that has started: its id, its Docker API handle and its host ports. */
@@ -126,5 +127,28 @@ async function lastLogLines(container: Dockerode.Container, lines = 20): Promise
   }
   catch {
     return ''
+  }
+}
+
+/**
+ * Wraps a runner so that its failures name a service that exited (its exit code and last
+ * output) rather than a broken stream. Costs nothing while commands succeed.
+ */
+export function explainExits(raw: CommandRunner, container: Dockerode.Container, service: string): CommandRunner {
+  return {
+    kind: raw.kind,
+    get alive() {
+      return raw.alive
+    },
+    exec: async (request) => {
+      try {
+        return await raw.exec(request)
+      }
+      catch (error) {
+        throw (await exitedError(container, service, { settleMs: 2000 })) ?? error
+      }
+    },
+    endRun: (workdir, nextWorkdir) => raw.endRun(workdir, nextWorkdir),
+    close: () => raw.close(),
   }
 }

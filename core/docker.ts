@@ -153,3 +153,20 @@ export class AbortedError extends Error {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortedError()
 }
+
+/** A signal that fires when either does; `dispose` detaches it from both. */
+export function linkSignals(a: AbortSignal | undefined, b: AbortSignal): { signal: AbortSignal; dispose: () => void } {
+  if (!a) return { signal: b, dispose: () => {} }
+  const controller = new AbortController()
+  const abort = (): void => controller.abort()
+  if (a.aborted || b.aborted) abort()
+  a.addEventListener('abort', abort, { once: true })
+  b.addEventListener('abort', abort, { once: true })
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      a.removeEventListener('abort', abort)
+      b.removeEventListener('abort', abort)
+    },
+  }
+}

@@ -1,91 +1,25 @@
 import { randomUUID } from 'node:crypto'
 import { availableParallelism, hostname } from 'node:os'
 import type Dockerode from 'dockerode'
-import { exitedError, startServiceContainer } from './container.ts'
+import { exitedError, explainExits, startServiceContainer } from './container.ts'
 import type { DockerConnection } from './docker.ts'
-import { AbortedError, connectDocker, EngineRefusedError, isEngineUnreachable, MissingImageError, ServiceExitedError, throwIfAborted } from './docker.ts'
+import { AbortedError, connectDocker, EngineRefusedError, isEngineUnreachable, linkSignals, ServiceExitedError, throwIfAborted } from './docker.ts'
 import { createExecRunner } from './exec/exec-runner.ts'
 import { startShellRunner } from './exec/shell-runner.ts'
 import type { CommandRunner } from './exec/types.ts'
 import { contentHash } from './hash.ts'
+import { createImageResolver } from './images.ts'
+import { removeOrphans } from './orphans.ts'
 import { portEnvName, serviceDefinitionHash } from './plan.ts'
 import { PoolNetworks } from './pool-networks.ts'
+import type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './pool-types.ts'
+import { LABELS, ResetFailedError } from './pool-types.ts'
 import { waitUntilReady } from './readiness.ts'
 import type { ServiceSpec, TestSpec } from './spec.ts'
+import { Turns } from './turns.ts'
 
-/** Labels on every container and network clnrm creates. */
-export const LABELS = {
-  managed: 'clnrm',
-  key: 'clnrm.key',
-  pid: 'clnrm.pid',
-  host: 'clnrm.host',
-  session: 'clnrm.session',
-  service: 'clnrm.service',
-} as const
-
-/** What the pool reports: starts, reuse, replacements, removals, pulls. Plain data. */
-export type PoolEvent =
-  | { type: 'pool:orphans-removed'; containers: number; networks: number }
-  | { type: 'pool:image-pull'; image: string; status: string; progress?: string }
-  | { type: 'pool:container-starting'; service: string; image: string; file: string }
-  | { type: 'pool:container-ready'; service: string; image: string; file: string; ms: number }
-  | { type: 'pool:container-replaced'; service: string; file: string; reason: string }
-  | { type: 'pool:container-removed'; service: string; reason: 'idle' | 'retired' | 'evicted' | 'closed' | 'no-reuse' | 'failed' }
-
-/** Options of a `ContainerPool`. */
-export interface ContainerPoolOptions {
-  /**
-   * Containers alive at once, counting starting, busy and idle ones. A test that needs a new
-   * container when all are taken waits for one (idle containers of other definitions are removed
-   * first). A test with more services than this runs alone, over the limit. @default 8
-   */
-  maxContainers?: number
-  /** Milliseconds an unused container lives. @default 600_000 (10 min) */
-  idleTimeoutMs?: number
-  onEvent?: (event: PoolEvent) => void
-  /** Injected connection (tests); connects lazily by default. */
-  connection?: DockerConnection
-}
-
-/** A service's container as leased to one run of a test. */
-export interface LeasedService {
-  id: string
-  containerId: string
-  runner: CommandRunner
-  /** Container port → host port on 127.0.0.1. */
-  hostPorts: Record<number, number>
-  /** Whether the container served an earlier run. */
-  reused: boolean
-  /** A fresh, empty directory for this run: the steps' default workdir. */
-  workdir: string
-}
-
-/** The containers of one run of one test. Release it when the run ends. */
-export interface Lease {
-  runId: string
-  services: Record<string, LeasedService>
-  /** `SERVICE_<ID>_PORT_<n>` for every published port. */
-  env: Record<string, string>
-  acquireMs: number
-  /**
-   * Hands the containers back: kills what the run left running and removes its workdir. The
-   * pool waits for it before leasing them again, so callers need not await it.
-   */
-  release: () => Promise<void>
-}
-
-/** A service's `reset` failed: the container is replaced, and every run of the test errors alike. */
-export class ResetFailedError extends Error {
-  override name = 'ResetFailedError'
-  readonly code = 'CLNRM_RESET_FAILED'
-  readonly service: string
-  readonly hint: string
-  constructor(service: string, exitCode: number, stderr: string) {
-    super(`[clnrm] reset of service "${service}" exited ${exitCode}${stderr ? `: ${stderr}` : ''}`)
-    this.service = service
-    this.hint = '`reset` runs before every run, on fresh containers too: it must succeed on a new container (e.g. `rm -rf /data/*`, not `rm /data/file`).'
-  }
-}
+export { LABELS, ResetFailedError } from './pool-types.ts'
+export type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './pool-types.ts'
 
 const newWorkdir = (): string => `/tmp/clnrm-run-${randomUUID().slice(0, 12)}`
 
@@ -131,37 +65,6 @@ interface Reservation {
   evicted: Promise<unknown>
 }
 
-interface Waiter {
-  take: () => Reservation | undefined
-  resolve: (reservation: Reservation) => void
-}
-
-/** A signal that fires when either does; `dispose` detaches it from both. */
-function linkSignals(a: AbortSignal | undefined, b: AbortSignal): { signal: AbortSignal; dispose: () => void } {
-  if (!a) return { signal: b, dispose: () => {} }
-  const controller = new AbortController()
-  const abort = (): void => controller.abort()
-  if (a.aborted || b.aborted) abort()
-  a.addEventListener('abort', abort, { once: true })
-  b.addEventListener('abort', abort, { once: true })
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      a.removeEventListener('abort', abort)
-      b.removeEventListener('abort', abort)
-    },
-  }
-}
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  }
-  catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /**
  * Starts, reuses and removes service containers. A container is reused only for an identical
@@ -177,11 +80,12 @@ export class ContainerPool {
   readonly #options: Required<Omit<ContainerPoolOptions, 'connection' | 'onEvent'>> & Pick<ContainerPoolOptions, 'onEvent'>
   readonly #connection: DockerConnection
   readonly #entries = new Set<Entry>()
-  readonly #imageIds = new Map<string, Promise<string>>()
+  readonly #imageId: (image: string) => Promise<string>
   readonly #networks: PoolNetworks
   readonly #starting = new Set<Starting>()
   readonly #startPromises = new Set<Promise<unknown>>()
-  readonly #queue: Waiter[] = []
+  /** Tests waiting for containers, served in arrival order. */
+  readonly #turns = new Turns<Reservation>()
   readonly #keys = new WeakMap<ServiceSpec, { imageId: string; key: string }>()
   /** Aborts starts and waits when the pool closes. */
   readonly #shutdown = new AbortController()
@@ -195,6 +99,7 @@ export class ContainerPool {
   private constructor(connection: DockerConnection, options: ContainerPoolOptions) {
     this.#connection = connection
     this.#options = { maxContainers: Math.max(1, options.maxContainers ?? 8), idleTimeoutMs: options.idleTimeoutMs ?? 600_000, onEvent: options.onEvent }
+    this.#imageId = createImageResolver(() => this.#docker, progress => this.#emit({ type: 'pool:image-pull', ...progress }))
     this.#networks = new PoolNetworks(() => this.#docker, () => this.#labels(), this.sessionId.slice(0, 8))
   }
 
@@ -218,52 +123,13 @@ export class ContainerPool {
 
   /** Removes containers and networks left by clnrm processes on this host that no longer run. */
   async removeOrphans(): Promise<{ containers: number; networks: number }> {
-    const host = hostname()
-    const dead = (labels: Record<string, string> | undefined): boolean =>
-      !!labels && labels[LABELS.host] === host && !isAlive(Number(labels[LABELS.pid]))
-    const containers = await this.#docker.listContainers({ all: true, filters: { label: [LABELS.managed] } })
-    const orphans = containers.filter(c => dead(c.Labels))
-    await Promise.allSettled(orphans.map(c => this.#docker.getContainer(c.Id).remove({ force: true, v: true })))
-    const networks = await this.#docker.listNetworks({ filters: { label: [LABELS.managed] } })
-    const orphanNetworks = networks.filter(n => dead(n.Labels))
-    await Promise.allSettled(orphanNetworks.map(n => this.#docker.getNetwork(n.Id).remove()))
-    if (orphans.length || orphanNetworks.length) this.#emit({ type: 'pool:orphans-removed', containers: orphans.length, networks: orphanNetworks.length })
-    return { containers: orphans.length, networks: orphanNetworks.length }
+    const removed = await removeOrphans(this.#docker)
+    if (removed.containers || removed.networks) this.#emit({ type: 'pool:orphans-removed', ...removed })
+    return removed
   }
 
   #labels(extra: Record<string, string> = {}): Record<string, string> {
     return { [LABELS.managed]: '1', [LABELS.pid]: String(process.pid), [LABELS.host]: hostname(), [LABELS.session]: this.sessionId, ...extra }
-  }
-
-  /** The image's id; pulls it (with progress events) when it is not local. */
-  #imageId(image: string): Promise<string> {
-    let id = this.#imageIds.get(image)
-    if (!id) {
-      id = this.#resolveImage(image)
-      this.#imageIds.set(image, id)
-      id.catch(() => this.#imageIds.delete(image))
-    }
-    return id
-  }
-
-  async #resolveImage(image: string): Promise<string> {
-    try {
-      return (await this.#docker.getImage(image).inspect()).Id
-    }
-    catch {}
-    try {
-      const stream = await this.#docker.pull(image)
-      // followProgress reads the stream to its end and listens for its errors.
-      await new Promise<void>((resolve, reject) => {
-        this.#docker.modem.followProgress(stream, error => (error ? reject(error) : resolve()), (event: { status?: string; progress?: string }) => {
-          this.#emit({ type: 'pool:image-pull', image, status: event.status ?? '', progress: event.progress })
-        })
-      })
-      return (await this.#docker.getImage(image).inspect()).Id
-    }
-    catch (error) {
-      throw new MissingImageError(image, error)
-    }
   }
 
   async #keyFor(spec: TestSpec, service: ServiceSpec): Promise<string> {
@@ -305,7 +171,7 @@ export class ContainerPool {
     throwIfAborted(signal)
     const take = (): Reservation | undefined => this.#reserve(spec, services, keys)
     // First come, first served: with tests already waiting, a newcomer queues behind them.
-    const reservation = (this.#queue.length === 0 ? take() : undefined) ?? await this.#wait(take, signal)
+    const reservation = await this.#turns.take(take, signal, () => (this.#closed ? new Error('[clnrm] the container pool closed') : new AbortedError()))
 
     const leased: Record<string, LeasedService> = {}
     // Keyed by entry, not by the entry's service id: tests whose services are defined alike
@@ -435,39 +301,6 @@ export class ContainerPool {
     return { reused, fresh, evicted }
   }
 
-  /** Queues until `take` succeeds; an abort leaves the queue at once. */
-  #wait(take: () => Reservation | undefined, signal: AbortSignal): Promise<Reservation> {
-    return new Promise<Reservation>((resolve, reject) => {
-      const onAbort = (): void => {
-        const at = this.#queue.indexOf(waiter)
-        if (at >= 0) this.#queue.splice(at, 1)
-        reject(this.#closed ? new Error('[clnrm] the container pool closed') : new AbortedError())
-        // The head may have been what held the others back.
-        this.#pump()
-      }
-      const waiter: Waiter = {
-        take,
-        resolve: (reservation) => {
-          signal.removeEventListener('abort', onAbort)
-          resolve(reservation)
-        },
-      }
-      if (signal.aborted) return onAbort()
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.#queue.push(waiter)
-      this.#pump()
-    })
-  }
-
-  /** Serves waiting tests in order, stopping at the first that cannot go yet. */
-  #pump(): void {
-    while (this.#queue.length) {
-      const reservation = this.#queue[0]!.take()
-      if (!reservation) return
-      this.#queue.shift()!.resolve(reservation)
-    }
-  }
-
   #startTracked(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
     const started = this.#start(spec, service, key, slot, signal)
     this.#startPromises.add(started)
@@ -494,7 +327,7 @@ export class ContainerPool {
       // The engine answers again: drop what it could not remove while it was away (once per outage).
       if (this.#unremoved.size) await this.#removeUnremoved()
       const raw = await startShellRunner(created) ?? createExecRunner(created)
-      runner = this.#explainExits(raw, created, service.id)
+      runner = explainExits(raw, created, service.id)
       throwIfAborted(signal)
       const entry: Entry = {
         key, file: spec.file, service: service.id, image: service.image, network, container: created, id, runner, hostPorts,
@@ -522,28 +355,8 @@ export class ContainerPool {
       await container?.remove({ force: true, v: true }).catch(() => {})
       this.#starting.delete(slot)
       if (network) await this.#networks.drop(network)
-      this.#pump()
+      this.#turns.pump()
       throw reason
-    }
-  }
-
-  /** A runner whose failures name a service that exited (with its exit code and last output) rather than a broken stream. */
-  #explainExits(raw: CommandRunner, container: Dockerode.Container, service: string): CommandRunner {
-    return {
-      kind: raw.kind,
-      get alive() {
-        return raw.alive
-      },
-      exec: async (request) => {
-        try {
-          return await raw.exec(request)
-        }
-        catch (error) {
-          throw (await exitedError(container, service, { settleMs: 2000 })) ?? error
-        }
-      },
-      endRun: (workdir, nextWorkdir) => raw.endRun(workdir, nextWorkdir),
-      close: () => raw.close(),
     }
   }
 
@@ -575,7 +388,7 @@ export class ContainerPool {
     entry.lastUsed = Date.now()
     entry.idleTimer = setTimeout(() => void this.#remove(entry, 'idle'), this.#options.idleTimeoutMs)
     entry.idleTimer.unref?.()
-    this.#pump()
+    this.#turns.pump()
   }
 
   async #remove(entry: Entry, reason: Extract<PoolEvent, { type: 'pool:container-removed' }>['reason']): Promise<void> {
@@ -591,7 +404,7 @@ export class ContainerPool {
     this.#removing--
     this.#emit({ type: 'pool:container-removed', service: entry.service, reason })
     if (entry.network) await this.#networks.drop(entry.network)
-    this.#pump()
+    this.#turns.pump()
   }
 
   async #removeUnremoved(): Promise<void> {
@@ -652,7 +465,7 @@ export class ContainerPool {
   /** Live containers (starting ones included), networks, and what the pool did so far. */
   stats(): { live: number; busy: number; starting: number; waiting: number; networks: number; started: number; reused: number; replaced: number } {
     const busy = [...this.#entries].filter(e => e.busy).length
-    return { live: this.#used, busy, starting: this.#starting.size, waiting: this.#queue.length, networks: this.#networks.size, ...this.#counts }
+    return { live: this.#used, busy, starting: this.#starting.size, waiting: this.#turns.size, networks: this.#networks.size, ...this.#counts }
   }
 
   /** Removes every container and network of this session. Idempotent. */

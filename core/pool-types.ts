@@ -1,0 +1,76 @@
+import type { CommandRunner } from './exec/types.ts'
+import type { DockerConnection } from './docker.ts'
+
+/** Labels on every container and network clnrm creates. */
+export const LABELS = {
+  managed: 'clnrm',
+  key: 'clnrm.key',
+  pid: 'clnrm.pid',
+  host: 'clnrm.host',
+  session: 'clnrm.session',
+  service: 'clnrm.service',
+} as const
+
+/** What the pool reports: starts, reuse, replacements, removals, pulls. Plain data. */
+export type PoolEvent =
+  | { type: 'pool:orphans-removed'; containers: number; networks: number }
+  | { type: 'pool:image-pull'; image: string; status: string; progress?: string }
+  | { type: 'pool:container-starting'; service: string; image: string; file: string }
+  | { type: 'pool:container-ready'; service: string; image: string; file: string; ms: number }
+  | { type: 'pool:container-replaced'; service: string; file: string; reason: string }
+  | { type: 'pool:container-removed'; service: string; reason: 'idle' | 'retired' | 'evicted' | 'closed' | 'no-reuse' | 'failed' }
+
+/** Options of a `ContainerPool`. */
+export interface ContainerPoolOptions {
+  /**
+   * Containers alive at once, counting starting, busy and idle ones. A test that needs a new
+   * container when all are taken waits for one (idle containers of other definitions are removed
+   * first). A test with more services than this runs alone, over the limit. @default 8
+   */
+  maxContainers?: number
+  /** Milliseconds an unused container lives. @default 600_000 (10 min) */
+  idleTimeoutMs?: number
+  onEvent?: (event: PoolEvent) => void
+  /** Injected connection (tests); connects lazily by default. */
+  connection?: DockerConnection
+}
+
+/** A service's container as leased to one run of a test. */
+export interface LeasedService {
+  id: string
+  containerId: string
+  runner: CommandRunner
+  /** Container port → host port on 127.0.0.1. */
+  hostPorts: Record<number, number>
+  /** Whether the container served an earlier run. */
+  reused: boolean
+  /** A fresh, empty directory for this run: the steps' default workdir. */
+  workdir: string
+}
+
+/** The containers of one run of one test. Release it when the run ends. */
+export interface Lease {
+  runId: string
+  services: Record<string, LeasedService>
+  /** `SERVICE_<ID>_PORT_<n>` for every published port. */
+  env: Record<string, string>
+  acquireMs: number
+  /**
+   * Hands the containers back: kills what the run left running and removes its workdir. The
+   * pool waits for it before leasing them again, so callers need not await it.
+   */
+  release: () => Promise<void>
+}
+
+/** A service's `reset` failed: the container is replaced, and every run of the test errors alike. */
+export class ResetFailedError extends Error {
+  override name = 'ResetFailedError'
+  readonly code = 'CLNRM_RESET_FAILED'
+  readonly service: string
+  readonly hint: string
+  constructor(service: string, exitCode: number, stderr: string) {
+    super(`[clnrm] reset of service "${service}" exited ${exitCode}${stderr ? `: ${stderr}` : ''}`)
+    this.service = service
+    this.hint = '`reset` runs before every run, on fresh containers too: it must succeed on a new container (e.g. `rm -rf /data/*`, not `rm /data/file`).'
+  }
+}
