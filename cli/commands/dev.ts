@@ -129,6 +129,8 @@ export const devCommand: CommandDef = {
       else if (key === 'r') session.rerun('all')
       else if (key === 'f') session.rerun('failed')
     }
+    // A terminal that went away (SIGHUP) makes reads fail with EIO: that is the signal's business.
+    stdin.on('error', () => {})
     if (keys) {
       stdin.setRawMode(true)
       stdin.resume()
