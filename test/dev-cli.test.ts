@@ -144,7 +144,7 @@ describe('clnrm dev (built CLI, real engine)', () => {
     expect(clnrmContainers(cli.pid)).toEqual([])
   })
 
-  it('q quits at once when nothing runs (exit 0), SIGHUP cleans up and exits 129', async () => {
+  it('q quits at once when nothing runs (exit 0); SIGHUP and SIGTERM clean up and exit 129 and 143', async () => {
     const quit = spawnCli(['dev'], dir)
     await quit.until(/ready: 2 tests/, 90_000)
     quit.child.stdin.write('q\n')
@@ -161,6 +161,12 @@ describe('clnrm dev (built CLI, real engine)', () => {
     expect(exit.ms).toBeLessThan(90_000)
     expect(hup.output()).toMatch(/stopped; containers removed/)
     expect(clnrmContainers(hup.pid)).toEqual([])
+
+    const term = spawnCli(['dev', '--reporter', 'ndjson'], dir)
+    await term.until(/"type":"ready"/, 90_000)
+    term.child.kill('SIGTERM')
+    expect((await term.exited).code).toBe(143)
+    expect(clnrmContainers(term.pid)).toEqual([])
   })
 
   it('a second Ctrl-C forces the exit (130); the next clnrm start removes what was left', async () => {
