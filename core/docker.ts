@@ -89,8 +89,8 @@ export function engineMessage(error: unknown): string {
 
 /** Which service key an engine refusal most likely points at, from the engine's message. */
 export function refusedKey(message: string): 'volumes' | 'ports' | 'command' | 'image' | 'env' | undefined {
-  if (/mount|volume|bind|destination/i.test(message)) return 'volumes'
-  if (/port/i.test(message)) return 'ports'
+  if (/\bports?\b/i.test(message)) return 'ports'
+  if (/mount|volume|destination|rootfs/i.test(message)) return 'volumes'
   if (/executable|exec:|exec format|entrypoint|\bcmd\b|command/i.test(message)) return 'command'
   if (/image|manifest|platform/i.test(message)) return 'image'
   if (/env/i.test(message)) return 'env'

@@ -106,6 +106,10 @@ describe('the container pool on the real engine', () => {
     const result = await run(pool, bad)
     expect(result.error).toMatchObject({ code: 'CLNRM_ENGINE_REFUSED', message: expect.stringMatching(/service "box" \(check its `volumes`\)/), hint: expect.stringMatching(/volumes/) })
     expect(result.error!.message).not.toMatch(/HTTP code/)
+    // Refused at create: a mount on the container's root.
+    const root: TestSpec = { ...spec, services: { box: { ...spec.services.box!, volumes: [{ hostPath: dir, containerPath: '/', readOnly: true }] } } }
+    const atCreate = await run(pool, root)
+    expect(atCreate.error).toMatchObject({ code: 'CLNRM_ENGINE_REFUSED', message: expect.stringMatching(/refused to create service "box" \(check its `volumes`\): .*destination/) })
     expect(sessionContainers(pool).length).toBe(pool.stats().live)
   })
 
