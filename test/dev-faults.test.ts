@@ -1,10 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { IMAGE } from './engine.ts'
 import { tempDir } from './helpers.ts'
-import { node, runCli, startDev } from './runtimes/contract.ts'
+import { node, runCli, startDev, startHumanDev } from './runtimes/contract.ts'
 
 // Faults a long `clnrm dev` session meets, each injected from outside the process under test:
 // the engine sees the same `docker rm -f` and `kill -9` a user (or a cleanup script) would do.
@@ -51,35 +51,6 @@ const oneService = (name: string, run: string, extra = ''): string =>
 const twoServices = (run: string): string =>
   `[meta]\nname = "pair"\n[services.web]\nimage = "${IMAGE}"\n[services.client]\nimage = "${IMAGE}"\n[[steps]]\nname = "call"\nservice = "client"\nrun = "${run}"\ntimeout = "90s"\n`
 
-const humans = new Set<ReturnType<typeof spawn>>()
-afterAll(() => {
-  for (const child of humans) child.kill('SIGKILL')
-})
-
-/** `clnrm dev` with human output, as a person sees it in a terminal. */
-function startHuman(args: string[], cwd: string) {
-  const child = spawn(process.execPath, [bin, 'dev', ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout.on('data', (d: Buffer) => void (out += d.toString()))
-  child.stderr.on('data', (d: Buffer) => void (out += d.toString()))
-  const exited = new Promise<number | null>(r => child.once('exit', code => r(code)))
-  humans.add(child)
-  void exited.then(() => humans.delete(child))
-  return {
-    pid: child.pid!,
-    output: () => out,
-    /** Waits for `pattern` in what was printed after offset `from`. */
-    until: async (pattern: RegExp, from = 0, timeoutMs = 60_000): Promise<string> => {
-      await until(() => `${pattern} in:\n${out}`, () => pattern.test(out.slice(from)), timeoutMs)
-      return out.slice(from)
-    },
-    quit: async (): Promise<number | null> => {
-      child.stdin.write('q\n')
-      return exited
-    },
-  }
-}
-
 describe('faults in a long clnrm dev session (built CLI, real engine)', () => {
   let dir: string
   let cleanup: () => Promise<void>
@@ -93,7 +64,7 @@ describe('faults in a long clnrm dev session (built CLI, real engine)', () => {
 
   it('a service container removed from outside during a step: a clear error naming the service, then a fresh container on the next save', async () => {
     await writeFile(file, oneService('work', 'echo v1'))
-    const dev = startHuman(['tests'], dir)
+    const dev = startHumanDev(node, ['tests'], dir)
     await dev.until(/ready: 1 test/)
     const [first] = containersOf(dev.pid, 'box')
     expect(first).toBeDefined()

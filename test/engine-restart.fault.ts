@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { IMAGE } from './engine.ts'
 import { tempDir } from './helpers.ts'
-import { node, startDev } from './runtimes/contract.ts'
+import { node, startDev, startHumanDev } from './runtimes/contract.ts'
 
 // The engine going away and coming back under a running `clnrm dev`. Run only by
 // scripts/engine-restart.sh, which points DOCKER_HOST at a second engine of its own: the tests
@@ -64,6 +64,25 @@ describe('clnrm dev while the Docker engine stops and starts again', () => {
     expect(containersOf(dev.pid)).toHaveLength(1)
     dev.send('q\n')
     expect(await dev.exited).toBe(0)
+    expect(containersOf(dev.pid)).toEqual([])
+  })
+
+  it('in the terminal: the error and its next step while it is down, a pass once it is back', async () => {
+    await writeFile(file, test('v1', 'echo v1'))
+    const dev = startHumanDev(node, ['tests'], dir)
+    await dev.until(/ready: 1 test/)
+    engine('stop')
+    let mark = dev.output().length
+    await writeFile(file, test('v2', 'echo v2'))
+    const shown = await dev.until(/✗ v2 [^\n]*\n[\s\S]*hint:[^\n]*\n/, mark, 30_000)
+    expect(shown).toMatch(/error No Docker engine is reachable at DOCKER_HOST=unix:\/\/\/var\/run\/clnrm-docker2\.sock/)
+    expect(shown).toMatch(/hint: Start Docker/)
+
+    engine('start')
+    mark = dev.output().length
+    await writeFile(file, test('v3', 'echo v3'))
+    await dev.until(/✓ v3 /, mark)
+    expect(await dev.quit()).toBe(0)
     expect(containersOf(dev.pid)).toEqual([])
   })
 

@@ -151,6 +151,47 @@ export function startDev(runtime: Runtime, args: string[], cwd: string): DevProc
   }
 }
 
+/** A running `clnrm dev` with human output, as a person sees it in a terminal (no colour). */
+export interface HumanDevProcess {
+  pid: number
+  output: () => string
+  /** Waits for `pattern` in what was printed after offset `from`; the deadline only proves it does not hang. */
+  until: (pattern: RegExp, from?: number, timeoutMs?: number) => Promise<string>
+  /** Sends `q` and resolves with the exit code. */
+  quit: () => Promise<number | null>
+}
+
+/** Starts `clnrm dev` with the human reporter under a runtime. */
+export function startHumanDev(runtime: Runtime, args: string[], cwd: string): HumanDevProcess {
+  const child = spawn(runtime.command, [...runtime.prefix, 'dev', ...args], {
+    cwd,
+    env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', ...runtime.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => void (out += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => void (out += d.toString()))
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  running.add(child)
+  void exited.then(() => running.delete(child))
+  return {
+    pid: child.pid!,
+    output: () => out,
+    async until(pattern, from = 0, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs
+      while (!pattern.test(out.slice(from))) {
+        if (Date.now() > deadline) throw new Error(`no ${pattern} in:\n${out.slice(from)}`)
+        await new Promise(r => setTimeout(r, 50))
+      }
+      return out.slice(from)
+    },
+    quit: () => {
+      child.stdin!.write('q\n')
+      return exited
+    },
+  }
+}
+
 /** `clnrm dev` on a runtime: save, see the rerun, quit, nothing left behind. */
 export function devContract(runtime: Runtime): void {
   describe(`clnrm dev on ${runtime.name}`, () => {
