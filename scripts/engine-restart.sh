@@ -21,7 +21,9 @@ EXEC=/var/run/$NAME
 LOG=/tmp/$NAME.log
 # A bridge of its own: with `--bridge none` dockerd deletes the host's docker0, which the main
 # engine's containers use; a named bridge that exists is used as is. 10.213.x is outside Docker's
-# default address pools, so it cannot collide with the main engine's networks.
+# default address pools, so it cannot collide with the main engine's networks. No
+# `--default-address-pool` either: with it, a restarting dockerd deletes docker0 too (moby's
+# "clear stale bridge network"). docker0 is still checked around every start and stop.
 BRIDGE=clnrm-br2
 BRIDGE_CIDR=10.213.0.1/24
 IMAGE=clnrm-examples/busybox:1
@@ -38,6 +40,16 @@ alive() {
   [ -n "$pid" ] && [ -r "/proc/$pid/status" ] && ! grep -q '^State:.*Z' "/proc/$pid/status"
 }
 
+# docker0 is the main engine's: note its address before we start or stop our daemon, and put it
+# back (loudly) if it vanished, so a dockerd quirk cannot cut the main engine's containers off.
+DOCKER0_ADDR=$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | head -1)
+keep_docker0() {
+  [ -n "$DOCKER0_ADDR" ] || return 0
+  ip link show docker0 >/dev/null 2>&1 && return 0
+  log "docker0 (the main engine's bridge) vanished: restoring it with $DOCKER0_ADDR"
+  ip link add docker0 type bridge && ip addr add "$DOCKER0_ADDR" dev docker0 && ip link set docker0 up
+}
+
 start() {
   if alive; then log "second engine already running"; return 0; fi
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
@@ -46,12 +58,12 @@ start() {
   mkdir -p "$DATA" "$EXEC"
   # No iptables, masquerading or forwarding changes: the host's rules belong to the main engine.
   nohup dockerd --data-root "$DATA" --exec-root "$EXEC" --pidfile "$PIDFILE" -H "unix://$SOCK" \
-    --bridge "$BRIDGE" --iptables=false --ip-masq=false --ip-forward=false \
-    --default-address-pool base=10.214.0.0/16,size=24 >>"$LOG" 2>&1 &
+    --bridge "$BRIDGE" --iptables=false --ip-masq=false --ip-forward=false >>"$LOG" 2>&1 &
   for _ in $(seq 1 120); do
-    if d2 info >/dev/null 2>&1; then return 0; fi
+    if d2 info >/dev/null 2>&1; then keep_docker0; return 0; fi
     sleep 0.25
   done
+  keep_docker0
   log "the second engine did not answer in 30s; see $LOG"
   tail -20 "$LOG" >&2
   return 1
@@ -76,6 +88,7 @@ stop() {
   cpid=$(cat "$EXEC/containerd/containerd.pid" 2>/dev/null || true)
   if [ -n "$cpid" ] && [ -d "/proc/$cpid" ]; then kill -9 "$cpid" 2>/dev/null || true; fi
   rm -f "$PIDFILE"
+  keep_docker0
   return 0
 }
 
