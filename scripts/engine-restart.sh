@@ -40,6 +40,13 @@ alive() {
   [ -n "$pid" ] && [ -r "/proc/$pid/status" ] && ! grep -q '^State:.*Z' "/proc/$pid/status"
 }
 
+# `ip` makes the bridge and guards docker0; minimal Debian images lack it.
+if ! command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  log "installing iproute2 (for the second engine's bridge)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null 2>&1 \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
+fi
+
 # docker0 is the main engine's: note its address before we start or stop our daemon, and put it
 # back (loudly) if it vanished, so a dockerd quirk cannot cut the main engine's containers off.
 DOCKER0_ADDR=$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | head -1)
@@ -106,11 +113,6 @@ run() {
     log "needs root and dockerd to start a second engine"
     echo "engine restart: 0 passed, 1 failed"
     return 1
-  fi
-  if ! command -v ip >/dev/null 2>&1; then
-    log "installing iproute2 (for the second engine's bridge)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null 2>&1 \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
   fi
   trap cleanup EXIT
   : >"$LOG"
