@@ -24,6 +24,7 @@ describe('the CLI edge: exit codes, the exit guard, render deadlines (built CLI)
     const exit = await ok.exited
     expect(exit.code).toBe(0)
     expect(exit.ms).toBeLessThan(20_000)
+    expect(clnrmContainers(ok.pid)).toEqual([])
     // Node lists the stdio pipes too; the leaked interval is the Timeout.
     expect(ok.stderr()).toMatch(/clnrm: still running 2s after finishing \(kept alive by [^)]*\bTimeout\b[^)]*\); exiting with code 0\. DEBUG=clnrm shows more\./)
     const bad = spawnCli([], dir, { script: script(['validate', 'bad.clnrm.toml']), env: { DEBUG: 'clnrm' } })
@@ -43,7 +44,9 @@ describe('the CLI edge: exit codes, the exit guard, render deadlines (built CLI)
   it('an internal error exits 70 with a one-line cause; DEBUG=clnrm adds the stack', async () => {
     await writeFile(join(dir, 'afile'), '')
     const plain = spawnCli(['init', 'afile/sub'], dir)
-    expect((await plain.exited).code).toBe(70)
+    const exit = await plain.exited
+    expect(exit.code).toBe(70)
+    expect(exit.ms).toBeLessThan(20_000)
     expect(plain.stderr()).toMatch(/^clnrm: internal error: ENOTDIR: not a directory, mkdir '[^']*afile\/sub'\nRun again with DEBUG=clnrm for the stack, and please report it\.\n$/)
     const debug = spawnCli(['init', 'afile/sub'], dir, { env: { DEBUG: 'clnrm' } })
     expect((await debug.exited).code).toBe(70)

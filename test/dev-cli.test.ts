@@ -125,6 +125,7 @@ describe('clnrm dev (built CLI, real engine)', () => {
     }
     expect(lines.some(l => l.type === 'test' && l.name === 'hello' && l.reload > 1)).toBe(true)
     cli.child.stdin.write('q\n')
+    expect(await cli.timeToExit()).toBeLessThan(30_000)
     const exit = await cli.exited
     expect(exit.code).toBe(0)
     expect(clnrmContainers(cli.pid)).toEqual([])
@@ -176,6 +177,7 @@ describe('clnrm dev (built CLI, real engine)', () => {
     cli.child.kill('SIGINT')
     await cli.until(/stopping: removing containers \(Ctrl-C again exits at once\)/)
     cli.child.kill('SIGINT')
+    expect(await cli.timeToExit()).toBeLessThan(10_000)
     const exit = await cli.exited
     expect(exit.code).toBe(130)
     expect(cli.output()).toMatch(/clnrm: forced exit/)
@@ -189,8 +191,10 @@ describe('clnrm dev (built CLI, real engine)', () => {
     await writeFile(join(dir, 'tests/loop.clnrm.toml.eta'), '[meta]\nname = "loop"\n<% for (let i = 0; i < 10; i--) {} %>\n')
     const cli = spawnCli(['dev'], dir)
     await cli.until(/ready: 2 tests, 1 invalid/, 90_000)
+    expect(cli.output()).toMatch(/✓ hello/)
     expect(cli.output()).toMatch(/✗ tests\/loop\.clnrm\.toml\.eta invalid\n {4}tests\/loop\.clnrm\.toml\.eta:3:1 error CLNRM_TEMPLATE_TIMEOUT\n {6}Template did not finish rendering within 0\.5s/)
     cli.child.kill('SIGINT')
+    expect(await cli.timeToExit()).toBeLessThan(30_000)
     const exit = await cli.exited
     expect(exit.code).toBe(130)
     expect(clnrmContainers(cli.pid)).toEqual([])

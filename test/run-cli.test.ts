@@ -188,6 +188,7 @@ describe('clnrm run (built CLI, real engine)', () => {
     cli.child.kill('SIGINT')
     await cli.until(/stopping: removing containers \(Ctrl-C again exits at once\)/)
     cli.child.kill('SIGINT')
+    expect(await cli.timeToExit()).toBeLessThan(10_000)
     const exit = await cli.exited
     expect(exit.code).toBe(130)
     expect(cli.stderr()).toMatch(/clnrm: forced exit; containers not yet removed are removed by the next clnrm start/)
@@ -222,6 +223,7 @@ describe('clnrm run (built CLI, real engine)', () => {
     const cli = spawnCli(['run', '.', '--no-color'], dir)
     const exit = await cli.exited
     expect(exit.code).toBe(1)
+    expect(exit.ms).toBeLessThan(60_000)
     const out = cli.stdout()
     expect(out).toMatch(/Tests: 1 failed \(1\)/)
     expect(out).toContain('✗ bad\\r✓ fine\\x1b[32m\\0 ctl.clnrm.toml')
