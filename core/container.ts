@@ -149,6 +149,7 @@ export function explainExits(raw: CommandRunner, container: Dockerode.Container,
       }
     },
     endRun: (workdir, nextWorkdir) => raw.endRun(workdir, nextWorkdir),
+    prepareWorkdir: dir => raw.prepareWorkdir(dir),
     close: () => raw.close(),
   }
 }

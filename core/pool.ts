@@ -333,9 +333,10 @@ export class ContainerPool {
         key, file: spec.file, service: service.id, image: service.image, network, container: created, id, runner, hostPorts,
         busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(),
       }
-      const mkdir = await runner.exec({ argv: runner.kind === 'shell' ? ['sh', '-c', `mkdir -p ${entry.nextWorkdir}`] : ['mkdir', '-p', entry.nextWorkdir], signal })
+      await runner.prepareWorkdir(entry.nextWorkdir).catch((error: Error) => {
+        throw new Error(`[clnrm] could not create the run directory in "${service.id}": ${error.message}`)
+      })
       throwIfAborted(signal)
-      if (mkdir.exitCode !== 0) throw new Error(`[clnrm] could not create the run directory in "${service.id}": ${mkdir.stderr.trim()}`)
       await waitUntilReady(service, created, runner, signal)
       // Handed over atomically: the slot becomes a busy entry, so the count never dips.
       this.#starting.delete(slot)

@@ -5,10 +5,14 @@
 set -euo pipefail
 
 TAGS=("clnrm-examples/busybox:1" "busybox:1.36")
+# An image without a shell (FROM scratch plus a static busybox that answers only to a few
+# non-shell applet names): no sh, kill, rm or mkdir, like distroless and scratch images.
+NOSH_TAG="clnrm-examples/nosh:1"
+NOSH_APPLETS="cat echo env false ls pwd sleep true"
 log() { printf '[build-images] %s\n' "$*" >&2; }
 
 missing=0
-for tag in "${TAGS[@]}"; do docker image inspect "$tag" >/dev/null 2>&1 || missing=1; done
+for tag in "${TAGS[@]}" "$NOSH_TAG"; do docker image inspect "$tag" >/dev/null 2>&1 || missing=1; done
 if [ "$missing" = 0 ] && [ "${1:-}" != "--force" ]; then
   log "images present (--force rebuilds)"
   exit 0
@@ -43,3 +47,17 @@ for tag in "${TAGS[@]}"; do
   docker tag "$id" "$tag"
   log "tagged $tag"
 done
+
+# The shell-less image: only the applets above, each a link to the static busybox.
+nosh=$(mktemp -d)
+trap 'rm -rf "$root" "$nosh" "$nosh.tar"' EXIT
+mkdir -p "$nosh"/{bin,etc,tmp,proc,sys,dev}
+chmod 1777 "$nosh/tmp"
+cp "$busybox_bin" "$nosh/bin/busybox"
+for applet in $NOSH_APPLETS; do "$nosh/bin/busybox" --list | grep -qx "$applet" && ln -s busybox "$nosh/bin/$applet"; done
+printf 'root:x:0:0:root:/:/bin/false\n' > "$nosh/etc/passwd"
+tar --sort=name --mtime='2024-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner -C "$nosh" -cf "$nosh.tar" .
+id=$(docker import --change 'CMD ["sleep", "2147483647"]' --change 'ENV PATH=/bin' "$nosh.tar")
+docker tag "$id" "$NOSH_TAG"
+log "tagged $NOSH_TAG"
+

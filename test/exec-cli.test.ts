@@ -8,19 +8,23 @@ import { tempDir } from './helpers.ts'
 const bin = resolve(import.meta.dirname, '../dist/cli/bin.mjs')
 
 /** Spawns `clnrm run` and reports its exit code, output, time to exit and pid. */
-function runClnrm(dir: string, args: string[], limitMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; pid: number }> {
+function runClnrm(dir: string, args: string[], limitMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; afterSummaryMs: number; pid: number }> {
   const start = Date.now()
+  let summaryAt = 0
   const child = spawn(process.execPath, [bin, 'run', ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+    if (!summaryAt && /\nTests: /.test(stdout)) summaryAt = Date.now()
+  })
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   // A hang must fail the test, not the suite's timeout: kill it past the limit.
   const guard = setTimeout(() => child.kill('SIGKILL'), limitMs)
   return new Promise((resolve) => {
     child.on('close', (code) => {
       clearTimeout(guard)
-      resolve({ code, stdout, stderr, ms: Date.now() - start, pid: child.pid! })
+      resolve({ code, stdout, stderr, ms: Date.now() - start, afterSummaryMs: Date.now() - (summaryAt || start), pid: child.pid! })
     })
   })
 }
@@ -71,6 +75,19 @@ describe('clnrm run: step execution as a user sees it (built CLI, real engine)',
     expect(junit.code).toBe(1)
     expect(await readFile(join(dir, 'junit.xml'), 'utf8')).toMatch(/<system-out>x\n[^<]*\[… \d+ bytes not shown …\]/)
     expect(clnrmContainers(json.pid)).toEqual([])
+  })
+  it('runs an image without sh, ends its timed-out step, and exits without lingering', async () => {
+    const bare = `[services.bare]\nimage = "clnrm-examples/nosh:1"\n`
+    await writeFile(join(dir, 'ok.clnrm.toml'), `[meta]\nname = "bare ok"\n${bare}[[steps]]\nname = "echo"\ncommand = ["echo", "no shell here"]\nexpected_output_regex = "no shell here"\n[[steps]]\nname = "missing"\ncommand = ["nope"]\nexpected_exit_code = 127\n`)
+    await writeFile(join(dir, 'slow.clnrm.toml'), `[meta]\nname = "bare slow"\n${bare}[[steps]]\nname = "sleeps"\ncommand = ["sleep", "30"]\ntimeout = "1s"\n`)
+    const result = await runClnrm(dir, ['.'])
+    expect(result.stdout).toMatch(/✓ bare ok/)
+    expect(result.stdout).toMatch(/step "sleeps" in bare: timed out after \d+ms and was killed/)
+    expect(result.code).toBe(1)
+    expect(result.ms).toBeLessThan(20_000)
+    // It lingered 4 to 5 s after the summary (the shell handshake's timer); a bound well below.
+    expect(result.afterSummaryMs).toBeLessThan(3000)
+    expect(clnrmContainers(result.pid)).toEqual([])
   })
 })
 

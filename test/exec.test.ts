@@ -4,6 +4,9 @@ import type { ContainerPool } from '../core/index.ts'
 import { createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
 import { tempDir } from './helpers.ts'
 
+/** An image without sh, kill, rm or mkdir (scripts/build-images.sh). */
+const NOSH = 'clnrm-examples/nosh:1'
+
 /** Process lines in a container (`docker top`), for leftover checks. */
 const top = (id: string): string => execFileSync('docker', ['top', id, '-o', 'pid,args'], { encoding: 'utf8' })
 
@@ -107,6 +110,34 @@ describe('step execution on the real engine: kills, output, attribution, leftove
     const result = await run(pool, spec)
     expect(result.steps[0]!.failure).toBeUndefined()
     expect(result.steps[1]!.failure!.message).toBe('stdout does not match; would match with (?m) (^ and $ at each line): write "(?m)^two$"')
+  })
+  it('runs steps in an image without sh: output, env, workdir, exit codes, 127 for a missing binary', async () => {
+    const spec = specFrom(dir, 'nosh', `[meta]\nname = "nosh"\n[services.bare]\nimage = "${NOSH}"\nenv = { FROM_SERVICE = "svc" }\n[[steps]]\nname = "echo"\ncommand = ["echo", "hello", "$HOME"]\nexpected_output_regex = '^hello \\$HOME\\n$'\n[[steps]]\nname = "env"\ncommand = ["env"]\nenv = { FROM_STEP = "step" }\nexpected_output_regex = ["(?m)^FROM_SERVICE=svc$", "(?m)^FROM_STEP=step$", "(?m)^CLNRM_RUN_ID="]\n[[steps]]\nname = "workdir"\ncommand = ["pwd"]\nexpected_output_regex = "^/tmp/clnrm-run-"\n[[steps]]\nname = "exit code"\ncommand = ["false"]\nexpected_exit_code = 1\n[[steps]]\nname = "missing binary"\ncommand = ["no-such-binary"]\nexpected_exit_code = 127\nexpected_stderr_regex = "no-such-binary.*not found"\n[[steps]]\nname = "no shell"\nrun = "echo hi"\nexpected_exit_code = 127\n`)
+    const first = await run(pool, spec)
+    expect(first.steps.map(s => [s.name, s.status, s.failure?.message])).toEqual([['echo', 'pass', undefined], ['env', 'pass', undefined], ['workdir', 'pass', undefined], ['exit code', 'pass', undefined], ['missing binary', 'pass', undefined], ['no shell', 'pass', undefined]])
+    const second = await run(pool, spec)
+    expect(second.status).toBe('pass')
+    expect(second.timings.reused.bare).toBe(true)
+    // Each run still gets a fresh directory.
+    expect(second.steps[2]!.stdout).not.toBe(first.steps[2]!.stdout)
+  })
+
+  it('really ends a timed-out command in an image without sh, by stopping its container', async () => {
+    const spec = specFrom(dir, 'nosh-timeout', `[meta]\nname = "nosh timeout"\n[services.bare]\nimage = "${NOSH}"\nenv = { UNIQUE = "nosh-timeout" }\n[[steps]]\ncommand = ["sleep", "30"]\ntimeout = "500ms"\n`)
+    const lease = await pool.acquire(spec)
+    const id = lease.services.bare!.containerId
+    await lease.release()
+    const result = await run(pool, spec)
+    expect(result.steps[0]).toMatchObject({ status: 'fail', timedOut: true, failure: { expectation: 'timeout = 500ms' } })
+    expect(result.steps[0]!.durationMs).toBeLessThan(10_000)
+    // The container was stopped (so was the sleep; removing it follows), and the pool replaces it.
+    const running = (): string => execFileSync('docker', ['ps', '-q', '--no-trunc', '--filter', `id=${id}`], { encoding: 'utf8' }).trim()
+    // The engine marks the container exited a moment after the kill returns.
+    for (let i = 0; i < 50 && running(); i++) await new Promise(r => setTimeout(r, 100))
+    expect(running()).toBe('')
+    const again = await run(pool, { ...spec, steps: spec.steps.map(s => ({ ...s, command: ['true'] })) })
+    expect(again.status).toBe('pass')
+    expect(again.timings.reused.bare).toBe(false)
   })
 })
 

@@ -1,15 +1,25 @@
+import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type Dockerode from 'dockerode'
 import { createDemuxer } from './demux.ts'
+import { directoryTar } from './tar.ts'
 import type { CommandRunner, ExecRequest, ExecResult } from './types.ts'
-import { OutputCapture, execResult } from './types.ts'
+import { execResult, OutputCapture, RUN_ENV } from './types.ts'
+
+/** The engine's words when it could not start a command; its exit code then is 126. */
+const START_FAILED_RE = /^OCI runtime exec failed: .*$/m
 
 /**
- * One `docker exec` per command: for images without `sh`. Slower (~57 ms a command) and a
- * timeout can only abandon the process, since such images have no `kill` to run.
+ * One `docker exec` per command: for images without `sh` (scratch, distroless). Slower (tens
+ * of milliseconds a command). Such images have no `kill`, so a timeout or a cancel stops the
+ * whole container: its processes end with it, later commands of the run fail, and the pool
+ * replaces the container for the next run. Run directories are made through the engine's
+ * archive API (no `mkdir` needed) and stay behind (no `rm`).
  */
 export function createExecRunner(container: Dockerode.Container): CommandRunner {
   let alive = true
+  let stopped: string | undefined
+  let runToken = randomBytes(6).toString('hex')
   return {
     kind: 'exec',
     get alive() {
@@ -17,50 +27,76 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
     },
     async exec(request: ExecRequest): Promise<ExecResult> {
       const start = performance.now()
+      const stdout = new OutputCapture()
+      const stderr = new OutputCapture()
+      if (request.signal?.aborted) return execResult(stdout, stderr, { exitCode: 137, startedAt: start, timedOut: false, aborted: true })
+      if (stopped) throw new Error(`[clnrm] the container was stopped ${stopped}; an image without sh cannot end one command alone`)
+      const env = { ...request.env, [RUN_ENV]: runToken }
       const exec = await container.exec({
         Cmd: request.argv,
-        Env: Object.entries(request.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         WorkingDir: request.workdir,
         AttachStdout: true,
         AttachStderr: true,
         Tty: false,
       })
       const stream = await exec.start({ hijack: true, stdin: false }) as Duplex
-      const stdout = new OutputCapture()
-      const stderr = new OutputCapture()
       stream.on('data', createDemuxer((which, chunk) => (which === 'stdout' ? stdout : stderr).push(chunk)))
       let timedOut = false
       let aborted = false
+      const stopContainer = async (why: string): Promise<void> => {
+        alive = false
+        stopped ??= why
+        // SIGKILL to the container's init: every process in it ends, this command's too.
+        await container.kill().catch(() => {})
+      }
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer)
-          stream.destroy()
           request.signal?.removeEventListener('abort', onAbort)
+          stream.destroy()
           resolve()
         }
-        const abandon = (): void => done()
         const onAbort = (): void => {
           aborted = true
-          abandon()
+          void stopContainer('to cancel a command').finally(done)
         }
         const timer = request.timeoutMs === undefined
           ? undefined
           : setTimeout(() => {
               timedOut = true
-              abandon()
+              void stopContainer(`when a command timed out after ${request.timeoutMs}ms`).finally(done)
             }, request.timeoutMs)
         request.signal?.addEventListener('abort', onAbort, { once: true })
         stream.on('end', done)
         stream.on('close', done)
         stream.on('error', done)
       })
-      const exitCode = timedOut || aborted ? 137 : ((await exec.inspect()).ExitCode ?? -1)
+      if (timedOut || aborted) return execResult(stdout, stderr, { exitCode: 137, startedAt: start, timedOut, aborted })
+      let exitCode = (await exec.inspect()).ExitCode ?? -1
+      if (exitCode === 126) {
+        // The engine could not start the command and said why on stdout: report it as sh
+        // would, on stderr, with 127 for a command that does not exist.
+        const said = stdout.whole() ?? ''
+        const reason = START_FAILED_RE.exec(said)?.[0]
+        if (reason) {
+          const quiet = new OutputCapture()
+          const err = new OutputCapture()
+          err.push(Buffer.from(`${reason.replace(/\r$/, '')}\n`))
+          if (/executable file not found|no such file or directory/.test(reason) && !/chdir to cwd/.test(reason)) exitCode = 127
+          return execResult(quiet, err, { exitCode, startedAt: start, timedOut, aborted })
+        }
+      }
       return execResult(stdout, stderr, { exitCode, startedAt: start, timedOut, aborted })
     },
-    async endRun(workdir, nextWorkdir) {
-      // Images without sh may also lack rm and mkdir: then the directories simply stay.
-      await this.exec({ argv: ['rm', '-rf', workdir], timeoutMs: 10_000 }).catch(() => undefined)
-      await this.exec({ argv: ['mkdir', '-p', nextWorkdir], timeoutMs: 10_000 }).catch(() => undefined)
+    async prepareWorkdir(dir) {
+      await container.putArchive(directoryTar(dir), { path: '/' })
+    },
+    async endRun(_workdir, nextWorkdir) {
+      // No rm in such images: the finished run's (fresh, per-run) directory stays.
+      runToken = randomBytes(6).toString('hex')
+      if (!alive) return 1
+      await this.prepareWorkdir(nextWorkdir)
       return 0
     },
     close() {

@@ -6,7 +6,7 @@ import { execOnce } from './engine-exec.ts'
 import { MarkerScanner } from './marker-scanner.ts'
 import { ENV_NAME_RE, shellQuote } from './quote.ts'
 import type { CommandRunner, ExecRequest, ExecResult } from './types.ts'
-import { OutputCapture, execResult } from './types.ts'
+import { execResult, OutputCapture, RUN_ENV } from './types.ts'
 
 /** How long the shell gets to answer its handshake before we decide the image has none. */
 const HANDSHAKE_TIMEOUT_MS = 5000
@@ -215,12 +215,13 @@ export async function startShellRunner(container: Dockerode.Container): Promise<
         : undefined)
       return result.exitCode
     },
+    async prepareWorkdir(dir) {
+      const result = await run({ argv: ['mkdir', '-p', dir], timeoutMs: 10_000 })
+      if (result.exitCode !== 0) throw new Error(result.stderr.trim() || `mkdir exited ${result.exitCode}`)
+    },
     close: () => die('closed'),
   }
 }
-
-/** The environment variable that tags every process of one run (see `endRun`). */
-export const RUN_ENV = 'CLNRM_RUN_ID'
 
 interface Handshake {
   pid: number

@@ -41,8 +41,16 @@ export interface CommandRunner {
    * removes its workdir and creates the next run's. Returns the exit code.
    */
   endRun: (workdir: string, nextWorkdir: string) => Promise<number>
+  /** Creates a run's (empty) working directory; throws with the reason when it cannot. */
+  prepareWorkdir: (dir: string) => Promise<void>
   close: () => void
 }
+
+/**
+ * Set in the environment of every command of a run, with a token per run: the end of the run
+ * finds and kills the processes that carry it, whatever session or group they moved to.
+ */
+export const RUN_ENV = 'CLNRM_RUN_ID'
 
 /** Output shown per stream: the first and last half of a longer stream. */
 export const OUTPUT_CAP_BYTES: number = 1024 * 1024
