@@ -134,6 +134,15 @@ describe('the container pool on the real engine', () => {
     }
   })
 
+  it('gives up on a health check slower than its time: the check is killed, not awaited', async () => {
+    const spec = specFrom(dir, 'slow-check', box('slow check', 'health_check = { cmd = "sleep 600", interval = "100ms", timeout = "1s" }'))
+    const started = performance.now()
+    const result = await run(pool, spec)
+    expect(performance.now() - started).toBeLessThan(8000)
+    expect(result.error).toMatchObject({ code: 'CLNRM_SERVICE_NOT_READY', message: expect.stringMatching(/Service "box" was not healthy within 1000ms \(the check timed out\)/) })
+    expect(sessionContainers(pool).length).toBe(pool.stats().live)
+  })
+
   it('removes a busy container of a deleted test when its run releases it, and its network with it', async () => {
     const spec = specFrom(dir, 'retire', `[meta]\nname = "retire"\n[services.a]\nimage = "${IMAGE}"\n[services.b]\nimage = "${IMAGE}"\n[[steps]]\nservice = "a"\nrun = "true"\n`)
     const lease = await pool.acquire(spec)
