@@ -208,3 +208,32 @@ describe('a test deleted while it runs, in clnrm dev', () => {
     expect(clnrmContainers(pid)).toEqual([])
   })
 })
+
+describe('Ctrl-C in clnrm dev while a service waits for its health check', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir()))
+  afterEach(() => cleanup())
+
+  it('stops the wait at once (not after the 60 s check), exits 130 and leaves no container', async () => {
+    await mkdir(join(dir, 'tests'))
+    await writeFile(join(dir, 'tests/unhealthy.clnrm.toml'), box('unhealthy', 'health_check = { cmd = "false", interval = "200ms", timeout = "60s" }'))
+    const child = spawn(process.execPath, [bin, 'dev'], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] })
+    children.add(child)
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => void (output += d.toString()))
+    child.stderr.on('data', (d: Buffer) => void (output += d.toString()))
+    const exited = new Promise<number | null>(r => child.once('exit', r))
+    const deadline = Date.now() + 30_000
+    while (clnrmContainers(child.pid).length === 0 && Date.now() < deadline) await new Promise(r => setTimeout(r, 100))
+    expect(clnrmContainers(child.pid), output).toHaveLength(1)
+    // Well inside the health check's wait.
+    await new Promise(r => setTimeout(r, 1000))
+    const sent = Date.now()
+    child.kill('SIGINT')
+    expect(await exited).toBe(130)
+    expect(Date.now() - sent).toBeLessThan(6000)
+    expect(output).not.toMatch(/ready: /)
+    expect(clnrmContainers(child.pid!)).toEqual([])
+  })
+})
