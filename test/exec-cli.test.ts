@@ -89,5 +89,30 @@ describe('clnrm run: step execution as a user sees it (built CLI, real engine)',
     expect(result.afterSummaryMs).toBeLessThan(3000)
     expect(clnrmContainers(result.pid)).toEqual([])
   })
+  it('credits late output to no later step, and ends every process a test left before the next test reuses the container', async () => {
+    // Same service definition: with -j 1 the second file reuses the first one's container.
+    await writeFile(join(dir, 'a.clnrm.toml'), `[meta]\nname = "a leaves processes"\n${service}[[steps]]\nname = "background writer"\nrun = "(sleep 0.5; echo LATE) & setsid sh -c 'sleep 2.5; touch /tmp/leftover-ran; sleep 300' >/dev/null 2>&1 &"\n[[steps]]\nname = "later step"\nrun = "sleep 1; echo second"\nexpected_output_regex_not = "LATE"\n`)
+    await writeFile(join(dir, 'b.clnrm.toml'), `[meta]\nname = "b finds none"\n${service}[[steps]]\nname = "looks"\nrun = "sleep 2.5; test ! -e /tmp/leftover-ran && ! ps -o args | grep -q '^sleep 300'"\n`)
+    const result = await runClnrm(dir, ['a.clnrm.toml', 'b.clnrm.toml', '-j', '1', '--reporter', 'json'])
+    const report = JSON.parse(result.stdout) as { tests: Array<{ name: string; status: string; timings: { reused: Record<string, boolean> }; steps: Array<{ stdout: string }> }> }
+    const [a, b] = ['a leaves processes', 'b finds none'].map(name => report.tests.find(t => t.name === name)!)
+    expect(a!.status).toBe('pass')
+    expect(a!.steps[1]!.stdout).toBe('second\n')
+    expect(b!.timings.reused.box).toBe(true)
+    expect(b!.status).toBe('pass')
+    expect(result.code).toBe(0)
+    expect(result.ms).toBeLessThan(30_000)
+    expect(clnrmContainers(result.pid)).toEqual([])
+  })
+
+  it('fails the steps a spent [meta] timeout leaves, without starting them, and exits', async () => {
+    await writeFile(join(dir, 'budget.clnrm.toml'), `[meta]\nname = "budget"\ntimeout = "1s"\n${service}[[steps]]\nname = "slow"\nrun = "sleep 20"\ncontinue_on_failure = true\n[[steps]]\nname = "never started"\nrun = "echo should not run"\n`)
+    const result = await runClnrm(dir, ['.'])
+    expect(result.stdout).toMatch(/step "never started" in box: the test ran out of its time budget before this step started/)
+    expect(result.stdout).not.toMatch(/should not run/)
+    expect(result.code).toBe(1)
+    expect(result.ms).toBeLessThan(15_000)
+    expect(clnrmContainers(result.pid)).toEqual([])
+  })
 })
 

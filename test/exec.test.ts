@@ -74,8 +74,8 @@ describe('step execution on the real engine: kills, output, attribution, leftove
 
   it('ends every process a run started, whatever session it moved to, before the container is reused', async () => {
     const service = `[services.box]\nimage = "${IMAGE}"\nenv = { UNIQUE = "leftovers" }\n`
-    const first = specFrom(dir, 'leftover-a', `[meta]\nname = "leaves a sleeper"\n${service}[[steps]]\nrun = "setsid sh -c 'sleep 1; echo LEFTOVER; touch /tmp/leftover-ran; sleep 300' > /dev/null 2>&1 &"\n`)
-    const second = specFrom(dir, 'leftover-b', `[meta]\nname = "reuses the container"\n${service}[[steps]]\nrun = "sleep 1.5; echo clean; test ! -e /tmp/leftover-ran"\nexpected_output_regex_not = "LEFTOVER"\n`)
+    const first = specFrom(dir, 'leftover-a', `[meta]\nname = "leaves a sleeper"\n${service}[[steps]]\nrun = "setsid sh -c 'sleep 2; echo LEFTOVER; touch /tmp/leftover-ran; sleep 300' > /dev/null 2>&1 &"\n`)
+    const second = specFrom(dir, 'leftover-b', `[meta]\nname = "reuses the container"\n${service}[[steps]]\nrun = "sleep 2.5; echo clean; test ! -e /tmp/leftover-ran"\nexpected_output_regex_not = "LEFTOVER"\n`)
     expect((await run(pool, first)).status).toBe('pass')
     const lease = await pool.acquire(second)
     const id = lease.services.box!.containerId
