@@ -4,6 +4,8 @@ import { isAbsolute, relative, resolve } from 'node:path'
 import picomatch from 'picomatch'
 import type { Diagnostic } from './diagnostics.ts'
 import { hasErrors, TestFileError } from './diagnostics.ts'
+import type { ChangeBatch } from './batch.ts'
+import { createChangeBatcher } from './batch.ts'
 import { discoverTestFiles, globTestFiles } from './discover.ts'
 import type { DevEvents, SessionEmitter } from './events.ts'
 import { createEmitter } from './events.ts'
@@ -91,12 +93,6 @@ export interface DevSession {
   close: () => Promise<void>
 }
 
-interface Pending {
-  firstAt: number
-  lastAt: number
-  paths: Map<string, number>
-}
-
 /** Creates a dev session. Watching is the caller's: chokidar in the CLI, Vite's watcher in the plugin. */
 export function createDevSession(options: DevSessionOptions = {}): DevSession {
   const cwd = options.cwd ?? process.cwd()
@@ -114,15 +110,16 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
   let poolCreation: Promise<ContainerPool> | undefined
   let inScope: (path: string) => boolean = () => false
   let testRoots: string[] = []
-  let ready = false
   let closed = false
   let closing: Promise<void> | undefined
   // Test files deleted since they were last seen: nothing about them is shown after `test:removed`.
   const removed = new Set<string>()
   let reloadId = 0
   let tokens = 0
-  let pending: Pending | undefined
-  let timer: ReturnType<typeof setTimeout> | undefined
+  // A reload may begin while another runs: that is what pre-empts a superseded run.
+  const batcher = createChangeBatcher(debounceMs, batch => track(flush(batch).catch((error) => {
+    if (!closed) emit('session:error', { message: `reload failed: ${(error as Error).message}` })
+  })))
   const running = new Set<Promise<unknown>>()
 
   const emit = events.emit
@@ -282,10 +279,8 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
   }
 
   /** Turns a batch of changed paths into a selection of tests. */
-  async function flush(): Promise<void> {
-    const batch = pending
-    pending = undefined
-    if (!batch || closed) return
+  async function flush(batch: ChangeBatch): Promise<void> {
+    if (closed) return
     const changed: string[] = []
     const texts = new Map<string, string>()
     const selected = new Map<string, string>()
@@ -343,17 +338,6 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     await reload(changed, [...selected].map(([test, reason]) => ({ test, reason })), texts, { firstAt: batch.firstAt, detectionMs })
   }
 
-  function schedule(): void {
-    clearTimeout(timer)
-    if (!ready || !pending) return
-    timer = setTimeout(() => {
-      // A reload may begin while another runs: that is what pre-empts a superseded run.
-      track(flush().catch((error) => {
-        if (!closed) emit('session:error', { message: `reload failed: ${(error as Error).message}` })
-      }))
-    }, Math.max(0, debounceMs - (performance.now() - pending.lastAt)))
-  }
-
   /** Resolves when every promise settled, or after `ms`; its timer never outlives it. */
   async function settleWithin(promises: Array<Promise<unknown>>, ms: number): Promise<void> {
     let timeout: ReturnType<typeof setTimeout> | undefined
@@ -400,10 +384,9 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
       if (text === undefined || contentHash(text) !== hash) missed.push(path)
     }
     if (closed) return
-    ready = true
     emit('session:ready', { tests: valid.length, invalid: loaded.length - valid.length, durationMs: roundMs(performance.now() - started) })
     if (missed.length) session.notify(missed)
-    schedule()
+    batcher.arm()
   }
 
   const session: DevSession = {
@@ -416,16 +399,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
       }))
     },
     notify(paths) {
-      if (closed) return
-      const now = performance.now()
-      const wall = Date.now()
-      pending ??= { firstAt: now, lastAt: now, paths: new Map() }
-      pending.lastAt = now
-      for (const path of paths) {
-        const absolute = resolve(cwd, path)
-        if (!pending.paths.has(absolute)) pending.paths.set(absolute, wall)
-      }
-      schedule()
+      if (!closed) batcher.add(paths.map(path => resolve(cwd, path)))
     },
     rerun(which) {
       const files = [...states.values()].filter(s => which === 'all' || (s.result ? s.result.status !== 'pass' : hasErrors(s.diagnostics))).map(s => s.file)
@@ -441,7 +415,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     tests: () => states,
     async idle() {
       for (;;) {
-        while (pending && !closed) await new Promise(r => setTimeout(r, debounceMs))
+        while (batcher.pending && !closed) await new Promise(r => setTimeout(r, debounceMs))
         if (running.size === 0) return
         await Promise.allSettled([...running])
       }
@@ -450,7 +424,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
       // Memoised like the pool's: a second call waits for the same cleanup.
       closing ??= (async () => {
         closed = true
-        clearTimeout(timer)
+        batcher.dispose()
         for (const state of states.values()) state.controller?.abort()
         // Runs were aborted (their steps killed), so they end soon; closing our pool at the same
         // time removes containers still starting. A run that hangs cannot hold quitting for long.
