@@ -46,6 +46,32 @@ describe('step execution on the real engine: kills, output, attribution, leftove
     }
   })
 
+  it('leaves no engine socket open per kill: timeouts and cancels read every response', async () => {
+    const spec = specFrom(dir, 'sockets', `[meta]\nname = "sockets"\n[services.box]\nimage = "${IMAGE}"\nenv = { UNIQUE = "sockets" }\n[[steps]]\nrun = "true"\n`)
+    const lease = await pool.acquire(spec)
+    // The engine is reached over a unix socket (PipeWrap) or TCP: count both.
+    const sockets = (): number => process.getActiveResourcesInfo().filter(r => r === 'PipeWrap' || r === 'TCPSocketWrap').length
+    try {
+      const runner = lease.services.box!.runner
+      await runner.exec({ argv: ['true'] })
+      const before = sockets()
+      for (let i = 0; i < 10; i++) {
+        await runner.exec({ argv: ['sleep', '30'], timeoutMs: 100 })
+        const cancel = new AbortController()
+        setTimeout(() => cancel.abort(), 100)
+        await runner.exec({ argv: ['sleep', '30'], signal: cancel.signal })
+      }
+      // Kills run beside the shell; give their last responses a moment to end.
+      for (let i = 0; i < 50 && sockets() > before; i++) await new Promise(r => setTimeout(r, 100))
+      // Before the fix each of the 20 kills kept one socket open.
+      expect(sockets()).toBeLessThanOrEqual(before)
+      expect(runner.alive).toBe(true)
+    }
+    finally {
+      await lease.release()
+    }
+  })
+
   it('fails the steps left when [meta] timeout is spent, without starting them, and keeps the container', async () => {
     const spec = specFrom(dir, 'spent', `[meta]\nname = "spent"\ntimeout = "400ms"\n[services.box]\nimage = "${IMAGE}"\nenv = { UNIQUE = "spent" }\n[[steps]]\nname = "slow"\nrun = "sleep 5"\ncontinue_on_failure = true\n[[steps]]\nname = "second"\nrun = "echo two"\n[[steps]]\nname = "third"\nrun = "echo three"\n`)
     const result = await run(pool, spec)
