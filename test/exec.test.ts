@@ -149,13 +149,14 @@ describe('step execution on the real engine: kills, output, attribution, leftove
   })
 
   it('really ends a timed-out command in an image without sh, by stopping its container', async () => {
-    const spec = specFrom(dir, 'nosh-timeout', `[meta]\nname = "nosh timeout"\n[services.bare]\nimage = "${NOSH}"\nenv = { UNIQUE = "nosh-timeout" }\n[[steps]]\ncommand = ["sleep", "30"]\ntimeout = "500ms"\n`)
+    const spec = specFrom(dir, 'nosh-timeout', `[meta]\nname = "nosh timeout"\n[services.bare]\nimage = "${NOSH}"\nenv = { UNIQUE = "nosh-timeout" }\n[[steps]]\ncommand = ["sleep", "30"]\ntimeout = "500ms"\ncontinue_on_failure = true\n[[steps]]\nname = "after"\ncommand = ["echo", "hi"]\n`)
     const lease = await pool.acquire(spec)
     const id = lease.services.bare!.containerId
     await lease.release()
     const result = await run(pool, spec)
     expect(result.steps[0]).toMatchObject({ status: 'fail', timedOut: true, failure: { expectation: 'timeout = 500ms' } })
     expect(result.steps[0]!.durationMs).toBeLessThan(10_000)
+    expect(result.steps[1]).toMatchObject({ status: 'fail', exitCode: 137, stderr: expect.stringMatching(/^clnrm: not started: the container was stopped when a command timed out/) })
     // The container was stopped (so was the sleep; removing it follows), and the pool replaces it.
     const running = (): string => execFileSync('docker', ['ps', '-q', '--no-trunc', '--filter', `id=${id}`], { encoding: 'utf8' }).trim()
     // The engine marks the container exited a moment after the kill returns.

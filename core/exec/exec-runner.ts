@@ -12,7 +12,7 @@ const START_FAILED_RE = /^OCI runtime exec failed: .*$/m
 /**
  * One `docker exec` per command: for images without `sh` (scratch, distroless). Slower (tens
  * of milliseconds a command). Such images have no `kill`, so a timeout or a cancel stops the
- * whole container: its processes end with it, later commands of the run fail, and the pool
+ * whole container: its processes end with it, later commands of the run fail unstarted (exit 137, saying why), and the pool
  * replaces the container for the next run. Run directories are made through the engine's
  * archive API (no `mkdir` needed) and stay behind (no `rm`).
  */
@@ -30,7 +30,11 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
       const stdout = new OutputCapture()
       const stderr = new OutputCapture()
       if (request.signal?.aborted) return execResult(stdout, stderr, { exitCode: 137, startedAt: start, timedOut: false, aborted: true })
-      if (stopped) throw new Error(`[clnrm] the container was stopped ${stopped}; an image without sh cannot end one command alone`)
+      if (stopped) {
+        // Not an error of the service: say on the step why it did not run.
+        stderr.push(Buffer.from(`clnrm: not started: the container was stopped ${stopped} (an image without sh has no kill to end one command); the next run gets a fresh container\n`))
+        return execResult(stdout, stderr, { exitCode: 137, startedAt: start, timedOut: false, aborted: false })
+      }
       const env = { ...request.env, [RUN_ENV]: runToken }
       const exec = await container.exec({
         Cmd: request.argv,
