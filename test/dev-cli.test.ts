@@ -152,6 +152,8 @@ describe('clnrm dev (built CLI, real engine)', () => {
     // The bug held every quit for a 5 s timer; the bound proves the exit is not waiting for it.
     expect(await quit.timeToExit()).toBeLessThan(4500)
     expect((await quit.exited).code).toBe(0)
+    // Nothing was left holding the process open for the exit guard to report.
+    expect(quit.output()).not.toMatch(/still running/)
     expect(clnrmContainers(quit.pid)).toEqual([])
 
     const hup = spawnCli(['dev'], dir)
