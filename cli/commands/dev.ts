@@ -43,7 +43,12 @@ export const devCommand: CommandDef = {
       if (!Number.isFinite(value) || value < min) throw new UsageError(`--${name} expects a number ≥ ${min}, got "${raw}"`)
       return value
     }
+    // Every usage error before anything starts or listens.
     const vars = varsFrom(args)
+    const renderTimeoutMs = renderTimeoutFrom(args)
+    const debounceMs = number('debounce', 0)
+    const jobs = number('jobs', 1)
+    const budgetMs = number('budget', 0) ?? 1000
     const { watch } = await import('chokidar')
     let watcher: ReturnType<typeof watch> | undefined
 
@@ -67,9 +72,9 @@ export const devCommand: CommandDef = {
       cwd: ctx.cwd,
       root: projectRootFor(args, ctx),
       vars,
-      renderTimeoutMs: renderTimeoutFrom(args),
-      debounceMs: number('debounce', 0),
-      jobs: number('jobs', 1),
+      renderTimeoutMs,
+      debounceMs,
+      jobs,
       env: ctx.env,
       startWatching: async (paths) => {
         // Stopped while the first run went on: a watcher started now would keep the process alive.
@@ -81,7 +86,7 @@ export const devCommand: CommandDef = {
       },
     })
     session.events.on('watch:add', ({ paths }) => void watcher?.add(paths))
-    const reporter = reporterName === 'ndjson' ? ndjsonDevReporter(ctx) : humanDevReporter(ctx, { verbose: args.options.verbose === true, budgetMs: number('budget', 0) ?? 1000 })
+    const reporter = reporterName === 'ndjson' ? ndjsonDevReporter(ctx) : humanDevReporter(ctx, { verbose: args.options.verbose === true, budgetMs })
     // Once stopping, nothing more is shown but the closing line.
     const detach = Object.entries(reporter.on).map(([type, handler]) =>
       session.events.on(type as keyof DevEvents, (payload: unknown) => stopping || (handler as (payload: unknown) => void)(payload)))
