@@ -1,6 +1,7 @@
 import { parse } from 'smol-toml'
 import { describe, expect, it } from 'vitest'
 import { compilePattern, formatTestFile, MemoryCache, parseDuration, toTomlValue } from '../core/index.ts'
+import { JUDGE_LIMIT_BYTES, OUTPUT_CAP_BYTES, OutputCapture } from '../core/exec/types.ts'
 import { lineAnchorHint, patternError } from '../core/regex.ts'
 import { createTemplateHelpers } from '../core/template-helpers.ts'
 import { literalDeterminism } from '../core/template.ts'
@@ -45,6 +46,33 @@ describe('compilePattern (RE2 syntax, as upstream clnrm)', () => {
   ])('reports %s with a reason', (pattern, reason) => {
     expect(patternError(pattern)).toMatch(reason)
     expect(() => compilePattern(pattern)).toThrow(SyntaxError)
+  })
+})
+
+describe('OutputCapture', () => {
+  it('keeps a stream whole for judging, and a head-and-tail excerpt for display', () => {
+    const capture = new OutputCapture()
+    capture.push(Buffer.from('HEAD'))
+    capture.push(Buffer.alloc(2 * OUTPUT_CAP_BYTES, 'x'))
+    capture.push(Buffer.from('TAIL'))
+    expect(capture.whole()).toHaveLength(2 * OUTPUT_CAP_BYTES + 8)
+    expect(capture.truncated).toBe(true)
+    const excerpt = capture.excerpt()
+    expect(excerpt.startsWith('HEADx')).toBe(true)
+    expect(excerpt.endsWith('xTAIL')).toBe(true)
+    expect(excerpt).toContain(`[… ${OUTPUT_CAP_BYTES + 8} bytes not shown …]`)
+  })
+  it('gives up the whole stream past the judging bound, keeping head and tail', () => {
+    const capture = new OutputCapture()
+    capture.push(Buffer.from('FIRST'))
+    for (let sent = 0; sent <= JUDGE_LIMIT_BYTES; sent += OUTPUT_CAP_BYTES) capture.push(Buffer.alloc(OUTPUT_CAP_BYTES, 'y'))
+    capture.push(Buffer.from('LAST'))
+    expect(capture.whole()).toBeUndefined()
+    expect(capture.bytes).toBe(JUDGE_LIMIT_BYTES + OUTPUT_CAP_BYTES + 9)
+    const excerpt = capture.excerpt()
+    expect(excerpt.startsWith('FIRSTy')).toBe(true)
+    expect(excerpt.endsWith('yLAST')).toBe(true)
+    expect(excerpt.length).toBeLessThan(OUTPUT_CAP_BYTES + 100)
   })
 })
 

@@ -75,10 +75,11 @@ export class OutputCapture {
       this.#chunks.push(chunk)
       if (this.bytes <= JUDGE_LIMIT_BYTES) return
       // Past the judging bound: keep only what the excerpt shows.
-      const all = Buffer.concat(this.#chunks)
+      // Copies: a view would keep the whole 64 MiB alive.
+      const all = this.#joined()
       this.#chunks = []
-      this.#head = all.subarray(0, OUTPUT_CAP_BYTES / 2)
-      chunk = all.subarray(all.length - OUTPUT_CAP_BYTES / 2)
+      this.#head = Buffer.from(all.subarray(0, OUTPUT_CAP_BYTES / 2))
+      chunk = Buffer.from(all.subarray(all.length - OUTPUT_CAP_BYTES / 2))
     }
     this.#tail.push(chunk)
     this.#tailSize += chunk.length
@@ -90,16 +91,22 @@ export class OutputCapture {
     return this.bytes > OUTPUT_CAP_BYTES
   }
 
+  /** The chunks as one buffer, joined once. */
+  #joined(): Buffer {
+    if (this.#chunks.length !== 1) this.#chunks = [Buffer.concat(this.#chunks)]
+    return this.#chunks[0]!
+  }
+
   /** The whole stream, or `undefined` past the judging bound. */
   whole(): string | undefined {
-    return this.#head ? undefined : Buffer.concat(this.#chunks).toString('utf8')
+    return this.#head ? undefined : this.#joined().toString('utf8')
   }
 
   /** The stream, or its first and last half-MiB with a note of what is left out between. */
   excerpt(whole: string | undefined = this.whole()): string {
     if (!this.truncated && whole !== undefined) return whole
     const half = OUTPUT_CAP_BYTES / 2
-    const all = this.#head ? undefined : Buffer.concat(this.#chunks)
+    const all = this.#head ? undefined : this.#joined()
     const head = this.#head ?? all!.subarray(0, half)
     const tailAll = all ?? Buffer.concat(this.#tail)
     const tail = tailAll.subarray(Math.max(0, tailAll.length - half))
