@@ -205,7 +205,7 @@ describe('the format as the CLI reports it', () => {
       mkdirSync(join(dir, 'data'))
       writeFileSync(join(dir, 'data', 'inside.txt'), 'inside the project\n')
       symlinkSync(join(dir, 'data'), join(dir, 'datalink'))
-      write('inside.clnrm.toml', file({ service: 'volumes = [{ host_path = "datalink", container_path = "/data", read_only = true }]\n', run: 'cat /data/inside.txt', step: 'expected_output_regex = "^inside the project$"\n' }))
+      write('inside.clnrm.toml', file({ service: 'volumes = [{ host_path = "datalink", container_path = "/data", read_only = true }]\n', run: 'cat /data/inside.txt', step: 'expected_output_regex = "^inside the project\\n$"\n' }))
       const inside = await cli(['run', 'inside.clnrm.toml'], dir)
       expect(inside.code, inside.stdout + inside.stderr).toBe(0)
       expect(inside.stdout).toMatch(/1 passed/)
