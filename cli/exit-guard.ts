@@ -1,6 +1,11 @@
 import { setTimeout as timeout } from 'node:timers'
 import type { CliContext } from './context.ts'
 
+/** `DEBUG=clnrm` (or `DEBUG=*`, or a list naming clnrm): stacks and handle lists on stderr. */
+export function isDebug(env: Readonly<Record<string, string | undefined>>): boolean {
+  return /\bclnrm\b|^\*$/.test(env.DEBUG ?? '')
+}
+
 /** How long the process may stay alive once the command returned and its cleanup was awaited. */
 export const EXIT_GUARD_MS = 2000
 
@@ -13,7 +18,7 @@ export const EXIT_GUARD_MS = 2000
 export function exitWhenDone(code: number, ctx: Pick<CliContext, 'stderr' | 'env'>, ms: number = EXIT_GUARD_MS): void {
   const guard = timeout(() => {
     const resources = activeResources()
-    const debug = /\bclnrm\b|^\*$/.test(ctx.env.DEBUG ?? '')
+    const debug = isDebug(ctx.env)
     const summary = resources.length ? `kept alive by ${summarizeResources(resources)}` : 'kept alive by an unknown handle'
     ctx.stderr(`clnrm: still running ${ms / 1000}s after finishing (${summary}); exiting with code ${code}.${debug ? '' : ' DEBUG=clnrm shows more.'}\n`)
     if (debug) ctx.stderr(`clnrm: active resources: ${resources.join(', ') || 'none reported by this runtime'}\n`)

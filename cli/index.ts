@@ -14,7 +14,7 @@ import { validateCommand } from './commands/validate.ts'
 import type { CliContext, CommandContext } from './context.ts'
 import { processContext, resolveColors } from './context.ts'
 import { EXIT, EXIT_CODES_HELP, UsageError } from './errors.ts'
-import { exitWhenDone } from './exit-guard.ts'
+import { exitWhenDone, isDebug } from './exit-guard.ts'
 import { formatDiagnostic } from './output.ts'
 
 export type { CliContext } from './context.ts'
@@ -125,7 +125,7 @@ export async function runMain(argv: readonly string[] = process.argv.slice(2)): 
     code = await main(argv, context)
   }
   catch (error) {
-    const debug = /\bclnrm\b|^\*$/.test(process.env.DEBUG ?? '')
+    const debug = isDebug(context.env)
     const cause = error instanceof Error ? `${error.name === 'Error' ? '' : `${error.name}: `}${error.message.split('\n')[0]}` : String(error)
     context.stderr(`clnrm: internal error: ${cause}\n${debug ? `${(error as Error)?.stack ?? ''}\n` : 'Run again with DEBUG=clnrm for the stack, and please report it.\n'}`)
     code = EXIT.internal
