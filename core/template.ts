@@ -102,11 +102,11 @@ const ETA_RETURN = '\nreturn __eta.res;'
 /**
  * What in a tag's code can make a render run long: loops, functions (recursion, callbacks),
  * includes and layouts (partials unseen yet), regular expressions (backtracking), code from
- * strings, and builtins that block or repeat work. A template whose tags hold none of these runs
+ * strings, (typed) arrays and builtins that block or repeat work, big-integer powers. A template whose tags hold none of these runs
  * each statement once, so its time is bounded by its length; it skips the deadline and its cost.
  * Anything unsure (a `/`, a comment) counts as risky.
  */
-const RISKY_CODE_RE = /\b(?:for|while|do|function|include|includeAsync|layout|block|eval|Function|RegExp|Array|Atomics|process|globalThis|require|import|repeat|fill|padStart|padEnd|match|matchAll|replace|replaceAll|search|split|test|exec)\b|=>|\//
+const RISKY_CODE_RE = /\b(?:for|while|do|function|include|includeAsync|layout|block|eval|Function|RegExp|Atomics|BigInt|process|globalThis|require|import|repeat|fill|sort|padStart|padEnd|match|matchAll|replace|replaceAll|search|split|test|exec)\b|Array\b|\d+n\b|\*\*|=>|\//
 
 /** Compiled templates that need the render deadline (keyed by function, so a shared cache keeps the answer). */
 const needsDeadline = new WeakMap<TemplateFunction, boolean>()
