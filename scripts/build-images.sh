@@ -11,9 +11,15 @@ NOSH_TAG="clnrm-examples/nosh:1"
 NOSH_APPLETS="cat echo env false ls pwd sleep true"
 log() { printf '[build-images] %s\n' "$*" >&2; }
 
-missing=0
-for tag in "${TAGS[@]}" "$NOSH_TAG"; do docker image inspect "$tag" >/dev/null 2>&1 || missing=1; done
-if [ "$missing" = 0 ] && [ "${1:-}" != "--force" ]; then
+# Each image is built only when one of its tags is missing (or with --force): a rebuild makes a
+# new image id, and a new id means new containers for every running clnrm.
+force=0
+[ "${1:-}" = "--force" ] && force=1
+build_busybox=$force
+for tag in "${TAGS[@]}"; do docker image inspect "$tag" >/dev/null 2>&1 || build_busybox=1; done
+build_nosh=$force
+docker image inspect "$NOSH_TAG" >/dev/null 2>&1 || build_nosh=1
+if [ "$build_busybox" = 0 ] && [ "$build_nosh" = 0 ]; then
   log "images present (--force rebuilds)"
   exit 0
 fi
@@ -27,34 +33,40 @@ fi
 [ -n "$busybox_bin" ] || { log "busybox not found: apt-get install busybox-static"; exit 1; }
 
 root=$(mktemp -d)
-trap 'rm -rf "$root"' EXIT
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,www,proc,sys,dev,var/www}
-chmod 1777 "$root/tmp"
-cp "$busybox_bin" "$root/bin/busybox"
-# One link per applet, as the busybox image does.
-for applet in $("$root/bin/busybox" --list); do
-  [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
-printf 'root:x:0:\nnobody:x:65534:\n' > "$root/etc/group"
-printf 'hosts: files dns\n' > "$root/etc/nsswitch.conf"
+nosh=$(mktemp -d)
+trap 'rm -rf "$root" "$root.tar" "$nosh" "$nosh.tar"' EXIT
 
-# Fixed timestamps and owners make the tarball, and so the image id, repeatable.
-tar --sort=name --mtime='2024-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner -C "$root" -cf "$root.tar" .
-id=$(docker import --change 'CMD ["sh"]' --change 'ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin' "$root.tar")
-rm -f "$root.tar"
-for tag in "${TAGS[@]}"; do
-  docker tag "$id" "$tag"
-  log "tagged $tag"
-done
+if [ "$build_busybox" = 1 ]; then
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,www,proc,sys,dev,var/www}
+  chmod 1777 "$root/tmp"
+  cp "$busybox_bin" "$root/bin/busybox"
+  # One link per applet, as the busybox image does.
+  for applet in $("$root/bin/busybox" --list); do
+    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
+  printf 'root:x:0:\nnobody:x:65534:\n' > "$root/etc/group"
+  printf 'hosts: files dns\n' > "$root/etc/nsswitch.conf"
+
+  # Fixed timestamps and owners make the tarball, and so the image id, repeatable.
+  tar --sort=name --mtime='2024-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner -C "$root" -cf "$root.tar" .
+  id=$(docker import --change 'CMD ["sh"]' --change 'ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin' "$root.tar")
+  rm -f "$root.tar"
+  for tag in "${TAGS[@]}"; do
+    docker tag "$id" "$tag"
+    log "tagged $tag"
+  done
+fi
 
 # The shell-less image: only the applets above, each a link to the static busybox.
-nosh=$(mktemp -d)
-trap 'rm -rf "$root" "$nosh" "$nosh.tar"' EXIT
+[ "$build_nosh" = 1 ] || exit 0
 mkdir -p "$nosh"/{bin,etc,tmp,proc,sys,dev}
 chmod 1777 "$nosh/tmp"
 cp "$busybox_bin" "$nosh/bin/busybox"
-for applet in $NOSH_APPLETS; do "$nosh/bin/busybox" --list | grep -qx "$applet" && ln -s busybox "$nosh/bin/$applet"; done
+available=" $("$nosh/bin/busybox" --list | tr '\n' ' ') "
+for applet in $NOSH_APPLETS; do
+  case "$available" in *" $applet "*) ln -s busybox "$nosh/bin/$applet" ;; esac
+done
 printf 'root:x:0:0:root:/:/bin/false\n' > "$nosh/etc/passwd"
 tar --sort=name --mtime='2024-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner -C "$nosh" -cf "$nosh.tar" .
 id=$(docker import --change 'CMD ["sleep", "2147483647"]' --change 'ENV PATH=/bin' "$nosh.tar")
