@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type Dockerode from 'dockerode'
 import { createDemuxer } from './demux.ts'
+import { ENV_NAME_RE } from './quote.ts'
 import { directoryTar } from './tar.ts'
 import type { CommandRunner, ExecRequest, ExecResult } from './types.ts'
 import { execResult, OutputCapture, RUN_ENV } from './types.ts'
@@ -38,7 +39,8 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
       const env = { ...request.env, [RUN_ENV]: runToken }
       const exec = await container.exec({
         Cmd: request.argv,
-        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        // As on the sh path, only names a shell could export.
+        Env: Object.entries(env).filter(([k]) => ENV_NAME_RE.test(k)).map(([k, v]) => `${k}=${v}`),
         WorkingDir: request.workdir,
         AttachStdout: true,
         AttachStderr: true,
@@ -87,7 +89,9 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
           const quiet = new OutputCapture()
           const err = new OutputCapture()
           err.push(Buffer.from(`${reason.replace(/\r$/, '')}\n`))
-          if (/executable file not found|no such file or directory/.test(reason) && !/chdir to cwd/.test(reason)) exitCode = 127
+          // As on the sh path: 125 for a workdir that does not exist, 127 for a missing command.
+          if (/chdir to cwd/.test(reason)) exitCode = 125
+          else if (/executable file not found|no such file or directory/.test(reason)) exitCode = 127
           return execResult(quiet, err, { exitCode, startedAt: start, timedOut, aborted })
         }
       }
