@@ -1,5 +1,5 @@
 import type { DevEvents, HotReloadMetrics, TestResult } from '../core/index.ts'
-import { formatDuration } from '../core/index.ts'
+import { formatDuration, truncationNotes } from '../core/index.ts'
 import type { CommandContext } from './context.ts'
 import { displayPath, formatDiagnostic, printable } from './output.ts'
 import { createProgress, formatInvalidFile, formatTestResult } from './run-output.ts'
@@ -109,6 +109,7 @@ export function ndjsonDevReporter(ctx: CommandContext): DevReporter {
       'session:ready': ({ tests, invalid, durationMs }) => line({ type: 'ready', tests, invalid, durationMs }),
       'test:result': ({ id, result }) => {
         const failing = result.steps.find(s => s.failure)
+        const truncated = truncationNotes(result.steps)
         line({
           type: 'test',
           reload: id,
@@ -118,6 +119,7 @@ export function ndjsonDevReporter(ctx: CommandContext): DevReporter {
           durationMs: Math.round(result.durationMs * 10) / 10,
           ...(failing && { failingStep: { name: failing.name, service: failing.service, ...failing.failure } }),
           ...(result.error && { error: result.error }),
+          ...(truncated.length && { truncated }),
         })
       },
       'test:invalid': ({ id, file, diagnostics }) => {

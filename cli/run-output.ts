@@ -1,5 +1,5 @@
 import type { Diagnostic, PoolEvent, RunSummary, SkippedTest, TestResult } from '../core/index.ts'
-import { formatDuration } from '../core/index.ts'
+import { formatDuration, truncationNotes } from '../core/index.ts'
 import type { CommandContext } from './context.ts'
 import { displayPath, formatDiagnostic, printable } from './output.ts'
 
@@ -26,13 +26,7 @@ export function formatTestResult(ctx: CommandContext, test: TestResult): string 
     }
   }
   // Shown on a pass too: a report must never look as if it held the whole output.
-  for (const step of test.steps) {
-    for (const stream of ['stdout', 'stderr'] as const) {
-      if (!step.truncated[stream]) continue
-      const size = step.bytes ? ` of ${(step.bytes[stream] / 1024 / 1024).toFixed(1)} MiB` : ''
-      lines.push(`    ${c.yellow('note:')} step "${step.name}" ${stream}${size} shown as its first and last 512 KiB`)
-    }
-  }
+  for (const note of truncationNotes(test.steps)) lines.push(`    ${c.yellow('note:')} ${printable(note)}`)
   const skipped = test.steps.filter(s => s.status === 'skipped').length
   if (skipped) lines.push(`    ${c.dim(`${skipped} later step${skipped === 1 ? '' : 's'} skipped`)}`)
   return `${lines.join('\n')}\n`

@@ -37,6 +37,8 @@ export interface TestView {
   }
   /** Problems of an invalid file, each with its location. */
   problems?: Problem[]
+  /** Notes on output shown cut (head and tail), also on a pass; the whole output was judged. */
+  truncated?: string[]
   /** Warnings of a file that loads: what clnrm ignores or could not find. */
   warnings?: Problem[]
 }

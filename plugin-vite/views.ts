@@ -1,6 +1,6 @@
 import { relative } from 'node:path'
 import type { Diagnostic, HotReloadMetrics, TestFileState, TestResult } from '../core/index.ts'
-import { locateKeyPath } from '../core/index.ts'
+import { locateKeyPath, truncationNotes } from '../core/index.ts'
 import type { Problem, ReloadView, ResultsPayload, TestView } from './protocol.ts'
 
 const problem = (d: Diagnostic): Problem => ({ code: d.code, message: d.message, hint: d.hint, location: { file: d.file, line: d.line, column: d.column } })
@@ -14,6 +14,8 @@ export function warningsOf(diagnostics: readonly Diagnostic[] | undefined): Prob
 /** The browser's view of one finished test, with the failing step's place in the file. */
 export async function resultView(root: string, result: TestResult, state: TestFileState | undefined): Promise<TestView> {
   const view: TestView = { file: result.file, relative: relative(root, result.file), name: result.name, status: result.status, durationMs: Math.round(result.durationMs), warnings: warningsOf(state?.diagnostics) }
+  const truncated = truncationNotes(result.steps)
+  if (truncated.length) view.truncated = truncated
   if (result.error) view.failure = { expectation: result.error.code ?? 'setup', message: result.error.message, excerpt: result.error.hint ?? '' }
   const index = result.steps.findIndex(s => s.failure)
   const failing = result.steps[index]

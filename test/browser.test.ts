@@ -117,6 +117,17 @@ describe('the playground in vite dev, in a real browser', () => {
     await page.waitForSelector(`${badge}[data-warned="0"][data-pass="3"]`, { timeout: 10_000, ...attached })
   })
 
+  it('notes output it shows cut, on a passing test too', async () => {
+    const file = join(dir, 'tests/app-source.clnrm.toml')
+    const original = readFileSync(file, 'utf8')
+    writeFileSync(file, `${original}\n[[steps]]\nname = "long output"\nrun = "yes x | head -c 1500000"\n`)
+    await page.waitForSelector('clnrm-results li[data-file="tests/app-source.clnrm.toml"] .truncated', { timeout: 10_000, ...attached })
+    expect(await page.textContent('clnrm-results li[data-file="tests/app-source.clnrm.toml"] .truncated')).toBe('note: step "long output" stdout of 1.4 MiB shown as its first and last 512 KiB')
+    expect(await page.getAttribute('clnrm-results li[data-file="tests/app-source.clnrm.toml"]', 'data-status')).toBe('pass')
+    writeFileSync(file, original)
+    await page.waitForSelector('clnrm-results li[data-file="tests/app-source.clnrm.toml"][data-status="pass"]:not(:has(.truncated))', { timeout: 10_000, ...attached })
+  })
+
   it('keeps the results across a full page reload, and saves a screenshot', async () => {
     const footer = await page.textContent('clnrm-results footer.timings')
     expect(footer).toMatch(/last reload \d+(\.\d+)?ms: detect [\d.]+ · debounce [\d.]+/)

@@ -99,7 +99,7 @@ class ClnrmResults extends HTMLElement {
       <div class="row"><span class="icon">${ICONS[test.status]}</span><span class="name">${escape(test.name)}</span>
       ${link({ file: test.file, line: 1, column: 1 }, test.relative)}
       <span class="dim">${test.durationMs !== undefined && test.status !== 'running' ? `${test.durationMs}ms` : ''}</span></div>
-      ${details}${problems}
+      ${details}${problems}${(test.truncated ?? []).map(note => `<div class="warning truncated">note: ${escape(note)}</div>`).join('')}
     </li>`
   }
 }

@@ -21,7 +21,7 @@ run = "echo hi"
 expected_output_regex = "hi"
 `
 
-describe('warnings of a valid file reach every view (built CLI, real engine)', () => {
+describe('what every view must say: warnings of valid files, cut output (built CLI, real engine)', () => {
   let dir: string
   let cleanup: () => Promise<void>
   beforeEach(async () => {
@@ -68,5 +68,15 @@ describe('warnings of a valid file reach every view (built CLI, real engine)', (
     expect(await exited).toBe(0)
     expect(out).toMatch(/! tagged\.clnrm\.toml 1 warning\n\s+tagged\.clnrm\.toml:3:1 warning CLNRM_UNKNOWN_KEY\n[^\n]*owner[\s\S]*> 3 \| owner = "team-a"/)
     expect(out).toMatch(/✓ tagged/)
+  })
+
+  it('clnrm dev\'s NDJSON notes output shown cut, also on a pass', async () => {
+    await writeFile(join(dir, 'big.clnrm.toml'), '[meta]\nname = "big"\n[services.box]\nimage = "clnrm-examples/busybox:1"\n[[steps]]\nname = "long"\nrun = "yes x | head -c 1500000; echo done"\nexpected_output_regex = "done\\n$"\n')
+    const dev = startDev(node, ['big.clnrm.toml'], dir)
+    const result = await dev.waitFor(line => line.type === 'test')
+    expect(result.status).toBe('pass')
+    expect(result.truncated).toEqual(['step "long" stdout of 1.4 MiB shown as its first and last 512 KiB'])
+    dev.send('q\n')
+    expect(await dev.exited).toBe(0)
   })
 })
