@@ -12,6 +12,8 @@ export interface HotReloadMetrics {
   /** Leasing containers: ~0 when reused, a container start otherwise. */
   containerStartMs: number
   testExecutionMs: number
+  /** Waiting after the last step for the services' spans to arrive (0 without span expectations). */
+  settleMs?: number
   /** Time the result listeners (formatting, printing, sending) took. */
   resultFormattingMs: number
   /** From the first change event to the last result displayed. */

@@ -4,6 +4,7 @@ import { checkExpectations } from './expect.ts'
 import type { Lease } from './pool.ts'
 import type { ContainerPool } from './pool.ts'
 import type { TestSpec } from './spec.ts'
+import type { SpanVerdict } from './otel/types.ts'
 
 /** The outcome of one step. `skipped` steps did not run (an earlier step failed). */
 export interface StepResult {
@@ -47,6 +48,8 @@ export interface TestResult {
   /** The run was cancelled (a newer save superseded it). */
   aborted: boolean
   timings: TestTimings
+  /** The verdict on the spans the test's services emitted, when the test declares span expectations. */
+  spans?: SpanVerdict
 }
 
 /** Options of `runTest`. */

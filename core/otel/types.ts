@@ -166,6 +166,12 @@ export interface SpanVerdict {
   /** Rules evaluated (each span rule, graph edge, count… counts once). */
   checked: number
   failures: SpanRuleFailure[]
+  /**
+   * The name of every rule evaluated, failed or not, in the file's order (the same names as
+   * `failures[].rule`), when the evaluator lists them: JUnit shows the ones that held as passing
+   * cases. Optional, so a verdict without it stays valid (reports then count `checked` only).
+   */
+  rules?: string[]
   /** The spans the verdict was given on (this run's only). */
   spans: Span[]
   /** How long clnrm waited after the last step for spans to settle. */
