@@ -15,6 +15,8 @@ log() { printf '[build-images] %s\n' "$*" >&2; }
 # new image id, and a new id means new containers for every running clnrm.
 force=0
 [ "${1:-}" = "--force" ] && force=1
+# The OpenTelemetry-instrumented Node service: its own script, rebuilt when its inputs change.
+bash "$(dirname "$0")/build-otel-image.sh" "$@"
 build_busybox=$force
 for tag in "${TAGS[@]}"; do docker image inspect "$tag" >/dev/null 2>&1 || build_busybox=1; done
 build_nosh=$force
