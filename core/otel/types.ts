@@ -125,6 +125,11 @@ export interface SpanExpectations {
     resourceAttrsMustMatch?: Record<string, string>
     /** No span carries any of these attribute keys. */
     spanAttrsForbidKeys?: string[]
+    /**
+     * Hosts that belong to the test, besides localhost: the test's service ids, set by the
+     * normalizer (the runner may add container addresses through the evaluation's context).
+     */
+    internalHosts?: string[]
     source: RulePath
   }
 }
