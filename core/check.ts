@@ -41,6 +41,12 @@ export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: Pe
         return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${value}, outside ${type.minimum ?? '-∞'}..${type.maximum ?? '∞'}`, `Use a whole number from ${type.minimum ?? '-∞'} to ${type.maximum ?? '∞'}.`)
       }
       return value
+    case 'number':
+      if (typeof value !== 'number' || Number.isNaN(value)) return wrongType()
+      if ((type.minimum !== undefined && value < type.minimum) || (type.maximum !== undefined && value > type.maximum)) {
+        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${value}, outside ${type.minimum ?? '-∞'}..${type.maximum ?? '∞'}`, `Use a number from ${type.minimum ?? '-∞'} to ${type.maximum ?? '∞'}.`)
+      }
+      return value
     case 'boolean':
       return typeof value === 'boolean' ? value : wrongType()
     case 'duration': {
@@ -211,6 +217,7 @@ function acceptsTomlType(type: TypeDef, value: unknown): boolean {
   switch (type.kind) {
     case 'string': case 'regex': return typeof value === 'string'
     case 'integer': return typeof value === 'number' && Number.isInteger(value)
+    case 'number': return typeof value === 'number'
     case 'boolean': return typeof value === 'boolean'
     case 'duration': return typeof value === 'string' || typeof value === 'number'
     case 'datetime': return value instanceof Date || typeof value === 'string'
@@ -225,11 +232,12 @@ function acceptsTomlType(type: TypeDef, value: unknown): boolean {
 function typeHint(type: TypeDef, value: unknown): string {
   if (type.kind === 'array' && typeof value === 'string') return `Wrap it in brackets: [${JSON.stringify(value)}]${type.items.kind === 'string' ? ', or use `run` for a shell string' : ''}.`
   if (type.kind === 'string' && typeof value === 'number') return `Quote it: "${value}".`
-  if (type.kind === 'integer' && typeof value === 'string' && /^\d+$/.test(value)) return `Remove the quotes: ${value}.`
+  if ((type.kind === 'integer' || type.kind === 'number') && typeof value === 'string' && /^\d+(?:\.\d+)?$/.test(value)) return `Remove the quotes: ${value}.`
   if (type.kind === 'boolean' && (value === 'true' || value === 'false')) return `Remove the quotes: ${value}.`
   switch (type.kind) {
     case 'string': case 'regex': return 'Write a quoted string: "…".'
     case 'integer': return 'Write a whole number without quotes.'
+    case 'number': return 'Write a number without quotes.'
     case 'boolean': return 'Write true or false, without quotes.'
     case 'array': return 'Write a list in brackets: [ … ].'
     case 'oneOrMany': return 'Write a string, or a list of strings in brackets.'

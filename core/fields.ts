@@ -5,6 +5,8 @@
 export type TypeDef =
   | { kind: 'string' } & StringRules
   | { kind: 'integer'; minimum?: number; maximum?: number }
+  /** An integer or a float (`sample_ratio = 0.5`, `duration_ms = { max = 1.5 }`). */
+  | { kind: 'number'; minimum?: number; maximum?: number }
   | { kind: 'boolean' }
   /** `"250ms"`, `"5s"`, `"2m"` or integer milliseconds; checked into milliseconds. */
   | { kind: 'duration'; positive?: boolean }
@@ -66,6 +68,8 @@ export interface FieldDef {
 
 export const string = (extra: StringRules = {}): TypeDef => ({ kind: 'string', ...extra })
 export const integer = (extra: { minimum?: number; maximum?: number } = {}): TypeDef => ({ kind: 'integer', ...extra })
+/** An integer or a float, optionally bounded (inclusive). */
+export const number = (extra: { minimum?: number; maximum?: number } = {}): TypeDef => ({ kind: 'number', ...extra })
 export const boolean: TypeDef = { kind: 'boolean' }
 export const duration: TypeDef = { kind: 'duration' }
 /** A duration that must be more than zero (timeouts, intervals). */

@@ -3,6 +3,9 @@ import {
   table, union,
 } from './fields.ts'
 import type { FieldDef, KeyRule, TypeDef } from './fields.ts'
+import { artifactsField, expectTable, otelTable } from './otel/format.ts'
+
+export { expectTable, otelTable }
 
 /** Service plugins clnrm knows how to start. */
 export const SERVICE_PLUGINS: readonly string[] = ['generic_container']
@@ -100,7 +103,7 @@ export const serviceTable: TypeDef & { kind: 'table' } = table({
   username: notSupported('credentials for a service plugin (clnrm starts generic containers only)'),
   password: notSupported('credentials for a service plugin (clnrm starts generic containers only)'),
   strict: notSupported('a service plugin\'s strict mode'),
-  wait_for_span: notSupported('waiting for an OpenTelemetry span (clnrm collects no spans)'),
+  wait_for_span: notSupported('waiting for an OpenTelemetry span before the first step (spans are checked after the steps, with [[expect.span]])'),
 })
 
 const stepFields: Record<string, FieldDef> = {
@@ -116,6 +119,7 @@ const stepFields: Record<string, FieldDef> = {
   expected_output_regex_not: field(oneOrMany(regex), 'No pattern may match stdout.'),
   expected_stderr_regex: field(oneOrMany(regex), 'Every pattern must match stderr.'),
   continue_on_failure: field(boolean, 'Keep running the test\'s next steps when this one fails.', { default: false }),
+  artifacts: artifactsField,
   expected_output_contains: notSupported('a substring expectation on the output (use expected_output_regex)'),
   expect_failure: notSupported('inverting a step\'s result (use expected_exit_code)'),
   should_fail: notSupported('inverting a step\'s result (use expected_exit_code)'),
@@ -129,23 +133,9 @@ export const scenarioTable: TypeDef & { kind: 'table' } = table({
   ...stepFields,
   name: field(string({ nonEmpty: true }), 'The scenario\'s name.', { required: true }),
   steps: field(array(stepTable), 'The scenario\'s steps. Without it, the scenario is one step.'),
-  artifacts: notSupported('collecting artifacts such as spans or logs'),
   policy: notSupported('a scenario\'s run policy'),
   concurrent: notSupported('running a scenario\'s steps concurrently'),
   timeout_ms: notSupported('a scenario timeout in milliseconds (use timeout = "5s")'),
-})
-
-const NO_SPANS = 'clnrm collects no OpenTelemetry spans'
-
-/** `[expect.*]`: upstream clnrm's trace expectations, none of which clnrm checks yet. */
-export const expectTable: TypeDef & { kind: 'table' } = table({
-  span: notSupported(`span expectations (${NO_SPANS})`),
-  graph: notSupported(`span graph expectations (${NO_SPANS})`),
-  counts: notSupported(`span count expectations (${NO_SPANS})`),
-  status: notSupported(`span status expectations (${NO_SPANS})`),
-  window: notSupported(`span time-window expectations (${NO_SPANS})`),
-  order: notSupported(`span order expectations (${NO_SPANS})`),
-  hermeticity: notSupported(`hermeticity expectations on spans (${NO_SPANS})`),
 })
 
 /** The whole `*.clnrm.toml` file. */
@@ -163,9 +153,9 @@ export const testFileTable: TypeDef & { kind: 'table' } = table({
     files: field(array(string()), 'Globs, relative to the test file, whose changes rerun this test in `clnrm dev`.'),
     modules: field(array(string()), 'Entry modules (for `clnrm/vite`): a change to anything they import reruns this test.'),
   }), 'Extra inputs of this test for the dev loop.'),
-  expect: field(expectTable, 'Upstream clnrm\'s trace expectations; not supported yet.'),
-  otel: notSupported(`OpenTelemetry export settings (${NO_SPANS})`),
-  otel_validation: notSupported(`OpenTelemetry validation (${NO_SPANS})`),
+  otel: field(otelTable, 'How services export OpenTelemetry spans to clnrm, and how long it waits for them.'),
+  expect: field(expectTable, 'What the spans the services emit must show: `[[expect.span]]`, `[expect.graph]`, `[expect.counts]`, `[[expect.window]]`, `[expect.order]`, `[expect.status]`, `[expect.hermeticity]`.'),
+  otel_validation: notSupported('upstream\'s older OpenTelemetry validation tables (write [[expect.span]] and the other expect.* tables)'),
   assertions: notSupported('free-form assertions'),
   matrix: notSupported('matrix expansion of a test'),
   report: notSupported('per-file report settings (use --reporter and --output)'),

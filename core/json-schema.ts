@@ -19,6 +19,8 @@ export function typeToJsonSchema(type: TypeDef): JsonSchema {
       }
     case 'integer':
       return { type: 'integer', ...(type.minimum !== undefined && { minimum: type.minimum }), ...(type.maximum !== undefined && { maximum: type.maximum }) }
+    case 'number':
+      return { type: 'number', ...(type.minimum !== undefined && { minimum: type.minimum }), ...(type.maximum !== undefined && { maximum: type.maximum }) }
     case 'boolean':
       return { type: 'boolean' }
     case 'duration':

@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path'
 import { checkTable, didYouMean } from './check.ts'
 import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { testFileTable } from './format.ts'
+import { collectsSpans, normalizeOtel } from './otel/normalize.ts'
 import type { PathCheck } from './path-checks.ts'
 import { outside } from './real-path.ts'
 import { portEnvName } from './plan.ts'
@@ -60,7 +61,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
 
   const steps: StepSpec[] = []
   const stepPaths: KeyPath[] = []
-  const addStep = (step: Table, path: KeyPath, defaults: { name: string; scenario?: string }): void => {
+  const addStep = (step: Table, path: KeyPath, defaults: { name: string; scenario?: string; collectSpans?: boolean }): void => {
     const normalized = normalizeStep(step, path, defaults, serviceIds, servicesKey, error)
     if (!normalized) return
     steps.push(normalized)
@@ -76,10 +77,12 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
       if (scenario.run !== undefined || scenario.command !== undefined) {
         error('CLNRM_CONFLICTING_KEYS', `scenario "${scenario.name}" has both steps and its own run/command`, [...path, 'steps'], 'key', 'Move the command into the steps list.')
       }
+      // The scenario's artifacts.collect applies to each nested step's stdout; checked once, at its own key.
+      const collectSpans = collectsSpans(scenario.artifacts, path, error)
       nested.forEach((step, stepIndex) => {
         const inherited = { ...pickStepDefaults(scenario), ...step }
         const name = `${scenario.name} › ${step.name ?? `step ${stepIndex + 1}`}`
-        addStep({ ...inherited, name }, [...path, 'steps', stepIndex], { name, scenario: scenario.name })
+        addStep({ ...inherited, name }, [...path, 'steps', stepIndex], { name, scenario: scenario.name, collectSpans })
       })
     }
     else {
@@ -112,6 +115,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
     return absolute
   })
   const watch = { files: watchPaths('files'), modules: watchPaths('modules') }
+  const { otel, expect } = normalizeOtel(doc, steps.some(step => step.collectSpans), serviceIds, error)
 
   if (out.some(d => d.severity === 'error')) return { diagnostics: out, paths }
   return {
@@ -127,6 +131,8 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
       steps,
       determinism: { seed: doc.determinism?.seed, freezeClock: doc.determinism?.freeze_clock },
       watch,
+      ...(otel && { otel }),
+      ...(expect && { expect }),
     },
   }
 }
@@ -221,7 +227,7 @@ function pickStepDefaults(scenario: Table): Table {
 function normalizeStep(
   step: Table,
   path: KeyPath,
-  defaults: { name: string; scenario?: string },
+  defaults: { name: string; scenario?: string; collectSpans?: boolean },
   serviceIds: string[],
   servicesKey: string,
   report: Report,
@@ -258,6 +264,7 @@ function normalizeStep(
       didYouMean(service, serviceIds) ?? (serviceIds.length ? `Declared services: ${serviceIds.join(', ')}.` : `Declare it: [${servicesKey}.${service}] with image = "…".`))
     ok = false
   }
+  const collectSpans = step.artifacts !== undefined ? collectsSpans(step.artifacts, path, report) : defaults.collectSpans ?? false
   if (!ok) return undefined
   return {
     name,
@@ -272,6 +279,7 @@ function normalizeStep(
     expectedOutputRegexNot: step.expected_output_regex_not ?? [],
     expectedStderrRegex: step.expected_stderr_regex ?? [],
     continueOnFailure: step.continue_on_failure ?? false,
+    collectSpans,
     scenario: defaults.scenario,
     source: path,
   }

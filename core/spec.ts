@@ -1,3 +1,5 @@
+import type { OtelSpec, SpanExpectations } from './otel/types.ts'
+
 /** A mount of a host path into a service's container. */
 export interface VolumeSpec {
   /** Absolute host path (relative paths are resolved against the test file). */
@@ -53,6 +55,11 @@ export interface StepSpec {
   expectedOutputRegexNot: string[]
   expectedStderrRegex: string[]
   continueOnFailure: boolean
+  /**
+   * `artifacts.collect = ["spans:default"]`: the step's stdout is read as NDJSON spans (the
+   * upstream flat shape or OTLP-JSON envelopes) and added to the test's spans.
+   */
+  collectSpans: boolean
   /** The `[[scenario]]` the step came from, if any. */
   scenario?: string
   /** Where the step is written: its key path in the (rendered) TOML, for editor links. */
@@ -73,6 +80,13 @@ export interface TestSpec {
   determinism: { seed?: number; freezeClock?: string }
   /** Extra inputs for the dev loop: globs and entry modules, absolute. */
   watch: { files: string[]; modules: string[] }
+  /**
+   * `[otel]` with its defaults; present when the file declares `[otel]` or any `expect.*` table
+   * (services then get OTEL_* env and the run collects spans).
+   */
+  otel?: OtelSpec
+  /** The `expect.*` tables; present when any is declared. */
+  expect?: SpanExpectations
 }
 
 /** Default per-step timeout. */

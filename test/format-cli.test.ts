@@ -55,26 +55,43 @@ describe('the format as the CLI reports it', () => {
     expect(clnrmContainers(run.pid)).toEqual([])
   })
 
-  it('upstream tables clnrm does not check are CLNRM_NOT_SUPPORTED, naming the table', async () => {
-    // The constructs of upstream's red-team files: a green echo plus span expectations.
-    write('spans.clnrm.toml', `${file({ run: 'echo All tests passed' })}[[expect.span]]\nname = "clnrm.run"\n[expect.counts]\nspans_total = { gte = 2 }\n`)
-    write('artifacts.clnrm.toml', `[meta]\nname = "a"\n[service.red]\nimage = "${IMAGE}"\n[[scenario]]\nname = "fake"\nrun = "echo ok"\nartifacts.collect = ["spans:default"]\n`)
+  it('span expectations and [otel] validate; their type errors are located; tables still unchecked are CLNRM_NOT_SUPPORTED', async () => {
+    // The constructs of upstream's red-team files: a green echo, stdout spans and span expectations.
+    write('spans.clnrm.toml', `[meta]\nname = "a"\n[service.red]\nimage = "${IMAGE}"\n[[scenario]]\nname = "fake"\nrun = "echo ok"\nartifacts.collect = ["spans:default"]\n`
+      + '[[expect.span]]\nname = "clnrm.run"\nkind = "internal"\nattrs.all = { "result" = "pass" }\nduration_ms = { min = 1, max = 600000 }\n'
+      + '[expect.counts]\nspans_total = { gte = 2 }\n')
+    write('types.clnrm.toml', `${file()}[otel]\nexporter = "zipkin"\nsample_ratio = 2\n[[expect.span]]\nname = "a"\nkind = "INTERNAL"\nattrs.any = ["nokey"]\n`
+      + '[expect.counts]\nspans_total = { eq = 1, gte = 2 }\n[expect.graph]\nmust_include = [["a"]]\n[expect.status]\nall = "GREEN"\n[[expect.window]]\nouter = "a"\n')
+    write('chaos.clnrm.toml', `${file()}[expect.chaos]\nrecovery_verified = true\n[otel_validation]\nenabled = true\n`)
+    write('logs.clnrm.toml', file({ step: 'artifacts.collect = ["spans:default", "logs:all"]\n' }))
     const validate = await cli(['validate', '.', '--reporter', 'json'], dir)
     expect(validate.code).toBe(1)
     const report = JSON.parse(validate.stdout)
-    expect(report.summary).toMatchObject({ files: 2, valid: 0, invalid: 2 })
+    expect(report.summary).toMatchObject({ files: 4, valid: 1, invalid: 3 })
     const found = report.files.flatMap((f: { file: string; diagnostics: Array<Record<string, unknown>> }) =>
       f.diagnostics.map(d => [f.file.split('/').pop(), d.code, d.line, d.column]))
+    expect(found.filter((d: unknown[]) => d[0] === 'spans.clnrm.toml')).toEqual([])
     expect(found).toEqual(expect.arrayContaining([
-      ['spans.clnrm.toml', 'CLNRM_NOT_SUPPORTED', 8, 1],
-      ['spans.clnrm.toml', 'CLNRM_NOT_SUPPORTED', 10, 9],
-      ['artifacts.clnrm.toml', 'CLNRM_NOT_SUPPORTED', 8, 1],
+      ['types.clnrm.toml', 'CLNRM_INVALID_VALUE', 9, 12],
+      ['types.clnrm.toml', 'CLNRM_INVALID_VALUE', 10, 16],
+      ['types.clnrm.toml', 'CLNRM_INVALID_VALUE', 13, 8],
+      ['types.clnrm.toml', 'CLNRM_INVALID_VALUE', 14, 14],
+      ['types.clnrm.toml', 'CLNRM_CONFLICTING_KEYS', 16, 15],
+      ['types.clnrm.toml', 'CLNRM_INVALID_VALUE', 18, 17],
+      ['types.clnrm.toml', 'CLNRM_INVALID_VALUE', 20, 7],
+      ['types.clnrm.toml', 'CLNRM_MISSING_KEY', 21, 1],
+      ['chaos.clnrm.toml', 'CLNRM_NOT_SUPPORTED', 8, 9],
+      ['chaos.clnrm.toml', 'CLNRM_NOT_SUPPORTED', 10, 2],
+      ['logs.clnrm.toml', 'CLNRM_NOT_SUPPORTED', 8, 39],
     ]))
-    const run = await cli(['run', 'spans.clnrm.toml'], dir)
+    const run = await cli(['run', 'chaos.clnrm.toml'], dir)
     expect(run.code).not.toBe(0)
-    expectDiagnostic(run.stderr, 'spans.clnrm.toml:8:1', 'CLNRM_NOT_SUPPORTED')
-    expect(run.stderr).toContain('expect.span is not supported')
+    expectDiagnostic(run.stderr, 'chaos.clnrm.toml:8:9', 'CLNRM_NOT_SUPPORTED')
+    expect(run.stderr).toContain('expect.chaos is not supported')
     expect(clnrmContainers(run.pid)).toEqual([])
+    const human = await cli(['validate', 'types.clnrm.toml'], dir)
+    expectDiagnostic(human.stdout, 'types.clnrm.toml:13:8', 'CLNRM_INVALID_VALUE')
+    expect(human.stdout).toContain('expect.span[0].kind is "INTERNAL"')
   })
 
   it('free-text metadata extras are only a warning', async () => {

@@ -51,6 +51,7 @@ describe('valid test files normalize into one model', () => {
       expectedOutputRegexNot: ['error', '404'],
       expectedStderrRegex: [],
       continueOnFailure: false,
+      collectSpans: false,
       scenario: undefined,
       source: ['steps', 0],
     })
