@@ -25,6 +25,8 @@ export function formatMetrics(ctx: CommandContext, metrics: HotReloadMetrics, ve
       `parse ${ms(metrics.configParseMs)}`,
       `containers ${ms(metrics.containerStartMs)}${reusedNote}`,
       `run ${ms(metrics.testExecutionMs)}`,
+      // Only when some test waited for spans: a 0 on every line of a project without [otel] is noise.
+      ...(metrics.settleMs ? [`settle ${ms(metrics.settleMs)}`] : []),
       `display ${ms(metrics.resultFormattingMs)}`,
     ].join(' · ')
     return c.dim(`  ${c.bold(`${ms(metrics.totalLatencyMs)}ms`)} ${phases} · cache ${pct(metrics.templateCacheHitRate)}/${pct(metrics.configCacheHitRate)} · reuse ${pct(metrics.containerReuseRate)}\n`)
@@ -38,6 +40,7 @@ export function formatMetrics(ctx: CommandContext, metrics: HotReloadMetrics, ve
     row('Config parse', metrics.configParseMs),
     row('Containers', metrics.containerStartMs, reusedNote.trim()),
     row('Test execution', metrics.testExecutionMs),
+    ...(metrics.settleMs ? [row('Span settle', metrics.settleMs, 'waiting for spans after the last step')] : []),
     row('Display', metrics.resultFormattingMs),
     `  ${'Total'.padEnd(18)} ${c.bold(`${ms(metrics.totalLatencyMs)}ms`.padStart(8))} ${c.dim('(change event → results shown)')}`,
     `  Cache: templates ${pct(metrics.templateCacheHitRate)}, configs ${pct(metrics.configCacheHitRate)} hit · containers ${pct(metrics.containerReuseRate)} reused · ${metrics.memoryMb} MB RSS`,
@@ -120,6 +123,7 @@ export function ndjsonDevReporter(ctx: CommandContext): DevReporter {
           ...(failing && { failingStep: { name: failing.name, service: failing.service, ...failing.failure } }),
           ...(result.error && { error: result.error }),
           ...(truncated.length && { truncated }),
+          ...(result.spans?.failures.length && { spanFailures: result.spans.failures }),
         })
       },
       'test:invalid': ({ id, file, diagnostics }) => {

@@ -2,6 +2,7 @@ import type { Diagnostic, PoolEvent, RunSummary, SkippedTest, TestResult } from 
 import { formatDuration, truncationNotes } from '../core/index.ts'
 import type { CommandContext } from './context.ts'
 import { displayPath, formatDiagnostic, printable } from './output.ts'
+import { formatSpanVerdict } from './span-output.ts'
 
 /** One test's result as the human reporter prints it: a line, and for a failure the step and output. */
 export function formatTestResult(ctx: CommandContext, test: TestResult): string {
@@ -25,6 +26,8 @@ export function formatTestResult(ctx: CommandContext, test: TestResult): string 
       for (const line of step.failure.excerpt.replace(/\n$/, '').split('\n')) lines.push(`      ${c.dim('│')} ${printable(line.replace(/\r$/, ''))}`)
     }
   }
+  // Span rules after the steps: a failed step usually explains a missing span, not the reverse.
+  if (test.spans) lines.push(...formatSpanVerdict(ctx, test.spans, test.status !== 'pass'))
   // Shown on a pass too: a report must never look as if it held the whole output.
   for (const note of truncationNotes(test.steps)) lines.push(`    ${c.yellow('note:')} ${printable(note)}`)
   const skipped = test.steps.filter(s => s.status === 'skipped').length

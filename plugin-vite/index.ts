@@ -9,7 +9,7 @@ import type { ReloadView, ResultsPayload, TestView } from './protocol.ts'
 import { CLIENT_READY_EVENT, RESULTS_EVENT } from './protocol.ts'
 import { invalidView, reloadView, resultView, snapshot, warningsOf } from './views.ts'
 
-export type { Problem, ResultsPayload, ReloadView, SourceLocation, TestView } from './protocol.ts'
+export type { Problem, ResultsPayload, ReloadView, SourceLocation, SpanBar, SpanFailureView, SpanRulesView, TestView } from './protocol.ts'
 export { CLIENT_READY_EVENT, RESULTS_EVENT } from './protocol.ts'
 
 /** Options of the clnrm Vite plugin. */
@@ -140,7 +140,8 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
         resultView(viteRoot, result, state).then((view) => {
           views.set(result.file, view)
           send()
-          const newFailure = view.status !== 'pass' && (before?.failure?.message !== view.failure?.message || !['fail', 'error'].includes(before?.status ?? ''))
+          const said = (v: TestView | undefined): string | undefined => v?.failure?.message ?? v?.spanRules?.failures[0]?.actual
+          const newFailure = view.status !== 'pass' && (said(before) !== said(view) || !['fail', 'error'].includes(before?.status ?? ''))
           if (overlay && newFailure) raiseOverlay(server, view)
         }).catch(error => server.config.logger.error(`[clnrm] ${String(error)}`))
         void refreshClosure(result.file)
@@ -219,11 +220,15 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
 function raiseOverlay(server: ViteDevServer, view: TestView): void {
   const failure = view.failure
   const problem = view.problems?.[0]
-  const location = failure?.location ?? problem?.location
+  // Steps all passed but a span rule did not hold: the rule is the failure to point at.
+  const rule = failure ? undefined : view.spanRules?.failures[0]
+  const location = failure?.location ?? rule?.location ?? problem?.location
   // Vite prefixes it with [plugin:clnrm].
   const message = failure
     ? `${view.name}: ${failure.step ? `step "${failure.step}": ` : ''}${failure.message}\nexpected ${failure.expectation}`
-    : `${view.relative}: ${problem?.message ?? 'invalid test file'}`
+    : rule
+      ? `${view.name}: span rule ${rule.rule} did not hold: ${rule.actual}\nexpected ${rule.expected}`
+      : `${view.relative}: ${problem?.message ?? 'invalid test file'}`
   server.ws.send({
     type: 'error',
     err: {
@@ -231,7 +236,7 @@ function raiseOverlay(server: ViteDevServer, view: TestView): void {
       stack: '',
       id: view.file,
       plugin: 'clnrm',
-      frame: failure?.excerpt ?? problem?.hint ?? '',
+      frame: failure?.excerpt ?? (rule?.closest ? [`closest: ${rule.closest.name} in ${rule.closest.service}`, ...rule.closest.differences.map(d => `  ≠ ${d}`)].join('\n') : undefined) ?? problem?.hint ?? '',
       ...(location && { loc: { file: location.file, line: location.line, column: location.column } }),
     },
   })

@@ -41,6 +41,50 @@ export interface TestView {
   truncated?: string[]
   /** Warnings of a file that loads: what clnrm ignores or could not find. */
   warnings?: Problem[]
+  /** The run's spans for the waterfall, in tree order (at most `SPAN_BARS_LIMIT`; `spanRules.spans` counts all). */
+  spans?: SpanBar[]
+  /** The verdict on the spans, when the test declares span expectations. */
+  spanRules?: SpanRulesView
+}
+
+/** The most spans sent per test: a waterfall of more is not read, and the payload stays small. */
+export const SPAN_BARS_LIMIT = 200
+
+/** One bar of a test's waterfall. Times are relative to the start of the test's first span. */
+export interface SpanBar {
+  id: string
+  /** The parent's id, when the parent is among the test's spans. */
+  parent?: string
+  /** Depth in the span tree (0 for a root), for indenting the name. */
+  depth: number
+  name: string
+  service: string
+  /** Milliseconds after the first span started. */
+  startMs: number
+  durationMs: number
+  status: 'unset' | 'ok' | 'error'
+  /** Named by a failed rule (a span it involves, or its closest candidate). */
+  highlighted: boolean
+}
+
+/** What the span rules said: counts, and each failed rule. */
+export interface SpanRulesView {
+  checked: number
+  /** Every span received for the run (bars may be fewer). */
+  spans: number
+  settleMs: number
+  failures: SpanFailureView[]
+}
+
+/** A span rule that did not hold, located in the test file. */
+export interface SpanFailureView {
+  /** `expect.span[checkout.charge].attrs.all` */
+  rule: string
+  expected: string
+  actual: string
+  closest?: { spanId: string; name: string; service: string; differences: string[] }
+  spanIds: string[]
+  location?: SourceLocation
 }
 
 /** One diagnostic of a test file, located for an editor link. */

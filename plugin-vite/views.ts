@@ -1,7 +1,8 @@
 import { relative } from 'node:path'
-import type { Diagnostic, HotReloadMetrics, TestFileState, TestResult } from '../core/index.ts'
-import { locateKeyPath, truncationNotes } from '../core/index.ts'
-import type { Problem, ReloadView, ResultsPayload, TestView } from './protocol.ts'
+import type { Diagnostic, HotReloadMetrics, RulePath, SpanVerdict, TestFileState, TestResult } from '../core/index.ts'
+import { locateKeyPath, spanTree, truncationNotes } from '../core/index.ts'
+import type { Problem, ReloadView, ResultsPayload, SourceLocation, SpanBar, SpanRulesView, TestView } from './protocol.ts'
+import { SPAN_BARS_LIMIT } from './protocol.ts'
 
 const problem = (d: Diagnostic): Problem => ({ code: d.code, message: d.message, hint: d.hint, location: { file: d.file, line: d.line, column: d.column } })
 
@@ -24,7 +25,41 @@ export async function resultView(root: string, result: TestResult, state: TestFi
     const location = source && state?.toml ? { file: result.file, ...await locateKeyPath(result.file, state.toml, source) } : undefined
     view.failure = { step: failing.name, expectation: failing.failure.expectation, message: failing.failure.message, excerpt: failing.failure.excerpt, location }
   }
+  if (result.spans) Object.assign(view, await spansView(result.spans, async source => (state?.toml ? { file: result.file, ...await locateKeyPath(result.file, state.toml, source) } : undefined)))
   return view
+}
+
+/**
+ * A verdict as the waterfall draws it: spans in tree order with times relative to the first
+ * span's start, those a failed rule names highlighted, and each failed rule located in the file.
+ */
+export async function spansView(verdict: SpanVerdict, locate: (source: RulePath) => Promise<SourceLocation | undefined>): Promise<{ spans: SpanBar[]; spanRules: SpanRulesView }> {
+  const involved = new Set(verdict.failures.flatMap(f => [...f.spanIds, ...(f.closest ? [f.closest.spanId] : [])]))
+  const origin = Math.min(...verdict.spans.map(s => s.startTimeMs))
+  const ids = new Set(verdict.spans.map(s => s.spanId))
+  // Rounded to µs: more digits are noise on the wire.
+  const round = (ms: number): number => Math.round(ms * 1000) / 1000
+  const spans = spanTree(verdict.spans).slice(0, SPAN_BARS_LIMIT).map(({ span, depth }): SpanBar => ({
+    id: span.spanId,
+    ...(span.parentSpanId !== undefined && ids.has(span.parentSpanId) && { parent: span.parentSpanId }),
+    depth,
+    name: span.name,
+    service: span.service,
+    startMs: round(span.startTimeMs - origin),
+    durationMs: round(Math.max(0, span.endTimeMs - span.startTimeMs)),
+    status: span.status.code,
+    highlighted: involved.has(span.spanId),
+  }))
+  const failures = await Promise.all(verdict.failures.map(async f => ({
+    rule: f.rule,
+    expected: f.expected,
+    actual: f.actual,
+    ...(f.closest && { closest: f.closest }),
+    spanIds: f.spanIds,
+    // A rule whose key path cannot be found is still shown, without a link.
+    location: f.source.length ? await locate(f.source).catch(() => undefined) : undefined,
+  })))
+  return { spans, spanRules: { checked: verdict.checked, spans: verdict.spans.length, settleMs: Math.round(verdict.settleMs), failures } }
 }
 
 /** The browser's view of a file that does not load. */
@@ -52,6 +87,8 @@ export function reloadView(id: number, changed: readonly string[], metrics: HotR
       ['parse', metrics.configParseMs],
       ['containers', metrics.containerStartMs],
       ['run', metrics.testExecutionMs],
+      // Only when some test waited for spans, as in `clnrm dev`'s timing line.
+      ...(metrics.settleMs ? [['settle', metrics.settleMs]] : []),
       ['display', metrics.resultFormattingMs],
     ].map(([name, ms]) => ({ name: name as string, ms: ms as number })),
     templateCacheHitRate: metrics.templateCacheHitRate,

@@ -1,4 +1,5 @@
 import { relative } from 'node:path'
+import type { SpanVerdict } from '../otel/types.ts'
 import type { RunReport } from './json.ts'
 
 // XML 1.0 forbids most control characters even when escaped.
@@ -13,7 +14,7 @@ export function escapeXml(text: string): string {
 const seconds = (ms: number): string => (ms / 1000).toFixed(3)
 
 /**
- * JUnit XML: one `<testsuite>` per test file, one `<testcase>` per step. Invalid files and tests
+ * JUnit XML: one `<testsuite>` per test file, one `<testcase>` per step and per span rule. Invalid files and tests
  * that could not run become `<error>`s, tests that `--fail-fast` cancelled or never started a
  * `<skipped>` case, so the file is valid and complete even when things fail.
  */
@@ -28,7 +29,8 @@ export function formatJunitReport(report: RunReport, root: string): string {
     const failures = test.steps.filter(s => s.status === 'fail').length
     const skipped = test.steps.filter(s => s.status === 'skipped').length
     const errors = test.status === 'error' ? 1 : 0
-    lines.push(`  <testsuite name="${escapeXml(test.name)}" file="${file}" tests="${Math.max(test.steps.length, errors)}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(test.durationMs)}">`)
+    const rules = test.spans ? spanRuleCases(test.spans, escapeXml(test.name), file) : { cases: [], tests: 0, failures: 0 }
+    lines.push(`  <testsuite name="${escapeXml(test.name)}" file="${file}" tests="${Math.max(test.steps.length, errors) + rules.tests}" failures="${failures + rules.failures}" errors="${errors}" skipped="${skipped}" time="${seconds(test.durationMs)}">`)
     if (test.error) {
       lines.push(`    <testcase name="(setup)" classname="${escapeXml(test.name)}" file="${file}" time="${seconds(test.timings.acquireMs)}">`)
       lines.push(`      <error message="${escapeXml(test.error.message)}" type="${escapeXml(test.error.code ?? 'error')}">${escapeXml(test.error.hint ?? '')}</error>`)
@@ -42,6 +44,7 @@ export function formatJunitReport(report: RunReport, root: string): string {
       if (step.stderr) lines.push(`      <system-err>${escapeXml(step.stderr)}</system-err>`)
       lines.push('    </testcase>')
     }
+    lines.push(...rules.cases)
     lines.push('  </testsuite>')
   }
   for (const invalid of report.invalid) {
@@ -64,4 +67,44 @@ export function formatJunitReport(report: RunReport, root: string): string {
   }
   lines.push('</testsuites>')
   return `${lines.join('\n')}\n`
+}
+
+/**
+ * A test's span rules as `<testcase>`s of its suite, named by the rule (`expect.span[x].attrs.all`),
+ * so CI lists them beside the steps: a failed rule carries expected, actual, the closest candidate
+ * and the spans involved; rules that held pass (by name when the verdict lists them, else counted
+ * in one case).
+ */
+function spanRuleCases(verdict: SpanVerdict, classname: string, file: string): { cases: string[]; tests: number; failures: number } {
+  const cases: string[] = []
+  const byId = new Map(verdict.spans.map(s => [s.spanId, s]))
+  const describe = (id: string): string => {
+    const span = byId.get(id)
+    return span ? `${span.name} (${span.service}, ${span.spanId}, ${(span.endTimeMs - span.startTimeMs).toFixed(1)}ms, ${span.status.code})` : id
+  }
+  for (const failure of verdict.failures) {
+    const body = [
+      `expected: ${failure.expected}`,
+      `actual: ${failure.actual}`,
+      ...(failure.closest ? [`closest: ${failure.closest.name} (${failure.closest.service}, ${failure.closest.spanId})`, ...failure.closest.differences.map(d => `  - ${d}`)] : []),
+      ...(failure.spanIds.length ? ['spans:', ...failure.spanIds.map(id => `  ${describe(id)}`)] : []),
+    ].join('\n')
+    cases.push(`    <testcase name="${escapeXml(failure.rule)}" classname="${classname}" file="${file}" time="0">`)
+    cases.push(`      <failure message="${escapeXml(`expected ${failure.expected}; got ${failure.actual}`)}" type="span-rule">${escapeXml(body)}</failure>`)
+    cases.push('    </testcase>')
+  }
+  // A rule name can repeat (two rules on one span name): each failure uses up one occurrence.
+  const failed = new Map<string, number>()
+  for (const f of verdict.failures) failed.set(f.rule, (failed.get(f.rule) ?? 0) + 1)
+  const held: string[] = []
+  for (const rule of verdict.rules ?? []) {
+    const left = failed.get(rule) ?? 0
+    if (left) failed.set(rule, left - 1)
+    else held.push(rule)
+  }
+  for (const rule of held) cases.push(`    <testcase name="${escapeXml(rule)}" classname="${classname}" file="${file}" time="0"/>`)
+  const uncounted = verdict.checked - verdict.failures.length - held.length
+  const summarized = !verdict.rules && uncounted > 0
+  if (summarized) cases.push(`    <testcase name="${escapeXml(`span rules held (${uncounted})`)}" classname="${classname}" file="${file}" time="0"/>`)
+  return { cases, tests: verdict.failures.length + held.length + (summarized ? 1 : 0), failures: verdict.failures.length }
 }

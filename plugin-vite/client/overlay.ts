@@ -1,6 +1,8 @@
 import type {} from '../custom-events.ts'
-import type { Problem, ResultsPayload, SourceLocation, TestView } from '../protocol.ts'
+import type { Problem, ResultsPayload, TestView } from '../protocol.ts'
 import { CLIENT_READY_EVENT, RESULTS_EVENT } from '../protocol.ts'
+import { escape, link } from './html.ts'
+import { WATERFALL_STYLE, spansSection } from './waterfall.ts'
 
 const STYLE = `
 :host { all: initial; position: fixed; right: 12px; bottom: 12px; z-index: 2147483000; font: 12px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: #e6e6e6; }
@@ -19,23 +21,17 @@ li[data-status="pass"] .icon { color: #4ade80; } li[data-status="fail"] .icon, l
 a { color: #79c0ff; cursor: pointer; text-decoration: underline; }
 pre { margin: 6px 0 0; padding: 6px 8px; background: #0b0d10; border-radius: 4px; white-space: pre-wrap; max-height: 12em; overflow: auto; }
 footer { padding: 8px 12px; color: #8b949e; }
-`
+${WATERFALL_STYLE}`
 
 const ICONS: Record<TestView['status'], string> = { pass: '✓', fail: '✗', error: '✗', invalid: '!', running: '…' }
-
-function escape(text: string): string {
-  return text.replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\'': '&#39;' })[c]!)
-}
-
-function link(location: SourceLocation, label: string): string {
-  return `<a data-open="${escape(`${location.file}:${location.line}:${location.column}`)}">${escape(label)}</a>`
-}
 
 /** `<clnrm-results>`: a badge with pass/fail counts and a panel with every test's latest result. */
 class ClnrmResults extends HTMLElement {
   #root = this.attachShadow({ mode: 'open' })
   #open = false
   #results: ResultsPayload | undefined
+  // Waterfalls the user folded, by test file: every render rebuilds the DOM, so the choice is kept here.
+  #folded = new Set<string>()
 
   connectedCallback(): void {
     this.#root.addEventListener('click', (event) => {
@@ -51,6 +47,14 @@ class ClnrmResults extends HTMLElement {
         this.#render()
       }
     })
+    // `toggle` does not bubble: listen in the capture phase.
+    this.#root.addEventListener('toggle', (event) => {
+      const details = event.target as HTMLDetailsElement
+      const file = details.dataset?.spansFor
+      if (file === undefined) return
+      if (details.open) this.#folded.delete(file)
+      else this.#folded.add(file)
+    }, true)
     this.#render()
   }
 
@@ -99,7 +103,7 @@ class ClnrmResults extends HTMLElement {
       <div class="row"><span class="icon">${ICONS[test.status]}</span><span class="name">${escape(test.name)}</span>
       ${link({ file: test.file, line: 1, column: 1 }, test.relative)}
       <span class="dim">${test.durationMs !== undefined && test.status !== 'running' ? `${test.durationMs}ms` : ''}</span></div>
-      ${details}${problems}${(test.truncated ?? []).map(note => `<div class="warning truncated">note: ${escape(note)}</div>`).join('')}
+      ${details}${spansSection(test, !this.#folded.has(test.file))}${problems}${(test.truncated ?? []).map(note => `<div class="warning truncated">note: ${escape(note)}</div>`).join('')}
     </li>`
   }
 }
