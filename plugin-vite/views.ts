@@ -1,6 +1,6 @@
 import { relative } from 'node:path'
 import type { Diagnostic, HotReloadMetrics, RulePath, SpanVerdict, TestFileState, TestResult } from '../core/index.ts'
-import { locateKeyPath, spanTree, truncationNotes } from '../core/index.ts'
+import { locateKeyPath, printable, spanTree, truncationNotes } from '../core/index.ts'
 import type { Problem, ReloadView, ResultsPayload, SourceLocation, SpanBar, SpanRulesView, TestView } from './protocol.ts'
 import { SPAN_BARS_LIMIT } from './protocol.ts'
 
@@ -43,8 +43,9 @@ export async function spansView(verdict: SpanVerdict, locate: (source: RulePath)
     id: span.spanId,
     ...(span.parentSpanId !== undefined && ids.has(span.parentSpanId) && { parent: span.parentSpanId }),
     depth,
-    name: span.name,
-    service: span.service,
+    // Control characters would be invisible boxes in the page: shown escaped, as in the terminal.
+    name: printable(span.name),
+    service: printable(span.service),
     startMs: round(span.startTimeMs - origin),
     durationMs: round(Math.max(0, span.endTimeMs - span.startTimeMs)),
     status: span.status.code,

@@ -6,42 +6,11 @@ import type { CommandContext } from '../cli/context.ts'
 import { formatTestResult } from '../cli/run-output.ts'
 import { SPAN_TREE_LIMIT } from '../cli/span-output.ts'
 import { formatJsonReport, formatJunitReport, spanTree, summarize } from '../core/index.ts'
-import type { HotReloadMetrics, Span, SpanVerdict, TestResult } from '../core/index.ts'
+import type { HotReloadMetrics, SpanVerdict, TestResult } from '../core/index.ts'
 import { reloadView, spansView } from '../plugin-vite/views.ts'
+import { failing, held, span, spanIdOf, spans } from './otel-fixtures.ts'
 
-// Hand-made verdicts: the views are built against the contract, not against one evaluator's output.
-const T0 = 1_764_000_000_000
-const TRACE = 'a'.repeat(32)
-function span(id: string, name: string, service: string, start: number, end: number, extra: Partial<Span> = {}): Span {
-  return { traceId: TRACE, spanId: id.padStart(16, '0'), name, kind: 'internal', startTimeMs: T0 + start, endTimeMs: T0 + end, attributes: {}, events: [], status: { code: 'ok' }, resource: { 'service.name': service }, service, source: 'otlp', receivedAt: 0, ...extra }
-}
-const id = (n: string): string => n.padStart(16, '0')
-
-const spans: Span[] = [
-  // Out of order on purpose: the tree sorts by parent, then start time.
-  span('3', 'checkout.charge', 'payments', 4, 9.5, { parentSpanId: id('1'), status: { code: 'error', message: 'card declined' } }),
-  span('1', 'GET /checkout', 'web', 0, 12.25),
-  span('2', 'checkout.validate', 'web', 1, 3, { parentSpanId: id('1') }),
-  span('4', 'db\u001B[2Jquery', 'payments', 5, 5.4, { parentSpanId: id('3') }),
-  // Its parent was never received: shown as a root of its own.
-  span('5', 'late.flush', 'worker', 13, 15, { parentSpanId: id('99') }),
-]
-
-const failing: SpanVerdict = {
-  checked: 3,
-  rules: ['expect.span[checkout.charge].attrs.all', 'expect.span[checkout.validate]', 'expect.counts.spans_total'],
-  failures: [{
-    rule: 'expect.span[checkout.charge].attrs.all',
-    expected: 'payment.method = "card"',
-    actual: 'no checkout.charge span has payment.method = "card"',
-    closest: { spanId: id('3'), name: 'checkout.charge', service: 'payments', differences: ['payment.method is "cash", not "card"'] },
-    spanIds: [id('3')],
-    source: ['expect', 'span', 0, 'attrs', 'all'],
-  }],
-  spans,
-  settleMs: 52,
-}
-const held: SpanVerdict = { checked: 3, rules: failing.rules, failures: [], spans, settleMs: 40 }
+const id = spanIdOf
 
 const result = (verdict: SpanVerdict | undefined, status: TestResult['status'] = verdict?.failures.length ? 'fail' : 'pass'): TestResult => ({
   file: '/p/tests/checkout.clnrm.toml',
@@ -189,7 +158,7 @@ describe('the panel\'s view of spans', () => {
       ['GET /checkout', 0, 0, 12.25, 'ok', false],
       ['checkout.validate', 1, 1, 2, 'ok', false],
       ['checkout.charge', 1, 4, 5.5, 'error', true],
-      ['db\u001B[2Jquery', 2, 5, 0.4, 'ok', false],
+      ['db\\x1b[2Jquery', 2, 5, 0.4, 'ok', false],
       ['late.flush', 0, 13, 2, 'ok', false],
     ])
     expect(view.spans[1]!.parent).toBe(id('1'))

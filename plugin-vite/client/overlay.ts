@@ -42,19 +42,21 @@ class ClnrmResults extends HTMLElement {
         void fetch(`/__open-in-editor?file=${encodeURIComponent(open)}`)
         return
       }
+      // Clicking a summary (also Enter on it) toggles its <details> after this handler: remember
+      // the new state, since every render rebuilds the DOM. A \`toggle\` listener would come too late
+      // when a render follows at once (toggle is fired in a later task).
+      const details = target.closest('summary')?.parentElement
+      const file = details instanceof HTMLDetailsElement ? details.dataset.spansFor : undefined
+      if (details instanceof HTMLDetailsElement && file !== undefined) {
+        if (details.open) this.#folded.add(file)
+        else this.#folded.delete(file)
+        return
+      }
       if (target.closest('button.badge')) {
         this.#open = !this.#open
         this.#render()
       }
     })
-    // `toggle` does not bubble: listen in the capture phase.
-    this.#root.addEventListener('toggle', (event) => {
-      const details = event.target as HTMLDetailsElement
-      const file = details.dataset?.spansFor
-      if (file === undefined) return
-      if (details.open) this.#folded.delete(file)
-      else this.#folded.add(file)
-    }, true)
     this.#render()
   }
 
