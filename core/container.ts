@@ -35,6 +35,7 @@ export function containerCreateOptions(service: ServiceSpec, options: { labels: 
       PortBindings: bindings,
       Binds: service.volumes.map(v => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`),
       NetworkMode: options.network,
+      ExtraHosts: service.extraHosts,
     },
     NetworkingConfig: options.network ? { EndpointsConfig: { [options.network]: { Aliases: [service.id] } } } : undefined,
   }

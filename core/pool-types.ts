@@ -46,6 +46,11 @@ export interface LeasedService {
   reused: boolean
   /** A fresh, empty directory for this run: the steps' default workdir. */
   workdir: string
+  /**
+   * The container's addresses on its networks (what a server on the host sees as the peer of
+   * its connections): how the OTLP receiver tells which lease sent a span. Looked up once per container.
+   */
+  addresses: () => Promise<string[]>
 }
 
 /** The containers of one run of one test. Release it when the run ends. */

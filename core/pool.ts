@@ -21,6 +21,15 @@ import { Turns } from './turns.ts'
 export { LABELS, ResetFailedError } from './pool-types.ts'
 export type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './pool-types.ts'
 
+/** A container's IPv4 addresses on its networks, asked once (they do not change while it runs). */
+function addressesOf(entry: Entry): Promise<string[]> {
+  entry.addresses ??= entry.container.inspect().then(
+    info => Object.values(info.NetworkSettings.Networks ?? {}).map(n => n.IPAddress).filter(Boolean),
+    () => [],
+  )
+  return entry.addresses
+}
+
 const newWorkdir = (): string => `/tmp/clnrm-run-${randomUUID().slice(0, 12)}`
 
 interface Entry {
@@ -49,6 +58,7 @@ interface Entry {
   uses: number
   lastUsed: number
   idleTimer?: ReturnType<typeof setTimeout>
+  addresses?: Promise<string[]>
 }
 
 /** A slot taken by a container that is starting; it counts against the limit like a live one. */
@@ -93,6 +103,7 @@ export class ContainerPool {
   readonly #unremoved = new Set<Dockerode.Container>()
   #closing: Promise<void> | undefined
   #closed = false
+  readonly #onClose = new Set<() => Promise<void> | void>()
   #removing = 0
   #counts = { started: 0, reused: 0, replaced: 0 }
 
@@ -181,7 +192,7 @@ export class ContainerPool {
     const lease = (service: ServiceSpec, entry: Entry, reused: boolean): void => {
       entry.signal = runSignal
       entries.set(entry, service)
-      leased[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused, workdir: entry.nextWorkdir }
+      leased[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused, workdir: entry.nextWorkdir, addresses: () => addressesOf(entry) }
     }
     for (const { service, entry } of reservation.reused) lease(service, entry, true)
     const settled = await Promise.allSettled([
@@ -479,8 +490,16 @@ export class ContainerPool {
       await Promise.allSettled([...this.#entries].map(entry => this.#remove(entry, 'closed')))
       await this.#removeUnremoved()
       await this.#networks.close()
+      // What lived as long as the pool (the OTLP receiver), once its containers are gone.
+      await Promise.allSettled([...this.#onClose].map(async close => close()))
     })()
     return this.#closing
+  }
+
+  /** Runs `close` when the pool closes (at once if it is closed already). */
+  onClose(close: () => Promise<void> | void): void {
+    if (this.#closing) void Promise.resolve().then(close).catch(() => {})
+    else this.#onClose.add(close)
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -37,6 +37,8 @@ export interface ServiceSpec {
   /** Run before a reused container serves the next run. */
   reset?: string[]
   reuse: boolean
+  /** `/etc/hosts` entries (`name:ip`, or `name:host-gateway`), e.g. for reaching clnrm's OTLP receiver. */
+  extraHosts?: string[]
 }
 
 /** One command run inside one service's container, normalized. */

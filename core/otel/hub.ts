@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto'
+import { networkInterfaces } from 'node:os'
+import type { OtlpReceiver } from './receiver.ts'
+import { startOtlpReceiver } from './receiver.ts'
+import type { Span } from './types.ts'
+
+/**
+ * The process's one OTLP receiver and the runs it hands spans to.
+ *
+ * Which run does a span belong to? Containers are reused, so resource attributes cannot say, and
+ * time windows alone overlap when tests run in parallel. But the pool leases a container to one
+ * run at a time, and the receiver sees who sent each export: the container's own address on the
+ * network it used (Docker does not masquerade traffic from a bridge to the host's own addresses).
+ * So a span goes to
+ * 1. the run whose trace it is (the runner starts one per run and passes `TRACEPARENT` to steps);
+ * 2. else the run that holds the sending container's lease, if the span ended after the lease
+ *    began (leftovers of the previous run are dropped);
+ * 3. else, from an address no lease ever had (an engine that rewrites source addresses, such as
+ *    Docker Desktop's), to the only run collecting, when exactly one does;
+ * and is dropped otherwise: two runs at once never see each other's spans.
+ */
+export class OtelHub {
+  readonly receiver: OtlpReceiver
+  readonly #runs = new Set<RunSpans>()
+  readonly #byTrace = new Map<string, RunSpans>()
+  readonly #byAddress = new Map<string, RunSpans>()
+  /** Every address a lease ever had: a span from one of them outside a lease is a leftover. */
+  readonly #known = new Set<string>()
+  #dropped = 0
+
+  private constructor(receiver: OtlpReceiver) {
+    this.receiver = receiver
+  }
+
+  /** Starts a hub whose receiver listens on `host` (see `receiverHost`). */
+  static async start(options: { host?: string; maxBodyBytes?: number } = {}): Promise<OtelHub> {
+    let hub: OtelHub | undefined
+    const pending: Array<[Span[], string]> = []
+    const receiver = await startOtlpReceiver({
+      host: options.host ?? receiverHost(),
+      maxBodyBytes: options.maxBodyBytes,
+      onSpans: (spans, peer) => (hub ? hub.deliver(spans, peer) : pending.push([spans, peer])),
+    })
+    hub = new OtelHub(receiver)
+    for (const [spans, peer] of pending) hub.deliver(spans, peer)
+    return hub
+  }
+
+  /** The endpoint containers export to: the host as `host.docker.internal` (see `HOST_GATEWAY`). */
+  get containerEndpoint(): string {
+    return `http://${CONTAINER_HOST_NAME}:${this.receiver.port}`
+  }
+
+  /** Spans no run claimed (leftovers, or several runs at once and an unknown sender). */
+  get dropped(): number {
+    return this.#dropped
+  }
+
+  /**
+   * Starts collecting one run's spans: those of its trace, and those its containers (by their
+   * addresses) send from now on. Close it when the run has settled.
+   */
+  open(options: { addresses: readonly string[]; traceId?: string }): RunSpans {
+    const run = new RunSpans(options.traceId ?? randomBytes(16).toString('hex'), [...options.addresses], Date.now(), () => {
+      this.#runs.delete(run)
+      if (this.#byTrace.get(run.traceId) === run) this.#byTrace.delete(run.traceId)
+      for (const address of run.addresses) if (this.#byAddress.get(address) === run) this.#byAddress.delete(address)
+    })
+    this.#runs.add(run)
+    this.#byTrace.set(run.traceId, run)
+    for (const address of run.addresses) {
+      this.#byAddress.set(address, run)
+      this.#known.add(address)
+    }
+    return run
+  }
+
+  /** Hands one export's spans, sent from `peer`, to the runs they belong to (what the receiver calls). */
+  deliver(spans: Span[], peer: string): void {
+    const only = this.#runs.size === 1 && !this.#known.has(peer) ? [...this.#runs][0] : undefined
+    const byPeer = this.#byAddress.get(peer)
+    for (const span of spans) {
+      const run = this.#byTrace.get(span.traceId) ?? (byPeer && span.endTimeMs >= byPeer.startWallMs ? byPeer : only)
+      if (run) run.add(span)
+      else this.#dropped++
+    }
+  }
+
+  /** Stops the receiver; open runs keep what they collected. */
+  close(): Promise<void> {
+    return this.receiver.close()
+  }
+}
+
+/** The name containers reach the host by; the pool maps it with `HOST_GATEWAY`. */
+export const CONTAINER_HOST_NAME = 'host.docker.internal'
+/** `ExtraHosts` entry: Docker (20.10+) resolves `host-gateway` to the default bridge's gateway. */
+export const HOST_GATEWAY: string = `${CONTAINER_HOST_NAME}:host-gateway`
+
+/**
+ * Where the receiver listens: the address of the `docker0` bridge (what `host-gateway` resolves
+ * to, reachable from the default bridge and, routed by the host, from user-defined networks),
+ * never 0.0.0.0, so nothing beyond this machine's containers can post spans. Without a local
+ * `docker0` (Docker Desktop, whose `host.docker.internal` reaches the host's loopback; a remote
+ * engine, which needs `[otel] endpoint`) it is 127.0.0.1. `CLNRM_OTLP_HOST` overrides it.
+ */
+export function receiverHost(env: Record<string, string | undefined> = process.env): string {
+  if (env.CLNRM_OTLP_HOST) return env.CLNRM_OTLP_HOST
+  const bridge = networkInterfaces().docker0?.find(a => a.family === 'IPv4' || (a.family as unknown) === 4)
+  return bridge?.address ?? '127.0.0.1'
+}
+
+/** One run's spans, as they arrive. */
+export class RunSpans {
+  readonly traceId: string
+  /** The span id of the runner's own (unexported) root: the parent in `TRACEPARENT`. */
+  readonly rootSpanId: string = randomBytes(8).toString('hex')
+  readonly addresses: readonly string[]
+  /** Date.now() when collection began: spans that ended earlier are not this run's. */
+  readonly startWallMs: number
+  readonly spans: Span[] = []
+  /** performance.now() of the last arrival, or undefined before the first. */
+  lastArrival: number | undefined
+  readonly #detach: () => void
+  #wake: (() => void) | undefined
+  #closed = false
+
+  constructor(traceId: string, addresses: string[], startWallMs: number, detach: () => void) {
+    this.traceId = traceId
+    this.addresses = addresses
+    this.startWallMs = startWallMs
+    this.#detach = detach
+  }
+
+  /** The W3C `traceparent` steps get as `TRACEPARENT` (sampled). */
+  get traceparent(): string {
+    return `00-${this.traceId}-${this.rootSpanId}-01`
+  }
+
+  /** @internal Called by the hub. */
+  add(span: Span): void {
+    if (this.#closed) return
+    this.spans.push(span)
+    this.lastArrival = span.receivedAt
+    this.#wake?.()
+  }
+
+  /**
+   * Waits until the spans are complete: `done()` says so (every expectation already holds), or no
+   * span has arrived for `quietMs` (counted from `since`, the end of the last step, or from the
+   * last arrival after it), or `timeoutMs` has passed. Resolves to the milliseconds waited.
+   */
+  async settle(options: { quietMs: number; timeoutMs: number; since?: number; done?: (spans: readonly Span[]) => boolean; signal?: AbortSignal }): Promise<number> {
+    const start = performance.now()
+    const since = options.since ?? start
+    const deadline = start + Math.max(0, options.timeoutMs)
+    let checkedAt = -1
+    for (;;) {
+      if (options.signal?.aborted) break
+      // Evaluated again only when something arrived since the last look.
+      if (options.done && checkedAt !== this.spans.length) {
+        checkedAt = this.spans.length
+        if (options.done(this.spans)) break
+      }
+      const now = performance.now()
+      const quietFrom = Math.max(since, this.lastArrival ?? since)
+      const until = Math.min(quietFrom + options.quietMs, deadline)
+      if (now >= until) break
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, until - now)
+        const onAbort = (): void => done()
+        options.signal?.addEventListener('abort', onAbort, { once: true })
+        function done(): void {
+          clearTimeout(timer)
+          options.signal?.removeEventListener('abort', onAbort)
+          resolve()
+        }
+        this.#wake = done
+      })
+      this.#wake = undefined
+    }
+    return performance.now() - start
+  }
+
+  /** Stops collecting; `spans` stays as it is. Idempotent. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#detach()
+  }
+}
+
+let shared: { hub: Promise<OtelHub>; users: number } | undefined
+
+/**
+ * The process's hub, started on first use. Each user (a container pool) releases it when done;
+ * the last release closes the receiver. The receiver never keeps the process alive meanwhile.
+ */
+export function useSharedHub(): { hub: Promise<OtelHub>; release: () => Promise<void> } {
+  if (!shared) {
+    const hub = OtelHub.start()
+    shared = { hub, users: 0 }
+    // A failed start is not cached: the next test tries again.
+    hub.catch(() => {
+      if (shared?.hub === hub) shared = undefined
+    })
+  }
+  const entry = shared
+  entry.users++
+  let released = false
+  return {
+    hub: entry.hub,
+    release: async () => {
+      if (released) return
+      released = true
+      if (--entry.users > 0) return
+      if (shared === entry) shared = undefined
+      await entry.hub.then(h => h.close(), () => {})
+    },
+  }
+}

@@ -1,0 +1,91 @@
+import type { ServiceSpec, TestSpec } from '../spec.ts'
+import { HOST_GATEWAY } from './hub.ts'
+import type { OtelSpec, SpanExpectations } from './types.ts'
+
+/** A test spec with the `[otel]` and `expect.*` parts (optional until every test file has them). */
+export type OtelTestSpec = TestSpec & { otel?: OtelSpec; expect?: SpanExpectations }
+
+/** What an `[otel]`-less test with span expectations gets. */
+export const DEFAULT_OTEL: OtelSpec = {
+  exporter: 'otlp',
+  protocol: 'http/protobuf',
+  sampleRatio: 1,
+  resources: {},
+  headers: {},
+  propagators: [],
+  settleTimeoutMs: 5000,
+  quietWindowMs: 50,
+}
+
+/**
+ * The SDKs' batch processors wait 5 s by default before exporting, which would make every run
+ * wait that long for its spans: 20 ms keeps export well inside the 50 ms quiet window.
+ */
+export const BATCH_DELAY_MS = 20
+
+/** Whether a test declares `[otel]` or any span expectation: only those get the OTel env. */
+export function wantsOtel(spec: TestSpec): boolean {
+  const { otel, expect } = spec as OtelTestSpec
+  if (otel) return true
+  if (!expect) return false
+  return expect.spans.length > 0 || expect.windows.length > 0 || !!(expect.graph || expect.counts || expect.order || expect.status || expect.hermeticity)
+}
+
+/** The test's `[otel]`, or the defaults. */
+export function otelOf(spec: TestSpec): OtelSpec {
+  return (spec as OtelTestSpec).otel ?? DEFAULT_OTEL
+}
+
+/** Whether clnrm's own receiver must run for this test (OTLP export, and no collector of the user's). */
+export function needsReceiver(spec: TestSpec): boolean {
+  const otel = otelOf(spec)
+  return wantsOtel(spec) && otel.exporter === 'otlp' && !otel.endpoint
+}
+
+/**
+ * The env every service of an OTel test gets, before its own `env` (which overrides any of it).
+ * Only stable values: injected env is part of the container definition, so the same endpoint
+ * gives the same definition and containers stay reusable across runs.
+ */
+export function otelServiceEnv(serviceId: string, otel: OtelSpec, endpoint: string): Record<string, string> {
+  const env: Record<string, string> = {
+    OTEL_TRACES_EXPORTER: otel.exporter === 'stdout' ? 'console' : otel.exporter,
+    OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint ?? endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: otel.protocol,
+    OTEL_SERVICE_NAME: serviceId,
+    OTEL_TRACES_SAMPLER: otel.sampleRatio >= 1 ? 'always_on' : 'traceidratio',
+    OTEL_BSP_SCHEDULE_DELAY: String(BATCH_DELAY_MS),
+  }
+  if (otel.sampleRatio < 1) env.OTEL_TRACES_SAMPLER_ARG = String(otel.sampleRatio)
+  const list = (record: Record<string, string>): string => Object.entries(record).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join(',')
+  if (Object.keys(otel.resources).length) env.OTEL_RESOURCE_ATTRIBUTES = list(otel.resources)
+  if (Object.keys(otel.headers).length) env.OTEL_EXPORTER_OTLP_HEADERS = list(otel.headers)
+  if (otel.propagators.length) env.OTEL_PROPAGATORS = otel.propagators.join(',')
+  return env
+}
+
+const derived = new WeakMap<TestSpec, { endpoint: string; spec: TestSpec }>()
+
+/**
+ * The test as the pool should see it: every service with the OTel env (and, when the endpoint
+ * is clnrm's receiver, `host.docker.internal` mapped to the host). The same derived spec (same
+ * service objects) comes back while the test and the endpoint are unchanged, so the pool's
+ * per-definition caches keep working.
+ */
+export function withOtelEnv(spec: TestSpec, endpoint: string): TestSpec {
+  const cached = derived.get(spec)
+  if (cached?.endpoint === endpoint) return cached.spec
+  const otel = otelOf(spec)
+  const mapsHost = !otel.endpoint
+  const services: Record<string, ServiceSpec> = {}
+  for (const [id, service] of Object.entries(spec.services)) {
+    services[id] = {
+      ...service,
+      env: { ...otelServiceEnv(id, otel, endpoint), ...service.env },
+      ...(mapsHost ? { extraHosts: [...(service.extraHosts ?? []).filter(h => h !== HOST_GATEWAY), HOST_GATEWAY] } : {}),
+    }
+  }
+  const result = { ...spec, services }
+  derived.set(spec, { endpoint, spec: result })
+  return result
+}

@@ -1,0 +1,282 @@
+import { execFile } from 'node:child_process'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { gzipSync } from 'node:zlib'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { exportTraceServiceRequest } from '../core/otel/decode.ts'
+import { OtelHub, receiverHost } from '../core/otel/hub.ts'
+import { otelServiceEnv, wantsOtel, withOtelEnv, DEFAULT_OTEL } from '../core/otel/inject.ts'
+import type { OtlpReceiver } from '../core/otel/receiver.ts'
+import { startOtlpReceiver } from '../core/otel/receiver.ts'
+import type { Span, SpanExpectations } from '../core/otel/types.ts'
+import type { TestSpec } from '../core/spec.ts'
+
+const exec = promisify(execFile)
+const root = resolve(import.meta.dirname, '..')
+
+const TRACE = '5b8efff798038103d269b633813fc60c'
+const SPAN = 'eee19b7ec3c1b174'
+const PARENT = 'eee19b7ec3c1b173'
+const hexBytes = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'hex'))
+
+/** An export encoded with the generated code of the official protos (what the OTel SDKs send). */
+function protobufExport(name = 'GET /items', traceId = TRACE): Uint8Array {
+  const type = exportTraceServiceRequest()
+  return type.encode(type.fromObject({
+    resourceSpans: [{
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'api' } }, { key: 'host.cores', value: { intValue: 8 } }] },
+      scopeSpans: [{
+        scope: { name: '@opentelemetry/instrumentation-http', version: '0.1.0' },
+        spans: [{
+          traceId: hexBytes(traceId), spanId: hexBytes(SPAN), parentSpanId: hexBytes(PARENT), name, kind: 2,
+          startTimeUnixNano: '1764237600123456789', endTimeUnixNano: '1764237600223456789',
+          attributes: [
+            { key: 'http.response.status_code', value: { intValue: 200 } },
+            { key: 'ok', value: { boolValue: true } },
+            { key: 'ratio', value: { doubleValue: 0.5 } },
+            { key: 'tags', value: { arrayValue: { values: [{ stringValue: 'a' }, { intValue: 2 }] } } },
+            { key: 'nested', value: { kvlistValue: { values: [{ key: 'k', value: { stringValue: 'v' } }] } } },
+          ],
+          events: [{ name: 'cache.miss', timeUnixNano: '1764237600150000000', attributes: [{ key: 'key', value: { stringValue: 'items' } }] }],
+          status: { code: 2, message: 'boom' },
+        }, {
+          traceId: hexBytes(traceId), spanId: hexBytes(PARENT), name: 'root', kind: 1,
+          startTimeUnixNano: '1764237600100000000', endTimeUnixNano: '1764237600300000000',
+        }],
+      }],
+    }],
+  })).finish()
+}
+
+/** OTLP/JSON written by hand per the spec: hex ids, string int64s, integer enums, unknown fields. */
+function jsonExport(ids: 'hex' | 'base64' = 'hex'): string {
+  const id = (hex: string): string => (ids === 'hex' ? hex : Buffer.from(hex, 'hex').toString('base64'))
+  return JSON.stringify({
+    resourceSpans: [{
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'worker' } }], droppedAttributesCount: 0 },
+      schemaUrl: 'https://opentelemetry.io/schemas/1.24.0',
+      scopeSpans: [{
+        scope: { name: 'manual' },
+        spans: [{
+          traceId: id(TRACE), spanId: id(SPAN), parentSpanId: '', name: 'job.run', kind: 5,
+          startTimeUnixNano: '1764237600000000001', endTimeUnixNano: 1764237600500000000,
+          attributes: [{ key: 'retries', value: { intValue: '3' } }, { key: 'big', value: { intValue: '9007199254740993' } }],
+          status: { code: 1 }, flags: 257, someFutureField: { x: 1 },
+        }],
+      }],
+    }],
+  })
+}
+
+async function post(url: string, body: Uint8Array | string, headers: Record<string, string>): Promise<{ status: number; type: string | null; body: Buffer }> {
+  const res = await fetch(`${url}/v1/traces`, { method: 'POST', headers, body })
+  return { status: res.status, type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) }
+}
+
+describe('the OTLP/HTTP receiver', () => {
+  let receiver: OtlpReceiver
+  const received: Array<{ spans: Span[]; peer: string }> = []
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver({ maxBodyBytes: 64 * 1024, onSpans: (spans, peer) => received.push({ spans, peer }) })
+  })
+  afterAll(() => receiver.close())
+  const last = (): Span[] => received.at(-1)!.spans
+
+  it('decodes binary protobuf into spans, every attribute type included', async () => {
+    const res = await post(receiver.url, protobufExport(), { 'content-type': 'application/x-protobuf' })
+    expect(res).toMatchObject({ status: 200, type: 'application/x-protobuf' })
+    expect(res.body.length).toBe(0)
+    const [span, parent] = last()
+    expect(span).toMatchObject({
+      traceId: TRACE, spanId: SPAN, parentSpanId: PARENT, name: 'GET /items', kind: 'server', service: 'api', source: 'otlp',
+      attributes: { 'http.response.status_code': 200, 'ok': true, 'ratio': 0.5, 'tags': ['a', 2], 'nested': { k: 'v' } },
+      events: [{ name: 'cache.miss', attributes: { key: 'items' } }],
+      status: { code: 'error', message: 'boom' },
+      resource: { 'service.name': 'api', 'host.cores': 8 },
+      scope: { name: '@opentelemetry/instrumentation-http', version: '0.1.0' },
+    })
+    expect(span!.startTimeMs).toBeCloseTo(1764237600123.4568, 2)
+    expect(span!.endTimeMs - span!.startTimeMs).toBeCloseTo(100, 3)
+    expect(span!.events[0]!.timeMs).toBeCloseTo(1764237600150, 3)
+    expect(parent).toMatchObject({ name: 'root', kind: 'internal', status: { code: 'unset' } })
+    expect(parent!.parentSpanId).toBeUndefined()
+    expect(received.at(-1)!.peer).toBe('127.0.0.1')
+  })
+
+  it.each(['hex', 'base64'] as const)('decodes OTLP/JSON with %s ids, string and number int64s, and ignores unknown fields', async (ids) => {
+    const res = await post(receiver.url, jsonExport(ids), { 'content-type': 'application/json; charset=utf-8' })
+    expect(res.status).toBe(200)
+    expect(res.type).toBe('application/json')
+    expect(JSON.parse(res.body.toString())).toEqual({})
+    const [span] = last()
+    expect(span).toMatchObject({ traceId: TRACE, spanId: SPAN, name: 'job.run', kind: 'consumer', service: 'worker', status: { code: 'ok' }, attributes: { retries: 3 } })
+    expect(span!.parentSpanId).toBeUndefined()
+    expect(span!.startTimeMs).toBeCloseTo(1764237600000.000001, 3)
+    expect(span!.endTimeMs).toBe(1764237600500)
+  })
+
+  it('accepts gzip bodies in both encodings', async () => {
+    expect((await post(receiver.url, gzipSync(protobufExport('zipped')), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' })).status).toBe(200)
+    expect(last()[0]!.name).toBe('zipped')
+    expect((await post(receiver.url, gzipSync(jsonExport()), { 'content-type': 'application/json', 'content-encoding': 'gzip' })).status).toBe(200)
+    expect(last()[0]!.name).toBe('job.run')
+  })
+
+  it('answers 400 to undecodable data, with a google.rpc.Status in the request\'s content type', async () => {
+    const before = received.length
+    const bad = await post(receiver.url, new Uint8Array([0x0a, 0xff, 0xff, 0xff]), { 'content-type': 'application/x-protobuf' })
+    expect(bad.status).toBe(400)
+    expect(bad.type).toBe('application/x-protobuf')
+    // google.rpc.Status: field 1 (code) = 3 INVALID_ARGUMENT, field 2 the message.
+    expect([...bad.body.subarray(0, 2)]).toEqual([0x08, 3])
+    expect(bad.body.toString('latin1')).toMatch(/not an OTLP protobuf trace export/)
+    for (const body of ['{"resourceSpans": [', '[1,2]', '{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz!","spanId":"00"}]}]}]}']) {
+      const res = await post(receiver.url, body, { 'content-type': 'application/json' })
+      expect(res.status).toBe(400)
+      expect(JSON.parse(res.body.toString())).toMatchObject({ code: 3, message: expect.any(String) })
+    }
+    expect((await post(receiver.url, gzipSync('x').subarray(0, 8), { 'content-type': 'application/json', 'content-encoding': 'gzip' })).status).toBe(400)
+    expect(received.length).toBe(before)
+  })
+
+  it('answers 413 above the body limit, declared, streamed or inflated', async () => {
+    const big = new Uint8Array(65 * 1024)
+    expect((await post(receiver.url, big, { 'content-type': 'application/x-protobuf' })).status).toBe(413)
+    // No content-length: the limit holds while the body streams in.
+    const stream = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 20; i++) controller.enqueue(new Uint8Array(8 * 1024))
+        controller.close()
+      },
+    })
+    const streamed = await fetch(`${receiver.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: stream, duplex: 'half' } as RequestInit)
+    expect(streamed.status).toBe(413)
+    const bomb = gzipSync(Buffer.alloc(1024 * 1024, ' '))
+    expect(bomb.length).toBeLessThan(64 * 1024)
+    expect((await post(receiver.url, bomb, { 'content-type': 'application/json', 'content-encoding': 'gzip' })).status).toBe(413)
+    // Still serving afterwards.
+    expect((await post(receiver.url, jsonExport(), { 'content-type': 'application/json' })).status).toBe(200)
+  })
+
+  it('refuses other content types (415), methods (405) and paths (404); takes and drops metrics and logs', async () => {
+    expect((await post(receiver.url, 'x', { 'content-type': 'text/plain' })).status).toBe(415)
+    expect((await fetch(`${receiver.url}/v1/traces`)).status).toBe(405)
+    expect((await fetch(`${receiver.url}/v2/other`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(404)
+    expect((await fetch(`${receiver.url}/v1/metrics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(200)
+  })
+})
+
+describe('telling runs apart', () => {
+  let hub: OtelHub
+  beforeAll(async () => {
+    hub = await OtelHub.start({ host: '127.0.0.1' })
+  })
+  afterAll(() => hub.close())
+
+  const span = (over: Partial<Span>): Span => ({
+    traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), name: 's', kind: 'internal', startTimeMs: Date.now(), endTimeMs: Date.now(), attributes: {}, events: [],
+    status: { code: 'unset' }, resource: {}, service: 'svc', source: 'otlp', receivedAt: performance.now(), ...over,
+  })
+  /** Spans as if `peer` had posted them: posting from here would always come from 127.0.0.1 (the real path is in otel-rx.test.ts). */
+  const feed = (spans: Span[], peer: string): void => hub.deliver(spans, peer)
+
+  it('gives each span to the run whose container sent it, or whose trace it is; never to another run', () => {
+    const a = hub.open({ addresses: ['172.17.0.2'] })
+    const b = hub.open({ addresses: ['172.18.0.3', '172.17.0.4'] })
+    feed([span({ name: 'from-a' })], '172.17.0.2')
+    feed([span({ name: 'from-b' })], '172.17.0.4')
+    // B's trace, sent from A's container (a request that carried B's traceparent): B's.
+    feed([span({ name: 'b-trace', traceId: b.traceId })], '172.17.0.2')
+    // An unknown sender while two runs collect: nobody's.
+    feed([span({ name: 'stranger' })], '10.9.9.9')
+    expect(a.spans.map(s => s.name)).toEqual(['from-a'])
+    expect(b.spans.map(s => s.name)).toEqual(['from-b', 'b-trace'])
+    expect(hub.dropped).toBe(1)
+    a.close()
+    // A's container, now idle: its late spans are nobody's.
+    feed([span({ name: 'late-a' })], '172.17.0.2')
+    expect(a.spans).toHaveLength(1)
+    b.close()
+  })
+
+  it('drops a reused container\'s leftovers that ended before the lease began; gives unknown senders to a lone run', () => {
+    const run = hub.open({ addresses: ['172.17.0.9'] })
+    feed([span({ name: 'leftover', endTimeMs: run.startWallMs - 5 }), span({ name: 'mine' })], '172.17.0.9')
+    feed([span({ name: 'via-nat' })], '192.168.65.1')
+    expect(run.spans.map(s => s.name)).toEqual(['mine', 'via-nat'])
+    expect(run.traceparent).toMatch(new RegExp(`^00-${run.traceId}-[0-9a-f]{16}-01$`))
+    run.close()
+  })
+
+  it('settles on the quiet window, on expectations that hold, or at the timeout', async () => {
+    const run = hub.open({ addresses: ['172.17.0.10'] })
+    // Nothing arrives: the quiet window ends it.
+    expect(await run.settle({ quietMs: 30, timeoutMs: 5000 })).toBeLessThan(2000)
+    // Arrivals keep it open until they stop.
+    let n = 0
+    const timer = setInterval(() => n < 5 && (n++, feed([span({ name: `tick${n}` })], '172.17.0.10')), 10)
+    await run.settle({ quietMs: 40, timeoutMs: 5000 })
+    clearInterval(timer)
+    expect(run.spans).toHaveLength(5)
+    // Expectations holding end it before the quiet window would.
+    setTimeout(() => feed([span({ name: 'wanted' })], '172.17.0.10'), 20)
+    const waited = await run.settle({ quietMs: 60_000, timeoutMs: 60_000, done: spans => spans.some(s => s.name === 'wanted') })
+    expect(waited).toBeLessThan(30_000)
+    // Capped by the timeout.
+    expect(await run.settle({ quietMs: 60_000, timeoutMs: 30 })).toBeLessThan(30_000)
+    run.close()
+  })
+})
+
+describe('the OTel env of a test\'s services', () => {
+  const base: TestSpec = {
+    file: '/x.clnrm.toml', name: 'x', services: {
+      api: { id: 'api', plugin: 'generic_container', image: 'i', env: { OTEL_BSP_SCHEDULE_DELAY: '7' }, ports: [], volumes: [], reuse: true },
+    }, steps: [], determinism: {}, watch: { files: [], modules: [] },
+  }
+  const expectations: SpanExpectations = { spans: [{ name: 'GET *', source: ['expect', 'span', 0] }], windows: [] }
+
+  it('is injected only into tests with [otel] or span expectations, overridable, and stable', () => {
+    expect(wantsOtel(base)).toBe(false)
+    const spec = { ...base, expect: expectations } as TestSpec
+    expect(wantsOtel(spec)).toBe(true)
+    const derived = withOtelEnv(spec, 'http://host.docker.internal:4000')
+    expect(derived.services.api!.env).toEqual({
+      OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://host.docker.internal:4000', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_SERVICE_NAME: 'api', OTEL_TRACES_SAMPLER: 'always_on', OTEL_BSP_SCHEDULE_DELAY: '7',
+    })
+    expect(derived.services.api!.extraHosts).toEqual(['host.docker.internal:host-gateway'])
+    // The same objects while nothing changed: the pool's per-definition caches keep hitting.
+    expect(withOtelEnv(spec, 'http://host.docker.internal:4000')).toBe(derived)
+    expect(base.services.api!.env).toEqual({ OTEL_BSP_SCHEDULE_DELAY: '7' })
+  })
+
+  it('follows [otel]: a collector of the user\'s, JSON, a sample ratio, resources and headers', () => {
+    const env = otelServiceEnv('db', { ...DEFAULT_OTEL, endpoint: 'http://collector:4318', protocol: 'http/json', sampleRatio: 0.25, resources: { 'deployment.environment': 'test env' }, headers: { 'x-key': 'k' } }, 'http://ignored')
+    expect(env).toMatchObject({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test%20env', OTEL_EXPORTER_OTLP_HEADERS: 'x-key=k' })
+  })
+
+  it('listens on the docker0 bridge when there is one, never on every interface', () => {
+    const host = receiverHost({})
+    expect(host).not.toBe('0.0.0.0')
+    expect(receiverHost({ CLNRM_OTLP_HOST: '127.0.0.2' })).toBe('127.0.0.2')
+  })
+})
+
+describe('the receiver on Bun and Deno', () => {
+  const script = join(root, 'test/fixtures/otel/receiver-smoke.ts')
+  it.each([
+    ['bun', [join(root, 'node_modules/.bin/bun'), script]],
+    ['deno', [join(root, 'node_modules/.bin/deno'), 'run', '-A', script]],
+  ])('starts, decodes protobuf and JSON, and lets the process exit on %s', async (_name, [command, ...args]) => {
+    const started = performance.now()
+    const { stdout } = await exec(command!, args, { cwd: root, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1' }, timeout: 60_000 })
+    const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { statuses: number[]; names: string[]; traceId: string }
+    expect(out.statuses).toEqual([200, 200, 400])
+    expect(out.names).toEqual(['GET /items', 'root', 'job.run'])
+    expect(out.traceId).toBe(TRACE)
+    // Generous: it exits by itself instead of hanging on the server.
+    expect(performance.now() - started).toBeLessThan(50_000)
+  }, 70_000)
+})
+
