@@ -22,7 +22,7 @@ details.spans > summary { cursor: pointer; color: #8b949e; }
 .span-row > * { padding: 1px 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .span-row[data-highlighted] > * { background: #f8717126; }
 .span-row[data-highlighted] .span-name { font-weight: 600; color: #fca5a5; }
-.span-row[data-status="error"] .span-name::after { content: ' (error)'; color: #f87171; }
+.span-name .error, .span-name .flag { color: #f87171; }
 .span-service { font-size: 11px; }
 .track { position: relative; height: 12px; background: #1b1f24; border-radius: 2px; }
 .bar { position: absolute; top: 1px; bottom: 1px; min-width: 2px; border-radius: 2px; }
@@ -68,7 +68,7 @@ export function spansSection(test: TestView, open: boolean): string {
     const colour = colours.get(bar.service)!
     const title = `${bar.name} · ${bar.service} · ${ms(bar.durationMs)} · ${bar.status}${bar.highlighted ? ' · named by a failed rule' : ''}`
     return `<div class="span-row" role="row" data-span-id="${escape(bar.id)}" data-service="${escape(bar.service)}" data-status="${bar.status}"${bar.highlighted ? ' data-highlighted' : ''}>
-        <span class="span-name" role="cell" style="padding-left:${Math.min(bar.depth, 8) * 10}px" title="${escape(bar.name)}">${escape(bar.name)}</span>
+        <span class="span-name" role="cell" style="padding-left:${Math.min(bar.depth, 8) * 10}px" title="${escape(bar.name)}">${bar.highlighted ? '<span class="flag" title="named by a failed rule">▸ </span>' : ''}${escape(bar.name)}${bar.status === 'error' ? ' <span class="error">(error)</span>' : ''}</span>
         <span class="span-service" role="cell" style="color:${colour}">${escape(bar.service)}</span>
         <span class="track" role="cell"><span class="bar" style="left:${pct(bar.startMs)};width:${pct(bar.durationMs)};background:${colour}" title="${escape(title)}"></span></span>
         <span class="span-ms" role="cell">${ms(bar.durationMs)}</span>
