@@ -496,6 +496,24 @@ export class ContainerPool {
     return this.#closing
   }
 
+  /**
+   * The default bridge's gateway address (what `host-gateway` resolves to, on the engine's host),
+   * or undefined when the engine does not say. Engines often list only the subnet: the gateway
+   * is then its first address, as the daemon assigns it.
+   */
+  async bridgeGateway(): Promise<string | undefined> {
+    try {
+      const info = await this.#docker.getNetwork('bridge').inspect() as { IPAM?: { Config?: Array<{ Gateway?: string; Subnet?: string }> } }
+      const config = info.IPAM?.Config?.find(c => c.Gateway || /^\d+\.\d+\.\d+\.\d+\//.test(c.Subnet ?? ''))
+      if (config?.Gateway) return config.Gateway.split('/')[0]
+      const [a, b, c, d] = config!.Subnet!.split('/')[0]!.split('.').map(Number) as [number, number, number, number]
+      return `${a}.${b}.${c}.${d + 1}`
+    }
+    catch {
+      return undefined
+    }
+  }
+
   /** Runs `close` when the pool closes (at once if it is closed already). */
   onClose(close: () => Promise<void> | void): void {
     if (this.#closing) void Promise.resolve().then(close).catch(() => {})

@@ -4,7 +4,7 @@ import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { exportTraceServiceRequest } from '../core/otel/decode.ts'
-import { OtelHub, receiverHost } from '../core/otel/hub.ts'
+import { OtelHub, receiverHosts } from '../core/otel/hub.ts'
 import { otelServiceEnv, wantsOtel, withOtelEnv, DEFAULT_OTEL } from '../core/otel/inject.ts'
 import type { OtlpReceiver } from '../core/otel/receiver.ts'
 import { startOtlpReceiver } from '../core/otel/receiver.ts'
@@ -169,7 +169,7 @@ describe('the OTLP/HTTP receiver', () => {
 describe('telling runs apart', () => {
   let hub: OtelHub
   beforeAll(async () => {
-    hub = await OtelHub.start({ host: '127.0.0.1' })
+    hub = await OtelHub.start({ hosts: ['127.0.0.1'] })
   })
   afterAll(() => hub.close())
 
@@ -238,12 +238,12 @@ describe('the OTel env of a test\'s services', () => {
 
   it('is injected only into tests with [otel] or span expectations, overridable, and stable', () => {
     expect(wantsOtel(base)).toBe(false)
-    const spec = { ...base, expect: expectations } as TestSpec
+    const spec: TestSpec = { ...base, expect: expectations }
     expect(wantsOtel(spec)).toBe(true)
     const derived = withOtelEnv(spec, 'http://host.docker.internal:4000')
     expect(derived.services.api!.env).toEqual({
       OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://host.docker.internal:4000', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-      OTEL_SERVICE_NAME: 'api', OTEL_TRACES_SAMPLER: 'always_on', OTEL_BSP_SCHEDULE_DELAY: '7',
+      OTEL_SERVICE_NAME: 'api', OTEL_TRACES_SAMPLER: 'always_on', OTEL_BSP_SCHEDULE_DELAY: '7', OTEL_PROPAGATORS: 'tracecontext,baggage',
     })
     expect(derived.services.api!.extraHosts).toEqual(['host.docker.internal:host-gateway'])
     // The same objects while nothing changed: the pool's per-definition caches keep hitting.
@@ -253,13 +253,17 @@ describe('the OTel env of a test\'s services', () => {
 
   it('follows [otel]: a collector of the user\'s, JSON, a sample ratio, resources and headers', () => {
     const env = otelServiceEnv('db', { ...DEFAULT_OTEL, endpoint: 'http://collector:4318', protocol: 'http/json', sampleRatio: 0.25, resources: { 'deployment.environment': 'test env' }, headers: { 'x-key': 'k' } }, 'http://ignored')
-    expect(env).toMatchObject({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test%20env', OTEL_EXPORTER_OTLP_HEADERS: 'x-key=k' })
+    expect(env).toMatchObject({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test%20env', OTEL_EXPORTER_OTLP_HEADERS: 'x-key=k' })
   })
 
-  it('listens on the docker0 bridge when there is one, never on every interface', () => {
-    const host = receiverHost({})
-    expect(host).not.toBe('0.0.0.0')
-    expect(receiverHost({ CLNRM_OTLP_HOST: '127.0.0.2' })).toBe('127.0.0.2')
+  it('listens on the bridge gateway, then loopback; never on every interface', async () => {
+    expect(receiverHosts('172.31.0.1', {})).toEqual(expect.arrayContaining(['172.31.0.1', '127.0.0.1']))
+    expect(receiverHosts('172.31.0.1', {})).not.toContain('0.0.0.0')
+    expect(receiverHosts('172.31.0.1', { CLNRM_OTLP_HOST: '127.0.0.2' })).toEqual(['127.0.0.2'])
+    // An address this machine does not have (a remote engine's bridge) falls back to loopback.
+    const hub = await OtelHub.start({ hosts: ['192.0.2.1'] })
+    expect(hub.receiver.host).toBe('127.0.0.1')
+    await hub.close()
   })
 })
 

@@ -32,15 +32,30 @@ export class OtelHub {
     this.receiver = receiver
   }
 
-  /** Starts a hub whose receiver listens on `host` (see `receiverHost`). */
-  static async start(options: { host?: string; maxBodyBytes?: number } = {}): Promise<OtelHub> {
+  /**
+   * Starts a hub whose receiver listens on the first of `hosts` this machine has (see
+   * `receiverHosts`), falling back to 127.0.0.1.
+   */
+  static async start(options: { hosts?: string[]; maxBodyBytes?: number } = {}): Promise<OtelHub> {
     let hub: OtelHub | undefined
     const pending: Array<[Span[], string]> = []
-    const receiver = await startOtlpReceiver({
-      host: options.host ?? receiverHost(),
-      maxBodyBytes: options.maxBodyBytes,
-      onSpans: (spans, peer) => (hub ? hub.deliver(spans, peer) : pending.push([spans, peer])),
-    })
+    let receiver: OtlpReceiver | undefined
+    const hosts = [...new Set([...(options.hosts ?? []), '127.0.0.1'])]
+    for (const [i, host] of hosts.entries()) {
+      try {
+        receiver = await startOtlpReceiver({
+          host,
+          maxBodyBytes: options.maxBodyBytes,
+          onSpans: (spans, peer) => (hub ? hub.deliver(spans, peer) : pending.push([spans, peer])),
+        })
+        break
+      }
+      catch (error) {
+        // An address this machine does not have (a remote engine's bridge): try the next.
+        if (i === hosts.length - 1) throw error
+      }
+    }
+    if (!receiver) throw new Error('[clnrm] the OTLP receiver could not listen')
     hub = new OtelHub(receiver)
     for (const [spans, peer] of pending) hub.deliver(spans, peer)
     return hub
@@ -98,16 +113,17 @@ export const CONTAINER_HOST_NAME = 'host.docker.internal'
 export const HOST_GATEWAY: string = `${CONTAINER_HOST_NAME}:host-gateway`
 
 /**
- * Where the receiver listens: the address of the `docker0` bridge (what `host-gateway` resolves
- * to, reachable from the default bridge and, routed by the host, from user-defined networks),
- * never 0.0.0.0, so nothing beyond this machine's containers can post spans. Without a local
- * `docker0` (Docker Desktop, whose `host.docker.internal` reaches the host's loopback; a remote
- * engine, which needs `[otel] endpoint`) it is 127.0.0.1. `CLNRM_OTLP_HOST` overrides it.
+ * Where the receiver may listen, best first: the default bridge's gateway (what `host-gateway`
+ * resolves to: reachable from the default bridge and, routed by the host, from user-defined
+ * networks), else 127.0.0.1 (Docker Desktop's `host.docker.internal` reaches the host's
+ * loopback). Never 0.0.0.0: nothing beyond this machine's containers can post spans.
+ * `CLNRM_OTLP_HOST` overrides it. A remote engine's containers reach neither: see docs/otel.md.
  */
-export function receiverHost(env: Record<string, string | undefined> = process.env): string {
-  if (env.CLNRM_OTLP_HOST) return env.CLNRM_OTLP_HOST
-  const bridge = networkInterfaces().docker0?.find(a => a.family === 'IPv4' || (a.family as unknown) === 4)
-  return bridge?.address ?? '127.0.0.1'
+export function receiverHosts(gateway: string | undefined, env: Record<string, string | undefined> = process.env): string[] {
+  if (env.CLNRM_OTLP_HOST) return [env.CLNRM_OTLP_HOST]
+  // Linux hides a bridge without containers from os.networkInterfaces (it is down), but its address is there to bind.
+  const docker0 = networkInterfaces().docker0?.find(a => a.family === 'IPv4')?.address
+  return [...new Set([gateway, docker0, '127.0.0.1'].filter((h): h is string => !!h))]
 }
 
 /** One run's spans, as they arrive. */
@@ -196,9 +212,9 @@ let shared: { hub: Promise<OtelHub>; users: number } | undefined
  * The process's hub, started on first use. Each user (a container pool) releases it when done;
  * the last release closes the receiver. The receiver never keeps the process alive meanwhile.
  */
-export function useSharedHub(): { hub: Promise<OtelHub>; release: () => Promise<void> } {
+export function useSharedHub(hosts: () => Promise<string[]> = async () => receiverHosts(undefined)): { hub: Promise<OtelHub>; release: () => Promise<void> } {
   if (!shared) {
-    const hub = OtelHub.start()
+    const hub = hosts().then(list => OtelHub.start({ hosts: list }))
     shared = { hub, users: 0 }
     // A failed start is not cached: the next test tries again.
     hub.catch(() => {

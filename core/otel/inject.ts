@@ -1,9 +1,7 @@
 import type { ServiceSpec, TestSpec } from '../spec.ts'
 import { HOST_GATEWAY } from './hub.ts'
-import type { OtelSpec, SpanExpectations } from './types.ts'
-
-/** A test spec with the `[otel]` and `expect.*` parts (optional until every test file has them). */
-export type OtelTestSpec = TestSpec & { otel?: OtelSpec; expect?: SpanExpectations }
+import { DEFAULT_PROPAGATORS, DEFAULT_QUIET_WINDOW_MS, DEFAULT_SETTLE_TIMEOUT_MS } from './normalize.ts'
+import type { OtelSpec } from './types.ts'
 
 /** What an `[otel]`-less test with span expectations gets. */
 export const DEFAULT_OTEL: OtelSpec = {
@@ -12,9 +10,9 @@ export const DEFAULT_OTEL: OtelSpec = {
   sampleRatio: 1,
   resources: {},
   headers: {},
-  propagators: [],
-  settleTimeoutMs: 5000,
-  quietWindowMs: 50,
+  propagators: [...DEFAULT_PROPAGATORS],
+  settleTimeoutMs: DEFAULT_SETTLE_TIMEOUT_MS,
+  quietWindowMs: DEFAULT_QUIET_WINDOW_MS,
 }
 
 /**
@@ -25,7 +23,7 @@ export const BATCH_DELAY_MS = 20
 
 /** Whether a test declares `[otel]` or any span expectation: only those get the OTel env. */
 export function wantsOtel(spec: TestSpec): boolean {
-  const { otel, expect } = spec as OtelTestSpec
+  const { otel, expect } = spec
   if (otel) return true
   if (!expect) return false
   return expect.spans.length > 0 || expect.windows.length > 0 || !!(expect.graph || expect.counts || expect.order || expect.status || expect.hermeticity)
@@ -33,7 +31,7 @@ export function wantsOtel(spec: TestSpec): boolean {
 
 /** The test's `[otel]`, or the defaults. */
 export function otelOf(spec: TestSpec): OtelSpec {
-  return (spec as OtelTestSpec).otel ?? DEFAULT_OTEL
+  return spec.otel ?? DEFAULT_OTEL
 }
 
 /** Whether clnrm's own receiver must run for this test (OTLP export, and no collector of the user's). */
@@ -53,7 +51,7 @@ export function otelServiceEnv(serviceId: string, otel: OtelSpec, endpoint: stri
     OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint ?? endpoint,
     OTEL_EXPORTER_OTLP_PROTOCOL: otel.protocol,
     OTEL_SERVICE_NAME: serviceId,
-    OTEL_TRACES_SAMPLER: otel.sampleRatio >= 1 ? 'always_on' : 'traceidratio',
+    OTEL_TRACES_SAMPLER: otel.sampleRatio >= 1 ? 'always_on' : 'parentbased_traceidratio',
     OTEL_BSP_SCHEDULE_DELAY: String(BATCH_DELAY_MS),
   }
   if (otel.sampleRatio < 1) env.OTEL_TRACES_SAMPLER_ARG = String(otel.sampleRatio)
