@@ -279,7 +279,7 @@ describe('[expect.hermeticity]', () => {
   const noExternal = hermetic({ noExternalServices: true, internalHosts: ['api', 'db'] })
 
   it('no_external_services reads current and older semantic-convention keys', () => {
-    for (const attributes of [
+    for (const attributes of <Array<Span['attributes']>>[
       { 'server.address': 'api.stripe.com' },
       { 'net.peer.name': 'api.stripe.com' },
       { 'url.full': 'https://api.stripe.com/v1/charges' },
@@ -295,7 +295,7 @@ describe('[expect.hermeticity]', () => {
   })
 
   it('the test\'s own services (any case), localhost and loopback are inside', () => {
-    for (const attributes of [
+    for (const attributes of <Array<Span['attributes']>>[
       { 'server.address': 'API' },
       { 'url.full': 'http://db:5432/x' },
       { 'http.url': 'http://localhost:8080/' },
