@@ -1,4 +1,5 @@
 import { contentHash } from './hash.ts'
+import { describeExpectations } from './otel/describe.ts'
 import type { ServiceSpec, TestSpec } from './spec.ts'
 
 /** The env var a step reads to reach a service's published port: `SERVICE_WEB_PORT_8080`. */
@@ -50,7 +51,26 @@ export interface TestPlan {
     timeoutMs: number
     expect: string[]
     continueOnFailure: boolean
+    /** The step's stdout is read as NDJSON spans (`artifacts.collect`). */
+    collectSpans: boolean
   }>
+  /**
+   * How services export spans, when the test uses OpenTelemetry. Header values are left out:
+   * they are often credentials, and a plan is printed and shared.
+   */
+  otel?: {
+    exporter: string
+    endpoint?: string
+    protocol: string
+    sampleRatio: number
+    resources: Record<string, string>
+    headers: string[]
+    propagators: string[]
+    settleTimeoutMs: number
+    quietWindowMs: number
+  }
+  /** Every span rule the test declares, named as its failures would be, in the file's order. */
+  expectations: Array<{ rule: string; expected: string }>
 }
 
 /** Resolves a spec into the plan `clnrm dry-run` prints. */
@@ -83,7 +103,22 @@ export function createPlan(spec: TestSpec): TestPlan {
         ...step.expectedStderrRegex.map(p => `stderr ~ /${p}/`),
       ],
       continueOnFailure: step.continueOnFailure,
+      collectSpans: step.collectSpans,
     })),
+    ...(spec.otel && {
+      otel: {
+        exporter: spec.otel.exporter,
+        ...(spec.otel.endpoint !== undefined && { endpoint: spec.otel.endpoint }),
+        protocol: spec.otel.protocol,
+        sampleRatio: spec.otel.sampleRatio,
+        resources: spec.otel.resources,
+        headers: Object.keys(spec.otel.headers),
+        propagators: spec.otel.propagators,
+        settleTimeoutMs: spec.otel.settleTimeoutMs,
+        quietWindowMs: spec.otel.quietWindowMs,
+      },
+    }),
+    expectations: spec.expect ? describeExpectations(spec.expect).map(({ rule, expected }) => ({ rule, expected })) : [],
   }
 }
 

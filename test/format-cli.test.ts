@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { clnrmContainers, IMAGE } from './engine.ts'
-import { tempDir } from './helpers.ts'
+import { fixture, tempDir } from './helpers.ts'
 import { node, startDev } from './runtimes/contract.ts'
 
 // The format's promises as a user meets them: the built CLI spawned on temp projects, its exit
@@ -92,6 +92,34 @@ describe('the format as the CLI reports it', () => {
     const human = await cli(['validate', 'types.clnrm.toml'], dir)
     expectDiagnostic(human.stdout, 'types.clnrm.toml:13:8', 'CLNRM_INVALID_VALUE')
     expect(human.stdout).toContain('expect.span[0].kind is "INTERNAL"')
+  })
+
+  it('dry-run lists every span rule a file declares, human and JSON, and starts nothing', async () => {
+    write('all.clnrm.toml', readFileSync(fixture('valid', 'otel-expect.clnrm.toml'), 'utf8'))
+    const rules = [
+      'expect.span[checkout.*]', 'expect.graph.must_include[0]', 'expect.graph.must_not_cross[0]', 'expect.graph.acyclic',
+      'expect.counts.spans_total', 'expect.counts.events_total', 'expect.counts.errors_total', 'expect.counts.by_name[clnrm.run]',
+      'expect.window[a]', 'expect.order.must_precede[0]', 'expect.order.must_follow[0]', 'expect.status.all', 'expect.status.by_name[clnrm.*]',
+      'expect.hermeticity.no_external_services', 'expect.hermeticity.resource_attrs.must_match', 'expect.hermeticity.span_attrs.forbid_keys',
+    ]
+    const human = await cli(['dry-run', 'all.clnrm.toml'], dir)
+    expect(human.code).toBe(0)
+    for (const rule of rules) expect(human.stdout).toContain(`    ${rule}  `)
+    expect(human.stdout).toContain('attrs.all { http.method="GET", http.status_code="200" }')
+    expect(human.stdout).toContain('stdout read as NDJSON spans')
+    expect(human.stdout).toContain('headers Authorization (values not shown)')
+    expect(human.stdout).not.toContain('Bearer')
+    expect(clnrmContainers(human.pid)).toEqual([])
+    const json = JSON.parse((await cli(['dry-run', 'all.clnrm.toml', '--reporter', 'json'], dir)).stdout)
+    const [plan] = json.plans
+    expect(plan.expectations.map((e: { rule: string }) => e.rule)).toEqual(rules)
+    expect(plan.otel).toMatchObject({ exporter: 'otlp', protocol: 'http/json', sampleRatio: 0.5, settleTimeoutMs: 3000, quietWindowMs: 50, headers: ['Authorization'] })
+    expect(plan.steps[0].collectSpans).toBe(true)
+    // A test without span rules says nothing about spans.
+    write('plain.clnrm.toml', file())
+    const plain = JSON.parse((await cli(['dry-run', 'plain.clnrm.toml', '--reporter', 'json'], dir)).stdout)
+    expect(plain.plans[0].expectations).toEqual([])
+    expect(plain.plans[0].otel).toBeUndefined()
   })
 
   it('free-text metadata extras are only a warning', async () => {

@@ -43,8 +43,21 @@ function formatPlan(ctx: CommandContext, plan: TestPlan): string {
   lines.push('  steps')
   plan.steps.forEach((step, i) => {
     lines.push(`    ${i + 1}. ${printable(step.name)} ${c.dim(`in ${step.service}`)}: ${printable(shellQuote(step.argv))}`)
-    lines.push(`       ${c.dim(`expect ${step.expect.join(', ')}; timeout ${formatDuration(step.timeoutMs)}${step.continueOnFailure ? '; continues on failure' : ''}`)}`)
+    lines.push(`       ${c.dim(`expect ${step.expect.join(', ')}; timeout ${formatDuration(step.timeoutMs)}${step.continueOnFailure ? '; continues on failure' : ''}${step.collectSpans ? '; stdout read as NDJSON spans' : ''}`)}`)
   })
+  if (plan.otel) {
+    const o = plan.otel
+    const how = o.exporter === 'otlp'
+      ? `OTLP ${o.protocol} to ${o.endpoint ?? 'clnrm\'s receiver'}`
+      : o.exporter === 'stdout' ? 'spans printed on stdout' : 'no export'
+    lines.push(`  spans ${c.dim(`(${how}; ${o.sampleRatio === 1 ? 'every trace sampled' : `${o.sampleRatio * 100}% of traces sampled`}; settled after ${formatDuration(o.quietWindowMs)} quiet, at most ${formatDuration(o.settleTimeoutMs)})`)}`)
+    const resources = Object.entries(o.resources)
+    if (resources.length) lines.push(`    resource ${printable(resources.map(([k, v]) => `${k}=${v}`).join(', '))}`)
+    if (o.headers.length) lines.push(`    headers ${printable(o.headers.join(', '))} ${c.dim('(values not shown)')}`)
+    lines.push(`    propagators ${o.propagators.join(', ')}`)
+    if (plan.expectations.length === 0) lines.push(`    ${c.dim('no span expectations')}`)
+    for (const e of plan.expectations) lines.push(`    ${c.cyan(printable(e.rule))}  ${printable(e.expected)}`)
+  }
   return `${lines.join('\n')}\n\n`
 }
 
