@@ -60,7 +60,7 @@ describe('the format as the CLI reports it', () => {
     write('spans.clnrm.toml', `[meta]\nname = "a"\n[service.red]\nimage = "${IMAGE}"\n[[scenario]]\nname = "fake"\nrun = "echo ok"\nartifacts.collect = ["spans:default"]\n`
       + '[[expect.span]]\nname = "clnrm.run"\nkind = "internal"\nattrs.all = { "result" = "pass" }\nduration_ms = { min = 1, max = 600000 }\n'
       + '[expect.counts]\nspans_total = { gte = 2 }\n')
-    write('types.clnrm.toml', `${file()}[otel]\nexporter = "zipkin"\nsample_ratio = 2\n[[expect.span]]\nname = "a"\nkind = "INTERNAL"\nattrs.any = ["nokey"]\n`
+    write('types.clnrm.toml', `${file()}[otel]\nexporter = "zipkin"\nsample_ratio = 2\n[[expect.span]]\nname = "a"\nkind = "INTERNL"\nattrs.any = ["nokey"]\n`
       + '[expect.counts]\nspans_total = { eq = 1, gte = 2 }\n[expect.graph]\nmust_include = [["a"]]\n[expect.status]\nall = "GREEN"\n[[expect.window]]\nouter = "a"\n')
     write('chaos.clnrm.toml', `${file()}[expect.chaos]\nrecovery_verified = true\n[otel_validation]\nenabled = true\n`)
     write('logs.clnrm.toml', file({ step: 'artifacts.collect = ["spans:default", "logs:all"]\n' }))
@@ -91,7 +91,7 @@ describe('the format as the CLI reports it', () => {
     expect(clnrmContainers(run.pid)).toEqual([])
     const human = await cli(['validate', 'types.clnrm.toml'], dir)
     expectDiagnostic(human.stdout, 'types.clnrm.toml:13:8', 'CLNRM_INVALID_VALUE')
-    expect(human.stdout).toContain('expect.span[0].kind is "INTERNAL"')
+    expect(human.stdout).toContain('expect.span[0].kind is "INTERNL", not a span kind')
   })
 
   it('dry-run lists every span rule a file declares, human and JSON, and starts nothing', async () => {

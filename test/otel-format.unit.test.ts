@@ -1,5 +1,6 @@
 import { parse } from 'smol-toml'
 import { describe, expect, it } from 'vitest'
+import { formatTestFile } from '../core/index.ts'
 import { normalizeTestFile } from '../core/normalize.ts'
 
 // What `[otel]`, the expect.* tables and artifacts.collect normalize into (their located type
@@ -35,6 +36,17 @@ describe('[otel] and expect.* normalized', () => {
     const sub = load('[[expect.span]]\nname = "a"\n[expect.span.attrs]\nall = { "http.request.method" = "GET", "http.response.status_code" = 200, "ok" = true }\n')
     const expected = { 'http.request.method': 'GET', 'http.response.status_code': '200', ok: 'true' }
     for (const { spec } of [bare, quoted, list, sub]) expect(spec!.expect!.spans[0]!.attrsAll).toEqual(expected)
+  })
+
+  it('kind and statuses in any case, as upstream reads them', () => {
+    const { spec } = load('[[expect.span]]\nname = "a"\nkind = "SERVER"\n[expect.status]\nall = "Ok"\n')
+    expect(spec!.expect!.spans[0]!.kind).toBe('server')
+    expect(spec!.expect!.status!.all).toBe('ok')
+  })
+
+  it('fmt orders the keys of [otel] and the expect tables as the format lists them', () => {
+    const result = formatTestFile(`${HEAD}[otel]\nsettle_timeout = "3s"\nexporter = "otlp"\n[[expect.span]]\nduration_ms = { max = 2 }\nkind = "server"\nname = "a"\n[[expect.window]]\ncontains = ["b"]\nouter = "a"\n[expect.hermeticity]\nspan_attrs.forbid_keys = ["x"]\nno_external_services = true\n`)
+    expect('output' in result && result.output).toBe(`${HEAD}[otel]\nexporter = "otlp"\nsettle_timeout = "3s"\n[[expect.span]]\nname = "a"\nkind = "server"\nduration_ms = { max = 2 }\n[[expect.window]]\nouter = "a"\ncontains = ["b"]\n[expect.hermeticity]\nno_external_services = true\nspan_attrs.forbid_keys = ["x"]\n`)
   })
 
   it('every table, as upstream\'s red-team files write them', () => {

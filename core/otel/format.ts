@@ -29,11 +29,22 @@ export const attributeMap: TypeDef = union(
   array(string({ pattern: { source: '^[^=]+=', what: 'a "key=value" string', hint: 'Write "key=value", or a table: { "key" = "value" }.' } })),
 )
 
+/** A pattern accepting each word in any case (upstream reads kinds and statuses case-insensitively). */
+function anyCase(words: readonly string[]): string {
+  const letters = (word: string): string => [...word].map(c => (/[a-z]/i.test(c) ? `[${c.toUpperCase()}${c.toLowerCase()}]` : c)).join('')
+  return `^(?:${words.map(letters).join('|')})$`
+}
+
 const spanName = (what: string): TypeDef => string({ nonEmpty: true, examples: [what] })
 
 const statusCode: TypeDef = string({
   examples: ['OK', 'ERROR', 'UNSET'],
-  pattern: { source: '^(?:[Oo][Kk]|[Ee][Rr][Rr][Oo][Rr]|[Uu][Nn][Ss][Ee][Tt])$', what: 'a span status', hint: 'Write "OK", "ERROR" or "UNSET" (any case).' },
+  pattern: { source: anyCase(['ok', 'error', 'unset']), what: 'a span status', hint: 'Write "OK", "ERROR" or "UNSET" (any case).' },
+})
+
+const spanKind: TypeDef = string({
+  examples: [...SPAN_KINDS],
+  pattern: { source: anyCase(SPAN_KINDS), what: 'a span kind', hint: `Write one of ${SPAN_KINDS.join(', ')} (any case).` },
 })
 
 /** `{ eq = 1 }` or `{ gte = 2, lte = 10 }`. */
@@ -49,7 +60,7 @@ const pairs = (what: string): TypeDef => array(array(string({ nonEmpty: true, ex
 export const spanRuleTable: TypeDef & { kind: 'table' } = table({
   name: field(spanName('checkout.*'), 'A glob (`*`, `?`) over span names. Passes when some matching span satisfies every other key.', { required: true }),
   parent: field(spanName('http.request'), 'A glob: the matching span\'s direct parent has a name it matches.'),
-  kind: field(string({ enum: SPAN_KINDS }), 'The span kind.'),
+  kind: field(spanKind, 'The span kind (any case).'),
   attrs: field(table({
     all: field(attributeMap, 'Attributes that must all be present with these values (compared as strings).'),
     any: field(attributeMap, 'Attributes of which at least one must be present with its value.'),

@@ -108,7 +108,7 @@ function normalizeExpect(table: Table, serviceIds: readonly string[], report: Re
     if (typeof rule.name !== 'string') return
     const spanRule: SpanRule = { name: rule.name, source }
     if (rule.parent !== undefined) spanRule.parent = rule.parent
-    if (rule.kind !== undefined) spanRule.kind = rule.kind as SpanKind
+    if (rule.kind !== undefined) spanRule.kind = (rule.kind as string).toLowerCase() as SpanKind
     if (rule.attrs?.all !== undefined) spanRule.attrsAll = flattenAttributes(rule.attrs.all)
     if (rule.attrs?.any !== undefined) spanRule.attrsAny = flattenAttributes(rule.attrs.any)
     if (rule.events?.all !== undefined) spanRule.eventsAll = rule.events.all
