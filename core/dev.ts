@@ -252,6 +252,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         reused += Object.values(result.timings.reused).filter(Boolean).length
         metrics.containerStartMs = Math.max(metrics.containerStartMs, result.timings.acquireMs)
         metrics.testExecutionMs = Math.max(metrics.testExecutionMs, result.timings.steps.reduce((sum, s) => sum + s.ms, 0))
+        if (result.timings.settleMs !== undefined) metrics.settleMs = Math.max(metrics.settleMs ?? 0, result.timings.settleMs)
         metrics.tests.push({ file, name: result.name, reason, status: result.status, durationMs: roundMs(result.durationMs) })
         const started = performance.now()
         emit('test:result', { id, result })
@@ -262,6 +263,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     if (closed) return
     metrics.totalLatencyMs = roundMs(performance.now() - timing.firstAt)
     for (const key of ['templateRenderMs', 'configParseMs', 'containerStartMs', 'testExecutionMs', 'resultFormattingMs'] as const) metrics[key] = roundMs(metrics[key])
+    if (metrics.settleMs !== undefined) metrics.settleMs = roundMs(metrics.settleMs)
     metrics.templateCacheHitRate = loader.templateCache.stats().hitRate
     metrics.configCacheHitRate = loader.configCache.stats().hitRate
     metrics.containerReuseRate = services ? reused / services : 0

@@ -3,8 +3,10 @@ import type { StepFailure } from './expect.ts'
 import { checkExpectations } from './expect.ts'
 import type { Lease } from './pool.ts'
 import type { ContainerPool } from './pool.ts'
-import type { TestSpec } from './spec.ts'
+import type { RunOtel } from './otel/collect.ts'
+import { prepareOtel } from './otel/collect.ts'
 import type { SpanVerdict } from './otel/types.ts'
+import type { TestSpec } from './spec.ts'
 
 /** The outcome of one step. `skipped` steps did not run (an earlier step failed). */
 export interface StepResult {
@@ -31,6 +33,8 @@ export interface TestTimings {
   /** Per service: whether its container was reused. */
   reused: Record<string, boolean>
   steps: Array<{ name: string; ms: number }>
+  /** Waiting for spans after the last step (tests with span expectations only). */
+  settleMs?: number
   totalMs: number
 }
 
@@ -74,8 +78,12 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   }
 
   let lease: Lease
+  let otel: RunOtel | undefined
   try {
-    lease = await options.pool.acquire(spec, { signal: options.signal })
+    // Tests with span expectations: the receiver runs, and their services get the OTel env.
+    const prepared = await prepareOtel(spec, options.pool)
+    lease = await options.pool.acquire(prepared?.spec ?? spec, { signal: options.signal })
+    otel = await prepared?.attach(lease)
   }
   catch (error) {
     const e = (isEngineUnreachable(error) ? new EngineUnavailableError(error) : error) as Error & { code?: string; hint?: string }
@@ -87,6 +95,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
 
   const deadline = spec.timeoutMs === undefined ? Infinity : start + spec.timeoutMs
   let failed = false
+  let spans: SpanVerdict | undefined
   let current: TestSpec['steps'][number] | undefined
   try {
     for (const step of spec.steps) {
@@ -109,7 +118,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
       }
       const result = await lease.services[step.service]!.runner.exec({
         argv: step.command,
-        env: { ...lease.env, ...step.env },
+        env: { ...lease.env, ...otel?.stepEnv, ...step.env },
         workdir: step.workdir ?? lease.services[step.service]!.workdir,
         timeoutMs: Math.max(1, Math.min(step.timeoutMs, remaining)),
         signal: options.signal,
@@ -131,21 +140,29 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
           : failure,
       }
       steps.push(stepResult)
+      if (step.collectSpans) otel?.addStdout(result.stdout)
       timings.steps.push({ name: step.name, ms: result.durationMs })
       options.onStep?.(stepResult)
       if (result.aborted) break
       if (failure && !step.continueOnFailure) failed = true
+    }
+    // Judged while the lease is held: spans are told apart by the containers that sent them.
+    if (otel && !options.signal?.aborted) {
+      spans = await otel.finish({ signal: options.signal })
+      timings.settleMs = spans.settleMs
     }
   }
   catch (error) {
     return finish('error', { error: await stepError(error, current, lease, options.pool) })
   }
   finally {
+    otel?.close()
     // Not awaited: results show as soon as the steps end; the pool waits for the release
     // before it leases these containers again.
     void lease.release()
   }
-  return finish(steps.some(s => s.status === 'fail') ? 'fail' : 'pass')
+  const status = steps.some(s => s.status === 'fail') || !!spans?.failures.length ? 'fail' : 'pass'
+  return finish(status, spans ? { spans } : {})
 }
 
 /**

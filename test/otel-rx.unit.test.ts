@@ -253,6 +253,7 @@ describe('the OTel env of a test\'s services', () => {
 
   it('follows [otel]: a collector of the user\'s, JSON, a sample ratio, resources and headers', () => {
     const env = otelServiceEnv('db', { ...DEFAULT_OTEL, endpoint: 'http://collector:4318', protocol: 'http/json', sampleRatio: 0.25, resources: { 'deployment.environment': 'test env' }, headers: { 'x-key': 'k' } }, 'http://ignored')
+    expect(otelServiceEnv('db', { ...DEFAULT_OTEL, exporter: 'stdout' }, 'http://ignored')).not.toHaveProperty('OTEL_EXPORTER_OTLP_ENDPOINT')
     expect(env).toMatchObject({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test%20env', OTEL_EXPORTER_OTLP_HEADERS: 'x-key=k' })
   })
 

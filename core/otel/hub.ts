@@ -36,7 +36,7 @@ export class OtelHub {
    * Starts a hub whose receiver listens on the first of `hosts` this machine has (see
    * `receiverHosts`), falling back to 127.0.0.1.
    */
-  static async start(options: { hosts?: string[]; maxBodyBytes?: number } = {}): Promise<OtelHub> {
+  static async start(options: { hosts?: string[]; port?: number; maxBodyBytes?: number } = {}): Promise<OtelHub> {
     let hub: OtelHub | undefined
     const pending: Array<[Span[], string]> = []
     let receiver: OtlpReceiver | undefined
@@ -45,6 +45,7 @@ export class OtelHub {
       try {
         receiver = await startOtlpReceiver({
           host,
+          port: options.port,
           maxBodyBytes: options.maxBodyBytes,
           onSpans: (spans, peer) => (hub ? hub.deliver(spans, peer) : pending.push([spans, peer])),
         })
@@ -214,7 +215,9 @@ let shared: { hub: Promise<OtelHub>; users: number } | undefined
  */
 export function useSharedHub(hosts: () => Promise<string[]> = async () => receiverHosts(undefined)): { hub: Promise<OtelHub>; release: () => Promise<void> } {
   if (!shared) {
-    const hub = hosts().then(list => OtelHub.start({ hosts: list }))
+    // A fixed port (CLNRM_OTLP_PORT) is for a collector that forwards to clnrm; by default the system picks one.
+    const port = Number(process.env.CLNRM_OTLP_PORT) || 0
+    const hub = hosts().then(list => OtelHub.start({ hosts: list, port }))
     shared = { hub, users: 0 }
     // A failed start is not cached: the next test tries again.
     hub.catch(() => {

@@ -48,8 +48,8 @@ export function needsReceiver(spec: TestSpec): boolean {
 export function otelServiceEnv(serviceId: string, otel: OtelSpec, endpoint: string): Record<string, string> {
   const env: Record<string, string> = {
     OTEL_TRACES_EXPORTER: otel.exporter === 'stdout' ? 'console' : otel.exporter,
-    OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint ?? endpoint,
-    OTEL_EXPORTER_OTLP_PROTOCOL: otel.protocol,
+    // Where to export means nothing to a service that prints its spans or exports none.
+    ...(otel.exporter === 'otlp' ? { OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint ?? endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: otel.protocol } : {}),
     OTEL_SERVICE_NAME: serviceId,
     OTEL_TRACES_SAMPLER: otel.sampleRatio >= 1 ? 'always_on' : 'parentbased_traceidratio',
     OTEL_BSP_SCHEDULE_DELAY: String(BATCH_DELAY_MS),
@@ -74,7 +74,7 @@ export function withOtelEnv(spec: TestSpec, endpoint: string): TestSpec {
   const cached = derived.get(spec)
   if (cached?.endpoint === endpoint) return cached.spec
   const otel = otelOf(spec)
-  const mapsHost = !otel.endpoint
+  const mapsHost = otel.exporter === 'otlp' && !otel.endpoint
   const services: Record<string, ServiceSpec> = {}
   for (const [id, service] of Object.entries(spec.services)) {
     services[id] = {

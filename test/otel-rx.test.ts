@@ -1,0 +1,147 @@
+import { execFileSync } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ContainerPool } from '../core/index.ts'
+import { useSharedHub } from '../core/otel/hub.ts'
+import { spawnCli } from './cli-process.ts'
+import { clnrmContainers, createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
+import { tempDir } from './helpers.ts'
+
+/**
+ * A step that posts one OTLP/JSON span, as a service would, to the endpoint clnrm injected:
+ * busybox wget, no SDK and no registry image. The span's trace is the runner's (TRACEPARENT)
+ * unless TRACE is set, so tests can make attribution rest on the sending container alone.
+ */
+const postSpan = (name: string, options: { trace?: 'own' | 'runner'; sleep?: number } = {}): string => `
+[[steps]]
+name = "post ${name}"
+service = "box"
+run = '''
+set -e
+${options.sleep ? `sleep ${options.sleep}` : ''}
+S=$(date +%s); E=$((S + 1))
+${options.trace === 'own' ? 'T=$(head -c16 /dev/urandom | od -An -tx1 | tr -d " \\n")' : 'T=$(echo "$TRACEPARENT" | cut -d- -f2)'}
+ID=$(head -c8 /dev/urandom | od -An -tx1 | tr -d " \\n")
+wget -q -O - --header "Content-Type: application/json" --post-data "{\\"resourceSpans\\":[{\\"resource\\":{\\"attributes\\":[{\\"key\\":\\"service.name\\",\\"value\\":{\\"stringValue\\":\\"$OTEL_SERVICE_NAME\\"}}]},\\"scopeSpans\\":[{\\"spans\\":[{\\"traceId\\":\\"$T\\",\\"spanId\\":\\"$ID\\",\\"name\\":\\"${name}\\",\\"kind\\":2,\\"startTimeUnixNano\\":\\"\${S}000000000\\",\\"endTimeUnixNano\\":\\"\${E}000000000\\"}]}]}]}" "$OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces"
+'''
+expected_output_regex = "^\\\\{\\\\}$"
+`
+
+const inspect = (id: string): { Config: { Env: string[] }; HostConfig: { ExtraHosts: string[] | null } } =>
+  JSON.parse(execFileSync('docker', ['inspect', id], { encoding: 'utf8' }))[0]
+const containersOf = (service: string): string[] =>
+  execFileSync('docker', ['ps', '-q', '--no-trunc', '--filter', `label=clnrm.pid=${process.pid}`, '--filter', `label=clnrm.service=${service}`], { encoding: 'utf8' }).split('\n').filter(Boolean)
+
+describe('spans from real containers', () => {
+  let pool: ContainerPool
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeAll(async () => {
+    ({ pool } = await createRecordingPool())
+    ;({ dir, cleanup } = await tempDir())
+  })
+  afterAll(async () => {
+    await pool.close()
+    await cleanup()
+  })
+
+  it('receives a span a container posts to the injected endpoint, attributed to its run, with the OTel env in the container definition', async () => {
+    const spec = specFrom(dir, 'one', `[meta]\nname = "one"\n[services.box]\nimage = "${IMAGE}"\n[[expect.span]]\nname = "upload"\n${postSpan('upload')}`)
+    const first = await run(pool, spec)
+    expect(first.steps.map(s => [s.status, s.stderr])).toEqual([['pass', '']])
+    expect(first.status).toBe('pass')
+    expect(first.spans!.failures).toEqual([])
+    expect(first.spans!.spans.map(s => [s.name, s.service, s.source])).toEqual([['upload', 'box', 'otlp']])
+    expect(first.spans!.spans[0]!.traceId).toMatch(/^[0-9a-f]{32}$/)
+    expect(first.timings.settleMs).toBeGreaterThanOrEqual(0)
+
+    const env = inspect(containersOf('box').find(id => inspect(id).Config.Env.some(e => e.startsWith('OTEL_SERVICE_NAME=box')))!)
+    expect(env.Config.Env).toEqual(expect.arrayContaining([
+      'OTEL_TRACES_EXPORTER=otlp', 'OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf', 'OTEL_SERVICE_NAME=box', 'OTEL_TRACES_SAMPLER=always_on', 'OTEL_BSP_SCHEDULE_DELAY=20',
+      expect.stringMatching(/^OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/host\.docker\.internal:\d+$/),
+    ]))
+    expect(env.HostConfig.ExtraHosts).toEqual(['host.docker.internal:host-gateway'])
+
+    // The injected env is stable: the next run reuses the container and sees only its own span.
+    const second = await run(pool, spec)
+    expect(second.timings.reused).toEqual({ box: true })
+    expect(second.spans!.spans).toHaveLength(1)
+    expect(second.spans!.spans[0]!.traceId).not.toBe(first.spans!.spans[0]!.traceId)
+  })
+
+  it('fails the test when a span expectation does not hold', async () => {
+    const spec = specFrom(dir, 'missing', `[meta]\nname = "missing"\n[services.box]\nimage = "${IMAGE}"\n[otel]\nsettle_timeout = "500ms"\n[[expect.span]]\nname = "never-sent"\n${postSpan('something-else')}`)
+    const result = await run(pool, spec)
+    expect(result.steps[0]!.status).toBe('pass')
+    expect(result.status).toBe('fail')
+    expect(result.spans!.failures.map(f => f.rule)).toEqual([expect.stringContaining('never-sent')])
+    expect(result.spans!.spans.map(s => s.name)).toEqual(['something-else'])
+  })
+
+  it('two tests at once, in containers of the same definition, never see each other\'s spans', async () => {
+    // Own trace ids: attribution rests on which container sent each span, while both run.
+    const spec = (name: string): ReturnType<typeof specFrom> => specFrom(dir, name, `[meta]\nname = "${name}"\n[services.box]\nimage = "${IMAGE}"\nenv = { SHARED = "1" }\n[otel]\nquiet_window = "300ms"\n[[expect.span]]\nname = "${name}-*"\n${postSpan(`${name}-1`, { trace: 'own', sleep: 0.2 })}${postSpan(`${name}-2`, { trace: 'own', sleep: 0.3 })}`)
+    const [a, b] = await Promise.all([run(pool, spec('left')), run(pool, spec('right'))])
+    expect([a.status, b.status]).toEqual(['pass', 'pass'])
+    expect(a.spans!.spans.map(s => s.name).sort()).toEqual(['left-1', 'left-2'])
+    expect(b.spans!.spans.map(s => s.name).sort()).toEqual(['right-1', 'right-2'])
+  })
+
+  it('reaches the receiver from a multi-service test\'s own network', async () => {
+    const spec = specFrom(dir, 'multi', `[meta]\nname = "multi"\n[services.box]\nimage = "${IMAGE}"\n[services.peer]\nimage = "${IMAGE}"\n[[expect.span]]\nname = "from-network"\n${postSpan('from-network', { trace: 'own' })}`)
+    const result = await run(pool, spec)
+    expect(result.status).toBe('pass')
+    expect(result.spans!.spans.map(s => [s.name, s.service])).toEqual([['from-network', 'box']])
+  })
+
+  it('takes the spans a step prints (exporter = "stdout") into the same verdict, without the receiver\'s env', async () => {
+    const spec = specFrom(dir, 'printed', `[meta]\nname = "printed"\n[services.box]\nimage = "${IMAGE}"\n[otel]\nexporter = "stdout"\n[[expect.span]]\nname = "printed.op"\n[[steps]]\nname = "print"\nservice = "box"\nrun = '''echo '{"name":"printed.op","trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174","start_time_unix_nano":"1","end_time_unix_nano":"2"}'; env | grep ^OTEL_ | sort'''\nartifacts.collect = ["spans:default"]\n`)
+    const result = await run(pool, spec)
+    expect(result.status).toBe('pass')
+    expect(result.spans!.spans.map(s => [s.name, s.source])).toEqual([['printed.op', 'stdout']])
+    expect(result.steps[0]!.stdout).toMatch(/^OTEL_TRACES_EXPORTER=console$/m)
+    expect(result.steps[0]!.stdout).not.toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT/)
+  })
+
+  it('leaves plain tests untouched, and listens on the docker0 bridge, not every interface', async () => {
+    const spec = specFrom(dir, 'plain', `[meta]\nname = "plain"\n[services.plainbox]\nimage = "${IMAGE}"\n[[steps]]\nname = "env"\nrun = "env"\n`)
+    const result = await run(pool, spec)
+    expect(result.status).toBe('pass')
+    expect(result.spans).toBeUndefined()
+    expect(result.steps[0]!.stdout).not.toMatch(/OTEL_|TRACEPARENT/)
+    const info = inspect(containersOf('plainbox')[0]!)
+    expect(info.Config.Env.filter(e => e.startsWith('OTEL_'))).toEqual([])
+    expect(info.HostConfig.ExtraHosts).toBeNull()
+    const shared = useSharedHub()
+    try {
+      const hub = await shared.hub
+      const bridge = execFileSync('docker', ['network', 'inspect', 'bridge', '--format', '{{(index .IPAM.Config 0).Gateway}}'], { encoding: 'utf8' }).trim()
+      expect(hub.receiver.host).not.toBe('0.0.0.0')
+      if (bridge) expect(hub.receiver.host).toBe(bridge)
+    }
+    finally {
+      await shared.release()
+    }
+  })
+})
+
+describe('clnrm run with span expectations (built CLI, real engine)', () => {
+  it('receives the spans, reports them in JSON, exits promptly and leaves no container', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await writeFile(join(dir, 'traced.clnrm.toml'), `[meta]\nname = "traced"\n[services.box]\nimage = "${IMAGE}"\n[[expect.span]]\nname = "upload"\n${postSpan('upload')}`)
+      const cli = spawnCli(['run', '.', '--reporter', 'json'], dir)
+      const exit = await cli.exited
+      expect(exit.code, cli.output()).toBe(0)
+      // Generous: it exits instead of hanging on the receiver or a service's connection to it.
+      expect(exit.ms).toBeLessThan(30_000)
+      const report = JSON.parse(cli.stdout()) as { tests?: Array<{ spans?: { spans: Array<{ name: string }>; failures: unknown[] } }>; files?: unknown }
+      expect(JSON.stringify(report)).toMatch(/"name":"upload"/)
+      expect(clnrmContainers(cli.pid)).toEqual([])
+    }
+    finally {
+      await cleanup()
+    }
+  }, 60_000)
+})
