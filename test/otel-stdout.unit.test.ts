@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { evaluateSpanExpectations, spansFromStdout } from '../core/index.ts'
+import { evaluateSpanExpectations, spansFromStdout, spansFromSteps } from '../core/index.ts'
 
 // `artifacts.collect = ["spans:default"]`: a step's stdout read as NDJSON spans, in the shapes
 // upstream clnrm reads (its flat span, snake_case and camelCase) and OTLP-JSON envelopes.
@@ -84,5 +84,18 @@ describe('spansFromStdout', () => {
     expect(spans).toEqual([])
     const verdict = evaluateSpanExpectations(spans, { spans: [{ name: 'clnrm.run', kind: 'internal', attrsAll: { result: 'pass' }, source: ['expect', 'span', 0] }], windows: [] })
     expect(verdict.failures[0]!.rule).toBe('expect.span[clnrm.run].existence')
+  })
+
+  it('spansFromSteps reads only the collecting steps, and names those whose stdout was cut', () => {
+    const line = (name: string, id: string) => JSON.stringify({ name, trace_id: TRACE, span_id: id })
+    const steps = [{ name: 'a', collectSpans: true }, { name: 'b', collectSpans: false }, { name: 'c', collectSpans: true }]
+    const results = [
+      { name: 'a', stdout: `${line('from-a', '1')}\n`, truncated: { stdout: false } },
+      { name: 'b', stdout: `${line('from-b', '2')}\n`, truncated: { stdout: false } },
+      { name: 'c', stdout: `${line('from-c', '3')}\n{"name":"cut`, truncated: { stdout: true } },
+    ]
+    const { spans, incomplete } = spansFromSteps(steps, results)
+    expect(spans.map(s => s.name)).toEqual(['from-a', 'from-c'])
+    expect(incomplete).toEqual(['c'])
   })
 })

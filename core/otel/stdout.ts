@@ -32,6 +32,27 @@ export function spansFromStdout(text: string, options: { receivedAt?: number } =
   return spans
 }
 
+/**
+ * The spans of a run's collecting steps (`artifacts.collect`), in step order. A step whose
+ * stdout was kept only in part (its excerpt cut the middle) is listed in `incomplete`: spans may
+ * be missing, so a runner must not let an `eq`/`lte` count or a hermeticity rule pass on them.
+ */
+export function spansFromSteps(
+  steps: ReadonlyArray<{ name: string; collectSpans: boolean }>,
+  results: ReadonlyArray<{ name: string; stdout: string; truncated?: { stdout: boolean } }>,
+  options: { receivedAt?: number } = {},
+): { spans: Span[]; incomplete: string[] } {
+  const collecting = new Set(steps.filter(s => s.collectSpans).map(s => s.name))
+  const spans: Span[] = []
+  const incomplete: string[] = []
+  for (const result of results) {
+    if (!collecting.has(result.name)) continue
+    spans.push(...spansFromStdout(result.stdout, options))
+    if (result.truncated?.stdout) incomplete.push(result.name)
+  }
+  return { spans, incomplete }
+}
+
 type Json = Record<string, unknown>
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
