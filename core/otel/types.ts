@@ -78,6 +78,8 @@ export interface SpanRule {
   /** Event names of which at least one must occur. */
   eventsAny?: string[]
   durationMs?: { min?: number; max?: number }
+  /** The span's status (the OTLP status, else its `otel.status_code` attribute). */
+  status?: StatusCode
   source: RulePath
 }
 
