@@ -106,6 +106,7 @@ describe('the format as the CLI reports it', () => {
     expect(human.code).toBe(0)
     for (const rule of rules) expect(human.stdout).toContain(`    ${rule}  `)
     expect(human.stdout).toContain('attrs.all { http.method="GET", http.status_code="200" }')
+    expect(human.stdout).toContain('status OK, duration 1..2.5 ms')
     expect(human.stdout).toContain('stdout read as NDJSON spans')
     expect(human.stdout).toContain('headers Authorization (values not shown)')
     expect(human.stdout).not.toContain('Bearer')

@@ -117,6 +117,14 @@ describe('[[expect.span]]', () => {
     expect(rulesFailed([step], spanRule({ name: 'clnrm.step:hello', durationMs: { max: 29.5 } }))).toEqual(['expect.span[clnrm.step:hello].duration_ms'])
   })
 
+  it('status: the OTLP status, else the otel.status_code attribute', () => {
+    const failed = span('pay', { status: { code: 'error', message: 'declined' } })
+    const byAttribute = span('refund', { attributes: { 'otel.status_code': 'ERROR' } })
+    expect(rulesFailed([failed, byAttribute], { ...none, spans: [{ name: 'pay', status: 'error', source: [] }, { name: 'refund', status: 'error', source: [] }] })).toEqual([])
+    const failure = evaluate([failed], spanRule({ name: 'pay', status: 'ok' })).failures[0]!
+    expect(failure).toMatchObject({ rule: 'expect.span[pay].status', expected: 'status OK', actual: 'status ERROR (declined)' })
+  })
+
   it('names the closest candidate among several: the one with the fewest differing keys', () => {
     const far = span('pay', { kind: 'server', attributes: { amount: 1 } })
     const near = span('pay', { kind: 'client', attributes: { amount: 1 } })

@@ -39,8 +39,8 @@ describe('[otel] and expect.* normalized', () => {
   })
 
   it('kind and statuses in any case, as upstream reads them', () => {
-    const { spec } = load('[[expect.span]]\nname = "a"\nkind = "SERVER"\n[expect.status]\nall = "Ok"\n')
-    expect(spec!.expect!.spans[0]!.kind).toBe('server')
+    const { spec } = load('[[expect.span]]\nname = "a"\nkind = "SERVER"\nstatus = "ERROR"\n[expect.status]\nall = "Ok"\n')
+    expect(spec!.expect!.spans[0]).toMatchObject({ kind: 'server', status: 'error' })
     expect(spec!.expect!.status!.all).toBe('ok')
   })
 

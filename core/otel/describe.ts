@@ -27,6 +27,7 @@ export function describeSpanRuleParts(rule: SpanRule): Array<{ key: string; expe
   if (rule.attrsAny) parts.push({ key: 'attrs.any', expected: `attrs.any ${map(rule.attrsAny)}` })
   if (rule.eventsAll) parts.push({ key: 'events.all', expected: `events.all [${rule.eventsAll.join(', ')}]` })
   if (rule.eventsAny) parts.push({ key: 'events.any', expected: `events.any [${rule.eventsAny.join(', ')}]` })
+  if (rule.status !== undefined) parts.push({ key: 'status', expected: `status ${rule.status.toUpperCase()}` })
   if (rule.durationMs) {
     const { min, max } = rule.durationMs
     parts.push({ key: 'duration_ms', expected: `duration ${min !== undefined && max !== undefined ? `${min}..${max}` : min !== undefined ? `≥ ${min}` : `≤ ${max}`} ms` })

@@ -73,6 +73,7 @@ export const spanRuleTable: TypeDef & { kind: 'table' } = table({
     min: field(number({ minimum: 0 }), 'The span lasts at least this many milliseconds.'),
     max: field(number({ minimum: 0 }), 'The span lasts at most this many milliseconds.'),
   }), 'Bounds on the span\'s duration.'),
+  status: field(statusCode, 'The span\'s status: `"OK"`, `"ERROR"` or `"UNSET"` (any case).'),
 })
 
 /** `[expect]`: what a test requires of the spans its services emit. */

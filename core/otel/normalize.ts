@@ -111,6 +111,7 @@ function normalizeExpect(table: Table, serviceIds: readonly string[], report: Re
     if (rule.kind !== undefined) spanRule.kind = (rule.kind as string).toLowerCase() as SpanKind
     if (rule.attrs?.all !== undefined) spanRule.attrsAll = flattenAttributes(rule.attrs.all)
     if (rule.attrs?.any !== undefined) spanRule.attrsAny = flattenAttributes(rule.attrs.any)
+    if (rule.status !== undefined) spanRule.status = (rule.status as string).toLowerCase() as StatusCode
     if (rule.events?.all !== undefined) spanRule.eventsAll = rule.events.all
     if (rule.events?.any !== undefined) spanRule.eventsAny = rule.events.any
     if (rule.duration_ms !== undefined) {

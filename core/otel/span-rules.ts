@@ -3,7 +3,7 @@ import { describeSpanRuleParts, spanRuleName } from './describe.ts'
 import { matchesGlob } from './glob.ts'
 import type { SpanIndex } from './span-index.ts'
 import type { Span, SpanRule, SpanRuleFailure } from './types.ts'
-import { attributeEquals, durationMs, formatMs, stringForm } from './values.ts'
+import { attributeEquals, durationMs, formatMs, statusOf, stringForm } from './values.ts'
 
 /** At most this many span ids are listed in one failure (the waterfall highlights them). */
 export const MAX_SPAN_IDS = 50
@@ -76,6 +76,9 @@ function spanDifferences(rule: SpanRule, span: Span, index: SpanIndex): Differen
     const missing = (rule.eventsAll ?? []).filter(e => !names.has(e))
     if (missing.length) out.push({ key: 'events.all', text: `${shown}, missing ${missing.join(', ')}` })
     if (rule.eventsAny && !rule.eventsAny.some(e => names.has(e))) out.push({ key: 'events.any', text: shown })
+  }
+  if (rule.status !== undefined && statusOf(span) !== rule.status) {
+    out.push({ key: 'status', text: `status ${statusOf(span).toUpperCase()}${span.status.message ? ` (${span.status.message})` : ''}` })
   }
   if (rule.durationMs) {
     const ms = durationMs(span)
