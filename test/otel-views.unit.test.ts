@@ -120,6 +120,13 @@ describe('reports carry the rules and the spans', () => {
     expect(xml).not.toContain('\u001B')
   })
 
+  it('JUnit: a failure naming the key that failed accounts for its rule, which is not listed as held too', () => {
+    const verdict: SpanVerdict = { ...failing, rules: ['expect.span[checkout.charge]', 'expect.span[checkout.charge.refund]', 'expect.counts.spans_total'] }
+    const xml = formatJunitReport(report([result(verdict)]), '/p')
+    const names = [...xml.matchAll(/<testcase name="([^"]+)"/g)].map(m => m[1])
+    expect(names).toEqual(['buy', 'expect.span[checkout.charge].attrs.all', 'expect.span[checkout.charge.refund]', 'expect.counts.spans_total'])
+  })
+
   it('JUnit: without rule names, the rules that held are one passing case', () => {
     const xml = formatJunitReport(report([result({ ...held, rules: undefined })]), '/p')
     expect(xml).toContain('<testcase name="span rules held (3)" classname="checkout"')
