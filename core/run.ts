@@ -148,7 +148,8 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
     }
     // Judged while the lease is held: spans are told apart by the containers that sent them.
     if (otel && !options.signal?.aborted) {
-      spans = await otel.finish({ signal: options.signal })
+      // Within [meta] timeout: settling never stretches the test's budget.
+      spans = await otel.finish({ signal: options.signal, budgetMs: Math.max(0, deadline - performance.now()) })
       timings.settleMs = spans.settleMs
     }
   }

@@ -145,3 +145,25 @@ describe('clnrm run with span expectations (built CLI, real engine)', () => {
     }
   }, 60_000)
 })
+
+describe('the receiver\'s lifetime', () => {
+  it('starts with the first OTel test and closes with the pool', async () => {
+    const { pool } = await createRecordingPool()
+    const { dir, cleanup } = await tempDir()
+    try {
+      const result = await run(pool, specFrom(dir, 'life', `[meta]\nname = "life"\n[services.lifebox]\nimage = "${IMAGE}"\n[[expect.span]]\nname = "upload"\n${postSpan('upload').replace('service = "box"', 'service = "lifebox"')}`))
+      expect(result.status).toBe('pass')
+      const endpoint = inspect(containersOf('lifebox')[0]!).Config.Env.find(e => e.startsWith('OTEL_EXPORTER_OTLP_ENDPOINT='))!
+      const port = Number(endpoint.split(':').at(-1))
+      const host = (await import('../core/otel/hub.ts')).receiverHosts(await pool.bridgeGateway())[0]!
+      const answers = (): Promise<number> => fetch(`http://${host}:${port}/v1/traces`).then(r => r.status, () => 0)
+      expect(await answers()).toBe(405)
+      await pool.close()
+      expect(await answers()).toBe(0)
+    }
+    finally {
+      await pool.close()
+      await cleanup()
+    }
+  })
+})

@@ -201,7 +201,9 @@ describe('telling runs apart', () => {
 
   it('drops a reused container\'s leftovers that ended before the lease began; gives unknown senders to a lone run', () => {
     const run = hub.open({ addresses: ['172.17.0.9'] })
-    feed([span({ name: 'leftover', endTimeMs: run.startWallMs - 5 }), span({ name: 'mine' })], '172.17.0.9')
+    const cancelled = hub.open({ addresses: [] })
+    cancelled.close()
+    feed([span({ name: 'leftover', endTimeMs: run.startWallMs - 5 }), span({ name: 'mine' }), span({ name: 'late-of-cancelled-run', traceId: cancelled.traceId })], '172.17.0.9')
     feed([span({ name: 'via-nat' })], '192.168.65.1')
     expect(run.spans.map(s => s.name)).toEqual(['mine', 'via-nat'])
     expect(run.traceparent).toMatch(new RegExp(`^00-${run.traceId}-[0-9a-f]{16}-01$`))

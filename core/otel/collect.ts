@@ -42,7 +42,7 @@ export interface RunOtel {
   /** Spans a step printed (`artifacts.collect = ["spans:…"]`): they join the run's. */
   addStdout: (stdout: string) => void
   /** Waits for the spans to settle, then judges them. */
-  finish: (options: { signal?: AbortSignal }) => Promise<SpanVerdict>
+  finish: (options: { signal?: AbortSignal; budgetMs?: number }) => Promise<SpanVerdict>
   /** Stops collecting (idempotent): call before the lease is released. */
   close: () => void
 }
@@ -81,14 +81,14 @@ export async function prepareOtel(spec: TestSpec, pool: ContainerPool): Promise<
       return {
         stepEnv: { TRACEPARENT: traceparent },
         addStdout: stdout => void printed.push(...spansFromStdout(stdout, { receivedAt: performance.now() })),
-        finish: async ({ signal }) => {
+        finish: async ({ signal, budgetMs = Infinity }) => {
           const expectations = spec.expect
           // Positive rules may end the wait as soon as they hold; a negative one (a count that
           // must not grow, an edge that must not appear) needs the quiet window to be sure.
           // The containers' own addresses are inside the test, for no_external_services.
           const context = { internalHosts: addresses }
           const done = expectations && !hasNegativeChecks(expectations) ? (spans: readonly Span[]) => evaluateSpanExpectations([...spans, ...printed], expectations, context).failures.length === 0 : undefined
-          const settleMs = run ? await run.settle({ quietMs: otel.quietWindowMs, timeoutMs: otel.settleTimeoutMs, done, signal }) : 0
+          const settleMs = run ? await run.settle({ quietMs: otel.quietWindowMs, timeoutMs: Math.min(otel.settleTimeoutMs, budgetMs), done, signal }) : 0
           run?.close()
           const spans = [...(run?.spans ?? []), ...printed].sort((a, b) => a.startTimeMs - b.startTimeMs)
           const { checked, rules, failures } = expectations ? evaluateSpanExpectations(spans, expectations, context) : { checked: 0, rules: [], failures: [] }

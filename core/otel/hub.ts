@@ -14,7 +14,7 @@ import type { Span } from './types.ts'
  * So a span goes to
  * 1. the run whose trace it is (the runner starts one per run and passes `TRACEPARENT` to steps);
  * 2. else the run that holds the sending container's lease, if the span ended after the lease
- *    began (leftovers of the previous run are dropped);
+ *    began and is not of an ended run's trace (leftovers of the previous run are dropped);
  * 3. else, from an address no lease ever had (an engine that rewrites source addresses, such as
  *    Docker Desktop's), to the only run collecting, when exactly one does;
  * and is dropped otherwise: two runs at once never see each other's spans.
@@ -26,6 +26,11 @@ export class OtelHub {
   readonly #byAddress = new Map<string, RunSpans>()
   /** Every address a lease ever had: a span from one of them outside a lease is a leftover. */
   readonly #known = new Set<string>()
+  /**
+   * Traces of runs that ended (the latest ones): a late span of a cancelled run, sent by a
+   * container the next run now holds, is the old run's, not the new one's.
+   */
+  readonly #ended = new Set<string>()
   #dropped = 0
 
   private constructor(receiver: OtlpReceiver) {
@@ -79,6 +84,8 @@ export class OtelHub {
   open(options: { addresses: readonly string[]; traceId?: string }): RunSpans {
     const run = new RunSpans(options.traceId ?? randomBytes(16).toString('hex'), [...options.addresses], Date.now(), () => {
       this.#runs.delete(run)
+      this.#ended.add(run.traceId)
+      if (this.#ended.size > 1000) this.#ended.delete(this.#ended.values().next().value!)
       if (this.#byTrace.get(run.traceId) === run) this.#byTrace.delete(run.traceId)
       for (const address of run.addresses) if (this.#byAddress.get(address) === run) this.#byAddress.delete(address)
     })
@@ -96,7 +103,7 @@ export class OtelHub {
     const only = this.#runs.size === 1 && !this.#known.has(peer) ? [...this.#runs][0] : undefined
     const byPeer = this.#byAddress.get(peer)
     for (const span of spans) {
-      const run = this.#byTrace.get(span.traceId) ?? (byPeer && span.endTimeMs >= byPeer.startWallMs ? byPeer : only)
+      const run = this.#byTrace.get(span.traceId) ?? (this.#ended.has(span.traceId) ? undefined : byPeer && span.endTimeMs >= byPeer.startWallMs ? byPeer : only)
       if (run) run.add(span)
       else this.#dropped++
     }
