@@ -77,7 +77,11 @@ export function evaluateHermeticity(h: Hermeticity, spans: readonly Span[], extr
     const expected = Object.entries(h.resourceAttrsMustMatch)
     // Each distinct resource once: a service's spans share one.
     const resources = new Map<string, Span>()
+    // Spans of one export share their resource object: serialise each object once.
+    const seen = new Set<object>()
     for (const span of spans) {
+      if (seen.has(span.resource)) continue
+      seen.add(span.resource)
       const id = JSON.stringify(span.resource)
       if (!resources.has(id)) resources.set(id, span)
     }

@@ -22,14 +22,21 @@ const key = (traceId: string, spanId: string): string => `${traceId}/${spanId}`
 /** Builds the index of one evaluation. */
 export function indexSpans(spans: readonly Span[]): SpanIndex {
   const byName = new Map<string, Span[]>()
-  const byId = new Map<string, Span>()
   let originMs = Number.POSITIVE_INFINITY
   for (const span of spans) {
     let list = byName.get(span.name)
     if (!list) byName.set(span.name, list = [])
     list.push(span)
-    byId.set(key(span.traceId, span.spanId), span)
     if (span.startTimeMs < originMs) originMs = span.startTimeMs
+  }
+  // Built on first use: only parent and graph rules need ids.
+  let byId: Map<string, Span> | undefined
+  const ids = (): Map<string, Span> => {
+    if (!byId) {
+      byId = new Map()
+      for (const span of spans) byId.set(key(span.traceId, span.spanId), span)
+    }
+    return byId
   }
   const memo = new Map<string, Span[]>()
   const names = [...byName.keys()]
@@ -51,7 +58,7 @@ export function indexSpans(spans: readonly Span[]): SpanIndex {
       return found
     },
     parentOf(span) {
-      return span.parentSpanId === undefined ? undefined : byId.get(key(span.traceId, span.parentSpanId))
+      return span.parentSpanId === undefined ? undefined : ids().get(key(span.traceId, span.parentSpanId))
     },
   }
 }
