@@ -6,6 +6,7 @@ import type { ContainerPool } from '../core/index.ts'
 import { useSharedHub } from '../core/otel/hub.ts'
 import { spawnCli } from './cli-process.ts'
 import { clnrmContainers, createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
+import { bun, deno, runCli } from './runtimes/contract.ts'
 import { tempDir } from './helpers.ts'
 
 /**
@@ -144,6 +145,23 @@ describe('clnrm run with span expectations (built CLI, real engine)', () => {
       await cleanup()
     }
   }, 60_000)
+})
+
+describe('span expectations under Bun and Deno (built CLI, real engine)', () => {
+  it.each([bun, deno])('$name receives the spans a container posts and judges them', async (runtime) => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await writeFile(join(dir, 'traced.clnrm.toml'), `[meta]\nname = "traced"\n[services.box]\nimage = "${IMAGE}"\n[[expect.span]]\nname = "upload"\n[expect.counts]\nspans_total = { eq = 1 }\n${postSpan('upload')}`)
+      const result = await runCli(runtime, ['run', '.', '--reporter', 'json'], dir)
+      expect(result.code, result.stderr).toBe(0)
+      const test = (JSON.parse(result.stdout) as { tests: Array<{ status: string; spans: { failures: unknown[]; spans: Array<{ name: string; source: string }> } }> }).tests[0]!
+      expect(test.status).toBe('pass')
+      expect(test.spans.spans.map(s => [s.name, s.source])).toEqual([['upload', 'otlp']])
+    }
+    finally {
+      await cleanup()
+    }
+  }, 120_000)
 })
 
 describe('the receiver\'s lifetime', () => {

@@ -212,8 +212,13 @@ describe('telling runs apart', () => {
 
   it('settles on the quiet window, on expectations that hold, or at the timeout', async () => {
     const run = hub.open({ addresses: ['172.17.0.10'] })
-    // Nothing arrives: the quiet window ends it.
-    expect(await run.settle({ quietMs: 30, timeoutMs: 5000 })).toBeLessThan(2000)
+    // Nothing arrives: the quiet window ends it (at least the first span's grace).
+    expect(await run.settle({ quietMs: 30, timeoutMs: 5000, firstSpanGraceMs: 0 })).toBeLessThan(2000)
+    // A first span later than the quiet window, but within the grace, is waited for.
+    setTimeout(() => feed([span({ name: 'slow-first' })], '172.17.0.10'), 80)
+    await run.settle({ quietMs: 30, timeoutMs: 5000, firstSpanGraceMs: 1000 })
+    expect(run.spans.map(s => s.name)).toEqual(['slow-first'])
+    run.spans.length = 0
     // Arrivals keep it open until they stop.
     let n = 0
     const timer = setInterval(() => n < 5 && (n++, feed([span({ name: `tick${n}` })], '172.17.0.10')), 10)

@@ -134,6 +134,9 @@ export function receiverHosts(gateway: string | undefined, env: Record<string, s
   return [...new Set([gateway, docker0, '127.0.0.1'].filter((h): h is string => !!h))]
 }
 
+/** The shortest wait for a run's first span (see `RunSpans.settle`). */
+export const FIRST_SPAN_GRACE_MS = 300
+
 /** One run's spans, as they arrive. */
 export class RunSpans {
   readonly traceId: string
@@ -173,8 +176,12 @@ export class RunSpans {
    * Waits until the spans are complete: `done()` says so (every expectation already holds), or no
    * span has arrived for `quietMs` (counted from `since`, the end of the last step, or from the
    * last arrival after it), or `timeoutMs` has passed. Resolves to the milliseconds waited.
+   *
+   * Until the run's first span arrives the quiet window is at least `firstSpanGraceMs`: a fresh
+   * service's first export (an SDK loading its exporter, a busy machine) can take longer than
+   * 50 ms, and judging then would judge no spans at all.
    */
-  async settle(options: { quietMs: number; timeoutMs: number; since?: number; done?: (spans: readonly Span[]) => boolean; signal?: AbortSignal }): Promise<number> {
+  async settle(options: { quietMs: number; timeoutMs: number; since?: number; firstSpanGraceMs?: number; done?: (spans: readonly Span[]) => boolean; signal?: AbortSignal }): Promise<number> {
     const start = performance.now()
     const since = options.since ?? start
     const deadline = start + Math.max(0, options.timeoutMs)
@@ -188,7 +195,8 @@ export class RunSpans {
       }
       const now = performance.now()
       const quietFrom = Math.max(since, this.lastArrival ?? since)
-      const until = Math.min(quietFrom + options.quietMs, deadline)
+      const quiet = this.spans.length === 0 ? Math.max(options.quietMs, options.firstSpanGraceMs ?? FIRST_SPAN_GRACE_MS) : options.quietMs
+      const until = Math.min(quietFrom + quiet, deadline)
       if (now >= until) break
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, until - now)
