@@ -59,9 +59,9 @@ describe('the playground in vite dev, in a real browser', () => {
   const attached = { state: 'attached' } as const
 
   it('shows the badge and a panel of passing tests', async () => {
-    await page.waitForSelector(`${badge}[data-status="pass"][data-pass="3"]`, { timeout: 120_000, state: 'attached' })
+    await page.waitForSelector(`${badge}[data-status="pass"][data-pass="4"]`, { timeout: 120_000, state: 'attached' })
     await page.click('clnrm-results button.badge')
-    for (const file of ['tests/pages.clnrm.toml.eta', 'tests/api.clnrm.toml.eta', 'tests/app-source.clnrm.toml']) {
+    for (const file of ['tests/pages.clnrm.toml.eta', 'tests/api.clnrm.toml.eta', 'tests/app-source.clnrm.toml', 'tests/checkout.clnrm.toml']) {
       await page.waitForSelector(row(file, 'pass'), { timeout: 5000 })  // visible: the panel is open
     }
     // The app itself still works: Vite serves it, and its HMR is untouched.
@@ -91,7 +91,7 @@ describe('the playground in vite dev, in a real browser', () => {
   it('is back to pass after the fix, and the overlay is gone', async () => {
     edit(join(dir, 'tests/pages.clnrm.toml.eta'), '<title>another app</title>', '<title>clnrm playground</title>')
     await page.waitForSelector(row('tests/pages.clnrm.toml.eta', 'pass'), { timeout: 5000, ...attached })
-    await page.waitForSelector(`${badge}[data-status="pass"][data-pass="3"]`, { timeout: 5000, ...attached })
+    await page.waitForSelector(`${badge}[data-status="pass"][data-pass="4"]`, { timeout: 5000, ...attached })
     await page.waitForSelector('vite-error-overlay', { state: 'detached', timeout: 5000 })
   })
 
@@ -100,7 +100,7 @@ describe('the playground in vite dev, in a real browser', () => {
     // Vite reloads the page (api.ts has no HMR boundary); the panel gets the results either way.
     await page.waitForSelector(row('tests/app-source.clnrm.toml', 'fail'), { timeout: 10_000, ...attached })
     // The others still pass (they mount the app's files, so they reran too).
-    await page.waitForSelector(`${badge}[data-pass="2"][data-fail="1"]`, { timeout: 10_000, ...attached })
+    await page.waitForSelector(`${badge}[data-pass="3"][data-fail="1"]`, { timeout: 10_000, ...attached })
     edit(join(dir, 'src/api.ts'), '\'/api/missing.json\'', '\'/api/status.json\'')
     await page.waitForSelector(row('tests/app-source.clnrm.toml', 'pass'), { timeout: 10_000, ...attached })
   })
@@ -114,7 +114,7 @@ describe('the playground in vite dev, in a real browser', () => {
     expect(text).toContain('tests/app-source.clnrm.toml:3:1 warning CLNRM_UNKNOWN_KEY')
     await expect.poll(() => terminal.join('\n')).toMatch(/\[clnrm\] tests\/app-source\.clnrm\.toml:3:1 .*owner/)
     edit(file, '\nowner = "team-a"', '')
-    await page.waitForSelector(`${badge}[data-warned="0"][data-pass="3"]`, { timeout: 10_000, ...attached })
+    await page.waitForSelector(`${badge}[data-warned="0"][data-pass="4"]`, { timeout: 10_000, ...attached })
   })
 
   it('notes output it shows cut, on a passing test too', async () => {
@@ -128,11 +128,39 @@ describe('the playground in vite dev, in a real browser', () => {
     await page.waitForSelector('clnrm-results li[data-file="tests/app-source.clnrm.toml"][data-status="pass"]:not(:has(.truncated))', { timeout: 10_000, ...attached })
   })
 
+  it('draws the traced test\'s spans as a waterfall, and highlights the span a failing rule names', async () => {
+    const traced = 'clnrm-results li[data-file="tests/checkout.clnrm.toml"]'
+    // The client's span and the shop's four (its SDK joined the client's trace through traceparent).
+    const rows = (): Promise<Array<{ name: string; service: string; colour: string; highlighted: boolean }>> => page.evaluate(`[...document.querySelector('clnrm-results').shadowRoot.querySelectorAll('li[data-file="tests/checkout.clnrm.toml"] .waterfall .span-row')].map(el => ({
+      name: el.querySelector('.span-name').textContent, service: el.dataset.service, colour: getComputedStyle(el.querySelector('.bar')).backgroundColor, highlighted: el.hasAttribute('data-highlighted'),
+    }))`)
+    await page.waitForSelector(`${traced}[data-status="pass"] .waterfall .span-row`, { timeout: 10_000, ...attached })
+    const passing = await rows()
+    expect(passing.map(r => `${r.name} ${r.service}`)).toEqual(['buy client', 'GET shop', 'checkout shop', 'checkout.validate shop', 'checkout.charge shop'])
+    expect(passing[0]!.colour).not.toBe(passing[1]!.colour)
+    expect(new Set(passing.slice(1).map(r => r.colour)).size).toBe(1)
+    expect(passing.some(r => r.highlighted)).toBe(false)
+    expect(await page.textContent(`${traced} details.spans summary`)).toMatch(/^7 span rules held over 5 spans/)
+
+    const file = join(dir, 'tests/checkout.clnrm.toml')
+    edit(file, '"payment.provider" = "fakepay"', '"payment.provider" = "stripe"')
+    await page.waitForSelector(`${traced}[data-status="fail"] .rule-failure`, { timeout: 10_000, ...attached })
+    expect(await page.getAttribute(`${traced} .rule-failure`, 'data-rule')).toBe('expect.span[checkout.charge].attrs.all')
+    expect((await rows()).filter(r => r.highlighted).map(r => r.name)).toEqual(['▸ checkout.charge'])
+    await page.evaluate('document.querySelector("vite-error-overlay")?.remove()')
+    // The panel scrolled to the traced test, so the screenshot shows its waterfall.
+    await page.evaluate(`document.querySelector('clnrm-results').shadowRoot.querySelector('li[data-file="tests/checkout.clnrm.toml"]').scrollIntoView()`)
+    mkdirSync(artifacts, { recursive: true })
+    await page.screenshot({ path: join(artifacts, 'playground-waterfall.png') })
+    edit(file, '"payment.provider" = "stripe"', '"payment.provider" = "fakepay"')
+    await page.waitForSelector(`${traced}[data-status="pass"]`, { timeout: 10_000, ...attached })
+  })
+
   it('keeps the results across a full page reload, and saves a screenshot', async () => {
     const footer = await page.textContent('clnrm-results footer.timings')
     expect(footer).toMatch(/last reload \d+(\.\d+)?ms: detect [\d.]+ · debounce [\d.]+/)
     await page.reload()
-    await page.waitForSelector(`${badge}[data-status="pass"][data-pass="3"]`, { timeout: 5000, ...attached })
+    await page.waitForSelector(`${badge}[data-status="pass"][data-pass="4"]`, { timeout: 5000, ...attached })
     // Replayed, not rerun: the last reload is the same one.
     await page.click('clnrm-results button.badge')
     expect(await page.textContent('clnrm-results footer.timings')).toBe(footer)
