@@ -360,6 +360,11 @@ describe('the whole verdict', () => {
     expect(pass.failures.map(f => f.rule)).toEqual(['expect.order.must_follow[0]'])
     expect(pass.checked).toBe(11)
     expect(pass.rules).toEqual(describeExpectations(all).map(r => r.rule))
+    // A failure's expectation reads as dry-run lists the rule.
+    const described = new Map(describeExpectations(all).map(r => [r.rule, r.expected]))
+    for (const failure of evaluate([span('x', { status: { code: 'error' } })], all).failures) {
+      if (described.has(failure.rule)) expect(failure.expected, failure.rule).toBe(described.get(failure.rule))
+    }
     const none = evaluate([], all).failures.map(f => f.rule)
     expect(none.slice(0, 3)).toEqual(['expect.span[a].existence', 'expect.span[b].existence', 'expect.graph.must_include[0]'])
   })

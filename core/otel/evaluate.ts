@@ -40,23 +40,25 @@ export function evaluateSpanExpectations(spans: readonly Span[], expectations: S
     if (graph.acyclic) add(acyclic(index, [...graph.source, 'acyclic']))
   }
   if (counts) {
-    const count = (key: string, what: string, bound: CountBound | undefined, matched: () => Span[]): void => {
+    const count = (key: string, path: RulePath, what: string, bound: CountBound | undefined, matched: () => readonly Span[], events = false): void => {
       if (!bound) return
-      const spansCounted = matched()
-      const n = key === 'events_total' ? spansCounted.reduce((sum, s) => sum + s.events.length, 0) : spansCounted.length
+      const counted = matched()
+      const n = events ? counted.reduce((sum, s) => sum + s.events.length, 0) : counted.length
       if (withinBound(n, bound)) return
       add({
         rule: `expect.counts.${key}`,
         expected: `${what} ${describeBound(bound)}`,
         actual: `${n}`,
-        spanIds: spansCounted.filter(s => key !== 'events_total' || s.events.length > 0).slice(0, MAX_SPAN_IDS).map(s => s.spanId),
-        source: [...counts.source, ...(key.startsWith('by_name') ? ['by_name', key.slice(8, -1)] : [key])],
+        spanIds: ids(events ? counted.filter(s => s.events.length > 0) : counted),
+        source: [...counts.source, ...path],
       })
     }
-    count('spans_total', 'spans', counts.spansTotal, () => [...spans])
-    count('events_total', 'span events', counts.eventsTotal, () => [...spans])
-    count('errors_total', 'spans with status ERROR', counts.errorsTotal, () => spans.filter(s => statusOf(s) === 'error'))
-    for (const [glob, bound] of Object.entries(counts.byName ?? {})) count(`by_name[${glob}]`, `spans named ${JSON.stringify(glob)}`, bound, () => index.matching(glob))
+    count('spans_total', ['spans_total'], 'spans', counts.spansTotal, () => spans)
+    count('events_total', ['events_total'], 'span events', counts.eventsTotal, () => spans, true)
+    count('errors_total', ['errors_total'], 'spans with status ERROR', counts.errorsTotal, () => spans.filter(s => statusOf(s) === 'error'))
+    for (const [glob, bound] of Object.entries(counts.byName ?? {})) {
+      count(`by_name[${glob}]`, ['by_name', glob], `spans named ${JSON.stringify(glob)}`, bound, () => index.matching(glob))
+    }
   }
   for (const window of expectations.windows) add(windowRule(window, index))
   if (order) {
@@ -65,9 +67,9 @@ export function evaluateSpanExpectations(spans: readonly Span[], expectations: S
     order.mustFollow.forEach(([a, b], i) => add(precedes(b, a, index, `expect.order.must_follow[${i}]`, 'starts after', [...order.source, 'must_follow', i], true)))
   }
   if (status) {
-    if (status.all) add(statusRule('expect.status.all', 'every span', [...spans], status.all, [...status.source, 'all']))
+    if (status.all) add(statusRule('expect.status.all', `at least one span, and every span ${status.all.toUpperCase()}`, spans, status.all, [...status.source, 'all']))
     for (const [glob, code] of Object.entries(status.byName ?? {})) {
-      add(statusRule(`expect.status.by_name[${glob}]`, `every ${JSON.stringify(glob)} span`, index.matching(glob), code, [...status.source, 'by_name', glob]))
+      add(statusRule(`expect.status.by_name[${glob}]`, `at least one ${JSON.stringify(glob)} span, and every one ${code.toUpperCase()}`, index.matching(glob), code, [...status.source, 'by_name', glob]))
     }
   }
   if (hermeticity) for (const result of evaluateHermeticity(hermeticity, spans, context.internalHosts ?? [])) add(result.failure)
@@ -200,8 +202,8 @@ function precedes(first: string, second: string, index: SpanIndex, rule: string,
   }
 }
 
-function statusRule(rule: string, what: string, spans: Span[], code: StatusCode, source: RulePath): SpanRuleFailure | undefined {
-  const expected = `at least one span, and ${what} ${code.toUpperCase()}`
+// `expected` is worded as describeExpectations words it, so dry-run and failures read alike.
+function statusRule(rule: string, expected: string, spans: readonly Span[], code: StatusCode, source: RulePath): SpanRuleFailure | undefined {
   if (spans.length === 0) return { rule, expected, actual: 'no such span', spanIds: [], source }
   const wrong = spans.filter(s => statusOf(s) !== code)
   if (wrong.length === 0) return undefined
