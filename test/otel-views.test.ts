@@ -1,4 +1,4 @@
-import { cp, readFile } from 'node:fs/promises'
+import { cp, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -79,5 +79,31 @@ describe('clnrm run shows a failing span rule and the run\'s spans', () => {
     expect(suite).toMatchObject({ tests: '3', failures: '1' })
     expect(cases.filter(c => c.failure)).toHaveLength(1)
     expect(clnrmContainers(junit.pid)).toEqual([])
+  })
+
+  it('clnrm dev: the NDJSON test line carries spanFailures; the human loop shows the tree and a settle phase', async () => {
+    const ndjson = spawnCli(['dev', '--reporter', 'ndjson'], dir)
+    await ndjson.until(/"type":"ready"/, 90_000)
+    const line = ndjson.stdout().split('\n').find(l => l.includes('"type":"test"'))!
+    const test = JSON.parse(line)
+    expect(test.status).toBe('fail')
+    expect(test.spanFailures).toHaveLength(1)
+    expect(test.spanFailures[0]).toMatchObject({ rule: RULE, spanIds: [CHARGE], closest: { spanId: CHARGE } })
+    ndjson.child.stdin.write('q\n')
+    expect((await ndjson.exited).code).toBe(0)
+    expect(clnrmContainers(ndjson.pid)).toEqual([])
+
+    const human = spawnCli(['dev', '--verbose'], dir)
+    await human.until(/ready: 1 test/, 90_000)
+    expect(human.stdout()).toContain(`    ✗ ${RULE}`)
+    expect(human.stdout()).toMatch(/^ {5}▸ {3}checkout\.charge +payments +5\.5ms +error$/m)
+    // A save reruns the test: the dashboard now has the settle phase.
+    const file = join(dir, 'checkout-trace.clnrm.toml')
+    await writeFile(file, (await readFile(file, 'utf8')).replace('{ "payment.method" = "card" }', '{ "payment.method" = "cash" }'))
+    await human.until(/Span settle +[\d.]+ms/, 30_000)
+    expect(human.stdout()).toMatch(/✓ 2 span rules held over 4 spans/)
+    human.child.stdin.write('q\n')
+    expect((await human.exited).code).toBe(0)
+    expect(clnrmContainers(human.pid)).toEqual([])
   })
 })
