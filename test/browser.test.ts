@@ -147,7 +147,10 @@ describe('the playground in vite dev, in a real browser', () => {
     await page.waitForSelector(`${traced}[data-status="fail"] .rule-failure`, { timeout: 10_000, ...attached })
     expect(await page.getAttribute(`${traced} .rule-failure`, 'data-rule')).toBe('expect.span[checkout.charge].attrs.all')
     expect((await rows()).filter(r => r.highlighted).map(r => r.name)).toEqual(['▸ checkout.charge'])
-    await page.evaluate('document.querySelector("vite-error-overlay")?.remove()')
+    // Vite's overlay names the rule too (no step failed, so the rule is the failure).
+    await page.waitForSelector('vite-error-overlay', { timeout: 5000 })
+    expect(await page.evaluate('document.querySelector("vite-error-overlay").shadowRoot.textContent')).toContain('[plugin:clnrm] checkout is traced: span rule expect.span[checkout.charge].attrs.all did not hold')
+    await page.evaluate('document.querySelector("vite-error-overlay").remove()')
     // The panel scrolled to the traced test, so the screenshot shows its waterfall.
     await page.evaluate(`document.querySelector('clnrm-results').shadowRoot.querySelector('li[data-file="tests/checkout.clnrm.toml"]').scrollIntoView()`)
     mkdirSync(artifacts, { recursive: true })

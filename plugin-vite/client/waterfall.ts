@@ -8,7 +8,7 @@ import { escape, link } from './html.ts'
 export const SERVICE_PALETTE: readonly string[] = ['#60a5fa', '#f472b6', '#34d399', '#fbbf24', '#a78bfa', '#fb923c', '#22d3ee', '#a3e635']
 
 /** The waterfall's part of the panel's stylesheet. */
-export const WATERFALL_STYLE = `
+export const WATERFALL_STYLE: string = `
 details.spans { margin-top: 6px; }
 details.spans > summary { cursor: pointer; color: #8b949e; }
 .rule-failure { margin: 4px 0; padding: 4px 8px; border-left: 3px solid #f87171; background: #f8717114; }
