@@ -21,6 +21,7 @@ import { ContainerPool } from './pool.ts'
 import type { Project } from './project.ts'
 import { loadProject, PROJECT_FILE } from './project.ts'
 import type { TestResult } from './run.ts'
+import { leasedSpec } from './otel/collect.ts'
 import { runTest } from './run.ts'
 import type { TestSpec } from './spec.ts'
 
@@ -373,7 +374,8 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     if (closed) return
     const p = await getPool()
     if (closed) return
-    await p.prewarm(valid, { jobs })
+    // The containers runs will lease: OTel tests' services carry the injected env.
+    await p.prewarm(await Promise.all(valid.map(spec => leasedSpec(spec, p))), { jobs })
     if (closed) return
     await reload([], loaded.map(l => ({ test: l.file, reason: 'start' })), texts, { firstAt: performance.now(), detectionMs: 0 })
     if (closed) return

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ContainerPool } from '../core/index.ts'
+import { leasedSpec } from '../core/otel/collect.ts'
 import { useSharedHub } from '../core/otel/hub.ts'
 import { spawnCli } from './cli-process.ts'
 import { clnrmContainers, createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
@@ -69,6 +70,14 @@ describe('spans from real containers', () => {
     expect(second.timings.reused).toEqual({ box: true })
     expect(second.spans!.spans).toHaveLength(1)
     expect(second.spans!.spans[0]!.traceId).not.toBe(first.spans!.spans[0]!.traceId)
+  })
+
+  it('prewarms the container an OTel test then leases, injected env included (as the dev loop does)', async () => {
+    const spec = specFrom(dir, 'warm', `[meta]\nname = "warm"\n[services.box]\nimage = "${IMAGE}"\nenv = { WARM = "1" }\n[[expect.span]]\nname = "upload"\n${postSpan('upload')}`)
+    await pool.prewarm([await leasedSpec(spec, pool)])
+    const result = await run(pool, spec)
+    expect(result.timings.reused).toEqual({ box: true })
+    expect(result.status).toBe('pass')
   })
 
   it('fails the test when a span expectation does not hold', async () => {

@@ -99,3 +99,11 @@ export async function prepareOtel(spec: TestSpec, pool: ContainerPool): Promise<
     },
   }
 }
+
+/**
+ * The spec the pool leases containers for: with the OTel env for tests that use OpenTelemetry,
+ * as is otherwise. Prewarming must start exactly these, or its containers would never be reused.
+ */
+export async function leasedSpec(spec: TestSpec, pool: ContainerPool): Promise<TestSpec> {
+  return (await prepareOtel(spec, pool).catch(() => undefined))?.spec ?? spec
+}
