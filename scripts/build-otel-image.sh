@@ -25,7 +25,10 @@ for candidate in "$(command -v busybox || true)" /bin/busybox /usr/bin/busybox; 
 done
 [ -n "$busybox_bin" ] || { log "a static busybox is needed: apt-get install busybox-static"; exit 1; }
 
-deps=$(node "$repo/scripts/otel-app-deps.mjs")
+deps=$(node "$repo/scripts/otel-app-deps.mjs") || {
+  log "the OpenTelemetry packages of package-lock.json are missing from node_modules: run npm install"
+  exit 1
+}
 hash=$(
   {
     cat "$app" "$0" "$repo/scripts/otel-app-deps.mjs"
