@@ -9,7 +9,7 @@ import { resolve } from 'node:path'
  */
 export interface BenchResult {
   value: number
-  unit: 'ms' | 'MB' | 'ratio' | 'µs'
+  unit: 'ms' | 'MB' | 'ratio' | 'µs' | 'spans/s'
   better: 'lower' | 'higher'
   gate?: {
     /** Relative spread of the samples behind the value: (p75 − p25) / p50. */
