@@ -10,6 +10,7 @@ const roots = [
   '@opentelemetry/api',
   '@opentelemetry/sdk-trace-node',
   '@opentelemetry/exporter-trace-otlp-proto',
+  '@opentelemetry/exporter-trace-otlp-http',
   '@opentelemetry/resources',
   '@opentelemetry/instrumentation',
   '@opentelemetry/instrumentation-http',

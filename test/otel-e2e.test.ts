@@ -180,6 +180,26 @@ describe('span expectations through `clnrm run` (built CLI, real engine, real Op
     expect(clnrmContainers(cycle.pid)).toEqual([])
   })
 
+  it('reads the SDK\'s own OTLP/JSON exporter when [otel] protocol = "http/json"', async () => {
+    await writeFile(join(dir, 'json-sdk.clnrm.toml'), shopTest('json sdk', PAID, `
+[otel]
+protocol = "http/json"
+
+[[expect.span]]
+name = "checkout.charge"
+parent = "checkout"
+attrs.all = { "payment.provider" = "fakepay" }
+events.all = ["charge.requested", "charge.succeeded"]
+
+[expect.counts]
+spans_total = { eq = 4 }
+`))
+    const result = await run('.')
+    expect(result.output).toMatch(/✓ json sdk/)
+    expect(result.code, result.output).toBe(0)
+    expect(clnrmContainers(result.pid)).toEqual([])
+  })
+
   // Upstream's red-team files: steps that print success without emitting a span must fail,
   // each on its first span rule.
   for (const file of ['echo-pass', 'log-mimicry', 'empty-otel']) {
