@@ -35,6 +35,8 @@ while (queue.length > 0) {
   const optional = new Set(Object.keys(pkg.peerDependenciesMeta ?? {}).filter((n) => pkg.peerDependenciesMeta[n].optional))
   // Peer dependencies are satisfied by the closure itself (the API); optional ones may be absent.
   for (const name of [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})]) {
+    // Type declarations only (protobufjs lists @types/node as a dependency): nothing to run.
+    if (name.startsWith('@types/')) continue
     try {
       queue.push(locate(name, dir))
     } catch (error) {
