@@ -215,6 +215,14 @@ spans_total = { eq = 4 }
     })
   }
 
+  it('red team control: the same rules pass on a step that prints real spans', async () => {
+    await cp(fixture('otel', 'red-team', 'control.clnrm.toml'), join(dir, 'control.clnrm.toml'))
+    const result = await run('.')
+    expect(result.output).toMatch(/✓ red team: control/)
+    expect(result.code, result.output).toBe(0)
+    expect(clnrmContainers(result.pid)).toEqual([])
+  })
+
   it('never shows one test the spans of another running at the same time (-j 2)', async () => {
     // Two tests whose checkouts overlap in time, each with its own service and amount. A span of
     // the other test would break the counts or the amount on every `checkout` span. The left one
