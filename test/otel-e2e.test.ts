@@ -27,7 +27,13 @@ const PAID = `[[steps]]\nname = "checkout"\nrun = "wget -qO- 'http://127.0.0.1:8
  */
 const DECLINED = `[[steps]]\nname = "declined checkout"\nrun = "wget -qO- 'http://127.0.0.1:8080/checkout?card=declined'"\nexpected_exit_code = 1\n`
 
-/** A span carrying `user.password` and naming `api.example.com` as its peer. */
+/** An outgoing call of the service to itself: a client span whose peer is 127.0.0.1. */
+const SELF_CALL = `[[steps]]\nname = "self call"\nrun = "wget -qO- http://127.0.0.1:8080/fetch"\n`
+
+/** An outgoing call to the outside world: a client span naming `payments.invalid` (502: a reserved name that never resolves). */
+const EXTERNAL_CALL = `[[steps]]\nname = "external call"\nrun = "wget -qO- 'http://127.0.0.1:8080/fetch?url=http://payments.invalid/'"\nexpected_exit_code = 1\n`
+
+/** A span carrying `user.password`. */
 const LEAK = `[[steps]]\nname = "leak"\nrun = "wget -qO- http://127.0.0.1:8080/leak"\n`
 
 /** A test file: the shop service, the given steps, then the expectations. */
@@ -121,11 +127,11 @@ kind = "server"
   ],
   '[expect.hermeticity]': [
     {
-      what: 'no_external_services, resource_attrs.must_match, span_attrs.forbid_keys',
-      steps: PAID,
+      what: 'no_external_services (a traced call to the service itself), resource_attrs.must_match, span_attrs.forbid_keys',
+      steps: PAID + SELF_CALL,
       expectations: `[expect.hermeticity]\nno_external_services = true\nresource_attrs.must_match = { "telemetry.sdk.language" = "nodejs" }\nspan_attrs.forbid_keys = ["user.password"]`,
     },
-    { what: 'no_external_services', steps: PAID + LEAK, expectations: `[expect.hermeticity]\nno_external_services = true`, rule: 'expect.hermeticity.no_external_services' },
+    { what: 'no_external_services (a traced call to payments.invalid)', steps: PAID + EXTERNAL_CALL, expectations: `[expect.hermeticity]\nno_external_services = true`, rule: 'expect.hermeticity.no_external_services' },
     { what: 'span_attrs.forbid_keys', steps: PAID + LEAK, expectations: `[expect.hermeticity]\nspan_attrs.forbid_keys = ["user.password"]`, rule: 'expect.hermeticity.span_attrs.forbid_keys' },
     { what: 'resource_attrs.must_match', steps: PAID, expectations: `[expect.hermeticity]\nresource_attrs.must_match = { "telemetry.sdk.language" = "python" }`, rule: 'expect.hermeticity.resource_attrs.must_match' },
   ],
