@@ -1,11 +1,12 @@
-import { cp, writeFile } from 'node:fs/promises'
+import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { spawnCli } from './cli-process.ts'
 import { clnrmContainers } from './engine.ts'
 import { fixture, tempDir } from './helpers.ts'
+import { node, startDev } from './runtimes/contract.ts'
 
-// Span expectations end to end, as a user meets them: the built CLI (`clnrm run`) on the real
+// Span expectations end to end, as a user meets them: the built CLI (`clnrm run`, `clnrm dev`) on the real
 // engine, with spans from the official OpenTelemetry JS SDK (`clnrm-examples/otel-node:1`, built
 // by scripts/build-otel-image.sh from test/fixtures/otel-app/app.cjs) exported over OTLP/protobuf,
 // and from a busybox shell posting OTLP/JSON. Every expectation kind gets a file that passes and
@@ -254,5 +255,53 @@ must_include = [["GET", "checkout"]]
     expect(result.output).toMatch(/✓ right/)
     expect(result.code, result.output).toBe(0)
     expect(clnrmContainers(result.pid)).toEqual([])
+  })
+})
+
+describe('span expectations in `clnrm dev` (built CLI, NDJSON)', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir('clnrm-otel-dev-')))
+  afterEach(() => cleanup())
+
+  it('judges each rerun on its own spans only, in the same reused container, and names a failed rule', async () => {
+    // Each save asks for a checkout of a new amount and expects exactly this run's 4 spans with
+    // that amount: a span of an earlier run (the container and its SDK live on between runs, and
+    // its batches may arrive late) would break the exact counts or the amount.
+    const file = join(dir, 'tests/checkout.clnrm.toml')
+    const write = (amount: number, expected = amount): Promise<void> => writeFile(file, shopTest('checkout', PAID.replace('amount=42', `amount=${amount}`), `
+[[expect.span]]
+name = "checkout"
+attrs.all = { "order.amount" = "${expected}" }
+
+[expect.counts]
+spans_total = { eq = 4 }
+by_name = { "checkout" = { eq = 1 } }
+`))
+    await mkdir(join(dir, 'tests'))
+    await write(100)
+    const dev = startDev(node, [], dir)
+    await dev.waitFor(line => line.type === 'test' && line.status === 'pass', 60_000)
+    const containers = clnrmContainers(dev.pid)
+    expect(containers).toHaveLength(1)
+    let reload = 1
+    for (const amount of [101, 102, 103]) {
+      await write(amount)
+      const result = await dev.waitFor(line => line.type === 'test' && line.reload > reload, 30_000)
+      expect(result.status, JSON.stringify(result)).toBe('pass')
+      reload = result.reload as number
+    }
+    expect(clnrmContainers(dev.pid)).toEqual(containers)
+
+    await write(104, 105)
+    const failed = await dev.waitFor(line => line.type === 'test' && line.reload > reload, 30_000)
+    expect(failed.status).toBe('fail')
+    expect((failed.spanFailures as Array<{ rule: string }>).map(f => f.rule)).toEqual(['expect.span[checkout].attrs.all'])
+    const metrics = await dev.waitFor(line => line.type === 'reload' && line.id === failed.reload)
+    expect(typeof metrics.metrics.settleMs).toBe('number')
+
+    dev.send('q\n')
+    expect(await dev.exited).toBe(0)
+    expect(clnrmContainers(dev.pid)).toEqual([])
   })
 })
