@@ -17,7 +17,7 @@ export interface StartedService {
 export const PUBLISH_HOST_IP = '127.0.0.1'
 
 /** The engine's create options for a service: labels, env, 127.0.0.1-only ports, binds, network alias. */
-export function containerCreateOptions(service: ServiceSpec, options: { labels: Record<string, string>; network?: string }): Dockerode.ContainerCreateOptions {
+export function containerCreateOptions(service: ServiceSpec, options: { labels: Record<string, string>; network?: string; alias?: boolean }): Dockerode.ContainerCreateOptions {
   const ports = Object.fromEntries(service.ports.map(port => [`${port}/tcp`, {}]))
   // HostPort "" lets the engine choose a free port; HostIp keeps it off the network.
   const bindings = Object.fromEntries(service.ports.map(port => [`${port}/tcp`, [{ HostIp: PUBLISH_HOST_IP, HostPort: '' }]]))
@@ -37,7 +37,7 @@ export function containerCreateOptions(service: ServiceSpec, options: { labels: 
       NetworkMode: options.network,
       ExtraHosts: service.extraHosts,
     },
-    NetworkingConfig: options.network ? { EndpointsConfig: { [options.network]: { Aliases: [service.id] } } } : undefined,
+    NetworkingConfig: options.network ? { EndpointsConfig: { [options.network]: options.alias === false ? {} : { Aliases: [service.id] } } } : undefined,
   }
 }
 
@@ -53,7 +53,7 @@ export function containerCreateOptions(service: ServiceSpec, options: { labels: 
 export async function startServiceContainer(
   connection: DockerConnection,
   service: ServiceSpec,
-  options: { labels: Record<string, string>; network?: string; signal?: AbortSignal; onCreated: (container: Dockerode.Container) => void },
+  options: { labels: Record<string, string>; network?: string; alias?: boolean; signal?: AbortSignal; onCreated: (container: Dockerode.Container) => void },
 ): Promise<StartedService> {
   const { docker } = connection
   let container: Dockerode.Container

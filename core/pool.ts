@@ -21,6 +21,19 @@ import { Turns } from './turns.ts'
 export { LABELS, ResetFailedError } from './pool-types.ts'
 export type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './pool-types.ts'
 
+/** The key of the one network every lone service that needs one shares (see `networkKey`). */
+const SHARED_NETWORK = '#shared'
+
+/**
+ * The pool network a service's container joins: its test file's when the test has several
+ * services (they reach each other by name); the pool's shared one for a lone service that asks
+ * for a private network (`ServiceSpec.privateNetwork`); none otherwise (the default bridge).
+ */
+function networkKey(spec: TestSpec, service: ServiceSpec): string | undefined {
+  if (Object.keys(spec.services).length > 1) return spec.file
+  return service.privateNetwork ? SHARED_NETWORK : undefined
+}
+
 /** A container's IPv4 addresses on its networks, asked once (they do not change while it runs). */
 function addressesOf(entry: Entry): Promise<string[]> {
   entry.addresses ??= entry.container.inspect().then(
@@ -38,7 +51,7 @@ interface Entry {
   file: string
   service: string
   image: string
-  /** The test file whose network it is on (multi-service tests). */
+  /** The key of the pool network it is on (`networkKey`). */
   network?: string
   container: Dockerode.Container
   id: string
@@ -306,7 +319,8 @@ export class ContainerPool {
     const fresh = missing.map(({ service, key }) => {
       const slot: Starting = { file: spec.file, retired: false }
       this.#starting.add(slot)
-      if (services.length > 1) this.#networks.hold(spec.file)
+      const network = networkKey(spec, service)
+      if (network) this.#networks.hold(network)
       return { service, key, slot }
     })
     return { reused, fresh, evicted }
@@ -321,7 +335,7 @@ export class ContainerPool {
 
   async #start(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
     const started = performance.now()
-    const network = Object.keys(spec.services).length > 1 ? spec.file : undefined
+    const network = networkKey(spec, service)
     let container: Dockerode.Container | undefined
     let runner: CommandRunner | undefined
     try {
@@ -329,6 +343,8 @@ export class ContainerPool {
       const { id, hostPorts } = await startServiceContainer(this.#connection, service, {
         labels: this.#labels({ [LABELS.key]: key, [LABELS.service]: service.id }),
         network: network && await this.#networks.name(network),
+        // Names on the shared network would let one test's container find another test's.
+        alias: network !== SHARED_NETWORK,
         signal,
         onCreated: (created) => {
           container = created

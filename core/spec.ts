@@ -39,6 +39,13 @@ export interface ServiceSpec {
   reuse: boolean
   /** `/etc/hosts` entries (`name:ip`, or `name:host-gateway`), e.g. for reaching clnrm's OTLP receiver. */
   extraHosts?: string[]
+  /**
+   * Put the container on a clnrm network even when it is its test's only service. Services that
+   * reach the host (clnrm's OTLP receiver) need it: a user-defined bridge keeps its MAC address,
+   * while the default bridge may take another one whenever a container joins or leaves it, and
+   * a container that cached the old one cannot reach the host for half a minute.
+   */
+  privateNetwork?: boolean
 }
 
 /** One command run inside one service's container, normalized. */

@@ -28,9 +28,10 @@ ID=$(head -c8 /dev/urandom | od -An -tx1 | tr -d " \\n")
 wget -q -O - --header "Content-Type: application/json" --post-data "{\\"resourceSpans\\":[{\\"resource\\":{\\"attributes\\":[{\\"key\\":\\"service.name\\",\\"value\\":{\\"stringValue\\":\\"$OTEL_SERVICE_NAME\\"}}]},\\"scopeSpans\\":[{\\"spans\\":[{\\"traceId\\":\\"$T\\",\\"spanId\\":\\"$ID\\",\\"name\\":\\"${name}\\",\\"kind\\":2,\\"startTimeUnixNano\\":\\"\${S}000000000\\",\\"endTimeUnixNano\\":\\"\${E}000000000\\"}]}]}]}" "$OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces"
 '''
 expected_output_regex = "^\\\\{\\\\}$"
+timeout = "10s"
 `
 
-const inspect = (id: string): { Config: { Env: string[] }; HostConfig: { ExtraHosts: string[] | null } } =>
+const inspect = (id: string): { Config: { Env: string[] }; HostConfig: { ExtraHosts: string[] | null }; NetworkSettings: { Networks: Record<string, { Aliases: string[] | null }> } } =>
   JSON.parse(execFileSync('docker', ['inspect', id], { encoding: 'utf8' }))[0]
 const containersOf = (service: string): string[] =>
   execFileSync('docker', ['ps', '-q', '--no-trunc', '--filter', `label=clnrm.pid=${process.pid}`, '--filter', `label=clnrm.service=${service}`], { encoding: 'utf8' }).split('\n').filter(Boolean)
@@ -64,6 +65,11 @@ describe('spans from real containers', () => {
       expect.stringMatching(/^OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/host\.docker\.internal:\d+$/),
     ]))
     expect(env.HostConfig.ExtraHosts).toEqual(['host.docker.internal:host-gateway'])
+    // Not the default bridge, whose MAC address may change under a container that cached it;
+    // and no alias on the shared network, so tests cannot find each other's containers by name.
+    const networks = Object.entries(env.NetworkSettings.Networks)
+    expect(networks.map(([name]) => name)).toEqual([expect.stringMatching(/^clnrm-/)])
+    expect((networks[0]![1].Aliases ?? []).filter(a => a === 'box')).toEqual([])
 
     // The injected env is stable: the next run reuses the container and sees only its own span.
     const second = await run(pool, spec)
@@ -123,6 +129,7 @@ describe('spans from real containers', () => {
     const info = inspect(containersOf('plainbox')[0]!)
     expect(info.Config.Env.filter(e => e.startsWith('OTEL_'))).toEqual([])
     expect(info.HostConfig.ExtraHosts).toBeNull()
+    expect(Object.keys(info.NetworkSettings.Networks)).toEqual(['bridge'])
     const shared = useSharedHub()
     try {
       const hub = await shared.hub

@@ -253,6 +253,7 @@ describe('the OTel env of a test\'s services', () => {
       OTEL_SERVICE_NAME: 'api', OTEL_TRACES_SAMPLER: 'always_on', OTEL_BSP_SCHEDULE_DELAY: '7', OTEL_PROPAGATORS: 'tracecontext,baggage',
     })
     expect(derived.services.api!.extraHosts).toEqual(['host.docker.internal:host-gateway'])
+    expect(derived.services.api!.privateNetwork).toBe(true)
     // The same objects while nothing changed: the pool's per-definition caches keep hitting.
     expect(withOtelEnv(spec, 'http://host.docker.internal:4000')).toBe(derived)
     expect(base.services.api!.env).toEqual({ OTEL_BSP_SCHEDULE_DELAY: '7' })

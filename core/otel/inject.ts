@@ -80,7 +80,7 @@ export function withOtelEnv(spec: TestSpec, endpoint: string): TestSpec {
     services[id] = {
       ...service,
       env: { ...otelServiceEnv(id, otel, endpoint), ...service.env },
-      ...(mapsHost ? { extraHosts: [...(service.extraHosts ?? []).filter(h => h !== HOST_GATEWAY), HOST_GATEWAY] } : {}),
+      ...(mapsHost ? { extraHosts: [...(service.extraHosts ?? []).filter(h => h !== HOST_GATEWAY), HOST_GATEWAY], privateNetwork: true } : {}),
     }
   }
   const result = { ...spec, services }
