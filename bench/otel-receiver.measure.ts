@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib'
 import { it } from 'vitest'
 import { decodeOtlpJson, decodeOtlpProtobuf, exportTraceServiceRequest } from '../core/otel/decode.ts'
 import { startOtlpReceiver } from '../core/otel/receiver.ts'
@@ -64,23 +65,29 @@ function rate(fn: () => void, ms = 1000): number {
   return calls / ((performance.now() - start) / 1000)
 }
 
-it(`OTLP receiver throughput: ${EXPORTS} exports of ${BATCH} spans per encoding over HTTP, and decoding alone`, async () => {
+it(`OTLP receiver throughput: ${EXPORTS} exports of ${BATCH} spans per encoding over HTTP (protobuf, gzipped protobuf, JSON), and decoding alone`, async () => {
   const request = exportRequest(1)
-  const bodies = { protobuf: protobuf(request), json: new TextEncoder().encode(JSON.stringify(request)) }
-  const types = { protobuf: 'application/x-protobuf', json: 'application/json' }
-  if (decodeOtlpProtobuf(bodies.protobuf).length !== BATCH || decodeOtlpJson(JSON.stringify(request)).length !== BATCH) throw new Error('the bench export does not decode to its spans')
+  const binary = protobuf(request)
+  // What SDKs send: binary protobuf, the same gzipped (OTEL_EXPORTER_OTLP_COMPRESSION=gzip), JSON.
+  const bodies = { 'protobuf': binary, 'protobuf+gzip': gzipSync(binary), 'json': new TextEncoder().encode(JSON.stringify(request)) }
+  const headers: Record<keyof typeof bodies, Record<string, string>> = {
+    'protobuf': { 'content-type': 'application/x-protobuf' },
+    'protobuf+gzip': { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' },
+    'json': { 'content-type': 'application/json' },
+  }
+  if (decodeOtlpProtobuf(binary).length !== BATCH || decodeOtlpJson(JSON.stringify(request)).length !== BATCH) throw new Error('the bench export does not decode to its spans')
 
   let received = 0
   const receiver = await startOtlpReceiver({ onSpans: (spans) => void (received += spans.length) })
   const overHttp: Record<string, number> = {}
   try {
-    for (const encoding of ['protobuf', 'json'] as const) {
+    for (const encoding of ['protobuf', 'protobuf+gzip', 'json'] as const) {
       /** Sends `count` exports, `IN_FLIGHT` at a time, and returns the seconds it took. */
       const blast = async (count: number): Promise<number> => {
         let next = 0
         const send = async (): Promise<void> => {
           while (next++ < count) {
-            const response = await fetch(`${receiver.url}/v1/traces`, { method: 'POST', headers: { 'content-type': types[encoding] }, body: bodies[encoding] })
+            const response = await fetch(`${receiver.url}/v1/traces`, { method: 'POST', headers: headers[encoding], body: bodies[encoding] })
             await response.arrayBuffer()
             if (!response.ok) throw new Error(`the receiver answered ${response.status} to a ${encoding} export`)
           }
@@ -100,13 +107,14 @@ it(`OTLP receiver throughput: ${EXPORTS} exports of ${BATCH} spans per encoding 
   finally {
     await receiver.close()
   }
-  const decodeProtobuf = Math.round(rate(() => decodeOtlpProtobuf(bodies.protobuf)) * BATCH)
+  const decodeProtobuf = Math.round(rate(() => decodeOtlpProtobuf(binary)) * BATCH)
   const text = JSON.stringify(request)
   const decodeJson = Math.round(rate(() => decodeOtlpJson(text)) * BATCH)
   const e = 'OTLP receiver'
-  console.log(`\n  export of ${BATCH} spans: ${bodies.protobuf.length} bytes protobuf, ${bodies.json.length} bytes JSON`)
+  console.log(`\n  export of ${BATCH} spans: ${binary.length} bytes protobuf (${bodies['protobuf+gzip'].length} gzipped), ${bodies.json.length} bytes JSON`)
   record({
     [`${e} › spans decoded per second over HTTP › protobuf`]: { value: overHttp.protobuf!, unit: 'spans/s', better: 'higher' },
+    [`${e} › spans decoded per second over HTTP › protobuf, gzip`]: { value: overHttp['protobuf+gzip']!, unit: 'spans/s', better: 'higher' },
     [`${e} › spans decoded per second over HTTP › json`]: { value: overHttp.json!, unit: 'spans/s', better: 'higher' },
     [`${e} › spans decoded per second, decoding alone › protobuf`]: { value: decodeProtobuf, unit: 'spans/s', better: 'higher' },
     [`${e} › spans decoded per second, decoding alone › json`]: { value: decodeJson, unit: 'spans/s', better: 'higher' },
