@@ -91,10 +91,12 @@ name = "GET"
 kind = "server"
 `,
     },
+    { what: 'status (upstream\'s spelling): an ERROR on the failure path', steps: DECLINED, expectations: `[[expect.span]]\nname = "checkout.charge"\nstatus = "ERROR"\nevents.all = ["exception"]` },
     { what: 'attrs.all', steps: PAID, expectations: `[[expect.span]]\nname = "checkout.charge"\nattrs.all = { "payment.provider" = "stripe" }`, rule: 'expect.span[checkout.charge].attrs.all' },
     { what: 'attrs.any', steps: PAID, expectations: `[[expect.span]]\nname = "checkout.charge"\nattrs.any = { "payment.provider" = "stripe", "payment.card" = "amex" }`, rule: 'expect.span[checkout.charge].attrs.any' },
     { what: 'parent', steps: PAID, expectations: `[[expect.span]]\nname = "checkout.charge"\nparent = "GET"`, rule: 'expect.span[checkout.charge].parent' },
     { what: 'kind', steps: PAID, expectations: `[[expect.span]]\nname = "checkout.charge"\nkind = "client"`, rule: 'expect.span[checkout.charge].kind' },
+    { what: 'status (upstream\'s spelling), on the failure path', steps: DECLINED, expectations: `[[expect.span]]\nname = "checkout.charge"\nstatus = "OK"`, rule: 'expect.span[checkout.charge].status' },
     { what: 'events.all', steps: PAID, expectations: `[[expect.span]]\nname = "checkout.charge"\nevents.all = ["charge.requested", "charge.refunded"]`, rule: 'expect.span[checkout.charge].events.all' },
     { what: 'events.any', steps: PAID, expectations: `[[expect.span]]\nname = "checkout.charge"\nevents.any = ["charge.refunded", "charge.disputed"]`, rule: 'expect.span[checkout.charge].events.any' },
     { what: 'duration_ms', steps: PAID, expectations: `[[expect.span]]\nname = "checkout.charge"\nduration_ms = { min = 30000 }`, rule: 'expect.span[checkout.charge].duration_ms' },
