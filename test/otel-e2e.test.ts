@@ -6,11 +6,11 @@ import { clnrmContainers } from './engine.ts'
 import { fixture, tempDir } from './helpers.ts'
 import { node, startDev } from './runtimes/contract.ts'
 
-// Span expectations end to end, as a user meets them: the built CLI (`clnrm run`, `clnrm dev`) on the real
-// engine, with spans from the official OpenTelemetry JS SDK (`clnrm-examples/otel-node:1`, built
-// by scripts/build-otel-image.sh from test/fixtures/otel-app/app.cjs) exported over OTLP/protobuf,
-// and from a busybox shell posting OTLP/JSON. Every expectation kind gets a file that passes and
-// files that fail, each naming the rule that failed.
+// Span expectations end to end, as a user meets them: the built CLI (`clnrm run`, `clnrm dev`)
+// on the real engine, with spans from the official OpenTelemetry JS SDK (`clnrm-examples/otel-node:1`,
+// built by scripts/build-otel-image.sh from test/fixtures/otel-app/app.cjs) exported over
+// OTLP/protobuf, and from a busybox shell posting OTLP/JSON. Every expectation kind gets a file
+// that passes and files that fail, each naming the rule that failed.
 
 /** The instrumented service; it logs "listening on" once it serves. */
 const SHOP = `[services.shop]\nimage = "clnrm-examples/otel-node:1"\nwait_for = "listening on"\n`
