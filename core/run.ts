@@ -116,6 +116,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
         options.onStep?.(stepResult)
         continue
       }
+      const startWall = Date.now()
       const result = await lease.services[step.service]!.runner.exec({
         argv: step.command,
         env: { ...lease.env, ...otel?.stepEnv, ...step.env },
@@ -140,7 +141,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
           : failure,
       }
       steps.push(stepResult)
-      if (step.collectSpans) otel?.addStdout(result.stdout)
+      otel?.stepDone(step, stepResult, startWall)
       timings.steps.push({ name: step.name, ms: result.durationMs })
       options.onStep?.(stepResult)
       if (result.aborted) break
@@ -149,7 +150,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
     // Judged while the lease is held: spans are told apart by the containers that sent them.
     if (otel && !options.signal?.aborted) {
       // Within [meta] timeout: settling never stretches the test's budget.
-      spans = await otel.finish({ signal: options.signal, budgetMs: Math.max(0, deadline - performance.now()) })
+      spans = await otel.finish({ signal: options.signal, budgetMs: Math.max(0, deadline - performance.now()), failed: steps.some(s => s.status === 'fail') })
       timings.settleMs = spans.settleMs
     }
   }

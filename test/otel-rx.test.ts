@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ContainerPool } from '../core/index.ts'
 import { leasedSpec } from '../core/otel/collect.ts'
 import { useSharedHub } from '../core/otel/hub.ts'
+import { startOtlpReceiver } from '../core/otel/receiver.ts'
+import type { Span } from '../core/otel/types.ts'
 import { spawnCli } from './cli-process.ts'
 import { clnrmContainers, createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
 import { bun, deno, runCli } from './runtimes/contract.ts'
@@ -23,9 +25,9 @@ run = '''
 set -e
 ${options.sleep ? `sleep ${options.sleep}` : ''}
 S=$(date +%s); E=$((S + 1))
-${options.trace === 'own' ? 'T=$(head -c16 /dev/urandom | od -An -tx1 | tr -d " \\n")' : 'T=$(echo "$TRACEPARENT" | cut -d- -f2)'}
+${options.trace === 'own' ? 'T=$(head -c16 /dev/urandom | od -An -tx1 | tr -d " \\n"); P=""' : 'T=$(echo "$TRACEPARENT" | cut -d- -f2); P=$(echo "$TRACEPARENT" | cut -d- -f3)'}
 ID=$(head -c8 /dev/urandom | od -An -tx1 | tr -d " \\n")
-wget -q -O - --header "Content-Type: application/json" --post-data "{\\"resourceSpans\\":[{\\"resource\\":{\\"attributes\\":[{\\"key\\":\\"service.name\\",\\"value\\":{\\"stringValue\\":\\"$OTEL_SERVICE_NAME\\"}}]},\\"scopeSpans\\":[{\\"spans\\":[{\\"traceId\\":\\"$T\\",\\"spanId\\":\\"$ID\\",\\"name\\":\\"${name}\\",\\"kind\\":2,\\"startTimeUnixNano\\":\\"\${S}000000000\\",\\"endTimeUnixNano\\":\\"\${E}000000000\\"}]}]}]}" "$OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces"
+wget -q -O - --header "Content-Type: application/json" --post-data "{\\"resourceSpans\\":[{\\"resource\\":{\\"attributes\\":[{\\"key\\":\\"service.name\\",\\"value\\":{\\"stringValue\\":\\"$OTEL_SERVICE_NAME\\"}}]},\\"scopeSpans\\":[{\\"spans\\":[{\\"traceId\\":\\"$T\\",\\"spanId\\":\\"$ID\\",\\"parentSpanId\\":\\"$P\\",\\"name\\":\\"${name}\\",\\"kind\\":2,\\"startTimeUnixNano\\":\\"\${S}000000000\\",\\"endTimeUnixNano\\":\\"\${E}000000000\\"}]}]}]}" "$OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces"
 '''
 expected_output_regex = "^\\\\{\\\\}$"
 timeout = "10s"
@@ -84,6 +86,29 @@ describe('spans from real containers', () => {
     const result = await run(pool, spec)
     expect(result.timings.reused).toEqual({ box: true })
     expect(result.status).toBe('pass')
+  })
+
+  it('exports clnrm\'s own spans (clnrm.test, clnrm.step:<name>) to a collector the user names, never into the verdict', async () => {
+    const collected: Span[] = []
+    const collector = await startOtlpReceiver({ onSpans: spans => collected.push(...spans) })
+    process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = `${collector.url}/v1/traces`
+    try {
+      const spec = specFrom(dir, 'own', `[meta]\nname = "own"\n[services.box]\nimage = "${IMAGE}"\n[[expect.span]]\nname = "upload"\n[expect.counts]\nspans_total = { eq = 1 }\n${postSpan('upload')}`)
+      const result = await run(pool, spec)
+      expect(result.status).toBe('pass')
+      expect(result.spans!.spans.map(s => s.name)).toEqual(['upload'])
+      await expect.poll(() => collected.map(s => s.name).sort(), { timeout: 5000 }).toEqual(['clnrm.step:post upload', 'clnrm.test'])
+      const root = collected.find(s => s.name === 'clnrm.test')!
+      // One trace: the service's span hangs under the runner's root (TRACEPARENT), and so do the steps.
+      expect(root.traceId).toBe(result.spans!.spans[0]!.traceId)
+      expect(result.spans!.spans[0]!.parentSpanId).toBe(root.spanId)
+      expect(collected.find(s => s.name.startsWith('clnrm.step:'))!.parentSpanId).toBe(root.spanId)
+      expect(root.service).toBe('clnrm')
+    }
+    finally {
+      delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+      await collector.close()
+    }
   })
 
   it('fails the test when a span expectation does not hold', async () => {

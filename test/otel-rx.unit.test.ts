@@ -187,11 +187,13 @@ describe('telling runs apart', () => {
     feed([span({ name: 'from-b' })], '172.17.0.4')
     // B's trace, sent from A's container (a request that carried B's traceparent): B's.
     feed([span({ name: 'b-trace', traceId: b.traceId })], '172.17.0.2')
+    // clnrm's own spans, even of a run's trace (a user who points clnrm's exporter here): nobody's.
+    feed([span({ name: 'clnrm.test', traceId: a.traceId, scope: { name: 'clnrm' } })], '172.17.0.2')
     // An unknown sender while two runs collect: nobody's.
     feed([span({ name: 'stranger' })], '10.9.9.9')
     expect(a.spans.map(s => s.name)).toEqual(['from-a'])
     expect(b.spans.map(s => s.name)).toEqual(['from-b', 'b-trace'])
-    expect(hub.dropped).toBe(1)
+    expect(hub.dropped).toBe(2)
     a.close()
     // A's container, now idle: its late spans are nobody's.
     feed([span({ name: 'late-a' })], '172.17.0.2')

@@ -6,6 +6,8 @@ import { evaluateSpanExpectations, hasNegativeChecks } from './evaluate.ts'
 import type { OtelHub, RunSpans } from './hub.ts'
 import { receiverHosts, useSharedHub } from './hub.ts'
 import { needsReceiver, otelOf, wantsOtel, withOtelEnv } from './inject.ts'
+import type { OwnSpan } from './self-export.ts'
+import { exportOwnSpans, newSpanId, ownSpansEndpoint } from './self-export.ts'
 import { spansFromStdout } from './stdout.ts'
 import type { Span, SpanVerdict } from './types.ts'
 
@@ -39,10 +41,13 @@ function hubFor(pool: ContainerPool): Promise<OtelHub> {
 export interface RunOtel {
   /** `TRACEPARENT` for every step: the trace the runner starts for this run. */
   stepEnv: Record<string, string>
-  /** Spans a step printed (`artifacts.collect = ["spans:…"]`): they join the run's. */
-  addStdout: (stdout: string) => void
-  /** Waits for the spans to settle, then judges them. */
-  finish: (options: { signal?: AbortSignal; budgetMs?: number }) => Promise<SpanVerdict>
+  /**
+   * A step ended: the spans it printed join the run's (`artifacts.collect = ["spans:…"]`), and
+   * it becomes a `clnrm.step:<name>` span when clnrm exports its own spans.
+   */
+  stepDone: (step: { name: string; service: string; collectSpans: boolean }, result: { stdout: string; status: string; exitCode?: number }, startWallMs: number) => void
+  /** Waits for the spans to settle, then judges them. `failed`: a step failed (for clnrm's own span). */
+  finish: (options: { signal?: AbortSignal; budgetMs?: number; failed?: boolean }) => Promise<SpanVerdict>
   /** Stops collecting (idempotent): call before the lease is released. */
   close: () => void
 }
@@ -77,11 +82,26 @@ export async function prepareOtel(spec: TestSpec, pool: ContainerPool): Promise<
       const addresses = (await Promise.all(Object.values(lease.services).map(s => s.addresses()))).flat()
       const run: RunSpans | undefined = hub?.open({ addresses })
       const printed: Span[] = []
-      const traceparent = run?.traceparent ?? `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`
+      // clnrm's own spans, only when the user named a collector for them (never judged).
+      const ownEndpoint = ownSpansEndpoint()
+      const own: OwnSpan[] = []
+      const startedWall = Date.now()
+      const traceId = run?.traceId ?? randomBytes(16).toString('hex')
+      const rootSpanId = run?.rootSpanId ?? newSpanId()
+      const traceparent = `00-${traceId}-${rootSpanId}-01`
       return {
         stepEnv: { TRACEPARENT: traceparent },
-        addStdout: stdout => void printed.push(...spansFromStdout(stdout, { receivedAt: performance.now() })),
-        finish: async ({ signal, budgetMs = Infinity }) => {
+        stepDone: (step, result, startWallMs) => {
+          if (step.collectSpans) printed.push(...spansFromStdout(result.stdout, { receivedAt: performance.now() }))
+          if (ownEndpoint) {
+            own.push({
+              name: `clnrm.step:${step.name}`, spanId: newSpanId(), parentSpanId: rootSpanId, startMs: startWallMs, endMs: Date.now(),
+              attributes: { 'clnrm.step.name': step.name, 'clnrm.service': step.service, ...(result.exitCode !== undefined ? { 'process.exit.code': result.exitCode } : {}) },
+              error: result.status === 'fail',
+            })
+          }
+        },
+        finish: async ({ signal, budgetMs = Infinity, failed = false }) => {
           const expectations = spec.expect
           // Positive rules may end the wait as soon as they hold; a negative one (a count that
           // must not grow, an edge that must not appear) needs the quiet window to be sure.
@@ -92,6 +112,11 @@ export async function prepareOtel(spec: TestSpec, pool: ContainerPool): Promise<
           run?.close()
           const spans = [...(run?.spans ?? []), ...printed].sort((a, b) => a.startTimeMs - b.startTimeMs)
           const { checked, rules, failures } = expectations ? evaluateSpanExpectations(spans, expectations, context) : { checked: 0, rules: [], failures: [] }
+          if (ownEndpoint) {
+            own.push({ name: 'clnrm.test', spanId: rootSpanId, startMs: startedWall, endMs: Date.now(), attributes: { 'clnrm.test.name': spec.name, 'clnrm.test.file': spec.file }, error: failed || failures.length > 0 })
+            // Not awaited: results never wait on the user's collector (the send gives up after 2 s).
+            void exportOwnSpans(ownEndpoint, traceId, own)
+          }
           return { checked, rules, failures, spans, settleMs }
         },
         close: () => run?.close(),

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { networkInterfaces } from 'node:os'
 import type { OtlpReceiver } from './receiver.ts'
+import { CLNRM_SCOPE } from './self-export.ts'
 import { startOtlpReceiver } from './receiver.ts'
 import type { Span } from './types.ts'
 
@@ -103,6 +104,11 @@ export class OtelHub {
     const only = this.#runs.size === 1 && !this.#known.has(peer) ? [...this.#runs][0] : undefined
     const byPeer = this.#byAddress.get(peer)
     for (const span of spans) {
+      // clnrm's own spans (a user who points clnrm's exporter here) never satisfy an expectation.
+      if (span.scope?.name === CLNRM_SCOPE) {
+        this.#dropped++
+        continue
+      }
       const run = this.#byTrace.get(span.traceId) ?? (this.#ended.has(span.traceId) ? undefined : byPeer && span.endTimeMs >= byPeer.startWallMs ? byPeer : only)
       if (run) run.add(span)
       else this.#dropped++
