@@ -221,6 +221,13 @@ describe('[[expect.window]]', () => {
     expect(failure.actual).toContain('+50ms..+120ms')
   })
 
+  it('tolerates the SDKs\' millisecond start stamps (a child ending under 1 ms past its parent), not more', () => {
+    const late = span('step', { start: 10, end: 100.8 })
+    expect(rulesFailed([run, late], windows('run', ['step']))).toEqual([])
+    const later = span('step', { start: 10, end: 101.5 })
+    expect(rulesFailed([run, later], windows('run', ['step']))).toEqual(['expect.window[run]'])
+  })
+
   it('every outer span, not only one', () => {
     const second = span('run', { start: 200, end: 300 })
     expect(rulesFailed([run, inside, second], windows('run', ['step']))).toEqual(['expect.window[run]'])
@@ -242,6 +249,11 @@ describe('[expect.order]', () => {
     const failure = evaluate([registry, step], order({ mustPrecede: [['step', 'plugin.registry']] })).failures[0]!
     expect(failure).toMatchObject({ rule: 'expect.order.must_precede[0]', expected: 'some "step" span ends before some "plugin.registry" span starts' })
     expect(failure.actual).toContain('ends at +30ms')
+  })
+
+  it('tolerates the SDKs\' millisecond start stamps in order too, not more', () => {
+    expect(rulesFailed([registry, span('step', { start: 9.2, end: 30 })], order({ mustPrecede: [['plugin.registry', 'step']] }))).toEqual([])
+    expect(rulesFailed([registry, span('step', { start: 8.5, end: 30 })], order({ mustPrecede: [['plugin.registry', 'step']] }))).toEqual(['expect.order.must_precede[0]'])
   })
 
   it('must_follow: some first starts no earlier than some second ends', () => {

@@ -155,6 +155,13 @@ function acyclic(index: SpanIndex, source: RulePath): SpanRuleFailure | undefine
   return undefined
 }
 
+/**
+ * Timing tolerance of the window and order rules. SDKs stamp a span's start with a millisecond
+ * wall clock and its end as start plus a precise duration (the JS SDK does), so a child can seem
+ * to end up to 1 ms after its parent, or a successor to start before its predecessor ends.
+ */
+export const CLOCK_SLACK_MS = 1
+
 function windowRule(window: SpanExpectations['windows'][number], index: SpanIndex): SpanRuleFailure | undefined {
   const rule = `expect.window[${window.outer}]`
   const expected = `every ${q(window.outer)} span contains a span of each of ${window.contains.map(q).join(', ')}`
@@ -164,7 +171,7 @@ function windowRule(window: SpanExpectations['windows'][number], index: SpanInde
   for (const outer of outers) {
     for (const glob of window.contains) {
       const inner = index.matching(glob).filter(s => s !== outer)
-      if (inner.some(s => s.startTimeMs >= outer.startTimeMs && s.endTimeMs <= outer.endTimeMs)) continue
+      if (inner.some(s => s.startTimeMs >= outer.startTimeMs - CLOCK_SLACK_MS && s.endTimeMs <= outer.endTimeMs + CLOCK_SLACK_MS)) continue
       const near = inner[0]
       return {
         rule,
@@ -191,7 +198,7 @@ function precedes(first: string, second: string, index: SpanIndex, rule: string,
   }
   const earliestEnd = Math.min(...firsts.map(s => s.endTimeMs))
   const latestStart = Math.max(...seconds.map(s => s.startTimeMs))
-  if (earliestEnd <= latestStart) return undefined
+  if (earliestEnd <= latestStart + CLOCK_SLACK_MS) return undefined
   const at = (ms: number): string => `+${formatMs(ms - index.originMs)}`
   return {
     rule,
