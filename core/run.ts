@@ -141,7 +141,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
           : failure,
       }
       steps.push(stepResult)
-      otel?.stepDone(step, stepResult, startWall)
+      otel?.stepDone(step, { ...stepResult, wholeStdout: result.whole.stdout ?? null }, startWall)
       timings.steps.push({ name: step.name, ms: result.durationMs })
       options.onStep?.(stepResult)
       if (result.aborted) break

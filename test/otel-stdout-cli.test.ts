@@ -75,4 +75,24 @@ describe('span expectations through clnrm run', () => {
     expect(clnrmContainers(run.pid)).toEqual([])
     expect(clnrmContainers(human.pid)).toEqual([])
   })
+
+  it('reads spans from the whole stdout, not its shown excerpt; past what it reads whole, a count never passes', async () => {
+    const span = flat({ name: 'deep', span_id: '00f067aa0ba902c1' })
+    const rule = '[expect.counts]\nspans_total = { eq = 1 }\n'
+    // The span sits between 1 MB of filler on each side: outside the 1 MiB excerpt reports show.
+    writeFileSync(join(dir, 'middle.clnrm.toml'), head('middle', `yes filler | head -c 1000000; printf '\\n%s\\n' ${span}; yes filler | head -c 1000000`, rule))
+    // Past 64 MiB only head and tail are kept: the span is read (it is at the end) but others may be missing.
+    writeFileSync(join(dir, 'huge.clnrm.toml'), head('huge', `yes filler | head -c 68000000; printf '\\n%s\\n' ${span}`, rule))
+    const run = await cli(['run', '.', '-j', '1', '--reporter', 'json'], dir)
+    const tests = (JSON.parse(run.stdout) as { tests: JsonTest[] }).tests
+    const middle = tests.find(t => t.name === 'middle')!
+    expect(middle.status).toBe('pass')
+    expect(middle.spans!.spans.map(s => s.name)).toEqual(['deep'])
+    const huge = tests.find(t => t.name === 'huge')!
+    expect(huge.status).toBe('fail')
+    expect(huge.spans!.failures.map(f => f.rule)).toEqual(['artifacts.collect'])
+    expect(huge.spans!.failures[0]!.actual).toMatch(/passed the 64 MiB clnrm reads whole/)
+    expect(run.code).toBe(1)
+    expect(clnrmContainers(run.pid)).toEqual([])
+  }, 120_000)
 })

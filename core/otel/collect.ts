@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { JUDGE_LIMIT_BYTES } from '../exec/types.ts'
 import type { Lease } from '../pool-types.ts'
 import type { ContainerPool } from '../pool.ts'
 import type { TestSpec } from '../spec.ts'
@@ -9,7 +10,7 @@ import { needsReceiver, otelOf, wantsOtel, withOtelEnv } from './inject.ts'
 import type { OwnSpan } from './self-export.ts'
 import { exportOwnSpans, newSpanId, ownSpansEndpoint } from './self-export.ts'
 import { spansFromStdout } from './stdout.ts'
-import type { Span, SpanVerdict } from './types.ts'
+import type { RulePath, Span, SpanVerdict } from './types.ts'
 
 /** The receiver could not start: the test errors with this code. */
 export class OtlpReceiverError extends Error {
@@ -45,7 +46,12 @@ export interface RunOtel {
    * A step ended: the spans it printed join the run's (`artifacts.collect = ["spans:…"]`), and
    * it becomes a `clnrm.step:<name>` span when clnrm exports its own spans.
    */
-  stepDone: (step: { name: string; service: string; collectSpans: boolean }, result: { stdout: string; status: string; exitCode?: number }, startWallMs: number) => void
+  stepDone: (
+    step: { name: string; service: string; collectSpans: boolean; source: RulePath },
+    /** `wholeStdout`: the whole stream, `null` past the judging bound (then only `stdout`, an excerpt, is left). */
+    result: { stdout: string; wholeStdout?: string | null; status: string; exitCode?: number },
+    startWallMs: number,
+  ) => void
   /** Waits for the spans to settle, then judges them. `failed`: a step failed (for clnrm's own span). */
   finish: (options: { signal?: AbortSignal; budgetMs?: number; failed?: boolean }) => Promise<SpanVerdict>
   /** Stops collecting (idempotent): call before the lease is released. */
@@ -82,6 +88,7 @@ export async function prepareOtel(spec: TestSpec, pool: ContainerPool): Promise<
       const addresses = (await Promise.all(Object.values(lease.services).map(s => s.addresses()))).flat()
       const run: RunSpans | undefined = hub?.open({ addresses })
       const printed: Span[] = []
+      const unread: Array<{ name: string; source: RulePath }> = []
       // clnrm's own spans, only when the user named a collector for them (never judged).
       const ownEndpoint = ownSpansEndpoint()
       const own: OwnSpan[] = []
@@ -92,7 +99,12 @@ export async function prepareOtel(spec: TestSpec, pool: ContainerPool): Promise<
       return {
         stepEnv: { TRACEPARENT: traceparent },
         stepDone: (step, result, startWallMs) => {
-          if (step.collectSpans) printed.push(...spansFromStdout(result.stdout, { receivedAt: performance.now() }))
+          if (step.collectSpans) {
+            // Spans are read from the whole stdout; past the judging bound only its head and tail
+            // are left, and a verdict that missing spans could change must not pass.
+            if (result.wholeStdout === null) unread.push(step)
+            printed.push(...spansFromStdout(result.wholeStdout ?? result.stdout, { receivedAt: performance.now() }))
+          }
           if (ownEndpoint) {
             own.push({
               name: `clnrm.step:${step.name}`, spanId: newSpanId(), parentSpanId: rootSpanId, startMs: startWallMs, endMs: Date.now(),
@@ -112,6 +124,17 @@ export async function prepareOtel(spec: TestSpec, pool: ContainerPool): Promise<
           run?.close()
           const spans = [...(run?.spans ?? []), ...printed].sort((a, b) => a.startTimeMs - b.startTimeMs)
           const { checked, rules, failures } = expectations ? evaluateSpanExpectations(spans, expectations, context) : { checked: 0, rules: [], failures: [] }
+          if (expectations && unread.length && (failures.length || hasNegativeChecks(expectations))) {
+            for (const step of unread) {
+              failures.push({
+                rule: 'artifacts.collect',
+                expected: `every span step ${JSON.stringify(step.name)} printed`,
+                actual: `its stdout passed the ${JUDGE_LIMIT_BYTES / 1024 / 1024} MiB clnrm reads whole, so spans in its middle were not read and a rule could be judged on too few`,
+                spanIds: [],
+                source: step.source,
+              })
+            }
+          }
           if (ownEndpoint) {
             own.push({ name: 'clnrm.test', spanId: rootSpanId, startMs: startedWall, endMs: Date.now(), attributes: { 'clnrm.test.name': spec.name, 'clnrm.test.file': spec.file }, error: failed || failures.length > 0 })
             // Not awaited: results never wait on the user's collector (the send gives up after 2 s).
