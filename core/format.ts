@@ -86,7 +86,11 @@ const volumeTable = table({
 
 /** `[services.<id>]`: one container. */
 export const serviceTable: TypeDef & { kind: 'table' } = table({
-  plugin: field(string({ enum: SERVICE_PLUGINS }), 'How the service is provided.', { default: 'generic_container', aliases: ['type'] }),
+  // Upstream's `plugin` chooses the plugin and its older `type` was required beside it, then
+  // ignored; both are accepted. Whether a value names a plugin or is a label (`plugin = "alpine"`
+  // next to `type = "generic_container"`) spans the two keys, so normalize.ts decides.
+  plugin: field(string({ nonEmpty: true, examples: [...SERVICE_PLUGINS] }), 'How the service is provided: `generic_container`. Next to `type = "generic_container"`, any other value is a label (upstream files write the image\'s name) and the service is a generic container.', { default: 'generic_container' }),
+  type: field(string({ nonEmpty: true }), 'Upstream\'s older spelling of `plugin`: used when `plugin` is absent, ignored when `plugin` is present (as upstream does).'),
   image: field(string({
     examples: ['busybox:1.36', 'alpine:3.20'],
     nonEmpty: true,

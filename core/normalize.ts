@@ -1,7 +1,8 @@
 import { dirname, resolve } from 'node:path'
 import { checkTable, didYouMean } from './check.ts'
 import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
-import { testFileTable } from './format.ts'
+import { formatKeyPath } from './diagnostics.ts'
+import { SERVICE_PLUGINS, testFileTable } from './format.ts'
 import { collectsSpans, normalizeOtel } from './otel/normalize.ts'
 import type { PathCheck } from './path-checks.ts'
 import { outside } from './real-path.ts'
@@ -163,9 +164,11 @@ function normalizeService(id: string, service: Table, path: KeyPath, ctx: Normal
   ports.forEach((port, index) => {
     if (ports.indexOf(port) !== index) report('CLNRM_DUPLICATE_PORT', `Port ${port} is listed twice`, [...path, 'ports', index], 'value', 'List each container port once.')
   })
+  const { plugin, label } = resolvePlugin(service, path, report)
   return {
     id,
-    plugin: service.plugin ?? 'generic_container',
+    plugin,
+    ...(label !== undefined && { label }),
     image: service.image,
     command: service.command,
     env: service.env ?? {},
@@ -181,6 +184,29 @@ function normalizeService(id: string, service: Table, path: KeyPath, ctx: Normal
     reset: argv(service.reset),
     reuse: service.reuse ?? true,
   }
+}
+
+/**
+ * Upstream's two keys: `plugin` chooses the plugin and `type` is ignored beside it (v0.4 required
+ * both). A `plugin` clnrm does not know, next to `type = "generic_container"`, is a label
+ * (upstream files write `plugin = "alpine"`): the service is a generic container from its image.
+ */
+function resolvePlugin(service: Table, path: KeyPath, report: Report): { plugin: string; label?: string } {
+  const plugin: unknown = service.plugin
+  const type: unknown = service.type
+  const known = (value: unknown): value is string => typeof value === 'string' && SERVICE_PLUGINS.includes(value)
+  if (typeof plugin === 'string') {
+    if (known(plugin)) return { plugin }
+    if (type === 'generic_container') return { plugin: 'generic_container', label: plugin }
+    report('CLNRM_INVALID_VALUE', `${formatKeyPath([...path, 'plugin'])} is "${plugin}", expected one of: ${SERVICE_PLUGINS.join(', ')}`, [...path, 'plugin'], 'value',
+      didYouMean(plugin, SERVICE_PLUGINS) ?? 'clnrm starts generic containers only; to keep the value as a label, add type = "generic_container".')
+    return { plugin: 'generic_container' }
+  }
+  if (typeof type === 'string' && !known(type)) {
+    report('CLNRM_INVALID_VALUE', `${formatKeyPath([...path, 'type'])} is "${type}", expected one of: ${SERVICE_PLUGINS.join(', ')}`, [...path, 'type'], 'value',
+      didYouMean(type, SERVICE_PLUGINS) ?? 'clnrm starts generic containers only: write type = "generic_container".')
+  }
+  return { plugin: 'generic_container' }
 }
 
 /**

@@ -12,7 +12,8 @@ export function portEnvName(serviceId: string, port: number): string {
  * same may share a pooled container; any change (env, ports, volumes, health check…) gets a new one.
  */
 export function serviceDefinitionHash(service: ServiceSpec): string {
-  const { id: _id, ...definition } = service
+  // A label names nothing the container depends on, so it must not split the pool.
+  const { id: _id, label: _label, ...definition } = service
   return contentHash(stableStringify(definition))
 }
 
@@ -34,6 +35,8 @@ export interface TestPlan {
   services: Array<{
     id: string
     image: string
+    /** Upstream's `plugin` written as a label; the service is a generic container. */
+    label?: string
     command?: string[]
     env: Record<string, string>
     /** Container port → the env var steps read for its host port (assigned at run time). */
@@ -82,6 +85,7 @@ export function createPlan(spec: TestSpec): TestPlan {
     services: Object.values(spec.services).map(service => ({
       id: service.id,
       image: service.image,
+      ...(service.label !== undefined && { label: service.label }),
       command: service.command,
       env: service.env,
       ports: service.ports.map(port => ({ container: port, env: portEnvName(service.id, port) })),

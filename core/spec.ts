@@ -25,6 +25,8 @@ export type WaitForSpec =
 export interface ServiceSpec {
   id: string
   plugin: string
+  /** Upstream's `plugin = "alpine"` next to `type = "generic_container"`: a name only, the container is generic. */
+  label?: string
   image: string
   /** Overrides the image's command when set. */
   command?: string[]

@@ -35,6 +35,7 @@ function formatPlan(ctx: CommandContext, plan: TestPlan): string {
   lines.push(`  services ${c.dim('(started in parallel, on one private network; ids are host names)')}`)
   for (const s of plan.services) {
     lines.push(`    ${c.cyan(s.id)}  ${s.image}${s.command ? `  ${c.dim('command')} ${shellQuote(s.command)}` : ''}  ${c.dim(s.reuse ? 'reusable' : 'fresh each run')}`)
+    if (s.label !== undefined) lines.push(`      ${c.dim(`plugin "${printable(s.label)}" is a label: started as a generic container from its image`)}`)
     for (const port of s.ports) lines.push(`      port ${port.container} → host port in $${port.env}`)
     for (const v of s.volumes) lines.push(`      volume ${displayPath(ctx, v.host)} → ${v.container}${v.readOnly ? ' (read-only)' : ''}`)
     for (const [k, v] of Object.entries(s.env)) lines.push(`      env ${k}=${v}`)
