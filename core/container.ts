@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode'
 import type { DockerConnection } from './docker.ts'
 import { EngineRefusedError, ServiceExitedError, throwIfAborted } from './docker.ts'
 import { createDemuxer } from './exec/demux.ts'
+import { limitsHostConfig } from './limits.ts'
 import type { CommandRunner } from './exec/types.ts'
 import type { ServiceSpec } from './spec.ts'
 
@@ -36,6 +37,7 @@ export function containerCreateOptions(service: ServiceSpec, options: { labels: 
       Binds: service.volumes.map(v => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`),
       NetworkMode: options.network,
       ExtraHosts: service.extraHosts,
+      ...limitsHostConfig(service.limits),
     },
     NetworkingConfig: options.network ? { EndpointsConfig: { [options.network]: options.alias === false ? {} : { Aliases: [service.id] } } } : undefined,
   }

@@ -3,6 +3,7 @@ import {
   table, union,
 } from './fields.ts'
 import type { FieldDef, KeyRule, TypeDef } from './fields.ts'
+import { limitsTable } from './limits.ts'
 import { artifactsField, expectTable, otelTable } from './otel/format.ts'
 
 export { expectTable, otelTable }
@@ -163,7 +164,7 @@ export const testFileTable: TypeDef & { kind: 'table' } = table({
   assertions: notSupported('free-form assertions'),
   matrix: notSupported('matrix expansion of a test'),
   report: notSupported('per-file report settings (use --reporter and --output)'),
-  limits: notSupported('resource limits for containers'),
+  limits: field(limitsTable, 'CPU and memory limits of every service container of the test.'),
   vars: notSupported('template variables in a test file (put [vars] in clnrm.toml, or use a .clnrm.toml.eta template)'),
 })
 

@@ -3,6 +3,7 @@ import { checkTable, didYouMean } from './check.ts'
 import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { formatKeyPath } from './diagnostics.ts'
 import { SERVICE_PLUGINS, testFileTable } from './format.ts'
+import { normalizeLimits } from './limits.ts'
 import { collectsSpans, normalizeOtel } from './otel/normalize.ts'
 import type { PathCheck } from './path-checks.ts'
 import { outside } from './real-path.ts'
@@ -46,7 +47,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
   const services: Record<string, ServiceSpec> = {}
   const envNames = new Map<string, string>()
   for (const [id, service] of Object.entries((doc.services ?? {}) as Record<string, Table>)) {
-    services[id] = normalizeService(id, service, [servicesKey, id], ctx, error, paths)
+    services[id] = { ...normalizeService(id, service, [servicesKey, id], ctx, error, paths), limits: normalizeLimits(doc.limits) }
     // Steps reach services through SERVICE_<ID>_PORT_<n>, and host names ignore case: ids that
     // map to one name (web-a and web_a, Web and web) would silently share it.
     const envName = portEnvName(id, 0).replace(/0$/, '<port>')

@@ -1,4 +1,5 @@
 import type { OtelSpec, SpanExpectations } from './otel/types.ts'
+import type { LimitsSpec } from './limits.ts'
 
 /** A mount of a host path into a service's container. */
 export interface VolumeSpec {
@@ -48,6 +49,8 @@ export interface ServiceSpec {
    * a container that cached the old one cannot reach the host for half a minute.
    */
   privateNetwork?: boolean
+  /** `[limits]`: CPU and memory limits; part of the definition, so reuse keys change with them. */
+  limits?: LimitsSpec
 }
 
 /** One command run inside one service's container, normalized. */
