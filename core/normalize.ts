@@ -76,11 +76,14 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
     const path = ['scenario', index]
     const nested = scenario.steps as Table[] | undefined
     if (nested) {
-      if (scenario.run !== undefined || scenario.command !== undefined) {
-        error('CLNRM_CONFLICTING_KEYS', `scenario "${scenario.name}" has both steps and its own run/command`, [...path, 'steps'], 'key', 'Move the command into the steps list.')
-      }
-      // The scenario's artifacts.collect applies to each nested step's stdout; checked once, at its own key.
+      // The scenario's artifacts.collect applies to each step's stdout; checked once, at its own key.
       const collectSpans = collectsSpans(scenario.artifacts, path, error)
+      // Upstream silently drops nested steps beside `run`; clnrm runs both, the scenario's own
+      // command first, so nothing the file declares goes unchecked.
+      if (scenario.run !== undefined || scenario.command !== undefined) {
+        const { steps: _nested, artifacts: _artifacts, ...own } = scenario
+        addStep(own, path, { name: scenario.name, scenario: scenario.name, collectSpans })
+      }
       nested.forEach((step, stepIndex) => {
         const inherited = { ...pickStepDefaults(scenario), ...step }
         const name = `${scenario.name} › ${step.name ?? `step ${stepIndex + 1}`}`

@@ -28,6 +28,16 @@ describe('upstream spellings, in-process', () => {
     expect(services.ignored_type!.label).toBeUndefined()
   })
 
+  it('a scenario with run and nested steps keeps both, its own run first', async () => {
+    const result = await loader.load(fixture('valid', 'scenario-run-and-steps.clnrm.toml'))
+    expect(result.diagnostics.filter(d => d.severity === 'error')).toEqual([])
+    expect(result.spec!.steps.map(s => [s.name, s.run, s.scenario])).toEqual([
+      ['setup', 'echo one > order', 'setup'],
+      ['setup › check', 'cat order', 'setup'],
+    ])
+    expect(result.spec!.steps[1]!.expectedOutputRegex).toEqual(['one'])
+  })
+
   it('a plugin clnrm cannot start stays an error unless type says it is a generic container', () => {
     const file = fixture('valid', 'x.clnrm.toml')
     const source = (service: string) => `[meta]\nname = "t"\n[services.db]\nimage = "busybox:1.36"\n${service}[[steps]]\nrun = "true"\n`
@@ -60,6 +70,22 @@ describe('upstream spellings, through the CLI', () => {
     expect(run.code, run.stdout + run.stderr).toBe(0)
     expect(run.stdout).toMatch(/passed/)
     expect(clnrmContainers(run.pid)).toEqual([])
+  })
+
+  it('a scenario with run and nested steps runs both, run first, and a failing nested step fails the test', async () => {
+    const scenario = (check: string) => `[meta]\nname = "both"\n[services.app]\nimage = "${IMAGE}"\n[[scenario]]\nname = "setup"\nrun = "echo one > order"\n[[scenario.steps]]\nname = "check"\nrun = "cat order"\nexpected_output_regex = "${check}"\n`
+    write('both.clnrm.toml', scenario('one'))
+    const dry = await cli(['dry-run', '.'], dir)
+    expect(dry.code).toBe(0)
+    expect(dry.stdout).toMatch(/1\. setup in app[^]*2\. setup › check in app/)
+    const pass = await cli(['run', '.'], dir)
+    expect(pass.code, pass.stdout + pass.stderr).toBe(0)
+    expect(clnrmContainers(pass.pid)).toEqual([])
+    write('both.clnrm.toml', scenario('two'))
+    const fail = await cli(['run', '.'], dir)
+    expect(fail.code).toBe(1)
+    expect(fail.stdout + fail.stderr).toMatch(/setup › check/)
+    expect(clnrmContainers(fail.pid)).toEqual([])
   })
 
   it('an unknown plugin without type = "generic_container" is a located error in validate and run', async () => {
