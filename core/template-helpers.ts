@@ -1,4 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
+import type { TeraHelpers } from './tera-helpers.ts'
+import { createTeraHelpers } from './tera-helpers.ts'
 import { toTomlValue } from './toml-value.ts'
 
 /** What a render read from the environment: the dev loop reruns the test when these change. */
@@ -7,8 +9,11 @@ export interface EnvRead {
   value: string | undefined
 }
 
-/** The functions a template calls: `env()`, `now()`, `sha256()`, `toml()`, `uuid()`, `fake.*`. */
-export interface TemplateHelpers {
+/**
+ * The functions a template calls: `env()`, `now()`, `sha256()`, `toml()`, `uuid()`, `fake.*`, and
+ * the helpers of upstream's Tera templates (`now_rfc3339()`, `uuid_v4()`, `fake_name()`, `filter.*`…).
+ */
+export interface TemplateHelpers extends TeraHelpers {
   env: (name: string, fallback?: string) => string
   now: () => string
   sha256: (text: string) => string
@@ -61,7 +66,9 @@ export function createTemplateHelpers(options: HelperOptions): TemplateHelpers {
         const hex = bytes.map(b => b.toString(16).padStart(2, '0')).join('')
         return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
       }
+  const now = (): string => options.freezeClock ?? new Date().toISOString()
   return {
+    ...createTeraHelpers(random, now),
     env: (name, fallback) => {
       const value = options.env[name]
       options.onEnvRead({ name, value })
@@ -69,7 +76,7 @@ export function createTemplateHelpers(options: HelperOptions): TemplateHelpers {
       if (fallback !== undefined) return fallback
       throw new Error(`env("${name}"): the variable is not set and no fallback was given`)
     },
-    now: () => options.freezeClock ?? new Date().toISOString(),
+    now,
     sha256: text => createHash('sha256').update(String(text)).digest('hex'),
     toml: toTomlValue,
     uuid,

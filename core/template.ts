@@ -85,7 +85,7 @@ class TemplateProblem extends Error {
 }
 
 // Helpers are plain locals in templates (`env("HOME")`, `toml(x)`); `it` stays the user's data.
-const FUNCTION_HEADER = 'const {env, now, sha256, toml, uuid, fake} = it.__clnrm;'
+const FUNCTION_HEADER = `const {env, now, sha256, toml, uuid, fake, ${Object.keys(createTemplateHelpers({ env: {}, onEnvRead: () => {} })).filter(name => /^(?:fake_|now_|uuid_|ulid|trace|span_id|pick|toml_encode|filter)/.test(name)).join(', ')}} = it.__clnrm;`
 
 /**
  * Eta keeps the line being rendered in a local `__eta` object; a render stopped by the deadline
