@@ -30,22 +30,33 @@ export function checkExpectations(step: StepSpec, result: ExecResult): StepFailu
   if (result.timedOut) {
     return { expectation: `timeout = ${step.timeoutMs}ms`, message: `timed out after ${Math.round(result.durationMs)}ms and was killed`, stream: 'stdout', excerpt: tail(result.stdout || result.stderr) }
   }
-  if (result.exitCode !== step.expectedExitCode) {
+  if (step.shouldFail) {
+    if (result.exitCode === 0) {
+      const stream = result.stderr.trim() ? 'stderr' : 'stdout'
+      return { expectation: 'should_fail = true', message: 'exited with 0', stream, excerpt: tail(result[stream]) }
+    }
+  }
+  else if (result.exitCode !== step.expectedExitCode) {
     const stream = result.stderr.trim() ? 'stderr' : 'stdout'
     return { expectation: `expected_exit_code = ${step.expectedExitCode}`, message: `exited with ${result.exitCode}`, stream, excerpt: tail(result[stream]) }
   }
-  const checks: Array<{ key: string; stream: 'stdout' | 'stderr'; patterns: readonly string[]; negated: boolean }> = [
+  const checks: Array<{ key: string; stream: 'stdout' | 'stderr'; patterns: readonly string[]; negated: boolean; literal?: boolean }> = [
     { key: 'expected_output_regex', stream: 'stdout', patterns: step.expectedOutputRegex, negated: false },
     { key: 'expected_output_regex_not', stream: 'stdout', patterns: step.expectedOutputRegexNot, negated: true },
     { key: 'expected_stderr_regex', stream: 'stderr', patterns: step.expectedStderrRegex, negated: false },
+    { key: 'expected_output_contains', stream: 'stdout', patterns: step.expectedOutputContains, negated: false, literal: true },
   ]
-  for (const { key, stream, patterns, negated } of checks) {
+  for (const { key, stream, patterns, negated, literal } of checks) {
     for (const pattern of patterns) {
       const expectation = `${key} = ${JSON.stringify(pattern)}`
       const text = result.whole[stream]
       if (text === undefined) {
         const size = (result.bytes[stream] / MiB).toFixed(1)
         return { expectation, message: `${stream} is too large to judge (${size} MiB, more than ${JUDGE_LIMIT_BYTES / MiB} MiB)`, stream, excerpt: tail(result[stream]) }
+      }
+      if (literal) {
+        if (!text.includes(pattern)) return { expectation, message: `${stream} does not contain it`, stream, excerpt: tail(result[stream]) }
+        continue
       }
       const compiled = compilePattern(pattern)
       if (negated) {

@@ -125,9 +125,9 @@ const stepFields: Record<string, FieldDef> = {
   expected_stderr_regex: field(oneOrMany(regex), 'Every pattern must match stderr.'),
   continue_on_failure: field(boolean, 'Keep running the test\'s next steps when this one fails.', { default: false }),
   artifacts: artifactsField,
-  expected_output_contains: notSupported('a substring expectation on the output (use expected_output_regex)'),
-  expect_failure: notSupported('inverting a step\'s result (use expected_exit_code)'),
-  should_fail: notSupported('inverting a step\'s result (use expected_exit_code)'),
+  expected_output_contains: field(oneOrMany(string({ nonEmpty: true })), 'Every string must occur in stdout, as written (no pattern syntax).'),
+  should_fail: field(boolean, 'The step must exit with a non-zero code, any one (`expected_exit_code` names one). Its other expectations still apply; a timeout still fails it.', { default: false }),
+  expect_failure: notSupported('upstream\'s chaos-scenario failure flag (use should_fail = true or expected_exit_code)'),
 }
 
 /** `[[steps]]`: one command inside one container. */

@@ -294,6 +294,11 @@ function normalizeStep(
       didYouMean(service, serviceIds) ?? (serviceIds.length ? `Declared services: ${serviceIds.join(', ')}.` : `Declare it: [${servicesKey}.${service}] with image = "…".`))
     ok = false
   }
+  if (step.should_fail === true && step.expected_exit_code !== undefined) {
+    report('CLNRM_CONFLICTING_KEYS', `Step "${name}" has both should_fail and expected_exit_code`, [...path, 'should_fail'], 'key',
+      'Keep expected_exit_code to require one exit code, or should_fail = true to accept any non-zero one.')
+    ok = false
+  }
   const collectSpans = step.artifacts !== undefined ? collectsSpans(step.artifacts, path, report) : defaults.collectSpans ?? false
   if (!ok) return undefined
   return {
@@ -305,7 +310,9 @@ function normalizeStep(
     workdir: step.workdir,
     timeoutMs: step.timeout ?? DEFAULT_STEP_TIMEOUT_MS,
     expectedExitCode: step.expected_exit_code ?? 0,
+    shouldFail: step.should_fail ?? false,
     expectedOutputRegex: step.expected_output_regex ?? [],
+    expectedOutputContains: step.expected_output_contains ?? [],
     expectedOutputRegexNot: step.expected_output_regex_not ?? [],
     expectedStderrRegex: step.expected_stderr_regex ?? [],
     continueOnFailure: step.continue_on_failure ?? false,

@@ -101,8 +101,9 @@ export function createPlan(spec: TestSpec): TestPlan {
       workdir: step.workdir ?? '(fresh per-run directory)',
       timeoutMs: step.timeoutMs,
       expect: [
-        `exit code ${step.expectedExitCode}`,
+        step.shouldFail ? 'exit code not 0' : `exit code ${step.expectedExitCode}`,
         ...step.expectedOutputRegex.map(p => `stdout ~ /${p}/`),
+        ...step.expectedOutputContains.map(s => `stdout contains ${JSON.stringify(s)}`),
         ...step.expectedOutputRegexNot.map(p => `stdout !~ /${p}/`),
         ...step.expectedStderrRegex.map(p => `stderr ~ /${p}/`),
       ],

@@ -65,7 +65,11 @@ export interface StepSpec {
   workdir?: string
   timeoutMs: number
   expectedExitCode: number
+  /** `should_fail = true`: any non-zero exit code passes, and 0 fails; replaces `expectedExitCode`. */
+  shouldFail: boolean
   expectedOutputRegex: string[]
+  /** Substrings that must all occur in stdout (`expected_output_contains`). */
+  expectedOutputContains: string[]
   expectedOutputRegexNot: string[]
   expectedStderrRegex: string[]
   continueOnFailure: boolean

@@ -2,6 +2,8 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { clnrmContainers, IMAGE } from './engine.ts'
+import { checkExpectations } from '../core/expect.ts'
+import type { ExecResult } from '../core/exec/types.ts'
 import { fixture, fixtureLoader, tempDir } from './helpers.ts'
 import { spawnCli } from './cli-process.ts'
 
@@ -36,6 +38,34 @@ describe('upstream spellings, in-process', () => {
       ['setup › check', 'cat order', 'setup'],
     ])
     expect(result.spec!.steps[1]!.expectedOutputRegex).toEqual(['one'])
+  })
+
+  it('expected_output_contains (one or many) and should_fail normalize; should_fail beside expected_exit_code is a conflict', async () => {
+    const result = await loader.load(fixture('valid', 'step-contains-should-fail.clnrm.toml'))
+    expect(result.diagnostics).toEqual([])
+    const [greets, fails] = result.spec!.steps
+    expect(greets).toMatchObject({ expectedOutputContains: ['(world) [1]'], shouldFail: false })
+    expect(fails).toMatchObject({ expectedOutputContains: [], shouldFail: true, expectedStderrRegex: ['no'] })
+  })
+
+  it('judges contains literally on the whole stdout, and should_fail on any non-zero exit only', async () => {
+    const { spec } = await loader.load(fixture('valid', 'step-contains-should-fail.clnrm.toml'))
+    const [greets, fails] = spec!.steps
+    const exec = (exitCode: number, stdout: string, stderr = ''): ExecResult => ({
+      exitCode, stdout: stdout.slice(-10), stderr, truncated: { stdout: stdout.length > 10, stderr: false },
+      bytes: { stdout: stdout.length, stderr: stderr.length }, whole: { stdout, stderr }, durationMs: 1, timedOut: false, aborted: false,
+    })
+    // The excerpt holds only the end; the needle sits at the start of the whole output.
+    expect(checkExpectations(greets!, exec(0, `hello (world) [1]${'x'.repeat(50)}`))).toBeUndefined()
+    // Pattern characters are literal: "(world) [1]" as a regex would match "world 1".
+    expect(checkExpectations(greets!, exec(0, 'hello world 1'))).toMatchObject({ expectation: 'expected_output_contains = "(world) [1]"' })
+    expect(checkExpectations({ ...greets!, expectedOutputContains: ['a', 'b'] }, exec(0, 'a'))).toMatchObject({ expectation: 'expected_output_contains = "b"' })
+    expect(checkExpectations(fails!, exec(3, '', 'no'))).toBeUndefined()
+    expect(checkExpectations(fails!, exec(1, '', 'no'))).toBeUndefined()
+    expect(checkExpectations(fails!, exec(0, '', 'no'))).toMatchObject({ expectation: 'should_fail = true', message: 'exited with 0' })
+    // Its other expectations still hold it: a failure for the wrong reason is not the failure declared.
+    expect(checkExpectations(fails!, exec(2, '', 'other'))).toMatchObject({ expectation: 'expected_stderr_regex = "no"' })
+    expect(checkExpectations(fails!, { ...exec(137, ''), timedOut: true })?.expectation).toMatch(/^timeout/)
   })
 
   it('a plugin clnrm cannot start stays an error unless type says it is a generic container', () => {
@@ -86,6 +116,28 @@ describe('upstream spellings, through the CLI', () => {
     expect(fail.code).toBe(1)
     expect(fail.stdout + fail.stderr).toMatch(/setup › check/)
     expect(clnrmContainers(fail.pid)).toEqual([])
+  })
+
+  it('expected_output_contains and should_fail pass and fail a real run, shown in dry-run', async () => {
+    const steps = (contains: string, failing: string) => `[meta]\nname = "checks"\n[services.app]\nimage = "${IMAGE}"\n[[steps]]\nname = "greets"\nrun = "echo 'a.b (c)'"\nexpected_output_contains = ["a.b", "${contains}"]\n[[steps]]\nname = "refuses"\nrun = "${failing}"\nshould_fail = true\n`
+    write('checks.clnrm.toml', steps('(c)', 'exit 4'))
+    const validate = await cli(['validate', '.'], dir)
+    expect(validate.code, validate.stdout).toBe(0)
+    const dry = await cli(['dry-run', '.'], dir)
+    expect(dry.stdout).toContain('stdout contains "(c)"')
+    expect(dry.stdout).toContain('exit code not 0')
+    const pass = await cli(['run', '.'], dir)
+    expect(pass.code, pass.stdout + pass.stderr).toBe(0)
+    expect(clnrmContainers(pass.pid)).toEqual([])
+    write('checks.clnrm.toml', steps('(d)', 'exit 4'))
+    const missing = await cli(['run', '.'], dir)
+    expect(missing.code).toBe(1)
+    expect(missing.stdout + missing.stderr).toContain('expected_output_contains = "(d)"')
+    write('checks.clnrm.toml', steps('(c)', 'true'))
+    const succeeded = await cli(['run', '.'], dir)
+    expect(succeeded.code).toBe(1)
+    expect(succeeded.stdout + succeeded.stderr).toContain('should_fail = true')
+    expect(clnrmContainers(succeeded.pid)).toEqual([])
   })
 
   it('an unknown plugin without type = "generic_container" is a located error in validate and run', async () => {
