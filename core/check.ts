@@ -135,6 +135,17 @@ export function checkTable(
   const seen = new Map<string, string>()
   for (const [key, item] of Object.entries(value)) {
     const canonical = spellings.get(key)
+    if (!canonical && type.unknownKeys === 'notSupported') {
+      out.push({
+        code: 'CLNRM_NOT_SUPPORTED',
+        severity: 'error',
+        message: `${formatKeyPath([...path, key])} = ${JSON.stringify(item)} is a claim this clnrm cannot check`,
+        hint: `Remove it, or write it as a step that checks it. Checkable here: ${Object.keys(fields).join(', ')}.`,
+        path: [...path, key],
+        target: 'key',
+      })
+      continue
+    }
     if (!canonical) {
       const warning = type.unknownKeys === 'warning'
       const known = Object.keys(fields).filter(name => !fields[name]!.notSupported)

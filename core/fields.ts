@@ -24,8 +24,9 @@ export type TypeDef =
   /**
    * A table of known keys. An unknown key is an error, except in free-text tables (`[meta]`)
    * where `unknownKeys: 'warning'` lets extras such as tags or authors through with a warning.
+   * `'notSupported'` (free-form claims, `[assertions]`): each unknown key is `CLNRM_NOT_SUPPORTED`.
    */
-  | { kind: 'table'; fields: Readonly<Record<string, FieldDef>>; unknownKeys?: 'error' | 'warning' }
+  | { kind: 'table'; fields: Readonly<Record<string, FieldDef>>; unknownKeys?: 'error' | 'warning' | 'notSupported' }
   /** Any TOML value, kept as parsed (template vars). */
   | { kind: 'any' }
   /** Alternatives told apart by TOML value type (for example a string or a table). */
@@ -81,7 +82,7 @@ export const any: TypeDef = { kind: 'any' }
 export const array = (items: TypeDef): TypeDef => ({ kind: 'array', items })
 export const oneOrMany = (items: TypeDef): TypeDef => ({ kind: 'oneOrMany', items })
 export const record = (values: TypeDef, keys?: KeyRule): TypeDef => ({ kind: 'record', values, keys })
-export const table = (fields: Record<string, FieldDef>, extra: { unknownKeys?: 'error' | 'warning' } = {}): TypeDef & { kind: 'table' } => ({ kind: 'table', fields, ...extra })
+export const table = (fields: Record<string, FieldDef>, extra: { unknownKeys?: 'error' | 'warning' | 'notSupported' } = {}): TypeDef & { kind: 'table' } => ({ kind: 'table', fields, ...extra })
 export const union = (...variants: TypeDef[]): TypeDef => ({ kind: 'union', variants })
 
 /** Declares a field; `description` is what editors show on hover. */

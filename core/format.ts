@@ -3,6 +3,7 @@ import {
   table, union,
 } from './fields.ts'
 import type { FieldDef, KeyRule, TypeDef } from './fields.ts'
+import { assertionsTable } from './assertions.ts'
 import { limitsTable } from './limits.ts'
 import { artifactsField, expectTable, otelTable } from './otel/format.ts'
 
@@ -64,6 +65,7 @@ export const testTable: TypeDef & { kind: 'table' } = table({
     ...metaFields,
     timeout: field(positiveDuration, 'Budget for the whole test.'),
   }, { unknownKeys: 'warning' }), 'The test\'s metadata (same as `[meta]`).', { required: true }),
+  assertions: field(assertionsTable, 'Same as `[assertions]`.'),
 })
 
 const healthCheckTable = table({
@@ -161,7 +163,7 @@ export const testFileTable: TypeDef & { kind: 'table' } = table({
   otel: field(otelTable, 'How services export OpenTelemetry spans to clnrm, and how long it waits for them.'),
   expect: field(expectTable, 'What the spans the services emit must show: `[[expect.span]]`, `[expect.graph]`, `[expect.counts]`, `[[expect.window]]`, `[expect.order]`, `[expect.status]`, `[expect.hermeticity]`.'),
   otel_validation: notSupported('upstream\'s older OpenTelemetry validation tables (write [[expect.span]] and the other expect.* tables)'),
-  assertions: notSupported('free-form assertions'),
+  assertions: field(assertionsTable, 'Claims about the run, judged after it: the checkable keys; any other key is `CLNRM_NOT_SUPPORTED`.'),
   matrix: notSupported('matrix expansion of a test'),
   report: notSupported('per-file report settings (use --reporter and --output)'),
   limits: field(limitsTable, 'CPU and memory limits of every service container of the test.'),

@@ -52,7 +52,7 @@ export function typeToJsonSchema(type: TypeDef): JsonSchema {
   }
 }
 
-function tableToJsonSchema(fields: Readonly<Record<string, FieldDef>>, unknownKeys: 'error' | 'warning' = 'error'): JsonSchema {
+function tableToJsonSchema(fields: Readonly<Record<string, FieldDef>>, unknownKeys: 'error' | 'warning' | 'notSupported' = 'error'): JsonSchema {
   const properties: Record<string, JsonSchema> = {}
   const required: string[] = []
   for (const [name, def] of Object.entries(fields)) {

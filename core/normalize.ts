@@ -3,6 +3,7 @@ import { checkTable, didYouMean } from './check.ts'
 import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { formatKeyPath } from './diagnostics.ts'
 import { SERVICE_PLUGINS, testFileTable } from './format.ts'
+import { normalizeAssertions } from './assertions.ts'
 import { normalizeLimits } from './limits.ts'
 import { collectsSpans, normalizeOtel } from './otel/normalize.ts'
 import type { PathCheck } from './path-checks.ts'
@@ -121,6 +122,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
   })
   const watch = { files: watchPaths('files'), modules: watchPaths('modules') }
   const { otel, expect } = normalizeOtel(doc, steps.some(step => step.collectSpans), serviceIds, error)
+  const assertions = normalizeAssertions(doc, !!otel, error)
 
   if (out.some(d => d.severity === 'error')) return { diagnostics: out, paths }
   return {
@@ -138,6 +140,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
       watch,
       ...(otel && { otel }),
       ...(expect && { expect }),
+      ...(assertions && { assertions }),
     },
   }
 }

@@ -1,3 +1,4 @@
+import { judgeAssertions } from './assertions.ts'
 import { EngineUnavailableError, isEngineUnreachable } from './docker.ts'
 import type { StepFailure } from './expect.ts'
 import { checkExpectations } from './expect.ts'
@@ -162,6 +163,13 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
     // Not awaited: results show as soon as the steps end; the pool waits for the release
     // before it leases these containers again.
     void lease.release()
+  }
+  // Judged after the run, on what it did: shown as entries after the steps.
+  if (!options.signal?.aborted) {
+    for (const judged of judgeAssertions(spec, steps, spans?.spans)) {
+      steps.push(judged)
+      options.onStep?.(judged)
+    }
   }
   const status = steps.some(s => s.status === 'fail') || !!spans?.failures.length ? 'fail' : 'pass'
   return finish(status, spans ? { spans } : {})

@@ -1,4 +1,5 @@
 import type { OtelSpec, SpanExpectations } from './otel/types.ts'
+import type { AssertionSpec } from './assertions.ts'
 import type { LimitsSpec } from './limits.ts'
 
 /** A mount of a host path into a service's container. */
@@ -105,6 +106,8 @@ export interface TestSpec {
   otel?: OtelSpec
   /** The `expect.*` tables; present when any is declared. */
   expect?: SpanExpectations
+  /** `[assertions]` / `[test.assertions]`: the checkable claims, judged after the run. */
+  assertions?: AssertionSpec[]
 }
 
 /** Default per-step timeout. */
