@@ -88,7 +88,9 @@ export function engineMessage(error: unknown): string {
 }
 
 /** Which service key an engine refusal most likely points at, from the engine's message. */
-export function refusedKey(message: string): 'volumes' | 'ports' | 'command' | 'image' | 'env' | undefined {
+export function refusedKey(message: string): 'volumes' | 'ports' | 'command' | 'image' | 'env' | 'limits' | undefined {
+  // `[limits]`: "Range of CPUs is from 0.01 to 2.00", "Minimum memory limit allowed is 6MB".
+  if (/\bCPUs?\b|memory limit|NanoCPUs/i.test(message)) return 'limits'
   if (/\bports?\b/i.test(message)) return 'ports'
   if (/mount|volume|destination|rootfs/i.test(message)) return 'volumes'
   if (/executable|exec:|exec format|entrypoint|\bcmd\b|command/i.test(message)) return 'command'
@@ -108,12 +110,14 @@ export class EngineRefusedError extends Error {
   constructor(service: string, phase: 'create' | 'start', cause: unknown) {
     const said = engineMessage(cause)
     const key = refusedKey(said)
-    super(`[clnrm] The engine refused to ${phase} service "${service}"${key ? ` (check its \`${key}\`)` : ''}: ${said}`, { cause })
+    super(`[clnrm] The engine refused to ${phase} service "${service}"${key === 'limits' ? ' (check [limits])' : key ? ` (check its \`${key}\`)` : ''}: ${said}`, { cause })
     this.service = service
     this.key = key
-    this.hint = key
-      ? `Fix \`${key}\` of [services.${service}] in the test file; the message above is the engine's.`
-      : `Check [services.${service}] in the test file; the message above is the engine's.`
+    this.hint = key === 'limits'
+      ? 'Fix [limits] in the test file (it applies to every service container); the message above is the engine\'s.'
+      : key
+        ? `Fix \`${key}\` of [services.${service}] in the test file; the message above is the engine's.`
+        : `Check [services.${service}] in the test file; the message above is the engine's.`
   }
 }
 

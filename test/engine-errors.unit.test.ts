@@ -8,6 +8,8 @@ const refusals: Array<[string, string | undefined]> = [
   ['failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "nope": executable file not found in $PATH: unknown', 'command'],
   ['driver failed programming external connectivity on endpoint x: Bind for 127.0.0.1:8080 failed: port is already allocated', 'ports'],
   ['No such image: clnrm/none:1', 'image'],
+  ['Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available', 'limits'],
+  ['Minimum memory limit allowed is 6MB', 'limits'],
   ['something else entirely', undefined],
 ]
 

@@ -53,4 +53,14 @@ describe('[limits]', () => {
     expect(exit.ms).toBeLessThan(60_000)
     expect(clnrmContainers(cli.pid)).toEqual([])
   })
+
+  it('a CPU limit beyond the engine\'s CPUs is the engine\'s refusal, pointed at [limits]; exit 1, nothing left', async () => {
+    await writeFile(join(dir, 'greedy.clnrm.toml'), file('cpu_millicores = 1000000'))
+    const cli = spawnCli(['run', '.'], dir)
+    const exit = await cli.exited
+    expect(exit.code).toBe(1)
+    expect(cli.stdout()).toMatch(/error The engine refused to create service "(box|db)" \(check \[limits\]\): Range of CPUs/)
+    expect(cli.stdout()).toMatch(/hint: Fix \[limits\] in the test file/)
+    expect(clnrmContainers(cli.pid)).toEqual([])
+  })
 })
