@@ -7,6 +7,7 @@ import { devCommand } from './commands/dev.ts'
 import { dryRunCommand } from './commands/dry-run.ts'
 import { fmtCommand } from './commands/fmt.ts'
 import { initCommand } from './commands/init.ts'
+import { migrateCommand } from './commands/migrate.ts'
 import { renderCommand } from './commands/render.ts'
 import { runCommand } from './commands/run.ts'
 import { schemaCommand } from './commands/schema.ts'
@@ -25,7 +26,7 @@ export type { Interrupt } from './errors.ts'
 export const version: string = pkg.version
 
 /** Every command, in the order `--help` lists them. */
-export const commands: readonly CommandDef[] = [devCommand, runCommand, validateCommand, dryRunCommand, renderCommand, fmtCommand, initCommand, schemaCommand]
+export const commands: readonly CommandDef[] = [devCommand, runCommand, validateCommand, dryRunCommand, renderCommand, fmtCommand, migrateCommand, initCommand, schemaCommand]
 
 function mainHelp(): string {
   const width = Math.max(...commands.map(cmd => `${cmd.name} ${cmd.args}`.length))

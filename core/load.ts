@@ -192,7 +192,7 @@ function locateAll(file: string, source: string, toml: string, cached: CachedCon
       message: `${mark.engine === 'eta' ? 'Eta' : 'Tera'} template syntax "${mark.open}" in a plain .clnrm.toml file would run as literal text`,
       hint: mark.engine === 'eta'
         ? 'Rename the file to .clnrm.toml.eta so the tag is rendered, or remove it.'
-        : 'clnrm templates are Eta: rename the file to .clnrm.toml.eta and write <%= … %> (Tera\'s {{ … }} is not rendered; `clnrm migrate` is planned), or remove the tag.',
+        : 'clnrm templates are Eta: `clnrm migrate <file>` rewrites Tera as Eta and renames the file to .clnrm.toml.eta; or remove the tag.',
       file,
       line: mark.line,
       column: mark.column,

@@ -125,13 +125,10 @@ export function translateTera(source: string, options: TeraOptions = {}): TeraTr
 
   for (const piece of pieces) {
     if (typeof piece === 'string') {
-      // A macro file renders only the macro asked for: text between macros is dropped, as Tera's import does.
-      if (inMacroFile && !blocks.some(b => b.kind === 'macro')) continue
       out += piece.replace(/<%/g, '<%= "<%" %>')
       continue
     }
     if (piece.kind === 'comment') {
-      if (inMacroFile && !blocks.some(b => b.kind === 'macro')) continue
       out += `<%${piece.trimBefore ? '_' : ''}/* ${commentSafe(piece.body)} */${piece.trimAfter ? '_' : ''}%>`
       continue
     }
@@ -255,7 +252,8 @@ function macroDispatcher(macros: ReadonlyArray<{ name: string; params: string[] 
     `  if (!entry) throw new Error(\`no macro named "\${name}"\`)`,
     `  entry[0](...entry[1].map((param, i) => i < args.length ? args[i] : named[param]))`,
     `} %>`,
-    `<% if (it.__call) __macro(it.__call.macro, it.__call.args, it.__call.named) %>`,
+    // Tera's import takes only the macros: the text around them is dropped (Eta keeps output in __eta.res).
+    `<% if (it.__call) { __eta.res = ''; __macro(it.__call.macro, it.__call.args, it.__call.named) } %>`,
     '',
   ].join('\n')
 }

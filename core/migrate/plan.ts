@@ -1,0 +1,87 @@
+import { basename, dirname, join, relative, sep } from 'node:path'
+import { findTemplateMarks } from '../template-marks.ts'
+import type { MigrationTodo } from './tera.ts'
+import { renameTeraFile, translateTera } from './tera.ts'
+
+/** A file offered to the migration. */
+export interface MigrationInput {
+  /** Absolute path. */
+  path: string
+  text: string
+}
+
+/** What the migration does to one file: the text it writes to `to`, replacing `from`. */
+export interface MigrationStep {
+  from: string
+  to: string
+  output: string
+  /** What was left behind a `TODO`, located in `from`. */
+  todos: MigrationTodo[]
+  /** Why the file is migrated. */
+  reason: 'tera-file' | 'tera-in-toml' | 'project-file'
+}
+
+/** Upstream's project file, and ours. */
+export const UPSTREAM_PROJECT_FILE = 'cleanroom.toml'
+
+/**
+ * Where a file goes, or undefined when it needs no migration: `*.tera` → `*.eta`; a `.toml`
+ * holding Tera tags → `.toml.eta`; `cleanroom.toml` → `clnrm.toml`.
+ */
+export function migrationTarget(path: string, text: string): { to: string; reason: MigrationStep['reason'] } | undefined {
+  const name = basename(path)
+  if (name.endsWith('.tera')) return { to: join(dirname(path), renameTeraFile(name)), reason: 'tera-file' }
+  if (name === UPSTREAM_PROJECT_FILE) return { to: join(dirname(path), 'clnrm.toml'), reason: 'project-file' }
+  if (name.endsWith('.toml') && findTemplateMarks(text).some(mark => mark.engine === 'tera')) {
+    return { to: `${path}.eta`, reason: 'tera-in-toml' }
+  }
+  return undefined
+}
+
+/**
+ * Plans the migration of a set of files (pure: the caller reads and writes). Imports of a macro
+ * file are pointed at the partial it becomes, beside the importer when it is there, else the
+ * nearest migrated file of that name; an import with no such file is a TODO.
+ */
+export function planMigration(inputs: readonly MigrationInput[]): MigrationStep[] {
+  const steps: MigrationStep[] = []
+  for (const input of inputs) {
+    const target = migrationTarget(input.path, input.text)
+    if (!target) continue
+    const missing: string[] = []
+    const renameImport = (name: string): string => {
+      const found = nearest(input.path, name, inputs)
+      if (!found) {
+        missing.push(name)
+        return `./${renameTeraFile(name)}`
+      }
+      const rel = relative(dirname(input.path), join(dirname(found), renameTeraFile(basename(found)))).split(sep).join('/')
+      return rel.startsWith('.') ? rel : `./${rel}`
+    }
+    const { output, todos } = translateTera(input.text, { renameImport })
+    for (const name of missing) {
+      const at = input.text.indexOf(name)
+      const before = input.text.slice(0, Math.max(at, 0))
+      const line = before.split('\n').length
+      todos.push({
+        line,
+        column: at - before.lastIndexOf('\n'),
+        message: `imports "${name}", which is not among the migrated files: migrate it too and put ${renameTeraFile(name)} beside this file`,
+        source: name,
+      })
+    }
+    todos.sort((a, b) => a.line - b.line || a.column - b.column)
+    if (target.reason === 'project-file' && output !== input.text) {
+      // clnrm.toml is read as plain TOML: its tags would stay literal text.
+      todos.unshift({ line: 1, column: 1, message: 'clnrm.toml is not a template: replace its tags with literal values or [vars]', source: '' })
+    }
+    steps.push({ from: input.path, to: target.to, output, todos, reason: target.reason })
+  }
+  return steps
+}
+
+function nearest(importer: string, name: string, inputs: readonly MigrationInput[]): string | undefined {
+  const candidates = inputs.map(i => i.path).filter(p => basename(p) === name)
+  const distance = (p: string): number => relative(dirname(importer), dirname(p)).split(sep).filter(Boolean).length
+  return candidates.sort((a, b) => distance(a) - distance(b) || a.localeCompare(b))[0]
+}
