@@ -21,7 +21,9 @@ export async function resultView(root: string, result: TestResult, state: TestFi
   const index = result.steps.findIndex(s => s.failure)
   const failing = result.steps[index]
   if (failing?.failure) {
-    const source = state?.spec?.steps[index]?.source
+    const spec = state?.spec
+    // Entries after the steps are the judged [assertions]: located at their key.
+    const source = spec && index >= spec.steps.length ? spec.assertions?.find(a => a.path.join('.') === failing.name)?.path : spec?.steps[index]?.source
     const location = source && state?.toml ? { file: result.file, ...await locateKeyPath(result.file, state.toml, source) } : undefined
     view.failure = { step: failing.name, expectation: failing.failure.expectation, message: failing.failure.message, excerpt: failing.failure.excerpt, location }
   }

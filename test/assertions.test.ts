@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { XMLValidator } from 'fast-xml-parser'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { judgeAssertions } from '../core/assertions.ts'
-import type { ContainerPool, Span, StepResult, TestSpec } from '../core/index.ts'
+import type { ContainerPool, Span, StepResult, TestResult, TestSpec } from '../core/index.ts'
+import { resultView } from '../plugin-vite/views.ts'
 import { createTestLoader } from '../core/index.ts'
 import { clnrmContainers, createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
 import { spawnCli } from './cli-process.ts'
@@ -145,5 +146,22 @@ describe('[assertions] through clnrm run (built CLI)', () => {
     expect(cli.stderr()).toMatch(/claims\.clnrm\.toml:13:1 error CLNRM_NOT_SUPPORTED\n\s*assertions\.dashboard_renders_correctly = true is a claim this clnrm cannot check/)
     expect(cli.stdout()).toMatch(/Tests: 1 invalid \(1\)/)
     expect(clnrmContainers(cli.pid)).toEqual([])
+  })
+})
+
+describe('[assertions] on the dev page', () => {
+  it('a failing claim is the view\'s failure, located at its value', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      const toml = file('all_steps_should_pass = true\ncontainer_should_have_executed_commands = 9')
+      const spec = specFrom(dir, 'viewed', toml)
+      const steps = spec.steps.map((s): StepResult => ({ name: s.name, service: s.service, status: 'pass', exitCode: 0, stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 1, timedOut: false }))
+      const result = { file: spec.file, name: spec.name, status: 'fail', durationMs: 1, steps: [...steps, ...judgeAssertions(spec, steps, undefined)], aborted: false, timings: { acquireMs: 0, reused: {}, steps: [], totalMs: 1 } } as TestResult
+      const view = await resultView(dir, result, { file: spec.file, spec, toml, diagnostics: [] })
+      expect(view.failure).toMatchObject({ step: 'assertions.container_should_have_executed_commands', expectation: 'assertions.container_should_have_executed_commands = 9', location: { line: 13, column: 43 } })
+    }
+    finally {
+      await cleanup()
+    }
   })
 })
