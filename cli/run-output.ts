@@ -12,6 +12,8 @@ export function formatTestResult(ctx: CommandContext, test: TestResult): string 
   const note = reused.length && reused.every(Boolean) ? c.dim(' (warm)') : ''
   // Names, messages and output come from test files and containers: escaped, never raw (see printable).
   const lines = [`${mark} ${printable(test.name)} ${c.dim(displayPath(ctx, test.file))} ${c.dim(formatDuration(test.durationMs))}${note}`]
+  // A failure is read by someone who may not have written the test: say what it was meant to prove.
+  if (test.status !== 'pass' && test.description) lines.push(`    ${c.dim(printable(test.description))}`)
   if (test.error) {
     lines.push(`    ${c.red('error')} ${printable(test.error.message)}`)
     if (test.error.hint) lines.push(`    ${c.cyan('hint:')} ${printable(test.error.hint)}`)
@@ -19,6 +21,7 @@ export function formatTestResult(ctx: CommandContext, test: TestResult): string 
   for (const step of test.steps) {
     if (!step.failure) continue
     lines.push(`    ${c.red('✗')} step "${printable(step.name)}" ${c.dim(`in ${printable(step.service)}`)}: ${printable(step.failure.message)}`)
+    if (step.description) lines.push(`      ${c.dim('checks')} ${printable(step.description)}`)
     lines.push(`      ${c.dim('expected')} ${printable(step.failure.expectation)}`)
     if (step.failure.excerpt.trim()) {
       lines.push(`      ${c.dim(`${step.failure.stream ?? 'output'} (last lines):`)}`)

@@ -48,14 +48,16 @@ const env = (what: string): FieldDef =>
 
 const metaFields = {
   name: field(string({ nonEmpty: true }), 'The test\'s name, shown in every report.', { required: true }),
-  description: field(string(), 'What the test proves.'),
+  description: field(string(), 'What the test proves; shown in reports.'),
+  version: field(string(), 'A version for the test file itself (documentation).'),
+  tags: field(array(string()), 'Labels for people and tools (documentation; clnrm selects tests by path).'),
+  author: field(string(), 'Who wrote the test (documentation).'),
 }
 
-// `[meta]` and `[test.metadata]` are free text: extra keys (tags, authors) are only warnings.
+// `[meta]` and `[test.metadata]` are free text: keys beyond upstream's documented ones are only warnings.
 /** `[meta]`: the short spelling of the test's metadata. */
 export const metaTable: TypeDef & { kind: 'table' } = table({
   ...metaFields,
-  version: field(string(), 'A version for the test file itself.'),
   timeout: field(positiveDuration, 'Budget for the whole test.'),
 }, { unknownKeys: 'warning' })
 
@@ -94,6 +96,7 @@ export const serviceTable: TypeDef & { kind: 'table' } = table({
   // next to `type = "generic_container"`) spans the two keys, so normalize.ts decides.
   plugin: field(string({ nonEmpty: true, examples: [...SERVICE_PLUGINS] }), 'How the service is provided: `generic_container`. Next to `type = "generic_container"`, any other value is a label (upstream files write the image\'s name) and the service is a generic container.', { default: 'generic_container' }),
   type: field(string({ nonEmpty: true }), 'Upstream\'s older spelling of `plugin`: used when `plugin` is absent, ignored when `plugin` is present (as upstream does).'),
+  description: field(string(), 'What the service is for (documentation); shown by `clnrm dry-run`.'),
   image: field(string({
     examples: ['busybox:1.36', 'alpine:3.20'],
     nonEmpty: true,
@@ -115,6 +118,7 @@ export const serviceTable: TypeDef & { kind: 'table' } = table({
 
 const stepFields: Record<string, FieldDef> = {
   name: field(string({ nonEmpty: true }), 'The step\'s name, unique within the test. Defaults to `step <n>`.'),
+  description: field(string(), 'What the step checks (documentation); shown with its result in reports.'),
   service: field(string({ nonEmpty: true }), 'The service whose container runs the step. May be omitted when the test has one service.'),
   command: field(array(string()), 'The argv to run (no shell).'),
   run: field(string(), 'A shell command, run with `sh -c`.'),

@@ -12,8 +12,8 @@ export function portEnvName(serviceId: string, port: number): string {
  * same may share a pooled container; any change (env, ports, volumes, health check…) gets a new one.
  */
 export function serviceDefinitionHash(service: ServiceSpec): string {
-  // A label names nothing the container depends on, so it must not split the pool.
-  const { id: _id, label: _label, ...definition } = service
+  // A label or a description names nothing the container depends on: they must not split the pool.
+  const { id: _id, label: _label, description: _description, ...definition } = service
   return contentHash(stableStringify(definition))
 }
 
@@ -37,6 +37,7 @@ export interface TestPlan {
     image: string
     /** Upstream's `plugin` written as a label; the service is a generic container. */
     label?: string
+    description?: string
     command?: string[]
     env: Record<string, string>
     /** Container port → the env var steps read for its host port (assigned at run time). */
@@ -48,6 +49,7 @@ export interface TestPlan {
   }>
   steps: Array<{
     name: string
+    description?: string
     service: string
     argv: string[]
     workdir: string
@@ -86,6 +88,7 @@ export function createPlan(spec: TestSpec): TestPlan {
       id: service.id,
       image: service.image,
       ...(service.label !== undefined && { label: service.label }),
+      ...(service.description !== undefined && { description: service.description }),
       command: service.command,
       env: service.env,
       ports: service.ports.map(port => ({ container: port, env: portEnvName(service.id, port) })),
@@ -96,6 +99,7 @@ export function createPlan(spec: TestSpec): TestPlan {
     })),
     steps: spec.steps.map(step => ({
       name: step.name,
+      ...(step.description !== undefined && { description: step.description }),
       service: step.service,
       argv: step.command,
       workdir: step.workdir ?? '(fresh per-run directory)',

@@ -12,6 +12,8 @@ import type { TestSpec } from './spec.ts'
 /** The outcome of one step. `skipped` steps did not run (an earlier step failed). */
 export interface StepResult {
   name: string
+  /** The step's `description`, when it has one. */
+  description?: string
   service: string
   status: 'pass' | 'fail' | 'skipped'
   exitCode?: number
@@ -46,6 +48,8 @@ export interface TestTimings {
 export interface TestResult {
   file: string
   name: string
+  /** The test's `description`, when it has one. */
+  description?: string
   status: 'pass' | 'fail' | 'error'
   durationMs: number
   steps: StepResult[]
@@ -68,6 +72,9 @@ export interface RunTestOptions {
   onStep?: (step: StepResult) => void
 }
 
+const described = (step: { description?: string }): { description?: string } =>
+  step.description === undefined ? {} : { description: step.description }
+
 /** Runs every step of a test inside its services' containers, leased from the pool. */
 export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<TestResult> {
   const start = performance.now()
@@ -75,7 +82,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   const timings: TestTimings = { renderMs: options.load?.renderMs, parseMs: options.load?.parseMs, acquireMs: 0, reused: {}, steps: [], totalMs: 0 }
   const finish = (status: TestResult['status'], extra: Partial<TestResult> = {}): TestResult => {
     timings.totalMs = performance.now() - start
-    return { file: spec.file, name: spec.name, status, durationMs: timings.totalMs, steps, aborted: options.signal?.aborted ?? false, timings, ...extra }
+    return { file: spec.file, name: spec.name, ...(spec.description !== undefined && { description: spec.description }), status, durationMs: timings.totalMs, steps, aborted: options.signal?.aborted ?? false, timings, ...extra }
   }
 
   let lease: Lease
@@ -102,7 +109,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
     for (const step of spec.steps) {
       current = step
       if (failed) {
-        steps.push({ name: step.name, service: step.service, status: 'skipped', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: false })
+        steps.push({ name: step.name, ...described(step), service: step.service, status: 'skipped', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: false })
         continue
       }
       if (options.signal?.aborted) break
@@ -110,7 +117,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
       if (remaining <= 0) {
         // The budget is spent: starting the step only to kill it at once would tell nothing.
         const stepResult: StepResult = {
-          name: step.name, service: step.service, status: 'fail', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: true,
+          name: step.name, ...described(step), service: step.service, status: 'fail', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: true,
           failure: { expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget before this step started', excerpt: '' },
         }
         steps.push(stepResult)
@@ -128,6 +135,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
       const failure = checkExpectations(step, result)
       const stepResult: StepResult = {
         name: step.name,
+        ...described(step),
         service: step.service,
         status: failure ? 'fail' : 'pass',
         exitCode: result.exitCode,

@@ -29,6 +29,8 @@ export interface ServiceSpec {
   plugin: string
   /** Upstream's `plugin = "alpine"` next to `type = "generic_container"`: a name only, the container is generic. */
   label?: string
+  /** What the service is for, as written (documentation). */
+  description?: string
   image: string
   /** Overrides the image's command when set. */
   command?: string[]
@@ -65,6 +67,8 @@ export interface StepSpec {
   env: Record<string, string>
   workdir?: string
   timeoutMs: number
+  /** What the step checks, as written (documentation, shown in reports). */
+  description?: string
   expectedExitCode: number
   /** `should_fail = true`: any non-zero exit code passes, and 0 fails; replaces `expectedExitCode`. */
   shouldFail: boolean

@@ -26,7 +26,7 @@ describe('editor schema', () => {
   it('accepts the valid fixtures and rejects wrong types and unknown keys', () => {
     const validate = new Ajv({ strict: false, allErrors: true }).compile(schema)
     const check = (file: string) => validate(JSON.parse(JSON.stringify(parse(readFileSync(file, 'utf8')))))
-    for (const name of ['flat-schema.clnrm.toml', 'modern.clnrm.toml', 'otel-expect.clnrm.toml', 'upstream-plugin-type.clnrm.toml', 'scenario-run-and-steps.clnrm.toml', 'step-contains-should-fail.clnrm.toml']) {
+    for (const name of ['flat-schema.clnrm.toml', 'modern.clnrm.toml', 'otel-expect.clnrm.toml', 'upstream-plugin-type.clnrm.toml', 'scenario-run-and-steps.clnrm.toml', 'step-contains-should-fail.clnrm.toml', 'upstream-descriptions.clnrm.toml']) {
       expect(check(fixture('valid', name)), JSON.stringify(validate.errors)).toBe(true)
     }
     for (const name of ['meta-name-type', 'service-image-type', 'step-command-string', 'step-exit-code-string', 'service-port-range', 'expect-span-kind-invalid', 'expect-span-attrs-string', 'expect-status-invalid', 'expect-hermeticity-flag-string', 'expect-order-string', 'expect-window-contains-missing', 'otel-sample-ratio-range']) {

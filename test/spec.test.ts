@@ -90,7 +90,8 @@ describe('valid test files normalize into one model', () => {
   })
 
   it('lets free-text metadata extras through with a warning only', () => {
-    for (const meta of ['[meta]\nname = "t"\ntags = ["a"]\n', '[test.metadata]\nname = "t"\nauthors = ["a"]\n']) {
+    // tags, author and version are upstream's documented metadata: no warning (upstream-schema.test.ts).
+    for (const meta of ['[meta]\nname = "t"\nowner = ["a"]\n', '[test.metadata]\nname = "t"\nauthors = ["a"]\n']) {
       const result = loader.loadSource(fixture('valid/extras.clnrm.toml'), `${meta}[services.app]\nimage = "x"\n[[steps]]\nrun = "true"\n`)
       expect(result.spec?.name).toBe('t')
       expect(result.diagnostics.map(d => [d.code, d.severity, d.line, d.column])).toEqual([['CLNRM_UNKNOWN_KEY', 'warning', 3, 1]])

@@ -68,6 +68,14 @@ describe('upstream spellings, in-process', () => {
     expect(checkExpectations(fails!, { ...exec(137, ''), timedOut: true })?.expectation).toMatch(/^timeout/)
   })
 
+  it('descriptions on tests, services, steps and scenarios, and version/tags/author, are accepted without a warning', async () => {
+    const result = await loader.load(fixture('valid', 'upstream-descriptions.clnrm.toml'))
+    expect(result.diagnostics).toEqual([])
+    expect(result.spec!.description).toBe('Proves the greeting')
+    expect(result.spec!.services.app!.description).toBe('The box that greets')
+    expect(result.spec!.steps.map(s => s.description)).toEqual(['Says hello', 'Says hello twice'])
+  })
+
   it('a plugin clnrm cannot start stays an error unless type says it is a generic container', () => {
     const file = fixture('valid', 'x.clnrm.toml')
     const source = (service: string) => `[meta]\nname = "t"\n[services.db]\nimage = "busybox:1.36"\n${service}[[steps]]\nrun = "true"\n`
@@ -138,6 +146,32 @@ describe('upstream spellings, through the CLI', () => {
     expect(succeeded.code).toBe(1)
     expect(succeeded.stdout + succeeded.stderr).toContain('should_fail = true')
     expect(clnrmContainers(succeeded.pid)).toEqual([])
+  })
+
+  it('descriptions show in dry-run and with a failing step, in the json report, and never warn', async () => {
+    const text = (regex: string) => `[meta]\nname = "described"\ndescription = "Proves the greeting"\ntags = ["smoke"]\nauthor = "me"\nversion = "1"\n[services.app]\nimage = "${IMAGE}"\ndescription = "The greeter box"\n[[steps]]\nname = "greets"\ndescription = "Says hello"\nrun = "echo hello"\nexpected_output_regex = "${regex}"\n`
+    write('described.clnrm.toml', text('hello'))
+    const validate = await cli(['validate', '.'], dir)
+    expect(validate.code).toBe(0)
+    expect(validate.stdout).toContain('0 errors, 0 warnings')
+    expect(validate.stdout + validate.stderr).not.toMatch(/CLNRM_/)
+    const dry = await cli(['dry-run', '.'], dir)
+    expect(dry.stdout).toContain('The greeter box')
+    expect(dry.stdout).toContain('Says hello')
+    write('described.clnrm.toml', text('goodbye'))
+    const run = await cli(['run', '.'], dir)
+    expect(run.code).toBe(1)
+    expect(run.stdout).toContain('Proves the greeting')
+    expect(run.stdout).toMatch(/✗ step "greets"[^\n]*\n\s+checks Says hello/)
+    expect(clnrmContainers(run.pid)).toEqual([])
+    const json = await cli(['run', '.', '--reporter', 'json'], dir)
+    const report = JSON.parse(json.stdout)
+    expect(JSON.stringify(report)).toContain('"description":"Says hello"')
+    expect(JSON.stringify(report)).toContain('"description":"Proves the greeting"')
+    expect(clnrmContainers(json.pid)).toEqual([])
+    const junit = await cli(['run', '.', '--reporter', 'junit'], dir)
+    expect(junit.stdout).toContain('<property name="description" value="Says hello"/>')
+    expect(clnrmContainers(junit.pid)).toEqual([])
   })
 
   it('an unknown plugin without type = "generic_container" is a located error in validate and run', async () => {

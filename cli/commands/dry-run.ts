@@ -35,6 +35,7 @@ function formatPlan(ctx: CommandContext, plan: TestPlan): string {
   lines.push(`  services ${c.dim('(started in parallel, on one private network; ids are host names)')}`)
   for (const s of plan.services) {
     lines.push(`    ${c.cyan(s.id)}  ${s.image}${s.command ? `  ${c.dim('command')} ${shellQuote(s.command)}` : ''}  ${c.dim(s.reuse ? 'reusable' : 'fresh each run')}`)
+    if (s.description) lines.push(`      ${c.dim(printable(s.description))}`)
     if (s.label !== undefined) lines.push(`      ${c.dim(`plugin "${printable(s.label)}" is a label: started as a generic container from its image`)}`)
     for (const port of s.ports) lines.push(`      port ${port.container} → host port in $${port.env}`)
     for (const v of s.volumes) lines.push(`      volume ${displayPath(ctx, v.host)} → ${v.container}${v.readOnly ? ' (read-only)' : ''}`)
@@ -44,6 +45,7 @@ function formatPlan(ctx: CommandContext, plan: TestPlan): string {
   lines.push('  steps')
   plan.steps.forEach((step, i) => {
     lines.push(`    ${i + 1}. ${printable(step.name)} ${c.dim(`in ${step.service}`)}: ${printable(shellQuote(step.argv))}`)
+    if (step.description) lines.push(`       ${c.dim(printable(step.description))}`)
     lines.push(`       ${c.dim(`expect ${step.expect.join(', ')}; timeout ${formatDuration(step.timeoutMs)}${step.continueOnFailure ? '; continues on failure' : ''}${step.collectSpans ? '; stdout read as NDJSON spans' : ''}`)}`)
   })
   if (plan.otel) {

@@ -38,6 +38,7 @@ export function formatJunitReport(report: RunReport, root: string): string {
     }
     for (const step of test.steps) {
       lines.push(`    <testcase name="${escapeXml(step.name)}" classname="${escapeXml(test.name)}" file="${file}" time="${seconds(step.durationMs)}">`)
+      if (step.description) lines.push(`      <properties><property name="description" value="${escapeXml(step.description)}"/></properties>`)
       if (step.status === 'skipped') lines.push('      <skipped message="an earlier step failed"/>')
       if (step.failure) lines.push(`      <failure message="${escapeXml(`${step.failure.expectation}: ${step.failure.message}`)}" type="${escapeXml(step.failure.expectation.split(' ')[0]!)}">${escapeXml(step.failure.excerpt)}</failure>`)
       if (step.stdout) lines.push(`      <system-out>${escapeXml(step.stdout)}</system-out>`)
