@@ -1,4 +1,4 @@
-import { boolean, field, integer, table, union } from './fields.ts'
+import { boolean, field, integer, number, table, union } from './fields.ts'
 import type { FieldDef, TypeDef } from './fields.ts'
 import type { KeyPath } from './diagnostics.ts'
 import type { Span } from './otel/types.ts'
@@ -15,11 +15,12 @@ export type AssertionKey =
   | 'all_steps_should_succeed' | 'all_steps_should_pass' | 'all_steps_must_pass' | 'all_commands_should_succeed'
   | 'execution_should_be_hermetic'
   | 'span_graph_is_valid_tree' | 'no_orphaned_spans'
+  | 'minimum_success_rate' | 'require_service_health'
 
 /** One checkable assertion of a test, as written. */
 export interface AssertionSpec {
   key: AssertionKey
-  /** `true`, or for `container_should_have_executed_commands` a count. `false` is no claim and is dropped. */
+  /** `true`, or a number (`container_should_have_executed_commands`, `minimum_success_rate`). `false` is no claim and is dropped. */
   value: true | number
   /** Where it is written (`assertions.<key>` or `test.assertions.<key>`). */
   path: KeyPath
@@ -38,6 +39,8 @@ export const assertionsTable: TypeDef & { kind: 'table' } = table({
   execution_should_be_hermetic: claim('At least one step ran, and every step that ran did so inside a service container in the run\'s fresh, empty workdir (no step sets `workdir`).'),
   span_graph_is_valid_tree: claim('The spans of the run form trees: at least one span, every trace has exactly one root, every parent is a span of the same trace, no cycle.'),
   no_orphaned_spans: claim('Every span\'s parent is among the spans of the run.'),
+  minimum_success_rate: field(number({ minimum: 0, maximum: 1 }), 'At least this fraction of the test\'s steps passed (skipped steps count as not passed).'),
+  require_service_health: claim('Every service declares `health_check` or `wait_for`, and it held before the first step (a service that never gets ready ends the run as an error).'),
 }, { unknownKeys: 'notSupported' })
 
 /** Keys that judge spans: the test must collect them (`[otel]` or an `expect.*` table). */
@@ -49,7 +52,7 @@ type Report = (code: 'CLNRM_INVALID_VALUE', message: string, path: KeyPath, targ
  * The checked `[assertions]` and `[test.assertions]` of a document as a list; `false` values are
  * dropped (they claim nothing). Span assertions in a test that collects no spans are reported.
  */
-export function normalizeAssertions(doc: { assertions?: Record<string, unknown>; test?: { assertions?: Record<string, unknown> } }, collectsSpans: boolean, report: Report): AssertionSpec[] | undefined {
+export function normalizeAssertions(doc: { assertions?: Record<string, unknown>; test?: { assertions?: Record<string, unknown> } }, collectsSpans: boolean, services: Readonly<Record<string, { healthCheck?: unknown; waitFor?: unknown }>>, report: Report): AssertionSpec[] | undefined {
   const list: AssertionSpec[] = []
   const tables: Array<[Record<string, unknown> | undefined, KeyPath]> = [[doc.assertions, ['assertions']], [doc.test?.assertions, ['test', 'assertions']]]
   for (const [written, base] of tables) {
@@ -58,6 +61,11 @@ export function normalizeAssertions(doc: { assertions?: Record<string, unknown>;
       const path = [...base, key]
       if (SPAN_ASSERTIONS.has(key as AssertionKey) && !collectsSpans) {
         report('CLNRM_INVALID_VALUE', `${path.join('.')} judges the run's spans, but this test collects none`, path, 'key', 'Declare [otel] (or an expect.* table) so the services export spans to clnrm, or remove the assertion.')
+        continue
+      }
+      const unchecked = Object.keys(services).filter(id => !services[id]!.healthCheck && !services[id]!.waitFor)
+      if (key === 'require_service_health' && unchecked.length) {
+        report('CLNRM_INVALID_VALUE', `${path.join('.')} needs every service's health checked, but ${unchecked.map(id => `"${id}"`).join(', ')} declare${unchecked.length === 1 ? 's' : ''} neither health_check nor wait_for`, path, 'key', 'Give each service a health_check (or wait_for), or remove the assertion.')
         continue
       }
       list.push({ key: key as AssertionKey, value: value as true | number, path })
@@ -88,6 +96,15 @@ function verdict(assertion: AssertionSpec, spec: TestSpec, steps: readonly StepR
       const own = spec.steps.filter(s => ranNames.has(s.name) && s.workdir !== undefined)
       return own.length ? `steps ran outside the run's fresh workdir: ${own.map(s => `"${s.name}" (workdir = "${s.workdir}")`).join(', ')}` : undefined
     }
+    case 'minimum_success_rate': {
+      const passed = steps.filter(s => s.status === 'pass').length
+      const rate = spec.steps.length ? passed / spec.steps.length : 0
+      return rate >= (assertion.value as number) ? undefined : `${passed} of ${spec.steps.length} steps passed (${Math.round(rate * 1000) / 10}%)`
+    }
+    // Readiness is checked before the first step, and a service that never gets ready ends the
+    // run as an error: a run judged at all had every (declared, load-checked) check hold.
+    case 'require_service_health':
+      return undefined
     case 'span_graph_is_valid_tree':
     case 'no_orphaned_spans':
       return spanVerdict(assertion.key, spans ?? [])

@@ -122,7 +122,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
   })
   const watch = { files: watchPaths('files'), modules: watchPaths('modules') }
   const { otel, expect } = normalizeOtel(doc, steps.some(step => step.collectSpans), serviceIds, error)
-  const assertions = normalizeAssertions(doc, !!otel, error)
+  const assertions = normalizeAssertions(doc, !!otel, services, error)
 
   if (out.some(d => d.severity === 'error')) return { diagnostics: out, paths }
   return {

@@ -59,6 +59,8 @@ describe('[assertions] when a file is loaded', () => {
   it('[test.assertions] is the same table; false claims nothing; a wrong type and span claims without spans are located errors', () => {
     const spec = load(dir, `[test.metadata]\nname = "t"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nrun = "true"\n[test.assertions]\nall_steps_must_pass = true\nexecution_should_be_hermetic = false\n`).spec!
     expect(spec.assertions).toEqual([{ key: 'all_steps_must_pass', value: true, path: ['test', 'assertions', 'all_steps_must_pass'] }])
+    const unhealthy = load(dir, file('require_service_health = true'))
+    expect(unhealthy.diagnostics.filter(d => d.severity === 'error').map(d => [d.code, d.line, d.message])).toEqual([['CLNRM_INVALID_VALUE', 12, 'assertions.require_service_health needs every service\'s health checked, but "box" declares neither health_check nor wait_for']])
     const bad = load(dir, file('container_should_have_executed_commands = "many"\nno_orphaned_spans = true'))
     expect(bad.diagnostics.filter(d => d.severity === 'error').map(d => [d.code, d.line])).toEqual([['CLNRM_INVALID_TYPE', 12], ['CLNRM_INVALID_VALUE', 13]])
   })
@@ -94,6 +96,18 @@ describe('[assertions] judged after a run (real engine)', () => {
       ['assertions.container_should_have_executed_commands', 'fail', 'assertions.container_should_have_executed_commands = 3 does not hold: 2 of 2 steps ran to the end in a container, fewer than 3'],
       ['assertions.all_steps_should_pass', 'fail', 'assertions.all_steps_should_pass = true does not hold: 1 of 2 steps did not pass: "one" (failed)'],
       ['assertions.execution_should_be_hermetic', 'fail', 'assertions.execution_should_be_hermetic = true does not hold: steps ran outside the run\'s fresh workdir: "one" (workdir = "/tmp")'],
+    ])
+  })
+
+  it('minimum_success_rate counts passed steps; require_service_health holds once declared checks held', async () => {
+    const steps = '[[steps]]\nname = "one"\nrun = "exit 3"\ncontinue_on_failure = true\n[[steps]]\nname = "two"\nrun = "true"\n'
+    const health = '[services.box.health_check]\ncmd = "true"\n'
+    const result = await run(pool, specFrom(dir, 'rate', file('minimum_success_rate = 0.5\nrequire_service_health = true', health + steps).replace('minimum_success_rate = 0.5', 'minimum_success_rate = 0.5\n[test.assertions]\nminimum_success_rate = 0.9').replace('[meta]\nname = "asserted"', '[test.metadata]\nname = "asserted"')))
+    expect(result.status).toBe('fail')
+    expect(entries(result.steps)).toEqual([
+      ['assertions.minimum_success_rate', 'pass', undefined],
+      ['test.assertions.minimum_success_rate', 'fail', 'test.assertions.minimum_success_rate = 0.9 does not hold: 1 of 2 steps passed (50%)'],
+      ['test.assertions.require_service_health', 'pass', undefined],
     ])
   })
 
