@@ -79,11 +79,13 @@ try {
       results.push({ file: rel(file), ok: false, reason: `renders to invalid TOML: ${String(error.message).split('\n')[0]}`, todos })
       continue
     }
-    results.push({ file: rel(file), ok: true, todos })
+    // Eta prints a variable nobody defined as "undefined" where Tera would stop: count those apart.
+    results.push({ file: rel(file), ok: true, todos, undefinedVars: /\bundefined\b/.test(rendered.stdout) })
   }
   const ok = results.filter(r => r.ok)
   console.log(`migrate + render to valid TOML: ${ok.length} of ${tera.length}`)
-  for (const r of results.filter(r => r.ok && r.todos?.length)) console.log(`  ok, with ${r.todos.length} TODO(s): ${r.file}`)
+  console.log(`  of which ${ok.filter(r => !r.todos?.length && !r.undefinedVars).length} with no TODO and no "undefined" in the output`)
+  for (const r of results.filter(r => r.ok && (r.todos?.length || r.undefinedVars))) console.log(`  ok, but ${[r.todos?.length && `${r.todos.length} TODO(s)`, r.undefinedVars && '"undefined" printed (a variable upstream\'s defaults lack)'].filter(Boolean).join(', ')}: ${r.file}`)
   for (const r of results.filter(r => !r.ok)) {
     console.log(`  ✗ ${r.file}: ${r.reason}`)
     for (const todo of r.todos ?? []) console.log(`      ${todo}`)

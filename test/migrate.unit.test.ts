@@ -117,3 +117,31 @@ describe('Tera helpers', () => {
     expect(make().toml_encode({ a: 1 })).toContain('a = 1')
   })
 })
+
+describe('migration plan', () => {
+  it('points an import at the nearest macro library that defines the macros called', async () => {
+    const { planMigration } = await import('../core/migrate/plan.ts')
+    const steps = planMigration([
+      { path: '/p/tests/a/t.clnrm.toml.tera', text: '{% import "_macros.toml.tera" as m %}\n{{ m::service("x") }}\n{{ slug(s="A B") }} {{ toml_encode(s="q") }}\n' },
+      { path: '/p/tests/_macros.toml.tera', text: '{% macro span(n) %}{% endmacro %}' },
+      { path: '/p/lib/deep/_macros.toml.tera', text: '{% macro span(n) %}{% endmacro %}{% macro service(n) %}{% endmacro %}' },
+      { path: '/p/plain.clnrm.toml', text: '[meta]\nname = "no tera"\n' },
+      { path: '/p/cleanroom.toml', text: '[project]\nname = "x"\n' },
+    ])
+    expect(steps.map(s => s.to)).toEqual(['/p/tests/a/t.clnrm.toml.eta', '/p/tests/_macros.toml.eta', '/p/lib/deep/_macros.toml.eta', '/p/clnrm.toml'])
+    expect(steps[0]!.output).toContain('include("../../lib/deep/_macros.toml.eta"')
+    expect(steps[0]!.output).toContain('filter.slug("A B")')
+    expect(steps[0]!.output).toContain('toml_encode("q")')
+    expect(steps[0]!.todos).toEqual([])
+  })
+  it('leaves a located TODO for an import of a file it does not migrate', async () => {
+    const { planMigration } = await import('../core/migrate/plan.ts')
+    const [step] = planMigration([{ path: '/p/t.clnrm.toml.tera', text: 'a = 1\n{% import "_lib.toml.tera" as m %}\n' }])
+    expect(step!.todos).toMatchObject([{ line: 2, column: 12, message: expect.stringMatching(/not among the migrated files/) }])
+    const [other] = planMigration([
+      { path: '/p/t.clnrm.toml.tera', text: '{% import "_lib.toml.tera" as m %}\n{{ m::gone() }}\n' },
+      { path: '/p/_lib.toml.tera', text: '{% macro here() %}{% endmacro %}' },
+    ])
+    expect(other!.todos).toMatchObject([{ line: 1, column: 12, message: 'no migrated "_lib.toml.tera" defines gone: those calls fail when rendered' }])
+  })
+})

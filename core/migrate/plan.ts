@@ -49,8 +49,16 @@ export function planMigration(inputs: readonly MigrationInput[]): MigrationStep[
     const target = migrationTarget(input.path, input.text)
     if (!target) continue
     const missing: string[] = []
+    const lacking: Array<{ name: string; macros: string[] }> = []
     const renameImport = (name: string): string => {
-      const found = nearest(input.path, name, inputs)
+      const called = calledMacros(input.text)
+      const found = nearest(input.path, name, inputs, called)
+      const library = inputs.find(i => i.path === found)
+      if (library) {
+        const defined = definedMacros(library.text)
+        const absent = [...called].filter(m => !defined.has(m))
+        if (absent.length) lacking.push({ name, macros: absent })
+      }
       if (!found) {
         missing.push(name)
         return `./${renameTeraFile(name)}`
@@ -70,6 +78,16 @@ export function planMigration(inputs: readonly MigrationInput[]): MigrationStep[
         source: name,
       })
     }
+    for (const { name, macros } of lacking) {
+      const at = input.text.indexOf(name)
+      const before = input.text.slice(0, Math.max(at, 0))
+      todos.push({
+        line: before.split('\n').length,
+        column: at - before.lastIndexOf('\n'),
+        message: `no migrated "${name}" defines ${macros.join(', ')}: those calls fail when rendered`,
+        source: name,
+      })
+    }
     todos.sort((a, b) => a.line - b.line || a.column - b.column)
     if (target.reason === 'project-file' && output !== input.text) {
       // clnrm.toml is read as plain TOML: its tags would stay literal text.
@@ -80,8 +98,24 @@ export function planMigration(inputs: readonly MigrationInput[]): MigrationStep[
   return steps
 }
 
-function nearest(importer: string, name: string, inputs: readonly MigrationInput[]): string | undefined {
-  const candidates = inputs.map(i => i.path).filter(p => basename(p) === name)
+// Upstream ships its macro library inside the binary, so importers rarely sit beside a copy;
+// several copies may differ, so the nearest one that defines every macro called wins.
+function nearest(importer: string, name: string, inputs: readonly MigrationInput[], called: ReadonlySet<string>): string | undefined {
+  const candidates = inputs.filter(i => basename(i.path) === name)
   const distance = (p: string): number => relative(dirname(importer), dirname(p)).split(sep).filter(Boolean).length
-  return candidates.sort((a, b) => distance(a) - distance(b) || a.localeCompare(b))[0]
+  const missing = (text: string): number => {
+    const defined = definedMacros(text)
+    return [...called].filter(m => !defined.has(m)).length
+  }
+  return candidates
+    .map(c => ({ path: c.path, missing: missing(c.text), distance: distance(c.path) }))
+    .sort((a, b) => a.missing - b.missing || a.distance - b.distance || a.path.localeCompare(b.path))[0]?.path
+}
+
+function definedMacros(text: string): Set<string> {
+  return new Set([...text.matchAll(/\{%-?\s*macro\s+(\w+)/g)].map(m => m[1]!))
+}
+
+function calledMacros(text: string): Set<string> {
+  return new Set([...text.matchAll(/\b\w+::(\w+)\s*\(/g)].map(m => m[1]!))
 }

@@ -74,7 +74,7 @@ const POSITIONAL: Record<string, string[]> = {
   sha256: ['s'],
   uuid_v4: ['seed'],
   pick: ['array'],
-  toml_encode: ['value'],
+  toml_encode: ['value', 's'],
   now_plus: ['seconds'],
   range: ['start', 'end', 'step_by'],
 }
@@ -341,7 +341,13 @@ class Parser {
           args[index] = value
         }
       }
-      return `${name === 'range' ? 'filter.range' : name}(${args.join(', ')})`
+      // toml_encode(s=…) and toml_encode(value=…) are both spelled upstream.
+      return `${name === 'range' ? 'filter.range' : name}(${(name === 'toml_encode' ? args.filter(a => a !== 'undefined') : args).join(', ')})`
+    }
+    // Filters upstream also calls as functions: slug(s='Text').
+    const asFilter = FILTERS[name]
+    if (asFilter && asFilter.helper.startsWith('filter.') && named.length === 1 && ['s', 'value', 'text'].includes(named[0]![0]) && !positional.length) {
+      return `${asFilter.helper}(${named[0]![1]})`
     }
     if (!/^(?:now_\w+|uuid_v7|ulid|trace_id|span_id|traceparent|fake_\w+)$/.test(name)) this.fail(`unknown function "${name}"`)
     if (positional.length) this.fail(`${name}() takes named arguments`)
