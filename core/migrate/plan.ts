@@ -1,4 +1,5 @@
 import { basename, dirname, join, relative, sep } from 'node:path'
+import { parse } from 'smol-toml'
 import { findTemplateMarks } from '../template-marks.ts'
 import type { MigrationTodo } from './tera.ts'
 import { renameTeraFile, translateTera } from './tera.ts'
@@ -66,7 +67,10 @@ export function planMigration(inputs: readonly MigrationInput[]): MigrationStep[
       const rel = relative(dirname(input.path), join(dirname(found), renameTeraFile(basename(found)))).split(sep).join('/')
       return rel.startsWith('.') ? rel : `./${rel}`
     }
-    const { output, todos } = translateTera(input.text, { renameImport })
+    const fileVars = target.reason === 'project-file' ? undefined : extractFileVars(input.text)
+    const translated = translateTera(fileVars?.text ?? input.text, { renameImport })
+    const todos = translated.todos
+    const output = fileVars ? `${fileVarsPreamble(fileVars.vars)}${translated.output}` : translated.output
     for (const name of missing) {
       const at = input.text.indexOf(name)
       const before = input.text.slice(0, Math.max(at, 0))
@@ -118,4 +122,36 @@ function definedMacros(text: string): Set<string> {
 
 function calledMacros(text: string): Set<string> {
   return new Set([...text.matchAll(/\b\w+::(\w+)\s*\(/g)].map(m => m[1]!))
+}
+
+const VARS_TABLE_RE = /^\[(?:template\.)?vars\][ \t]*(?:#.*)?$/m
+
+/**
+ * Upstream renders a template with the literal `[vars]` (or `[template.vars]`) table of the file
+ * itself. clnrm keeps template data out of test files, so the table becomes a comment (same
+ * lines, so TODO places hold) and its values defaults the template sets before anything else,
+ * under clnrm.toml's [vars] and --var. A table holding tags or invalid TOML is left alone.
+ */
+export function extractFileVars(text: string): { text: string; vars: Record<string, unknown> } | undefined {
+  const header = VARS_TABLE_RE.exec(text)
+  if (!header) return undefined
+  const start = header.index
+  const rest = text.slice(start + header[0].length)
+  const next = /^[ \t]*\[/m.exec(rest)
+  const end = start + header[0].length + (next ? next.index : rest.length)
+  const section = text.slice(start, end)
+  if (/\{\{|\{%|\{#|#\}/.test(section)) return undefined
+  let vars: Record<string, unknown>
+  try {
+    vars = parse(section.slice(header[0].length)) as Record<string, unknown>
+  }
+  catch {
+    return undefined
+  }
+  const body = section.replace(/\s+$/, '')
+  return { text: `${text.slice(0, start)}{# moved into the template's first tag: ${body} #}${section.slice(body.length)}${text.slice(end)}`, vars }
+}
+
+function fileVarsPreamble(vars: Record<string, unknown>): string {
+  return `<% /* the file's own [vars], under clnrm.toml [vars] and --var */ it.vars = { ...${JSON.stringify(vars)}, ...it.vars }; for (const [k, v] of Object.entries(it.vars)) it[k] ??= v %>`
 }
