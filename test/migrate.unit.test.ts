@@ -149,12 +149,12 @@ describe('migration plan', () => {
 describe('a Tera file\'s own [vars]', () => {
   it('become defaults of the template (clnrm.toml [vars] win), and the table a comment on the same lines', async () => {
     const { planMigration } = await import('../core/migrate/plan.ts')
-    const tera = '[meta]\nname = "{{ vars.svc }}-{{ port }}"\n\n[vars]\n# data\nsvc = "api"\nport = 8080\n\n[services.box]\nimage = "{{ image }}"\n'
+    const tera = '[meta]\nname = "{{ vars.svc }}-{{ port }}-{{ vars.db.host }}"\n\n[vars]\n# data\nsvc = "api"\nport = 8080\n[vars.db]\nhost = "h"\n\n[services.box]\nimage = "{{ image }}"\n'
     const [step] = planMigration([{ path: join(dir, 'v.clnrm.toml.tera'), text: tera }])
     expect(step!.output.split('\n')).toHaveLength(tera.split('\n').length)
     const renderer = createTemplateRenderer({ root: dir })
     const render = (vars: Record<string, unknown>) => parse(renderer.render({ file: join(dir, 'v.clnrm.toml.eta'), source: step!.output, vars }).output)
-    expect(render({ image: 'busybox' })).toEqual({ meta: { name: 'api-8080' }, services: { box: { image: 'busybox' } } })
-    expect(render({ svc: 'web', image: 'b' })).toMatchObject({ meta: { name: 'web-8080' } })
+    expect(render({ image: 'busybox' })).toEqual({ meta: { name: 'api-8080-h' }, services: { box: { image: 'busybox' } } })
+    expect(render({ svc: 'web', image: 'b' })).toMatchObject({ meta: { name: 'web-8080-h' } })
   })
 })

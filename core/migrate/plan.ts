@@ -137,13 +137,15 @@ export function extractFileVars(text: string): { text: string; vars: Record<stri
   if (!header) return undefined
   const start = header.index
   const rest = text.slice(start + header[0].length)
-  const next = /^[ \t]*\[/m.exec(rest)
+  // Sub-tables ([vars.database]) belong to the same data.
+  const next = /^[ \t]*\[(?!(?:template\.)?vars\.)/m.exec(rest)
   const end = start + header[0].length + (next ? next.index : rest.length)
   const section = text.slice(start, end)
   if (/\{\{|\{%|\{#|#\}/.test(section)) return undefined
   let vars: Record<string, unknown>
   try {
-    vars = parse(section.slice(header[0].length)) as Record<string, unknown>
+    const parsed = parse(section) as { vars?: Record<string, unknown>; template?: { vars?: Record<string, unknown> } }
+    vars = parsed.vars ?? parsed.template?.vars ?? {}
   }
   catch {
     return undefined
