@@ -84,7 +84,7 @@ const waitForTable = table({
 })
 
 const volumeTable = table({
-  host_path: field(string({ nonEmpty: true }), 'A path on the host, relative to the test file. Must exist and stay inside the project root (symlinks are followed).', { required: true }),
+  host_path: field(string({ nonEmpty: true }), 'A path on the host, relative to the test file; it must exist and stay inside the project root (symlinks are followed). An absolute path (upstream requires them) is accepted with a warning: the test then depends on this machine.', { required: true }),
   container_path: field(string({ nonEmpty: true }), 'Where it appears inside the container: absolute, not `/`, `/proc`, `/sys` or `/dev`.', { required: true }),
   read_only: field(boolean, 'Mount read-only.', { default: false }),
 })

@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path'
+import { dirname, isAbsolute, resolve } from 'node:path'
 import { checkTable, didYouMean } from './check.ts'
 import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { formatKeyPath } from './diagnostics.ts'
@@ -31,8 +31,8 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
   const out: PendingDiagnostic[] = []
   const paths: PathCheck[] = []
   const doc = checkTable(raw, testFileTable, [], out) as Table
-  const error = (code: PendingDiagnostic['code'], message: string, path: KeyPath, target: PendingDiagnostic['target'], hint?: string): void => {
-    out.push({ code, severity: 'error', message, hint, path, target })
+  const error: Report = (code, message, path, target, hint, severity = 'error') => {
+    out.push({ code, severity, message, hint, path, target })
   }
   const servicesKey = 'services' in raw ? 'services' : 'service'
 
@@ -145,7 +145,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
   }
 }
 
-type Report = (code: PendingDiagnostic['code'], message: string, path: KeyPath, target: PendingDiagnostic['target'], hint?: string) => void
+type Report = (code: PendingDiagnostic['code'], message: string, path: KeyPath, target: PendingDiagnostic['target'], hint?: string, severity?: PendingDiagnostic['severity']) => void
 
 const SHELL = (script: string): string[] => ['sh', '-c', script]
 const argv = (value: string | string[] | undefined): string[] | undefined =>
@@ -157,6 +157,13 @@ function normalizeService(id: string, service: Table, path: KeyPath, ctx: Normal
     const hostPath = resolve(baseDir, volume.host_path ?? '')
     const hostKey = [...path, 'volumes', index, 'host_path']
     if (volume.host_path === undefined) { /* reported missing or invalid by the schema */ }
+    else if (isAbsolute(volume.host_path)) {
+      // Upstream requires absolute host paths, so its files carry them. Such a test runs only on
+      // machines with that path: accepted, with a warning; it must still exist (path-checks.ts).
+      report('CLNRM_VOLUME_ABSOLUTE', `Volume host_path "${volume.host_path}" is absolute: the test depends on this machine`, hostKey, 'value',
+        outside(ctx.root, hostPath) ? 'Copy what the test needs into the project and write the path relative to the test file, so the test runs anywhere.' : 'Write the path relative to the test file, so the test runs wherever the project is checked out.', 'warning')
+      paths.push({ kind: 'volume', path: hostKey, written: volume.host_path, absolute: hostPath, service: id, index, machine: true })
+    }
     else if (outside(ctx.root, hostPath)) {
       report('CLNRM_VOLUME_OUTSIDE_ROOT', `Volume host_path "${volume.host_path}" resolves to ${hostPath}, outside the project root ${ctx.root}`, hostKey, 'value', 'Keep mounted files inside the project so tests stay hermetic; copy the file into the project.')
     }

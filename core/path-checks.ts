@@ -11,7 +11,8 @@ import type { TestSpec } from './spec.ts'
  * is checked on every load (the config cache holds only what the text decides).
  */
 export type PathCheck =
-  | { kind: 'volume'; path: KeyPath; written: string; absolute: string; service: string; index: number }
+  /** `machine`: written as an absolute path, which upstream requires; it may lie outside the root. */
+  | { kind: 'volume'; path: KeyPath; written: string; absolute: string; service: string; index: number; machine?: boolean }
   | { kind: 'watch-files'; path: KeyPath; written: string; absolute: string }
   | { kind: 'watch-module'; path: KeyPath; written: string; absolute: string }
 
@@ -43,11 +44,11 @@ export function runPathChecks(checks: readonly PathCheck[], root: string, realRo
         report('error', 'CLNRM_VOLUME_NOT_FOUND', `Volume host_path "${check.written}" does not exist (${check.absolute})`, check.path,
           'Create it, or fix the path: the engine would otherwise create an empty, root-owned directory in its place.')
       }
-      else if (outside(realRoot, real)) {
+      else if (!check.machine && outside(realRoot, real)) {
         report('error', 'CLNRM_VOLUME_OUTSIDE_ROOT', `Volume host_path "${check.written}" leads through a symlink to ${real}, outside the project root ${realRoot}`, check.path,
           'Mount only files inside the project; copy what the test needs into it instead of linking to it.')
       }
-      else if (relative(realRoot, real) !== relative(root, check.absolute)) {
+      else if (check.machine ? real !== check.absolute : relative(realRoot, real) !== relative(root, check.absolute)) {
         // A link below the root: mount the checked path, not the link, which could be pointed
         // elsewhere before the mount. (A root that is itself under a link, as /tmp on macOS, keeps
         // the written paths, which the dev loop's watcher reports.)

@@ -1,7 +1,8 @@
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { clnrmContainers, IMAGE } from './engine.ts'
+import { createTestLoader } from '../core/index.ts'
 import { checkExpectations } from '../core/expect.ts'
 import type { ExecResult } from '../core/exec/types.ts'
 import { fixture, fixtureLoader, tempDir } from './helpers.ts'
@@ -85,6 +86,59 @@ describe('upstream spellings, in-process', () => {
     expect(errors('type = "surrealdb"\n')).toEqual([['CLNRM_INVALID_VALUE', 5, 8]])
     expect(errors('type = "generic_container"\n')).toEqual([])
     expect(errors('plugin = "postgres"\ntype = "generic_container"\n')).toEqual([])
+  })
+})
+
+describe('absolute volume host paths', () => {
+  let dir: string
+  let outsideDir: string
+  const cleanups: Array<() => Promise<void>> = []
+  beforeEach(async () => {
+    const a = await tempDir('clnrm-abs-root-')
+    const b = await tempDir('clnrm-abs-outside-')
+    dir = a.dir
+    outsideDir = b.dir
+    cleanups.push(a.cleanup, b.cleanup)
+    writeFileSync(join(outsideDir, 'secret.txt'), 'from elsewhere\n')
+  })
+  afterEach(async () => { await Promise.all(cleanups.splice(0).map(c => c())) })
+  const load = (volume: string) => {
+    const file = join(dir, 't.clnrm.toml')
+    const text = `[meta]\nname = "t"\n[services.app]\nimage = "busybox:1.36"\nvolumes = [{ host_path = "${volume}", container_path = "/x" }]\n[[steps]]\nrun = "true"\n`
+    writeFileSync(file, text)
+    return createTestLoader({ project: { root: dir, vars: {}, determinism: {} } }).loadSource(file, text)
+  }
+  const codes = (r: ReturnType<typeof load>) => r.diagnostics.map(d => [d.code, d.severity, d.line, d.column])
+
+  it('are accepted with a located warning, outside the root too, and mount their real path', () => {
+    const result = load(outsideDir)
+    expect(codes(result)).toEqual([['CLNRM_VOLUME_ABSOLUTE', 'warning', 5, 26]])
+    expect(result.diagnostics[0]!.hint).toMatch(/relative/)
+    expect(result.spec!.services.app!.volumes[0]!.hostPath).toBe(realpathSync(outsideDir))
+    mkdirSync(join(dir, 'data'))
+    expect(codes(load(join(dir, 'data')))).toEqual([['CLNRM_VOLUME_ABSOLUTE', 'warning', 5, 26]])
+  })
+
+  it('relative paths that climb out, directly or through a symlink, stay errors', () => {
+    expect(codes(load(`../${outsideDir.split('/').pop()}`))).toEqual([['CLNRM_VOLUME_OUTSIDE_ROOT', 'error', 5, 26]])
+    symlinkSync(outsideDir, join(dir, 'link'))
+    expect(codes(load('link'))).toEqual([['CLNRM_VOLUME_OUTSIDE_ROOT', 'error', 5, 26]])
+  })
+
+  it('through the CLI: validate warns and exits 0, run mounts it and leaves no container; a missing one is an error', async () => {
+    const file = (path: string) => `[meta]\nname = "abs"\n[services.app]\nimage = "${IMAGE}"\nvolumes = [{ host_path = "${path}", container_path = "/host", read_only = true }]\n[[steps]]\nrun = "cat /host/secret.txt"\nexpected_output_contains = "from elsewhere"\n`
+    writeFileSync(join(dir, 'abs.clnrm.toml'), file(outsideDir))
+    const validate = await cli(['validate', '.'], dir)
+    expect(validate.code).toBe(0)
+    expect(validate.stdout).toContain('abs.clnrm.toml:5:26 warning CLNRM_VOLUME_ABSOLUTE')
+    const run = await cli(['run', '.'], dir)
+    expect(run.code, run.stdout + run.stderr).toBe(0)
+    expect(clnrmContainers(run.pid)).toEqual([])
+    writeFileSync(join(dir, 'abs.clnrm.toml'), file(join(outsideDir, 'missing')))
+    const missing = await cli(['run', '.'], dir)
+    expect(missing.code).not.toBe(0)
+    expect(missing.stderr).toContain('abs.clnrm.toml:5:26 error CLNRM_VOLUME_NOT_FOUND')
+    expect(clnrmContainers(missing.pid)).toEqual([])
   })
 })
 
