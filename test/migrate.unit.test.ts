@@ -158,3 +158,13 @@ describe('a Tera file\'s own [vars]', () => {
     expect(render({ svc: 'web', image: 'b' })).toMatchObject({ meta: { name: 'web-8080-h' } })
   })
 })
+
+describe('unifiedDiff', () => {
+  it('prints hunks with line ranges, deletions before additions, and nothing for equal texts', async () => {
+    const { unifiedDiff } = await import('../core/migrate/diff.ts')
+    const before = 'a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n'
+    const after = 'a\nB\nc\nd\ne\nf\ng\nh\ni\nj\nk\n'
+    expect(unifiedDiff(before, after, 'a/x', 'b/x', 1)).toBe('--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n@@ -10,1 +10,2 @@\n j\n+k\n')
+    expect(unifiedDiff(before, before, 'a/x', 'b/x')).toBe('')
+  })
+})
