@@ -1,6 +1,6 @@
-import { statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
-import { createTestLoader, discoverTestFiles, findProjectRoot, globTestFiles, loadProject, parseDuration, parseVarArgs } from '../core/index.ts'
+import { existsSync, statSync } from 'node:fs'
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { createTestLoader, discoverTestFiles, findProjectRoot, globTestFiles, loadProject, parseDuration, parseVarArgs, PROJECT_FILE } from '../core/index.ts'
 import type { LoadedTestFile, Project } from '../core/index.ts'
 import type { CommandArgs } from './command.ts'
 import type { CommandContext } from './context.ts'
@@ -33,12 +33,20 @@ export function varsFrom(args: CommandArgs): Record<string, string> {
 /**
  * The project root for a command: `--root`, else the nearest directory holding clnrm.toml above
  * the first path (`clnrm validate examples/` picks up examples/clnrm.toml from anywhere), else
- * above the working directory.
+ * above the working directory. Without clnrm.toml it is the working directory, as upstream's;
+ * only a first path outside the working directory makes its own directory the root.
  */
 export function projectRootFor(args: CommandArgs, ctx: Pick<CommandContext, 'cwd'>): string {
   if (args.options.root !== undefined) return resolve(ctx.cwd, args.options.root as string)
+  const cwd = resolve(ctx.cwd)
   const first = args.positionals[0]
-  return findProjectRoot(first ? searchStart(resolve(ctx.cwd, first)) : ctx.cwd)
+  const start = first ? searchStart(resolve(cwd, first)) : cwd
+  const found = findProjectRoot(start)
+  if (existsSync(join(found, PROJECT_FILE))) return found
+  // `clnrm run tests/a.clnrm.toml` from the project: volumes and includes may reach `../data`,
+  // beside tests/, as they do when every test runs. A path elsewhere cannot have cwd as its root.
+  const rel = relative(cwd, start)
+  return rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? start : cwd
 }
 
 function searchStart(path: string): string {

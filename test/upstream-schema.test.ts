@@ -228,6 +228,29 @@ describe('upstream spellings, through the CLI', () => {
     expect(clnrmContainers(junit.pid)).toEqual([])
   })
 
+  it('without clnrm.toml the root is the working directory, in validate, dry-run and run alike', async () => {
+    mkdirSync(join(dir, 'tests'))
+    mkdirSync(join(dir, 'data'))
+    writeFileSync(join(dir, 'data', 'beside.txt'), 'beside the tests\n')
+    writeFileSync(join(dir, 'tests', 'beside.clnrm.toml'), `[meta]\nname = "beside"\n[services.app]\nimage = "${IMAGE}"\nvolumes = [{ host_path = "../data", container_path = "/data", read_only = true }]\n[[steps]]\nrun = "cat /data/beside.txt"\nexpected_output_contains = "beside the tests"\n`)
+    for (const command of ['validate', 'dry-run']) {
+      const result = await cli([command, 'tests/beside.clnrm.toml'], dir)
+      expect(result.code, result.stdout + result.stderr).toBe(0)
+      expect(result.stdout + result.stderr).not.toContain('CLNRM_VOLUME_OUTSIDE_ROOT')
+    }
+    const run = await cli(['run', 'tests/beside.clnrm.toml'], dir)
+    expect(run.code, run.stdout + run.stderr).toBe(0)
+    expect(clnrmContainers(run.pid)).toEqual([])
+    // From inside tests/, the working directory is the root and ../data leaves it.
+    const inside = await cli(['validate', 'beside.clnrm.toml'], join(dir, 'tests'))
+    expect(inside.code).toBe(1)
+    expect(inside.stdout).toContain('beside.clnrm.toml:5:26 error CLNRM_VOLUME_OUTSIDE_ROOT')
+    // A path outside the working directory is its own root: the same error, not a root above it.
+    const elsewhere = await cli(['validate', join(dir, 'tests', 'beside.clnrm.toml')], join(dir, 'data'))
+    expect(elsewhere.code).toBe(1)
+    expect(elsewhere.stdout).toContain('CLNRM_VOLUME_OUTSIDE_ROOT')
+  })
+
   it('an unknown plugin without type = "generic_container" is a located error in validate and run', async () => {
     write('bad.clnrm.toml', `[meta]\nname = "bad"\n[services.db]\nplugin = "surrealdb"\nimage = "${IMAGE}"\n[[steps]]\nrun = "true"\n`)
     const validate = await cli(['validate', '.'], dir)
