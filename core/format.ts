@@ -43,6 +43,12 @@ export function isImageReference(ref: string): boolean {
   return ref.length <= 255 && IMAGE_REFERENCE_RE.test(ref)
 }
 
+const imageType: TypeDef = string({
+  examples: ['busybox:1.36', 'alpine:3.20'],
+  nonEmpty: true,
+  pattern: { source: IMAGE_REFERENCE_PATTERN, what: 'an image reference', hint: 'Write an image reference such as "busybox:1.36" or "ghcr.io/org/app:1.2": a lowercase name, an optional :tag and @digest. Paths are not images.' },
+})
+
 const env = (what: string): FieldDef =>
   field(record(scalar, ENV_NAME), `Environment variables ${what}. Values may be strings, integers or booleans.`)
 
@@ -97,11 +103,7 @@ export const serviceTable: TypeDef & { kind: 'table' } = table({
   plugin: field(string({ nonEmpty: true, examples: [...SERVICE_PLUGINS] }), 'How the service is provided: `generic_container`. Next to `type = "generic_container"`, any other value is a label (upstream files write the image\'s name) and the service is a generic container.', { default: 'generic_container' }),
   type: field(string({ nonEmpty: true }), 'Upstream\'s older spelling of `plugin`: used when `plugin` is absent, ignored when `plugin` is present (as upstream does).'),
   description: field(string(), 'What the service is for (documentation); shown by `clnrm dry-run`.'),
-  image: field(string({
-    examples: ['busybox:1.36', 'alpine:3.20'],
-    nonEmpty: true,
-    pattern: { source: IMAGE_REFERENCE_PATTERN, what: 'an image reference', hint: 'Write an image reference such as "busybox:1.36" or "ghcr.io/org/app:1.2": a lowercase name, an optional :tag and @digest. Paths are not images.' },
-  }), 'The container image. It must exist locally or be pullable.', { required: true }),
+  image: field(imageType, 'The container image. It must exist locally or be pullable.', { required: true }),
   command: field(array(string()), 'Overrides the image\'s command (argv).', { aliases: ['args'] }),
   env: env('of the container'),
   ports: field(array(integer({ minimum: 1, maximum: 65535 })), 'Container ports to publish. Host ports are chosen at run time and given to steps as `SERVICE_<ID>_PORT_<n>`.'),
@@ -185,5 +187,8 @@ export const projectFileTable: TypeDef & { kind: 'table' } = table({
     freeze_clock: field(datetime, 'Default frozen clock for every template.'),
   }), 'Defaults for every test\'s `[determinism]`.'),
   tests: field(array(string()), 'Globs of test files, relative to the project root.', { default: ['**/*.clnrm.toml', '**/*.clnrm.toml.eta'] }),
+  containers: field(table({
+    default_image: field(imageType, 'The image of the service `clnrm-default`, which runs steps of tests that declare no service, and steps without `service` in tests that declare several (as upstream\'s default image does).'),
+  }, { unknownKeys: 'warning' }), 'Container defaults, spelled as in upstream\'s `cleanroom.toml`.'),
   render_timeout: field(positiveDuration, 'How long one template render may run before it is stopped and reported (an endless loop); `--render-timeout` overrides.', { default: '2s' }),
 }, { unknownKeys: 'warning' })

@@ -40,7 +40,7 @@ export interface LoadedTestFile {
 
 /** Options of a test loader: the project, and caches to share (the dev loop passes its own). */
 export interface TestLoaderOptions {
-  project: Pick<Project, 'root' | 'vars' | 'determinism'> & Partial<Pick<Project, 'renderTimeoutMs'>>
+  project: Pick<Project, 'root' | 'vars' | 'determinism'> & Partial<Pick<Project, 'renderTimeoutMs' | 'defaultImage'>>
   /** Compiled templates. @default 100 entries */
   templateCache?: MemoryCache<string, TemplateFunction>
   /** Checked configs, keyed by a hash of the rendered text. @default 500 entries, 5 min TTL */
@@ -99,11 +99,12 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
     }
     const rendered = performance.now()
 
-    const key = contentHash(file, toml)
+    // The default image changes the spec of the same text: part of the key.
+    const key = contentHash(file, toml, project.defaultImage ?? '')
     let cached = configCache.get(key)
     const configState = cached ? 'hit' : 'miss'
     if (!cached) {
-      cached = checkToml(file, toml, project.root)
+      cached = checkToml(file, toml, project.root, project.defaultImage)
       configCache.set(key, cached)
     }
     let spec = cached.spec
@@ -161,7 +162,7 @@ export async function locateKeyPath(file: string, toml: string, path: KeyPath): 
   return (template !== undefined && mapToTemplate(template, toml, at)) || at
 }
 
-function checkToml(file: string, toml: string, root: string): CachedConfig {
+function checkToml(file: string, toml: string, root: string, defaultImage: string | undefined): CachedConfig {
   if (!isTemplateFile(file)) {
     // The first few are enough to show the problem; a Tera file can have hundreds.
     const marks = findTemplateMarks(toml).slice(0, 5)
@@ -169,7 +170,7 @@ function checkToml(file: string, toml: string, root: string): CachedConfig {
   }
   const parsed = parseToml(toml)
   if ('error' in parsed) return { pending: [], syntax: parsed.error }
-  const { spec, diagnostics, paths } = normalizeTestFile(parsed.value, { file, root })
+  const { spec, diagnostics, paths } = normalizeTestFile(parsed.value, { file, root, defaultImage })
   return { spec, pending: diagnostics, paths }
 }
 

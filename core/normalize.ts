@@ -18,7 +18,12 @@ export interface NormalizeContext {
   file: string
   /** Absolute project root; volume host paths must stay inside it. */
   root: string
+  /** The project's default image (`[containers] default_image`), for steps that name no service. */
+  defaultImage?: string
 }
+
+/** The id of the service a project's default image runs as. */
+export const DEFAULT_SERVICE_ID = 'clnrm-default'
 
 type Table = Record<string, any>
 
@@ -61,11 +66,12 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
     else envNames.set(envName, id)
   }
   const serviceIds = Object.keys(services)
+  const routing = { serviceIds, servicesKey, defaultImage: ctx.defaultImage }
 
   const steps: StepSpec[] = []
   const stepPaths: KeyPath[] = []
   const addStep = (step: Table, path: KeyPath, defaults: { name: string; scenario?: string; collectSpans?: boolean }): void => {
-    const normalized = normalizeStep(step, path, defaults, serviceIds, servicesKey, error)
+    const normalized = normalizeStep(step, path, defaults, routing, error)
     if (!normalized) return
     steps.push(normalized)
     stepPaths.push(path)
@@ -96,6 +102,14 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
       addStep(step, path, { name: scenario.name ?? `scenario ${index + 1}`, scenario: scenario.name })
     }
   })
+
+  // Upstream runs steps without a service in its default image; so does clnrm when one is set.
+  if (ctx.defaultImage !== undefined && steps.some(step => step.service === DEFAULT_SERVICE_ID) && !services[DEFAULT_SERVICE_ID]) {
+    services[DEFAULT_SERVICE_ID] = {
+      id: DEFAULT_SERVICE_ID, plugin: 'generic_container', description: 'the project\'s default image', image: ctx.defaultImage,
+      env: {}, ports: [], volumes: [], reuse: true,
+    }
+  }
 
   if (steps.length === 0 && !out.some(d => d.severity === 'error' && (d.path[0] === 'steps' || d.path[0] === 'scenario'))) {
     error('CLNRM_NO_STEPS', 'The test has no steps', [], 'table', 'Add a [[steps]] table with name, service and run = "…".')
@@ -269,10 +283,10 @@ function normalizeStep(
   step: Table,
   path: KeyPath,
   defaults: { name: string; scenario?: string; collectSpans?: boolean },
-  serviceIds: string[],
-  servicesKey: string,
+  routing: { serviceIds: string[]; servicesKey: string; defaultImage?: string },
   report: Report,
 ): StepSpec | undefined {
+  const { serviceIds, servicesKey, defaultImage } = routing
   const name: string = step.name ?? defaults.name
   let ok = true
   if (step.command !== undefined && step.run !== undefined) {
@@ -291,12 +305,13 @@ function normalizeStep(
   let service: string | undefined = step.service
   if (service === undefined) {
     if (serviceIds.length === 1) service = serviceIds[0]
+    else if (defaultImage !== undefined) service = DEFAULT_SERVICE_ID
     else if (serviceIds.length === 0) {
-      report('CLNRM_NO_SERVICES', `Step "${name}" has no service to run in: the test declares none`, path, 'table', `Declare one: [${servicesKey}.app] with image = "…".`)
+      report('CLNRM_NO_SERVICES', `Step "${name}" has no service to run in: the test declares none`, path, 'table', `Declare one: [${servicesKey}.app] with image = "…", or set a default image in clnrm.toml: [containers] default_image = "…".`)
       ok = false
     }
     else {
-      report('CLNRM_AMBIGUOUS_SERVICE', `Step "${name}" does not say which service runs it`, path, 'table', `Add service = one of: ${serviceIds.join(', ')}.`)
+      report('CLNRM_AMBIGUOUS_SERVICE', `Step "${name}" does not say which service runs it`, path, 'table', `Add service = one of: ${serviceIds.join(', ')} (or set [containers] default_image in clnrm.toml to run it there).`)
       ok = false
     }
   }

@@ -5,7 +5,7 @@ import { checkTable } from './check.ts'
 import type { Diagnostic } from './diagnostics.ts'
 import { TestFileError } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
-import { projectFileTable } from './format.ts'
+import { isImageReference, projectFileTable } from './format.ts'
 import { createLocator } from './locate.ts'
 import { parseToml } from './toml-parse.ts'
 
@@ -26,6 +26,8 @@ export interface Project {
   tests: string[]
   /** How long one template render may run (`render_timeout`, `--render-timeout`). @default 2000 */
   renderTimeoutMs?: number
+  /** `[containers] default_image`: runs steps that name no service (see `DEFAULT_SERVICE_ID`). */
+  defaultImage?: string
   /** Warnings about the project file (unknown keys). */
   warnings: Diagnostic[]
 }
@@ -62,10 +64,28 @@ export async function loadProject(options: LoadProjectOptions = {}): Promise<Pro
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
   if (text === undefined) {
-    return { root, vars: { ...options.vars }, determinism: {}, tests: [...DEFAULT_TEST_GLOBS], renderTimeoutMs: options.renderTimeoutMs, warnings: [] }
+    const defaultImage = await upstreamDefaultImage(root)
+    return { root, vars: { ...options.vars }, determinism: {}, tests: [...DEFAULT_TEST_GLOBS], renderTimeoutMs: options.renderTimeoutMs, warnings: [], ...(defaultImage && { defaultImage }) }
   }
   const parsed = parseProjectFile(file, text, options.vars)
   return { ...parsed, root, file, renderTimeoutMs: options.renderTimeoutMs ?? parsed.renderTimeoutMs }
+}
+
+/** Upstream's project file, read when there is no `clnrm.toml`: only for its default image. */
+export const UPSTREAM_PROJECT_FILE = 'cleanroom.toml'
+
+/**
+ * `[containers] default_image` of upstream's `cleanroom.toml`. Its other settings are upstream's
+ * own, so nothing else is read or checked; a value that is not an image reference is ignored
+ * (steps that need it then get the located "no service" error).
+ */
+async function upstreamDefaultImage(root: string): Promise<string | undefined> {
+  const text = await readFile(join(root, UPSTREAM_PROJECT_FILE), 'utf8').catch(() => undefined)
+  if (text === undefined) return undefined
+  const parsed = parseToml(text)
+  if ('error' in parsed) return undefined
+  const image = (parsed.value.containers as { default_image?: unknown } | undefined)?.default_image
+  return typeof image === 'string' && isImageReference(image) ? image : undefined
 }
 
 /** Parses and checks the text of a project file. */
@@ -81,6 +101,7 @@ export function parseProjectFile(file: string, text: string, overrides: Record<s
     determinism?: { seed?: number; freeze_clock?: string }
     tests?: string[]
     render_timeout?: string | number
+    containers?: { default_image?: string }
   }
   const locate = createLocator(text)
   const diagnostics: Diagnostic[] = pending.map(d => ({
@@ -99,6 +120,7 @@ export function parseProjectFile(file: string, text: string, overrides: Record<s
     determinism: { seed: doc.determinism?.seed, freezeClock: doc.determinism?.freeze_clock },
     tests: doc.tests ?? [...DEFAULT_TEST_GLOBS],
     renderTimeoutMs: parseDuration(doc.render_timeout),
+    ...(doc.containers?.default_image !== undefined && { defaultImage: doc.containers.default_image }),
     warnings: diagnostics,
   }
 }

@@ -2,7 +2,7 @@ import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { clnrmContainers, IMAGE } from './engine.ts'
-import { createTestLoader } from '../core/index.ts'
+import { createTestLoader, loadProject } from '../core/index.ts'
 import { checkExpectations } from '../core/expect.ts'
 import type { ExecResult } from '../core/exec/types.ts'
 import { fixture, fixtureLoader, tempDir } from './helpers.ts'
@@ -139,6 +139,62 @@ describe('absolute volume host paths', () => {
     expect(missing.code).not.toBe(0)
     expect(missing.stderr).toContain('abs.clnrm.toml:5:26 error CLNRM_VOLUME_NOT_FOUND')
     expect(clnrmContainers(missing.pid)).toEqual([])
+  })
+})
+
+describe('a default image for steps without a service', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir('clnrm-default-image-')))
+  afterEach(() => cleanup())
+  const noServices = `[meta]\nname = "bare"\n[[steps]]\nname = "hello"\nrun = "echo hello"\nexpected_output_contains = "hello"\n`
+  const twoServices = (image: string) => `[meta]\nname = "two"\n[services.a]\nimage = "${image}"\n[services.b]\nimage = "${image}"\n[[steps]]\nname = "unnamed"\nrun = "true"\n[[steps]]\nname = "named"\nservice = "b"\nrun = "true"\n`
+
+  it('runs them in the service clnrm-default, from clnrm.toml or upstream\'s cleanroom.toml; without one the located errors stay', async () => {
+    const load = (defaultImage: string | undefined, text: string) =>
+      createTestLoader({ project: { root: dir, vars: {}, determinism: {}, defaultImage } }).loadSource(join(dir, 't.clnrm.toml'), text)
+    const bare = load('busybox:1.36', noServices)
+    expect(bare.diagnostics).toEqual([])
+    expect(bare.spec!.services['clnrm-default']).toMatchObject({ image: 'busybox:1.36', plugin: 'generic_container', reuse: true })
+    expect(bare.spec!.steps[0]!.service).toBe('clnrm-default')
+    const two = load('busybox:1.36', twoServices('busybox:1.36'))
+    expect(two.spec!.steps.map(s => s.service)).toEqual(['clnrm-default', 'b'])
+    expect(Object.keys(two.spec!.services).sort()).toEqual(['a', 'b', 'clnrm-default'])
+    expect(load(undefined, noServices).diagnostics.map(d => [d.code, d.line])).toEqual([['CLNRM_NO_SERVICES', 3]])
+    expect(load(undefined, twoServices('busybox:1.36')).diagnostics.map(d => [d.code, d.line])).toEqual([['CLNRM_AMBIGUOUS_SERVICE', 7]])
+
+    writeFileSync(join(dir, 'cleanroom.toml'), '[project]\nname = "up"\n[containers]\ndefault_image = "alpine:3.20"\nreuse_enabled = true\n')
+    expect((await loadProject({ root: dir })).defaultImage).toBe('alpine:3.20')
+    writeFileSync(join(dir, 'clnrm.toml'), '[containers]\ndefault_image = "busybox:1.36"\n')
+    const project = await loadProject({ root: dir })
+    expect(project.defaultImage).toBe('busybox:1.36')
+    expect(project.warnings).toEqual([])
+    writeFileSync(join(dir, 'clnrm.toml'), '[containers]\ndefault_image = "../not-an-image"\n')
+    await expect(loadProject({ root: dir })).rejects.toMatchObject({ diagnostics: [expect.objectContaining({ code: 'CLNRM_PROJECT_FILE', line: 2 })] })
+  })
+
+  it('through the CLI: run passes in the default image, reuses its container across tests, and leaves none behind', async () => {
+    writeFileSync(join(dir, 'clnrm.toml'), `[containers]\ndefault_image = "${IMAGE}"\n`)
+    writeFileSync(join(dir, 'a.clnrm.toml'), noServices)
+    writeFileSync(join(dir, 'b.clnrm.toml'), noServices.replace('"bare"', '"bare too"'))
+    writeFileSync(join(dir, 'c.clnrm.toml'), twoServices(IMAGE))
+    const dry = await cli(['dry-run', 'a.clnrm.toml'], dir)
+    expect(dry.code).toBe(0)
+    expect(dry.stdout).toContain(`clnrm-default  ${IMAGE}`)
+    const run = await cli(['run', '.', '--jobs', '1', '--reporter', 'json'], dir)
+    expect(run.code, run.stdout + run.stderr).toBe(0)
+    const report = JSON.parse(run.stdout)
+    const tests = (report.tests ?? report.results) as Array<{ name: string; status: string; timings: { reused: Record<string, boolean> } }>
+    expect(tests.map(t => t.status)).toEqual(['pass', 'pass', 'pass'])
+    // One pooled container serves every test that uses the default image, one after another.
+    expect(tests.filter(t => t.timings.reused['clnrm-default'] === true).length).toBeGreaterThanOrEqual(1)
+    expect(clnrmContainers(run.pid)).toEqual([])
+    // Without a default image, the same files keep their located errors.
+    writeFileSync(join(dir, 'clnrm.toml'), '')
+    const validate = await cli(['validate', '.'], dir)
+    expect(validate.code).toBe(1)
+    expect(validate.stdout).toContain('a.clnrm.toml:3:1 error CLNRM_NO_SERVICES')
+    expect(validate.stdout).toContain('c.clnrm.toml:7:1 error CLNRM_AMBIGUOUS_SERVICE')
   })
 })
 
