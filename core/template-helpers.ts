@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { TeraHelpers } from './tera-helpers.ts'
-import { createTeraHelpers } from './tera-helpers.ts'
+import { createTeraHelpers, seededRandom } from './tera-helpers.ts'
 import { toTomlValue } from './toml-value.ts'
 
 /** What a render read from the environment: the dev loop reruns the test when these change. */
@@ -39,18 +39,6 @@ export interface HelperOptions {
 const FIRST = ['Ada', 'Grace', 'Linus', 'Margaret', 'Ken', 'Barbara', 'Dennis', 'Frances', 'Alan', 'Radia', 'Edsger', 'Hedy']
 const LAST = ['Lovelace', 'Hopper', 'Torvalds', 'Hamilton', 'Thompson', 'Liskov', 'Ritchie', 'Allen', 'Turing', 'Perlman', 'Dijkstra', 'Lamarr']
 const WORDS = ['alpha', 'bravo', 'cedar', 'delta', 'ember', 'fjord', 'grove', 'harbor', 'indigo', 'juniper', 'kelp', 'lumen', 'meadow', 'nectar', 'onyx', 'prairie']
-
-/** mulberry32: small, fast and good enough for test data; not for secrets. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6D2B79F5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Creates the helpers for one render. A fresh seeded generator per render keeps renders repeatable. */
 export function createTemplateHelpers(options: HelperOptions): TemplateHelpers {

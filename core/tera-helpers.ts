@@ -63,7 +63,7 @@ const COUNTRIES = ['Portugal', 'Norway', 'Japan', 'Ecuador', 'Ghana', 'Australia
 const STREETS = ['Main St', 'High St', 'Elm Ave', 'Oak Rd', 'Pine Ln', 'Cedar Way']
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 
-/** mulberry32, as in template-helpers.ts: small and repeatable; not for secrets. */
+/** mulberry32: small, fast and repeatable, for every seeded template helper; not for secrets. */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0
   return () => {
