@@ -1,6 +1,7 @@
 import { boolean, field, integer, number, table, union } from './fields.ts'
 import type { FieldDef, TypeDef } from './fields.ts'
 import type { KeyPath } from './diagnostics.ts'
+import { formatKeyPath } from './diagnostics.ts'
 import type { Span } from './otel/types.ts'
 import type { StepResult } from './run.ts'
 import type { TestSpec } from './spec.ts'
@@ -60,12 +61,12 @@ export function normalizeAssertions(doc: { assertions?: Record<string, unknown>;
       if (value === false || value === undefined) continue
       const path = [...base, key]
       if (SPAN_ASSERTIONS.has(key as AssertionKey) && !collectsSpans) {
-        report('CLNRM_INVALID_VALUE', `${path.join('.')} judges the run's spans, but this test collects none`, path, 'key', 'Declare [otel] (or an expect.* table) so the services export spans to clnrm, or remove the assertion.')
+        report('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} judges the run's spans, but this test collects none`, path, 'key', 'Declare [otel] (or an expect.* table) so the services export spans to clnrm, or remove the assertion.')
         continue
       }
       const unchecked = Object.keys(services).filter(id => !services[id]!.healthCheck && !services[id]!.waitFor)
       if (key === 'require_service_health' && unchecked.length) {
-        report('CLNRM_INVALID_VALUE', `${path.join('.')} needs every service's health checked, but ${unchecked.map(id => `"${id}"`).join(', ')} declare${unchecked.length === 1 ? 's' : ''} neither health_check nor wait_for`, path, 'key', 'Give each service a health_check (or wait_for), or remove the assertion.')
+        report('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} needs every service's health checked, but ${unchecked.map(id => `"${id}"`).join(', ')} declare${unchecked.length === 1 ? 's' : ''} neither health_check nor wait_for`, path, 'key', 'Give each service a health_check (or wait_for), or remove the assertion.')
         continue
       }
       list.push({ key: key as AssertionKey, value: value as true | number, path })
@@ -145,9 +146,9 @@ function spanVerdict(key: 'span_graph_is_valid_tree' | 'no_orphaned_spans', span
 export function judgeAssertions(spec: TestSpec, steps: readonly StepResult[], spans: readonly Span[] | undefined): StepResult[] {
   return (spec.assertions ?? []).map((assertion) => {
     const problem = verdict(assertion, spec, steps, spans)
-    const written = `${assertion.path.join('.')} = ${assertion.value}`
+    const written = `${formatKeyPath(assertion.path)} = ${assertion.value}`
     return {
-      name: assertion.path.join('.'),
+      name: formatKeyPath(assertion.path),
       service: 'clnrm',
       status: problem ? 'fail' : 'pass',
       stdout: '',

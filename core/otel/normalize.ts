@@ -1,4 +1,5 @@
 import type { KeyPath, PendingDiagnostic } from '../diagnostics.ts'
+import { formatKeyPath } from '../diagnostics.ts'
 import type { CountBound, OtelSpec, SpanExpectations, SpanKind, SpanRule, StatusCode } from './types.ts'
 
 /** Defaults of `[otel]` (docs/format.md lists them). */
@@ -125,7 +126,7 @@ function normalizeExpect(table: Table, serviceIds: readonly string[], report: Re
   })
   const pairs = (list: unknown, path: KeyPath): Array<[string, string]> => ((list ?? []) as string[][]).flatMap((pair, index) => {
     if (pair.length === 2) return [[pair[0]!, pair[1]!] as [string, string]]
-    report('CLNRM_INVALID_VALUE', `${path.join('.')}[${index}] has ${pair.length} names, expected a pair`, [...path, index], 'value', 'Write a pair of span names: ["parent", "child"].')
+    report('CLNRM_INVALID_VALUE', `${formatKeyPath(path)}[${index}] has ${pair.length} names, expected a pair`, [...path, index], 'value', 'Write a pair of span names: ["parent", "child"].')
     return []
   })
   if (table.graph !== undefined) {
@@ -144,13 +145,13 @@ function normalizeExpect(table: Table, serviceIds: readonly string[], report: Re
       if (value === undefined) return undefined
       const { eq, gte, lte } = value as CountBound
       if (eq === undefined && gte === undefined && lte === undefined) {
-        report('CLNRM_MISSING_KEY', `${path.join('.')} has no bound`, path, 'value', 'Write { eq = 1 } or { gte = 1, lte = 10 }.')
+        report('CLNRM_MISSING_KEY', `${formatKeyPath(path)} has no bound`, path, 'value', 'Write { eq = 1 } or { gte = 1, lte = 10 }.')
       }
       else if (eq !== undefined && (gte !== undefined || lte !== undefined)) {
-        report('CLNRM_CONFLICTING_KEYS', `${path.join('.')} has eq with gte/lte`, path, 'value', 'Write { eq = n } alone, or a range { gte, lte }.')
+        report('CLNRM_CONFLICTING_KEYS', `${formatKeyPath(path)} has eq with gte/lte`, path, 'value', 'Write { eq = n } alone, or a range { gte, lte }.')
       }
       else if (gte !== undefined && lte !== undefined && gte > lte) {
-        report('CLNRM_INVALID_VALUE', `${path.join('.')} has gte ${gte} above lte ${lte}: no count can pass`, path, 'value', 'Swap them, or widen the range.')
+        report('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} has gte ${gte} above lte ${lte}: no count can pass`, path, 'value', 'Swap them, or widen the range.')
       }
       return { ...(eq !== undefined && { eq }), ...(gte !== undefined && { gte }), ...(lte !== undefined && { lte }) }
     }
