@@ -110,14 +110,14 @@ export class EngineRefusedError extends Error {
   constructor(service: string, phase: 'create' | 'start', cause: unknown) {
     const said = engineMessage(cause)
     const key = refusedKey(said)
-    super(`[clnrm] The engine refused to ${phase} service "${service}"${key === 'limits' ? ' (check [limits])' : key ? ` (check its \`${key}\`)` : ''}: ${said}`, { cause })
+    // `[limits]` is the test's table, applied to every service; the other keys are the service's own.
+    const where = key === 'limits' ? { note: ' (check [limits])', fix: 'Fix [limits] in the test file (it applies to every service container)' }
+      : key ? { note: ` (check its \`${key}\`)`, fix: `Fix \`${key}\` of [services.${service}] in the test file` }
+      : { note: '', fix: `Check [services.${service}] in the test file` }
+    super(`[clnrm] The engine refused to ${phase} service "${service}"${where.note}: ${said}`, { cause })
     this.service = service
     this.key = key
-    this.hint = key === 'limits'
-      ? 'Fix [limits] in the test file (it applies to every service container); the message above is the engine\'s.'
-      : key
-        ? `Fix \`${key}\` of [services.${service}] in the test file; the message above is the engine's.`
-        : `Check [services.${service}] in the test file; the message above is the engine's.`
+    this.hint = `${where.fix}; the message above is the engine's.`
   }
 }
 
