@@ -52,10 +52,15 @@ export interface SessionEmitter<E extends Record<string, unknown>> {
 /** Creates an emitter over mitt; `onListenerError` hears about listeners that throw. */
 export function createEmitter<E extends Record<string, unknown>>(onListenerError: (type: keyof E, error: unknown) => void): SessionEmitter<E> {
   const inner = mitt<E>()
-  const wrapped = new Map<Handler<never>, Handler<never>>()
+  // Wrappers per event type and handler: one handler may listen to several types (and twice to
+  // one), and `off` must find the wrapper registered for that type, not the last one made.
+  const wrapped = new Map<keyof E, Map<Handler<never>, Array<Handler<never>>>>()
   const off = <K extends keyof E>(type: K, handler: Handler<E[K]>): void => {
-    const safe = wrapped.get(handler as Handler<never>)
-    if (safe) inner.off(type, safe as Handler<E[K]>)
+    const list = wrapped.get(type)?.get(handler as Handler<never>)
+    const safe = list?.pop()
+    if (!safe) return
+    if (!list!.length) wrapped.get(type)!.delete(handler as Handler<never>)
+    inner.off(type, safe as Handler<E[K]>)
   }
   return {
     on(type, handler) {
@@ -67,7 +72,11 @@ export function createEmitter<E extends Record<string, unknown>>(onListenerError
           onListenerError(type, error)
         }
       }
-      wrapped.set(handler as Handler<never>, safe as Handler<never>)
+      const byHandler = wrapped.get(type) ?? new Map<Handler<never>, Array<Handler<never>>>()
+      wrapped.set(type, byHandler)
+      const list = byHandler.get(handler as Handler<never>) ?? []
+      list.push(safe as Handler<never>)
+      byHandler.set(handler as Handler<never>, list)
       inner.on(type, safe)
       return () => off(type, handler)
     },

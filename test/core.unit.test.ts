@@ -5,6 +5,7 @@ import { JUDGE_LIMIT_BYTES, OUTPUT_CAP_BYTES, OutputCapture } from '../core/exec
 import { lineAnchorHint, patternError } from '../core/regex.ts'
 import { createTemplateHelpers } from '../core/template-helpers.ts'
 import { literalDeterminism } from '../core/template.ts'
+import { createEmitter } from '../core/events.ts'
 
 describe('parseDuration', () => {
   it.each([
@@ -197,5 +198,35 @@ expected_output_regex = "hi"
   })
   it('reports syntax errors instead of formatting', () => {
     expect(formatTestFile('[meta\nname = 1')).toMatchObject({ error: { line: 1 } })
+  })
+})
+
+describe('createEmitter', () => {
+  it('removes a handler registered for two event types from each type it names', () => {
+    const emitter = createEmitter<{ a: number; b: number }>(() => {})
+    const seen: string[] = []
+    const handler = (n: number): void => void seen.push(String(n))
+    emitter.on('a', handler)
+    emitter.on('b', handler)
+    emitter.off('a', handler)
+    emitter.emit('a', 1)
+    emitter.emit('b', 2)
+    emitter.off('b', handler)
+    emitter.emit('b', 3)
+    expect(seen).toEqual(['2'])
+  })
+
+  it('reports a throwing listener and still runs the others', () => {
+    const errors: string[] = []
+    const emitter = createEmitter<{ a: number }>(type => void errors.push(String(type)))
+    let ran = false
+    emitter.on('a', () => { throw new Error('boom') })
+    const unsubscribe = emitter.on('a', () => { ran = true })
+    emitter.emit('a', 1)
+    expect([errors, ran]).toEqual([['a'], true])
+    unsubscribe()
+    ran = false
+    emitter.emit('a', 2)
+    expect(ran).toBe(false)
   })
 })
