@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util'
 import { TestFileError } from '../core/index.ts'
 import pkg from '../package.json' with { type: 'json' }
-import type { CommandArgs, CommandDef } from './command.ts'
+import { parseCommandArgs, unknownCommand } from './args.ts'
+import type { CommandDef } from './command.ts'
 import { commandHelp, COMMON_OPTIONS } from './command.ts'
 import { devCommand } from './commands/dev.ts'
 import { dryRunCommand } from './commands/dry-run.ts'
@@ -66,11 +66,8 @@ export async function main(argv: readonly string[], context: CliContext = proces
   }
   try {
     const command = commands.find(cmd => cmd.name === name)
-    if (!command) {
-      const hint = name.startsWith('-') ? 'Put the command first: clnrm <command> [options].' : `Commands: ${commands.map(cmd => cmd.name).join(', ')}.`
-      throw new UsageError(`Unknown command "${name}"`, hint)
-    }
-    const args = parseCommandArgs(command, rest)
+    if (!command) throw unknownCommand(name, commands)
+    const args = parseCommandArgs(command, rest, commands)
     if (args.options.help) {
       ctx.stdout(commandHelp(command))
       return EXIT.ok
@@ -92,26 +89,6 @@ export async function main(argv: readonly string[], context: CliContext = proces
       return EXIT.usage
     }
     throw error
-  }
-}
-
-function parseCommandArgs(command: CommandDef, argv: readonly string[]): CommandArgs {
-  const options = Object.fromEntries(
-    Object.entries({ ...command.options, ...COMMON_OPTIONS }).map(([key, def]) => [key, {
-      type: def.type,
-      ...(def.short && { short: def.short }),
-      ...(def.multiple && { multiple: true }),
-    }]),
-  )
-  try {
-    const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
-    for (const [key, def] of Object.entries(command.options)) {
-      if (values[key] === undefined && def.default !== undefined) (values as Record<string, unknown>)[key] = def.default
-    }
-    return { positionals, options: values as CommandArgs['options'] }
-  }
-  catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ''))
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { spawnCli } from './cli-process.ts'
@@ -87,5 +87,98 @@ describe('the CLI edge: exit codes, the exit guard, render deadlines (built CLI)
     expect(run.stdout()).toMatch(/✓ ok/)
     expect(run.stdout()).toMatch(/Tests: 1 passed, 2 invalid \(3\)/)
     expect(clnrmContainers(run.pid)).toEqual([])
+  })
+})
+
+describe('usage errors name the option as --help does and suggest what was meant (built CLI)', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir()))
+  afterEach(() => cleanup())
+
+  const usage = async (args: string[]): Promise<string> => {
+    const cli = spawnCli(args, dir)
+    const exit = await cli.exited
+    expect(exit.code).toBe(2)
+    expect(exit.ms).toBeLessThan(20_000)
+    expect(cli.stdout()).toBe('')
+    return cli.stderr()
+  }
+
+  it('an unknown command suggests the closest one and points at clnrm --help; a far miss lists the commands', async () => {
+    expect(await usage(['rnu'])).toBe('error Unknown command "rnu". Did you mean "run"?\nRun `clnrm --help` for usage.\n')
+    expect(await usage(['vaildate', 'x'])).toMatch(/^error Unknown command "vaildate"\. Did you mean "validate"\?\n/)
+    const far = await usage(['xyzzy'])
+    expect(far).toMatch(/^error Unknown command "xyzzy"\nhint: Commands: dev, run, validate,[^\n]*\nRun `clnrm --help` for usage\.\n$/)
+    expect(far).not.toMatch(/Did you mean/)
+  })
+
+  it('an unknown option names the command and suggests the closest option; another command\'s option says whose it is', async () => {
+    expect(await usage(['run', '--fail-fats'])).toBe('error Unknown option --fail-fats for "clnrm run". Did you mean --fail-fast?\nRun `clnrm run --help` for usage.\n')
+    expect(await usage(['dev', '--debuonce', '50'])).toMatch(/^error Unknown option --debuonce for "clnrm dev"\. Did you mean --debounce\?\n/)
+    expect(await usage(['run', '--no-colr'])).toMatch(/Did you mean --no-color\?/)
+    // Not every unknown word is a typo of something.
+    const far = await usage(['run', '--foo'])
+    expect(far).toMatch(/^error Unknown option --foo for "clnrm run"\nhint: Options of clnrm run: -j\/--jobs, --fail-fast,/)
+    expect(far).not.toMatch(/Did you mean/)
+    expect(await usage(['validate', '--fail-fast'])).toMatch(/^error Unknown option --fail-fast for "clnrm validate"\nhint: --fail-fast is an option of clnrm run\.\n/)
+    expect(await usage(['run', '-x'])).toMatch(/^error Unknown option -x for "clnrm run"\n/)
+  })
+
+  it('a missing value names the option as --help shows it (-o, --output <file>)', async () => {
+    const help = spawnCli(['run', '--help'], dir)
+    await help.exited
+    expect(help.stdout()).toMatch(/-o, --output <file> /)
+    for (const args of [['run', '-o'], ['run', '--output'], ['run', '-o', '--reporter', 'json']]) {
+      expect(await usage(args)).toMatch(/^error Option -o, --output <file> needs a value\nhint: Write the json\/junit report to a file[^\n]*Give it as --output <file> or -o <file>\.\nRun `clnrm run --help` for usage\.\n$/)
+    }
+    expect(await usage(['dev', '-j'])).toMatch(/^error Option -j, --jobs <n> needs a value\n/)
+  })
+})
+
+describe('clnrm init ends with the next commands for the package manager in use (built CLI)', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir()))
+  afterEach(() => cleanup())
+
+  // The test runner itself may run under npm: the user agent is always set explicitly.
+  const init = async (args: string[], agent = ''): Promise<string> => {
+    const cli = spawnCli(['init', ...args], dir, { env: { npm_config_user_agent: agent } })
+    expect((await cli.exited).code).toBe(0)
+    return cli.stdout()
+  }
+  const next = (text: string): string => text.slice(text.indexOf('\nNext:\n'))
+
+  it('npm by default: install, then npx clnrm validate, run and dev; no Vite lines without a Vite config', async () => {
+    const out = await init([])
+    expect(next(out)).toBe('\nNext:\n  npm install -D clnrm\n  npx clnrm validate\n  npx clnrm run\n  npx clnrm dev\n')
+  })
+
+  it('the lockfile names the manager, an installed clnrm skips the install line, a directory argument is passed on', async () => {
+    await writeFile(join(dir, 'package.json'), '{ "devDependencies": { "clnrm": "^0.1.0" } }\n')
+    await writeFile(join(dir, 'pnpm-lock.yaml'), 'lockfileVersion: 9.0\n')
+    expect(next(await init(['e2e']))).toBe('\nNext:\n  pnpm exec clnrm validate e2e\n  pnpm exec clnrm run e2e\n  pnpm exec clnrm dev e2e\n')
+    await writeFile(join(dir, 'yarn.lock'), '')
+    await rm(join(dir, 'pnpm-lock.yaml'))
+    expect(next(await init(['y']))).toMatch(/^\nNext:\n {2}yarn clnrm validate y\n/)
+  })
+
+  it('the tool that started clnrm wins over the lockfile (bunx, pnpm dlx)', async () => {
+    await writeFile(join(dir, 'package-lock.json'), '{}\n')
+    expect(next(await init(['b'], 'bun/1.2.0 npm/? node/v22.0.0 linux x64'))).toBe('\nNext:\n  bun add -d clnrm\n  bunx clnrm validate b\n  bunx clnrm run b\n  bunx clnrm dev b\n')
+    expect(next(await init(['p'], 'pnpm/9.0.0 npm/? node/v20.19.0 linux x64'))).toMatch(/^\nNext:\n {2}pnpm add -D clnrm\n {2}pnpm exec clnrm validate p\n/)
+  })
+
+  it('with a Vite config, the exact plugin lines (and the tests glob when the tests are not at the Vite root)', async () => {
+    await writeFile(join(dir, 'package.json'), '{ "devDependencies": { "clnrm": "^0.1.0", "vite": "^8.0.0" } }\n')
+    await writeFile(join(dir, 'vite.config.ts'), 'export default {}\n')
+    const here = await init([])
+    expect(here).toMatch(/\nIn vite\.config\.ts, add the plugin so `vite dev` runs the tests too:\n {2}import \{ clnrm \} from 'clnrm\/vite'\n {2}plugins: \[clnrm\(\)\]\n$/)
+    const sub = await init(['e2e'])
+    expect(sub).toContain(`  plugins: [clnrm({ tests: 'e2e/tests/**/*.clnrm.toml{,.eta}' })]\n`)
+    // The lines are real: the export exists under that name in the built plugin.
+    const plugin = await import(resolve(import.meta.dirname, '../dist/plugin-vite/index.mjs')) as Record<string, unknown>
+    expect(typeof plugin.clnrm).toBe('function')
   })
 })

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path'
 import { isImageReference, toTomlValue } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { EXIT, UsageError } from '../errors.ts'
+import { detectProject, nextSteps } from '../next-steps.ts'
 import { displayPath } from '../output.ts'
 
 const DEFAULT_IMAGE = 'busybox:1.36'
@@ -84,7 +85,13 @@ export const initCommand: CommandDef = {
         ctx.stdout(`${c.yellow('skipped')} ${displayPath(ctx, path)} ${c.dim('(exists)')}\n`)
       }
     }
-    if (written) ctx.stdout(`\nNext: ${c.cyan(`clnrm validate${args.positionals[0] ? ` ${args.positionals[0]}` : ''}`)}\n`)
+    if (!written) return EXIT.ok
+    // Bun and Deno set npm_config_user_agent too when they install, but not when they run: ask the runtime.
+    const setup = detectProject(dir, ctx.env, { deno: typeof (process.versions as Record<string, string | undefined>).deno === 'string' })
+    const next = nextSteps(setup, args.positionals[0], dir)
+    const lines = ['', 'Next:', ...next.commands.map(command => `  ${c.cyan(command)}`)]
+    if (next.vite) lines.push('', `In ${displayPath(ctx, next.vite.config)}, add the plugin so \`vite dev\` runs the tests too:`, ...next.vite.lines.map(line => `  ${c.cyan(line)}`))
+    ctx.stdout(`${lines.join('\n')}\n`)
     return EXIT.ok
   },
 }
