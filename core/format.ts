@@ -173,7 +173,7 @@ export const testFileTable: TypeDef & { kind: 'table' } = table({
   matrix: notSupported('matrix expansion of a test'),
   report: notSupported('per-file report settings (use --reporter and --output)'),
   limits: field(limitsTable, 'CPU and memory limits of every service container of the test.'),
-  vars: notSupported('template variables in a test file (put [vars] in clnrm.toml, or use a .clnrm.toml.eta template)'),
+  vars: field(record(any), 'Data for this file\'s template tags (`it.<name>`, `it.vars.<name>`): overrides `[vars]` of clnrm.toml, and `--var` overrides both. Shown by `clnrm dry-run`; data, not a claim, so nothing is checked.'),
 })
 
 /**

@@ -40,7 +40,7 @@ export interface LoadedTestFile {
 
 /** Options of a test loader: the project, and caches to share (the dev loop passes its own). */
 export interface TestLoaderOptions {
-  project: Pick<Project, 'root' | 'vars' | 'determinism'> & Partial<Pick<Project, 'renderTimeoutMs' | 'defaultImage'>>
+  project: Pick<Project, 'root' | 'vars' | 'determinism'> & Partial<Pick<Project, 'renderTimeoutMs' | 'defaultImage' | 'varOverrides'>>
   /** Compiled templates. @default 100 entries */
   templateCache?: MemoryCache<string, TemplateFunction>
   /** Checked configs, keyed by a hash of the rendered text. @default 500 entries, 5 min TTL */
@@ -86,7 +86,7 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
     if (isTemplateFile(file)) {
       const missesBefore = templateCache.stats().misses
       try {
-        const rendered = renderer.render({ file, source, vars: project.vars, determinism: project.determinism, env: options.env })
+        const rendered = renderer.render({ file, source, vars: project.vars, overrides: project.varOverrides, determinism: project.determinism, env: options.env })
         toml = rendered.output
         inputs = rendered.inputs
       }

@@ -155,6 +155,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
       ...(otel && { otel }),
       ...(expect && { expect }),
       ...(assertions && { assertions }),
+      ...(doc.vars !== undefined && { vars: doc.vars }),
     },
   }
 }

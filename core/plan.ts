@@ -76,6 +76,8 @@ export interface TestPlan {
   }
   /** Every span rule the test declares, named as its failures would be, in the file's order. */
   expectations: Array<{ rule: string; expected: string }>
+  /** The file's `[vars]` table: template data, as written. */
+  vars?: Record<string, unknown>
 }
 
 /** Resolves a spec into the plan `clnrm dry-run` prints. */
@@ -128,6 +130,7 @@ export function createPlan(spec: TestSpec): TestPlan {
       },
     }),
     expectations: spec.expect ? describeExpectations(spec.expect).map(({ rule, expected }) => ({ rule, expected })) : [],
+    ...(spec.vars !== undefined && { vars: spec.vars }),
   }
 }
 

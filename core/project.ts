@@ -22,6 +22,8 @@ export interface Project {
   file?: string
   /** Template data: `[vars]` with `--var` overrides applied. */
   vars: Record<string, unknown>
+  /** The `--var` overrides alone: they also win over a test file's own `[vars]`. */
+  varOverrides?: Record<string, string>
   determinism: { seed?: number; freezeClock?: string }
   tests: string[]
   /** How long one template render may run (`render_timeout`, `--render-timeout`). @default 2000 */
@@ -65,10 +67,10 @@ export async function loadProject(options: LoadProjectOptions = {}): Promise<Pro
   }
   if (text === undefined) {
     const defaultImage = await upstreamDefaultImage(root)
-    return { root, vars: { ...options.vars }, determinism: {}, tests: [...DEFAULT_TEST_GLOBS], renderTimeoutMs: options.renderTimeoutMs, warnings: [], ...(defaultImage && { defaultImage }) }
+    return { root, vars: { ...options.vars }, varOverrides: { ...options.vars }, determinism: {}, tests: [...DEFAULT_TEST_GLOBS], renderTimeoutMs: options.renderTimeoutMs, warnings: [], ...(defaultImage && { defaultImage }) }
   }
   const parsed = parseProjectFile(file, text, options.vars)
-  return { ...parsed, root, file, renderTimeoutMs: options.renderTimeoutMs ?? parsed.renderTimeoutMs }
+  return { ...parsed, root, file, varOverrides: { ...options.vars }, renderTimeoutMs: options.renderTimeoutMs ?? parsed.renderTimeoutMs }
 }
 
 /** Upstream's project file, read when there is no `clnrm.toml`: only for its default image. */

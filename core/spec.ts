@@ -112,6 +112,8 @@ export interface TestSpec {
   expect?: SpanExpectations
   /** `[assertions]` / `[test.assertions]`: the checkable claims, judged after the run. */
   assertions?: AssertionSpec[]
+  /** The file's `[vars]` table as written (rendered): template data, shown by `clnrm dry-run`. */
+  vars?: Record<string, unknown>
 }
 
 /** Default per-step timeout. */

@@ -11,6 +11,8 @@ import { contentHash } from './hash.ts'
 import { outside, realPath, realRootOf } from './real-path.ts'
 import type { EnvRead } from './template-helpers.ts'
 import { createTemplateHelpers } from './template-helpers.ts'
+import { literalTableText } from './template-tables.ts'
+import { parseToml } from './toml-parse.ts'
 
 /** Everything a render read: the dev loop reruns the test when any of these change. */
 export interface RenderInputs {
@@ -26,6 +28,8 @@ export interface RenderInputs {
 export interface RenderResult {
   output: string
   inputs: RenderInputs
+  /** The vars the template saw: the project's, its own `[vars]`, then `--var` overrides. */
+  vars: Record<string, unknown>
 }
 
 /** One render's data. */
@@ -36,6 +40,13 @@ export interface RenderRequest {
   source?: string
   /** Project vars merged with `--var` overrides: `it.<name>` and `vars.<name>`. */
   vars?: Readonly<Record<string, unknown>>
+  /**
+   * `--var` values: applied over the template's own `[vars]` table, which itself overrides the
+   * project's `vars` (upstream's precedence: user, file, project).
+   */
+  overrides?: Readonly<Record<string, unknown>>
+  /** One combination of the file's `[matrix]`: `it.matrix.<key>`. */
+  matrix?: Readonly<Record<string, string>>
   /** Project-wide defaults; a literal `[determinism]` table in the template wins. */
   determinism?: { seed?: number; freezeClock?: string }
   /** The environment `env()` reads. @default process.env */
@@ -63,6 +74,12 @@ export const DEFAULT_RENDER_TIMEOUT_MS = 2000
 /** Renders `.clnrm.toml.eta` templates. Compiled templates are shared between renders. */
 export interface TemplateRenderer {
   render: (request: RenderRequest) => RenderResult
+  /**
+   * A literal top-level table of the template (`[matrix]`, `[vars]`), rendered with the
+   * request's vars (its tags may read `env()`) and parsed. Undefined when the template has none
+   * or it does not parse (the whole render then reports the problem where it is).
+   */
+  readTable: (request: RenderRequest, name: string) => Record<string, unknown> | undefined
   readonly cache: MemoryCache<string, TemplateFunction>
 }
 
@@ -142,7 +159,9 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
 
   // No auto-trim: in TOML the newline after `key = <%= value %>` is syntax. Blank lines left by
   // control-flow tags are harmless, and `-%>` still trims one newline where wanted.
-  const eta = new Eta({ autoEscape: false, autoTrim: false, debug: true, functionHeader: FUNCTION_HEADER })
+  // Every printed value goes through the filter: `undefined` in a test file is always a mistake
+  // (a var not defined, a typo in a property), so it is a located error, not the text "undefined".
+  const eta = new Eta({ autoEscape: false, autoTrim: false, debug: true, functionHeader: FUNCTION_HEADER, autoFilter: true, filterFunction: printValue })
   const compile = eta.compile.bind(eta)
   const compileToString = eta.compileToString.bind(eta)
   eta.compileToString = (text, compileOptions) => {
@@ -197,35 +216,75 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
     if (error instanceof TemplateProblem) {
       // A problem from a partial already has its place; an include problem gets the include's.
       if (error.line !== undefined) throw error
-      throw new TemplateProblem(error.code, error.message, file, line, error.hint)
+      const message = error.code === 'CLNRM_TEMPLATE_UNDEFINED' ? undefinedMessage(text, line) : error.message
+      throw new TemplateProblem(error.code, message, file, line, error.hint)
     }
     throw new TemplateProblem('CLNRM_TEMPLATE_RUNTIME', `Template error: ${error.message}`, file, line, 'Check the expression in the tag on this line.')
   }
 
-  return {
-    cache,
-    render(request) {
-      const source = request.source ?? read(request.file)
-      const determinism = { ...request.determinism, ...literalDeterminism(source) }
-      const envReads = new Map<string, EnvRead>()
-      const helpers = createTemplateHelpers({
+  /** Renders `source` with `vars` as data, under the deadline when its tags could run long. */
+  const renderText = (source: string, file: string, vars: Readonly<Record<string, unknown>>, extra: Record<string, unknown>, helpers: Record<string, unknown>): string => {
+    const fn = eta.compile(source, { filepath: file })
+    const data = { ...vars, vars, ...extra, __clnrm: helpers }
+    const render = (): string => eta.render(fn, data, { filepath: file })
+    return needsDeadline.get(fn) === false ? render() : runWithDeadline(render, timeoutMs)
+  }
+  const trace = {
+    enter: <T extends Frame['eta']>(eta: T, file: string | undefined): T => (frames.push({ eta, file }), eta),
+    leave: (): void => void frames.pop(),
+  }
+  const helpersFor = (request: RenderRequest, source: string, envReads: Map<string, EnvRead>): Record<string, unknown> => {
+    const determinism = { ...request.determinism, ...literalDeterminism(source) }
+    return {
+      ...createTemplateHelpers({
         seed: determinism.seed,
         freezeClock: determinism.freezeClock,
         env: request.env ?? process.env,
         onEnvRead: read => envReads.set(read.name, read),
-      })
+      }),
+      ...trace,
+    }
+  }
+  /** A literal table, rendered (when it holds tags) and parsed; see `TemplateRenderer.readTable`. */
+  const readTable = (request: RenderRequest, source: string, name: string, envReads: Map<string, EnvRead>): Record<string, unknown> | undefined => {
+    let text = literalTableText(source, name)
+    if (text === undefined) return undefined
+    if (text.includes('<%')) text = renderText(text, request.file, request.vars ?? {}, {}, helpersFor(request, source, envReads))
+    const parsed = parseToml(text)
+    if ('error' in parsed) return undefined
+    const value = parsed.value[name]
+    return value && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+  }
+
+  return {
+    cache,
+    readTable(request, name) {
+      const source = request.source ?? read(request.file)
       partials = new Set()
       frames = []
-      const trace = {
-        enter: <T extends Frame['eta']>(eta: T, file: string | undefined): T => (frames.push({ eta, file }), eta),
-        leave: (): void => void frames.pop(),
-      }
       try {
-        const fn = eta.compile(source, { filepath: request.file })
-        const data = { ...request.vars, vars: request.vars ?? {}, __clnrm: { ...helpers, ...trace } }
-        const render = (): string => eta.render(fn, data, { filepath: request.file })
-        const output = needsDeadline.get(fn) === false ? render() : runWithDeadline(render, timeoutMs)
-        return { output, inputs: { template: request.file, partials: [...partials], env: [...envReads.values()] } }
+        return readTable(request, source, name, new Map())
+      }
+      catch (error) {
+        // The whole render reads the same table and reports the problem where it is.
+        if (error instanceof TemplateProblem || (error as { code?: string })?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return undefined
+        throw error
+      }
+    },
+    render(request) {
+      const source = request.source ?? read(request.file)
+      const envReads = new Map<string, EnvRead>()
+      partials = new Set()
+      frames = []
+      let vars: Record<string, unknown> = { ...request.vars }
+      try {
+        // The template's own [vars] table is data for its tags, between the project's vars and --var.
+        const own = readTable(request, source, 'vars', envReads)
+        vars = { ...request.vars, ...own, ...request.overrides }
+        frames = []
+        const extra = request.matrix ? { matrix: request.matrix } : {}
+        const output = renderText(source, request.file, vars, extra, helpersFor(request, source, envReads))
+        return { output, inputs: { template: request.file, partials: [...partials], env: [...envReads.values()] }, vars }
       }
       catch (error) {
         const inputs = { template: request.file, partials: [...partials], env: [...envReads.values()] }
@@ -237,6 +296,21 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
       }
     },
   }
+}
+
+/** Eta's filter for printed values: their text, and a located error for `undefined`. */
+function printValue(value: unknown): string {
+  if (value === undefined) {
+    throw new TemplateProblem('CLNRM_TEMPLATE_UNDEFINED', 'A tag printed undefined', undefined, undefined,
+      'Define the var in [vars] (the test file or clnrm.toml) or with --var name=value, give a default (<%= it.name ?? "x" %>), or fix the name.')
+  }
+  return String(value)
+}
+
+/** Names the output tag on `line` that printed undefined, when the line has one such tag. */
+function undefinedMessage(text: string, line: number): string {
+  const tags = [...(text.split(/\r?\n/)[line - 1] ?? '').matchAll(/<%[-_]?\s*[=~]\s*([\s\S]*?)\s*[-_]?%>/g)].map(m => m[1])
+  return tags.length === 1 ? `\`${tags[0]}\` is undefined: the tag would print "undefined"` : 'A tag on this line printed undefined'
 }
 
 /** Whether a template's tags hold anything that could make its render run long (see RISKY_CODE_RE). */

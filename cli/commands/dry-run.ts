@@ -42,6 +42,10 @@ function formatPlan(ctx: CommandContext, plan: TestPlan): string {
     for (const [k, v] of Object.entries(s.env)) lines.push(`      env ${k}=${v}`)
     lines.push(`      ready when: ${s.ready}`)
   }
+  if (plan.vars) {
+    lines.push(`  vars ${c.dim('(template data of this file)')}`)
+    for (const [k, v] of Object.entries(plan.vars)) lines.push(`    ${printable(k)} = ${printable(JSON.stringify(v) ?? String(v))}`)
+  }
   lines.push('  steps')
   plan.steps.forEach((step, i) => {
     lines.push(`    ${i + 1}. ${printable(step.name)} ${c.dim(`in ${step.service}`)}: ${printable(shellQuote(step.argv))}`)

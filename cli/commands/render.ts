@@ -12,7 +12,7 @@ export const renderCommand: CommandDef = {
   name: 'render',
   args: '<file>',
   summary: 'Print the TOML a *.clnrm.toml.eta template renders to.',
-  details: 'Templates see the project\'s [vars] (overridden by --var) as it.<name>, and the helpers env(), now(),\nsha256(), toml(), uuid() and fake.{name,email,int,word}. With --reporter json, the inputs the render\nread (partials, env vars) are printed too.',
+  details: 'Templates see the project\'s [vars], then the template\'s own [vars] table (both overridden by --var) as it.<name>, and the helpers env(), now(),\nsha256(), toml(), uuid() and fake.{name,email,int,word}. With --reporter json, the inputs the render\nread (partials, env vars) are printed too.',
   examples: ['clnrm render tests/api.clnrm.toml.eta --var port=8080'],
   options: { ...REPORTER_OPTION, ...VAR_OPTION },
   async run(args, ctx) {
@@ -33,7 +33,7 @@ export const renderCommand: CommandDef = {
     }
     try {
       const { output, inputs } = createTemplateRenderer({ root: project.root, timeoutMs: project.renderTimeoutMs })
-        .render({ file, source, vars: project.vars, determinism: project.determinism, env: ctx.env })
+        .render({ file, source, vars: project.vars, overrides: project.varOverrides, determinism: project.determinism, env: ctx.env })
       const envNames = inputs.env.map(read => ({ name: read.name, set: read.value !== undefined }))
       ctx.stdout(json ? `${JSON.stringify({ file, output, inputs: { ...inputs, env: envNames } }, null, 2)}\n` : output)
       return EXIT.ok

@@ -1,0 +1,42 @@
+/**
+ * Tables a template needs before it renders: upstream reads `[vars]` (and the matrix) from the
+ * template's own text, so a file can declare the data its tags use. These helpers find such a
+ * table in the template text, with its sub-tables (`[vars.db]`), keeping its line numbers.
+ */
+
+/** A table header line: `[name]`, `[a.b]`, `[[a]]`, with an optional comment. */
+const HEADER_RE = /^[ \t]*\[(\[)?[ \t]*([A-Za-z0-9_."' -]+?)[ \t]*\]\]?[ \t]*(?:#.*)?$/
+
+/**
+ * The text of the top-level table `[name]` and its sub-tables, with every other line blanked, so
+ * a render or parse error in it reports the line the user wrote. Undefined when there is none.
+ */
+export function literalTableText(source: string, name: string): string | undefined {
+  const lines = source.split('\n')
+  let inside = false
+  let found = false
+  const kept = lines.map((line) => {
+    const header = HEADER_RE.exec(line)
+    if (header) {
+      const key = header[2]!.replace(/["' ]/g, '')
+      inside = !header[1] && (key === name || key.startsWith(`${name}.`))
+      found ||= inside
+    }
+    return inside ? line : ''
+  })
+  return found ? kept.join('\n') : undefined
+}
+
+/** A matrix's combinations, in the order written: `{ os: ["a","b"], db: ["x"] }` → `[{os:a,db:x},{os:b,db:x}]`. */
+export function matrixCombinations(matrix: Readonly<Record<string, readonly string[]>>): Array<Record<string, string>> {
+  let combinations: Array<Record<string, string>> = [{}]
+  for (const [key, values] of Object.entries(matrix)) {
+    combinations = combinations.flatMap(combination => values.map(value => ({ ...combination, [key]: value })))
+  }
+  return combinations
+}
+
+/** How a combination is named after the test's name: `[os=alpine, db=pg]`. */
+export function combinationLabel(combination: Readonly<Record<string, string>>): string {
+  return `[${Object.entries(combination).map(([key, value]) => `${key}=${value}`).join(', ')}]`
+}
