@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
+import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -16,12 +16,26 @@ describe('the npm package', () => {
   let dir: string
   let cleanup: () => Promise<void>
   let files: string[]
+  let manifest: { scripts?: Record<string, string>; bin?: Record<string, string>; exports?: Record<string, Record<string, string>> }
+  let copyManifest: { before: string; after: string }
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('clnrm-pack-'))
-    const { stdout } = await exec(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: root })
+    // `npm pack` as a maintainer runs it, lifecycle scripts included (prepack builds and cleans the
+    // manifest, postpack restores it), in a copy of the sources: a build here would empty the dist/
+    // that the other suites' CLIs run from.
+    const copy = join(dir, 'src')
+    await mkdir(copy)
+    for (const name of ['package.json', 'tsconfig.json', 'tsdown.config.ts', 'clnrm.schema.json', 'README.md', 'LICENSE', 'core', 'cli', 'plugin-vite', 'scripts/pack-manifest.mjs']) {
+      await cp(join(root, name), join(copy, name), { recursive: true })
+    }
+    await symlink(join(root, 'node_modules'), join(copy, 'node_modules'))
+    const before = await readFile(join(copy, 'package.json'), 'utf8')
+    const { stdout } = await exec(npm, ['pack', '--json', '--pack-destination', dir], { cwd: copy, timeout: 120_000 })
+    copyManifest = { before, after: await readFile(join(copy, 'package.json'), 'utf8') }
     const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
     files = packed!.files.map(f => f.path)
+    manifest = JSON.parse((await exec('tar', ['-xOzf', join(dir, packed!.filename), 'package/package.json'])).stdout)
     await writeFile(join(dir, 'package.json'), '{ "name": "consumer", "private": true, "type": "module" }\n')
     await exec(npm, ['install', '--no-audit', '--no-fund', '--ignore-scripts', join(dir, packed!.filename)], { cwd: dir })
     await exec(process.execPath, [join(dir, 'node_modules/clnrm/dist/cli/bin.mjs'), 'init', '.'], { cwd: dir })
@@ -34,6 +48,24 @@ describe('the npm package', () => {
     expect(files).toContain('dist/plugin-vite/index.d.mts')
     expect(files).toContain('clnrm.schema.json')
     expect(files.filter(f => /^(test|playground|bench|core|cli|plugin-vite)\//.test(f))).toEqual([])
+  })
+
+  it('the packed package.json runs nothing on install and names no file outside the tarball; the working copy is restored', () => {
+    const scripts = manifest.scripts ?? {}
+    for (const hook of ['preinstall', 'install', 'postinstall', 'prepare', 'preprepare', 'postprepare']) expect(scripts).not.toHaveProperty(hook)
+    // Every path a script, the bin or an export names ships in the tarball.
+    const named = [
+      ...Object.values(scripts).flatMap(script => script.match(/(?:\.{0,2}\/)?[\w.@-]+(?:\/[\w.@-]+)+|[\w.-]+\.(?:sh|mjs|cjs|js|ts)\b/g) ?? []),
+      ...Object.values(manifest.bin ?? {}),
+      ...Object.values(manifest.exports ?? {}).flatMap(conditions => Object.values(conditions)),
+    ].map(path => path.replace(/^\.\//, ''))
+    expect(named.length).toBeGreaterThan(0)
+    expect(named.filter(path => !files.includes(path))).toEqual([])
+    // The repository's own scripts run files that do not ship: they stay out of the package.
+    const own = JSON.parse(copyManifest.before) as { scripts: Record<string, string> }
+    expect(own.scripts.predev).toMatch(/scripts\/setup-docker\.sh/)
+    expect(files).not.toContain('scripts/setup-docker.sh')
+    expect(copyManifest.after).toBe(copyManifest.before)
   })
 
   it('resolves its exports from a consumer', async () => {
