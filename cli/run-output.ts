@@ -22,7 +22,9 @@ export function formatTestResult(ctx: CommandContext, test: TestResult): string 
     if (!step.failure) continue
     lines.push(`    ${c.red('✗')} step "${printable(step.name)}" ${c.dim(`in ${printable(step.service)}`)}: ${printable(step.failure.message)}`)
     if (step.description) lines.push(`      ${c.dim('checks')} ${printable(step.description)}`)
-    lines.push(`      ${c.dim('expected')} ${printable(step.failure.expectation)}`)
+    // The expectation as written, and where: `file:line:col` opens at its key in editors and terminals.
+    const at = step.failure.location ? ` ${c.dim('at')} ${displayPath(ctx, test.file)}:${step.failure.location.line}:${step.failure.location.column}` : ''
+    lines.push(`      ${printable(step.failure.expectation)}${at}`)
     if (step.failure.excerpt.trim()) {
       lines.push(`      ${c.dim(`${step.failure.stream ?? 'output'} (last lines):`)}`)
       // A CRLF line ending is not worth a visible \r; any other control character is.

@@ -13,7 +13,7 @@ import type { Selection } from './graph.ts'
 import { DependencyGraph } from './graph.ts'
 import { contentHash } from './hash.ts'
 import type { LoadedTestFile, TestLoader } from './load.ts'
-import { createTestLoader, isTestFile } from './load.ts'
+import { createTestLoader, isTemplateFile, isTestFile } from './load.ts'
 import type { HotReloadMetrics } from './metrics.ts'
 import { roundMs } from './metrics.ts'
 import type { ContainerPoolOptions } from './pool.ts'
@@ -241,7 +241,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         const controller = new AbortController()
         current.controller = controller
         emit('test:start', { id, file })
-        const result = await track(runTest(loaded.spec, { pool: await getPool(), signal: controller.signal, load: loaded.timings }))
+        const result = await track(runTest(loaded.spec, { pool: await getPool(), signal: controller.signal, load: loaded.timings, source: { toml: loaded.toml ?? text, template: isTemplateFile(file) ? text : undefined } }))
         // Superseded by a newer save, deleted meanwhile (its state is gone), or the session closed.
         if (current.token !== token || closed || states.get(file) !== current) {
           metrics.tests.push({ file, name: result.name, reason, status: 'superseded', durationMs: result.durationMs })

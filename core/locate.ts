@@ -26,8 +26,32 @@ export function createLocator(source: string): (path: KeyPath, target: Target) =
   return (path, target) => {
     // The document itself: its start, not its first table.
     if (path.length === 0) return { line: 1, column: 1 }
-    const node = ast ? findNode(ast, path, target) : undefined
+    const node = ast ? findNode(ast, path, target)?.node : undefined
     return node ? { line: node.loc.start.line, column: node.loc.start.column + 1 } : { line: 1, column: 1 }
+  }
+}
+
+/**
+ * Finds where a key is written, only when it is: `undefined` for a key the file leaves out
+ * (a default, an inherited value), so callers can fall back to a key of their choice. For an
+ * array index, the element's position.
+ */
+export function createKeyFinder(source: string): (path: KeyPath) => Position | undefined {
+  let ast: AST.TOMLProgram | undefined
+  try {
+    ast = parseTOML(source)
+  }
+  catch {
+    return () => undefined
+  }
+  return (path) => {
+    if (path.length === 0 || !ast) return undefined
+    const found = findNode(ast, path, 'key')
+    // A written key scores its own depth plus 0.25, an array element its depth; a table written
+    // as `[header]` its depth plus 0.1; anything less is an enclosing table.
+    const exact = typeof path.at(-1) === 'number' ? path.length : path.length + 0.1
+    if (!found || found.depth < exact) return undefined
+    return { line: found.node.loc.start.line, column: found.node.loc.start.column + 1 }
   }
 }
 
@@ -39,7 +63,7 @@ function startsWith(path: KeyPath, prefix: KeyPath): boolean {
   return prefix.length <= path.length && prefix.every((part, i) => path[i] === part)
 }
 
-function findNode(ast: AST.TOMLProgram, path: KeyPath, target: Target): Node | undefined {
+function findNode(ast: AST.TOMLProgram, path: KeyPath, target: Target): { node: Node; depth: number } | undefined {
   const top = ast.body[0]
   if (!top) return undefined
   let best: { node: Node; depth: number } | undefined
@@ -66,7 +90,7 @@ function findNode(ast: AST.TOMLProgram, path: KeyPath, target: Target): Node | u
     if (!startsWith(path, scope.prefix)) continue
     for (const kv of scope.body) searchKeyValue(kv, scope.prefix, path, target, consider)
   }
-  return best?.node
+  return best
 }
 
 function searchKeyValue(kv: AST.TOMLKeyValue, prefix: KeyPath, path: KeyPath, target: Target, consider: (node: Node, depth: number) => void): void {

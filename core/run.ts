@@ -2,6 +2,8 @@ import { judgeAssertions } from './assertions.ts'
 import { EngineUnavailableError, isEngineUnreachable } from './docker.ts'
 import type { StepFailure } from './expect.ts'
 import { checkExpectations } from './expect.ts'
+import type { FailureLocator, SpecSource } from './failure-location.ts'
+import { createFailureLocator, failureKeyPaths, TEST_TIMEOUT_PATHS } from './failure-location.ts'
 import type { Lease } from './pool.ts'
 import type { ContainerPool } from './pool.ts'
 import type { RunOtel } from './otel/collect.ts'
@@ -70,6 +72,8 @@ export interface RunTestOptions {
   load?: { renderMs: number; parseMs: number }
   /** Called as each step finishes. */
   onStep?: (step: StepResult) => void
+  /** The text the spec was loaded from: failures then carry the line and column of their key. */
+  source?: SpecSource
 }
 
 const described = (step: { description?: string }): { description?: string } =>
@@ -83,6 +87,13 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   const finish = (status: TestResult['status'], extra: Partial<TestResult> = {}): TestResult => {
     timings.totalMs = performance.now() - start
     return { file: spec.file, name: spec.name, ...(spec.description !== undefined && { description: spec.description }), status, durationMs: timings.totalMs, steps, aborted: options.signal?.aborted ?? false, timings, ...extra }
+  }
+
+  const locator: FailureLocator | undefined = options.source && createFailureLocator(spec.file, options.source)
+  // Located once per failure; a file that cannot be parsed again only loses the location.
+  const located = async (failure: StepFailure, candidates: Parameters<FailureLocator>[0]): Promise<StepFailure> => {
+    const location = await locator?.(candidates).catch(() => undefined)
+    return location ? { ...failure, location } : failure
   }
 
   let lease: Lease
@@ -118,7 +129,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
         // The budget is spent: starting the step only to kill it at once would tell nothing.
         const stepResult: StepResult = {
           name: step.name, ...described(step), service: step.service, status: 'fail', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: true,
-          failure: { expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget before this step started', excerpt: '' },
+          failure: await located({ expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget before this step started', excerpt: '', key: 'meta.timeout' }, TEST_TIMEOUT_PATHS),
         }
         steps.push(stepResult)
         options.onStep?.(stepResult)
@@ -132,7 +143,13 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
         timeoutMs: Math.max(1, Math.min(step.timeoutMs, remaining)),
         signal: options.signal,
       })
-      const failure = checkExpectations(step, result)
+      const checked = checkExpectations(step, result)
+      const budget = checked && result.timedOut && step.timeoutMs > remaining
+      const failure = !checked
+        ? undefined
+        : budget
+          ? await located({ ...checked, expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget', key: 'meta.timeout' }, TEST_TIMEOUT_PATHS)
+          : await located(checked, failureKeyPaths(step, checked))
       const stepResult: StepResult = {
         name: step.name,
         ...described(step),
@@ -145,9 +162,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
         bytes: result.bytes,
         durationMs: result.durationMs,
         timedOut: result.timedOut,
-        failure: failure && result.timedOut && step.timeoutMs > remaining
-          ? { ...failure, expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget' }
-          : failure,
+        failure,
       }
       steps.push(stepResult)
       otel?.stepDone(step, { ...stepResult, wholeStdout: result.whole.stdout ?? null }, startWall)
@@ -174,9 +189,13 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   }
   // Judged after the run, on what it did: shown as entries after the steps.
   if (!options.signal?.aborted) {
-    for (const judged of judgeAssertions(spec, steps, spans?.spans)) {
-      steps.push(judged)
-      options.onStep?.(judged)
+    // One entry per declared assertion, in order: a failing one is located at its key.
+    const judged = judgeAssertions(spec, steps, spans?.spans)
+    for (const [i, entry] of judged.entries()) {
+      const path = spec.assertions?.[i]?.path
+      const judgedStep = entry.failure && path ? { ...entry, failure: await located(entry.failure, [path]) } : entry
+      steps.push(judgedStep)
+      options.onStep?.(judgedStep)
     }
   }
   const status = steps.some(s => s.status === 'fail') || !!spans?.failures.length ? 'fail' : 'pass'

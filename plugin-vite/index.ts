@@ -225,7 +225,7 @@ function raiseOverlay(server: ViteDevServer, view: TestView): void {
   const location = failure?.location ?? rule?.location ?? problem?.location
   // Vite prefixes it with [plugin:clnrm].
   const message = failure
-    ? `${view.name}: ${failure.step ? `step "${failure.step}": ` : ''}${failure.message}\nexpected ${failure.expectation}`
+    ? `${view.name}: ${failure.step ? `step "${failure.step}": ` : ''}${failure.message}\n${failure.expectation}`
     : rule
       ? `${view.name}: span rule ${rule.rule} did not hold: ${rule.actual}\nexpected ${rule.expected}`
       : `${view.relative}: ${problem?.message ?? 'invalid test file'}`

@@ -22,9 +22,12 @@ export async function resultView(root: string, result: TestResult, state: TestFi
   const failing = result.steps[index]
   if (failing?.failure) {
     const spec = state?.spec
+    // The run located the failing key; a result from elsewhere falls back to the step's table.
     // Entries after the steps are the judged [assertions]: located at their key.
     const source = spec && index >= spec.steps.length ? spec.assertions?.find(a => a.path.join('.') === failing.name)?.path : spec?.steps[index]?.source
-    const location = source && state?.toml ? { file: result.file, ...await locateKeyPath(result.file, state.toml, source) } : undefined
+    const location = failing.failure.location
+      ? { file: result.file, ...failing.failure.location }
+      : source && state?.toml ? { file: result.file, ...await locateKeyPath(result.file, state.toml, source) } : undefined
     view.failure = { step: failing.name, expectation: failing.failure.expectation, message: failing.failure.message, excerpt: failing.failure.excerpt, location }
   }
   if (result.spans) Object.assign(view, await spansView(result.spans, async source => (state?.toml ? { file: result.file, ...await locateKeyPath(result.file, state.toml, source) } : undefined)))

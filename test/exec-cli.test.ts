@@ -50,7 +50,7 @@ describe('clnrm run: step execution as a user sees it (built CLI, real engine)',
     await writeFile(join(dir, 'redos.clnrm.toml'), `[meta]\nname = "redos"\n${service}[[steps]]\nname = "prints"\nrun = "printf '${'a'.repeat(33)}b'"\nexpected_output_regex = "^(a+)+$"\n`)
     const result = await runClnrm(dir, ['.'])
     expect(result.stdout).toMatch(/step "prints" in box: stdout does not match/)
-    expect(result.stdout).toMatch(/expected expected_output_regex = "\^\(a\+\)\+\$"/)
+    expect(result.stdout).toMatch(/^      expected_output_regex = "\^\(a\+\)\+\$" at redos.clnrm.toml:8:1$/m)
     expect(result.code).toBe(1)
     // A backtracking engine took 86 s here.
     expect(result.ms).toBeLessThan(20_000)

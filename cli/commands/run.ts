@@ -86,14 +86,14 @@ export const runCommand: CommandDef = {
         stop(reason === 'EPIPE' ? 'because stdout was closed' : `by ${reason}`)
       })
       try {
-        const queue = valid.map(r => ({ spec: r.spec as TestSpec, load: r.timings }))
+        const queue = valid.map(r => ({ spec: r.spec as TestSpec, load: r.timings, source: r.toml === undefined ? undefined : { toml: r.toml } }))
         const worker = async (): Promise<void> => {
           for (let next = queue.shift(); next; next = queue.shift()) {
             if (controller.signal.aborted) {
               skipped.push({ file: next.spec.file, name: next.spec.name, reason: 'not-run', message: `not started: the run was stopped ${stopped}` })
               continue
             }
-            const result = await runTest(next.spec, { pool, signal: controller.signal, load: next.load })
+            const result = await runTest(next.spec, { pool, signal: controller.signal, load: next.load, source: next.source })
             progress.clear()
             if (result.aborted) {
               // Cancelled, not failed: its failure would only be the kill we caused.

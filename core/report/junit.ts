@@ -37,7 +37,9 @@ export function formatJunitReport(report: RunReport, root: string): string {
       lines.push('    </testcase>')
     }
     for (const step of test.steps) {
-      lines.push(`    <testcase name="${escapeXml(step.name)}" classname="${escapeXml(test.name)}" file="${file}" time="${seconds(step.durationMs)}">`)
+      // `line`: the failing key's line (GitLab and other CI link a failure to it).
+      const line = step.failure?.location ? ` line="${step.failure.location.line}"` : ''
+      lines.push(`    <testcase name="${escapeXml(step.name)}" classname="${escapeXml(test.name)}" file="${file}"${line} time="${seconds(step.durationMs)}">`)
       if (step.description) lines.push(`      <properties><property name="description" value="${escapeXml(step.description)}"/></properties>`)
       if (step.status === 'skipped') lines.push('      <skipped message="an earlier step failed"/>')
       if (step.failure) lines.push(`      <failure message="${escapeXml(`${step.failure.expectation}: ${step.failure.message}`)}" type="${escapeXml(step.failure.expectation.split(' ')[0]!)}">${escapeXml(step.failure.excerpt)}</failure>`)

@@ -96,7 +96,7 @@ class ClnrmResults extends HTMLElement {
     const failure = test.failure
     const details = failure
       ? `<div>${failure.step ? `step <b>${escape(failure.step)}</b>: ` : ''}${escape(failure.message)}</div>
-         <div class="dim">expected ${escape(failure.expectation)}${failure.location ? ` · ${link(failure.location, `${test.relative}:${failure.location.line}`)}` : ''}</div>
+         <div class="dim">${escape(failure.expectation)}${failure.location ? ` · ${link(failure.location, `${test.relative}:${failure.location.line}:${failure.location.column}`)}` : ''}</div>
          ${failure.excerpt.trim() ? `<pre>${escape(failure.excerpt)}</pre>` : ''}`
       : ''
     const problem = (p: Problem, kind: string): string => `<div class="${kind}">${link(p.location, `${test.relative}:${p.location.line}:${p.location.column}`)} ${kind === 'warning' ? 'warning ' : ''}${escape(p.code)}: ${escape(p.message)}${p.hint ? `<div class="dim">${escape(p.hint)}</div>` : ''}</div>`

@@ -1,0 +1,126 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { XMLParser } from 'fast-xml-parser'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createFailureLocator, failureKeyPaths } from '../core/failure-location.ts'
+import { clnrmContainers, IMAGE } from './engine.ts'
+import { tempDir } from './helpers.ts'
+import { spawnCli } from './cli-process.ts'
+
+/** The 1-based line and column of the first occurrence of `needle` in `text`. */
+function at(text: string, needle: string, from = 0): { line: number; column: number } {
+  const index = text.indexOf(needle, from)
+  if (index === -1) throw new Error(`${needle} not in the text`)
+  const before = text.slice(0, index).split('\n')
+  return { line: before.length, column: before.at(-1)!.length + 1 }
+}
+
+// Each failing step fails on a different kind of key; a passing step before them shifts the lines.
+const plain = `[meta]
+name = "where"
+
+[services.box]
+image = "${IMAGE}"
+
+[[steps]]
+name = "passes"
+run = "echo fine"
+
+[[steps]]
+name = "regex"
+run = "echo hello"
+  expected_output_regex = "^goodbye"
+continue_on_failure = true
+
+[[steps]]
+name = "second pattern"
+run = "echo hello"
+expected_output_regex = [
+  "hello",
+  "nope",
+]
+continue_on_failure = true
+
+[[steps]]
+name = "explicit exit"
+run = "exit 3"
+expected_exit_code = 4
+continue_on_failure = true
+
+[[steps]]
+name = "implicit exit"
+run = "exit 5"
+continue_on_failure = true
+
+[[scenario]]
+name = "inherits"
+timeout = "300ms"
+[[scenario.steps]]
+name = "nested"
+run = "sleep 5"
+`
+
+describe('a failure points at the key that failed (built CLI, real engine)', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir()))
+  afterEach(() => cleanup())
+
+  it('in the human reporter, JSON and JUnit: file:line:col of the expectation, the command for an implicit exit code, the inherited key of a scenario', async () => {
+    await writeFile(join(dir, 'where.clnrm.toml'), plain)
+    const expected = {
+      'regex': at(plain, 'expected_output_regex = "^goodbye"'),
+      'second pattern': at(plain, '"nope"'),
+      'explicit exit': at(plain, 'expected_exit_code = 4'),
+      'implicit exit': at(plain, 'run = "exit 5"'),
+      'inherits › nested': at(plain, 'timeout = "300ms"'),
+    }
+    const human = spawnCli(['run', '.'], dir)
+    const exit = await human.exited
+    expect(exit.code).toBe(1)
+    const out = human.stdout()
+    for (const [, { line, column }] of Object.entries(expected)) expect(out).toContain(`at where.clnrm.toml:${line}:${column}`)
+    expect(out).toContain(`expected_output_regex = "^goodbye" at where.clnrm.toml:${expected.regex.line}:3`)
+    // The word is the key's own: never "expected expected_…".
+    expect(out).not.toMatch(/expected expected/)
+    expect(clnrmContainers(human.pid)).toEqual([])
+
+    const json = spawnCli(['run', '.', '--reporter', 'json'], dir)
+    await json.exited
+    const report = JSON.parse(json.stdout()) as { tests: Array<{ steps: Array<{ name: string; failure?: { key?: string; location?: { line: number; column: number } } }> }> }
+    const failures = Object.fromEntries(report.tests[0]!.steps.filter(s => s.failure).map(s => [s.name, s.failure!]))
+    for (const [name, location] of Object.entries(expected)) expect(failures[name]?.location, name).toEqual(location)
+    expect(failures['implicit exit']?.key).toBe('expected_exit_code')
+    expect(clnrmContainers(json.pid)).toEqual([])
+
+    const junit = spawnCli(['run', '.', '--reporter', 'junit', '--output', 'junit.xml'], dir)
+    await junit.exited
+    const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(await readFile(join(dir, 'junit.xml'), 'utf8'))
+    const cases = [xml.testsuites.testsuite.testcase].flat() as Array<{ name: string; file: string; line?: string }>
+    for (const [name, { line }] of Object.entries(expected)) expect(cases.find(c => c.name === name), name).toMatchObject({ file: 'where.clnrm.toml', line: String(line) })
+    expect(cases.find(c => c.name === 'passes')?.line).toBeUndefined()
+    expect(clnrmContainers(junit.pid)).toEqual([])
+  })
+
+  it('maps a template\'s failing key back to the template line', async () => {
+    const template = `[meta]\nname = "templated"\n<% const greeting = "hello" %>\n[services.box]\nimage = "${IMAGE}"\n\n<% for (const word of ["a", "b"]) { %>\n[[steps]]\nname = "step <%= word %>"\nrun = "echo <%= greeting %>"\n<% } %>\n[[steps]]\nname = "checks"\nrun = "echo <%= greeting %>"\nexpected_output_regex = "^<%= greeting %> there"\n`
+    await writeFile(join(dir, 'templated.clnrm.toml.eta'), template)
+    const cli = spawnCli(['run', '.', '--reporter', 'json'], dir)
+    expect((await cli.exited).code).toBe(1)
+    const report = JSON.parse(cli.stdout())
+    const failing = report.tests[0].steps.find((s: { failure?: unknown }) => s.failure)
+    expect(failing.name).toBe('checks')
+    expect(failing.failure.location).toEqual(at(template, 'expected_output_regex'))
+    expect(clnrmContainers(cli.pid)).toEqual([])
+  })
+})
+
+describe('failure locations (pure)', () => {
+  it('falls back from the key to the command, then to the step', async () => {
+    const toml = '[[steps]]\nname = "a"\ncommand = ["false"]\n'
+    const locate = createFailureLocator('/x/a.clnrm.toml', { toml })
+    expect(await locate(failureKeyPaths({ source: ['steps', 0] }, { key: 'expected_exit_code' }))).toEqual({ line: 3, column: 1 })
+    expect(await locate(failureKeyPaths({ source: ['steps', 0] }, { key: 'timeout' }))).toEqual({ line: 3, column: 1 })
+    expect(await locate([['steps', 1, 'run'], ['steps', 0]])).toEqual({ line: 1, column: 3 })
+  })
+})
