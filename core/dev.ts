@@ -82,8 +82,11 @@ export interface DevSession {
   start: () => Promise<void>
   /** Reports changed, added or deleted paths. Debounced; unchanged content triggers nothing. */
   notify: (paths: readonly string[]) => void
-  /** Reruns every test, or those that failed. */
-  rerun: (which: 'all' | 'failed') => void
+  /**
+   * Reruns every test, those that failed, or one test file of the session; returns how many tests
+   * it started (0: nothing failed, or the file is not one of the session's tests).
+   */
+  rerun: (which: 'all' | 'failed' | { file: string }) => number
   /** Every path the session wants watched: test roots, the project file, each test's inputs. */
   watchedPaths: () => string[]
   /** Whether a path could be a test of this session (for watchers that see new files). */
@@ -406,13 +409,18 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
       if (!closed) batcher.add(paths.map(path => resolve(cwd, path)))
     },
     rerun(which) {
-      const files = [...states.values()].filter(s => which === 'all' || (s.result ? s.result.status !== 'pass' : hasErrors(s.diagnostics))).map(s => s.file)
-      if (!files.length) return
-      const run = reload([], files.map(test => ({ test, reason: which === 'all' ? 'rerun all' : 'rerun failed' })), new Map(), { firstAt: performance.now(), detectionMs: 0 })
+      const failed = (s: TestFileState): boolean => (s.result ? s.result.status !== 'pass' : hasErrors(s.diagnostics))
+      const files = typeof which === 'object'
+        ? (states.has(resolve(cwd, which.file)) ? [resolve(cwd, which.file)] : [])
+        : [...states.values()].filter(s => which === 'all' || failed(s)).map(s => s.file)
+      if (!files.length || closed) return 0
+      const reason = typeof which === 'object' ? 'rerun' : `rerun ${which}`
+      const run = reload([], files.map(test => ({ test, reason })), new Map(), { firstAt: performance.now(), detectionMs: 0 })
         .catch((error) => {
           if (!closed) emit('session:error', { message: `rerun failed: ${(error as Error).message}` })
         })
       track(run)
+      return files.length
     },
     watchedPaths: () => [...new Set([...testRoots, ...(project ? [resolve(project.root, PROJECT_FILE)] : []), ...graph.watchedPaths()])],
     isTestPath: path => inScope(path),

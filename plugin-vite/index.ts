@@ -5,12 +5,12 @@ import type { Plugin, ViteDevServer } from 'vite'
 import { createDevSession, feedChanges, printable } from '../core/index.ts'
 import type { DevSession, Selection } from '../core/index.ts'
 import { createModuleTracker } from './module-graph.ts'
-import type { ReloadView, ResultsPayload, TestView } from './protocol.ts'
-import { CLIENT_READY_EVENT, RESULTS_EVENT } from './protocol.ts'
+import type { ReloadView, RerunRequest, ResultsPayload, TestView } from './protocol.ts'
+import { CLIENT_READY_EVENT, RERUN_EVENT, RESULTS_EVENT } from './protocol.ts'
 import { invalidView, reloadView, resultView, snapshot, warningsOf } from './views.ts'
 
-export type { Problem, ResultsPayload, ReloadView, SourceLocation, SpanBar, SpanFailureView, SpanRulesView, TestView } from './protocol.ts'
-export { CLIENT_READY_EVENT, RESULTS_EVENT } from './protocol.ts'
+export type { Problem, RerunRequest, ResultsPayload, ReloadView, SourceLocation, SpanBar, SpanFailureView, SpanRulesView, TestView } from './protocol.ts'
+export { CLIENT_READY_EVENT, RERUN_EVENT, RESULTS_EVENT } from './protocol.ts'
 
 /** Options of the clnrm Vite plugin. */
 export interface ClnrmPluginOptions {
@@ -185,6 +185,13 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       events.on('watch:add', ({ paths }) => server.watcher.add(paths.filter(p => relative(viteRoot, p).startsWith('..'))))
 
       server.ws.on(CLIENT_READY_EVENT, (_data, client) => client.send(RESULTS_EVENT, current()))
+      // The panel's rerun buttons. The payload comes off the wire: only a known scope is obeyed, and
+      // a single file only when it is one of the session's tests (the page cannot pick other files).
+      server.ws.on(RERUN_EVENT, (data: unknown) => {
+        const request = data as Partial<RerunRequest> | null
+        if (request?.scope === 'all' || request?.scope === 'failed') session?.rerun(request.scope)
+        else if (request?.scope === 'test' && typeof request.file === 'string') session?.rerun({ file: request.file })
+      })
       feedChanges(server.watcher, path => session?.notify([path]))
 
       // Ctrl-C ends `vite dev` without closing the server, and on SIGTERM Vite closes it; either way

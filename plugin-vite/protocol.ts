@@ -9,6 +9,11 @@
 export const RESULTS_EVENT = 'clnrm:results'
 /** Sent by the client when its view has loaded. */
 export const CLIENT_READY_EVENT = 'clnrm:client-ready'
+/** Sent by the client when the user asks for a rerun from the panel. */
+export const RERUN_EVENT = 'clnrm:rerun'
+
+/** What the panel asks to rerun: every test, those that failed, or one test file. */
+export type RerunRequest = { scope: 'all' } | { scope: 'failed' } | { scope: 'test'; file: string }
 
 /** Where something is in a test file, for editor links. */
 export interface SourceLocation {
@@ -104,6 +109,8 @@ export interface ReloadView {
   templateCacheHitRate: number
   configCacheHitRate: number
   containerReuseRate: number
+  /** The tests this reload ran, with why (`changed`, `rerun`, `imports src/api.ts`, …). */
+  tests?: Array<{ relative: string; reason: string; status: string }>
 }
 
 /** Everything the view shows: every test's latest result, and the last reload. */

@@ -100,6 +100,7 @@ export function reloadView(id: number, changed: readonly string[], metrics: HotR
     templateCacheHitRate: metrics.templateCacheHitRate,
     configCacheHitRate: metrics.configCacheHitRate,
     containerReuseRate: metrics.containerReuseRate,
+    tests: metrics.tests.map(t => ({ relative: relative(root, t.file), reason: t.reason, status: t.status })),
   }
 }
 

@@ -164,8 +164,8 @@ describe('the playground in vite dev, in a real browser', () => {
     expect(footer).toMatch(/last reload \d+(\.\d+)?ms: detect [\d.]+ · debounce [\d.]+/)
     await page.reload()
     await page.waitForSelector(`${badge}[data-status="pass"][data-pass="4"]`, { timeout: 5000, ...attached })
-    // Replayed, not rerun: the last reload is the same one.
-    await page.click('clnrm-results button.badge')
+    // Replayed, not rerun: the last reload is the same one. The user opened the panel: it is open again.
+    await page.waitForSelector('clnrm-results footer.timings', { timeout: 5000 })
     expect(await page.textContent('clnrm-results footer.timings')).toBe(footer)
     mkdirSync(artifacts, { recursive: true })
     await page.screenshot({ path: join(artifacts, 'playground-panel.png') })

@@ -1,11 +1,14 @@
 import type { SourceLocation } from '../protocol.ts'
+import { h } from './dom.ts'
 
-/** Text made safe for innerHTML (content and quoted attributes): test files and spans choose it. */
-export function escape(text: string): string {
-  return text.replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\'': '&#39;' })[c]!)
-}
+/** Vite's middleware that opens a file in the editor (`LAUNCH_EDITOR` picks which). */
+export const OPEN_IN_EDITOR = '/__open-in-editor'
 
-/** A link that opens a place in a test file in the editor (the panel's click handler reads `data-open`). */
-export function link(location: SourceLocation, label: string): string {
-  return `<a data-open="${escape(`${location.file}:${location.line}:${location.column}`)}">${escape(label)}</a>`
+/**
+ * A real link (focusable, Enter follows it) to a place in a test file. The panel's click handler
+ * fetches its `data-open` target instead of navigating, so the page stays where it is.
+ */
+export function link(location: SourceLocation, label: string): HTMLAnchorElement {
+  const target = `${location.file}:${location.line}:${location.column}`
+  return h('a', { 'href': `${OPEN_IN_EDITOR}?file=${encodeURIComponent(target)}`, 'data-open': target, 'title': `open ${target} in the editor` }, label)
 }
