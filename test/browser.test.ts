@@ -76,9 +76,10 @@ describe('the playground in vite dev, in a real browser', () => {
     const text = await page.textContent(row('tests/pages.clnrm.toml.eta', 'fail'))
     expect(text).toContain('index has the app\'s title')
     expect(text).toContain('expected_output_regex = "<title>another app</title>"')
-    // The link points at the failing step's line in the template.
-    const line = readFileSync(join(dir, 'tests/pages.clnrm.toml.eta'), 'utf8').split('\n').findIndex(l => l.startsWith('[[steps]]')) + 1
-    expect(text).toContain(`tests/pages.clnrm.toml.eta:${line}`)
+    // The link points at the failing pattern in the template: its line and column.
+    const lines = readFileSync(join(dir, 'tests/pages.clnrm.toml.eta'), 'utf8').split('\n')
+    const line = lines.findIndex(l => l.startsWith('expected_output_regex')) + 1
+    expect(text).toContain(`tests/pages.clnrm.toml.eta:${line}:${lines[line - 1]!.indexOf('"<title>') + 1}`)
     await page.waitForSelector('vite-error-overlay', { timeout: 5000 })
     expect(await page.evaluate('document.querySelector("vite-error-overlay").shadowRoot.textContent')).toContain('[plugin:clnrm] pages are served: step "index has the app\'s title": stdout does not match')
     mkdirSync(artifacts, { recursive: true })
