@@ -1,6 +1,8 @@
 import { basename, dirname, join, relative, sep } from 'node:path'
 import { parse } from 'smol-toml'
 import { findTemplateMarks } from '../template-marks.ts'
+import type { SchemaChange, SchemaChecker } from './schema.ts'
+import { looksLikeTestFile, migrateSchema } from './schema.ts'
 import type { MigrationTodo } from './tera.ts'
 import { renameTeraFile, translateTera } from './tera.ts'
 
@@ -18,8 +20,19 @@ export interface MigrationStep {
   output: string
   /** What was left behind a `TODO`, located in `from`. */
   todos: MigrationTodo[]
-  /** Why the file is migrated. */
-  reason: 'tera-file' | 'tera-in-toml' | 'project-file'
+  /** Keys rewritten or turned into `# not checked:` comments, located in `output`. */
+  changes: SchemaChange[]
+  /** Why the file is migrated: Tera, upstream's project file, or only the schema fixes (in place). */
+  reason: 'tera-file' | 'tera-in-toml' | 'project-file' | 'schema'
+}
+
+/** Options of `planMigration`. */
+export interface MigrationOptions {
+  /**
+   * The real validator, for the schema fixes of test files (see `migrateSchema`). Without it only
+   * Tera is translated.
+   */
+  check?: SchemaChecker
 }
 
 /** Upstream's project file, and ours. */
@@ -44,11 +57,18 @@ export function migrationTarget(path: string, text: string): { to: string; reaso
  * file are pointed at the partial it becomes, beside the importer when it is there, else the
  * nearest migrated file of that name; an import with no such file is a TODO.
  */
-export function planMigration(inputs: readonly MigrationInput[]): MigrationStep[] {
+export function planMigration(inputs: readonly MigrationInput[], options: MigrationOptions = {}): MigrationStep[] {
   const steps: MigrationStep[] = []
   for (const input of inputs) {
     const target = migrationTarget(input.path, input.text)
-    if (!target) continue
+    if (!target) {
+      // A plain test file: only the schema fixes, written in place.
+      if (!options.check || basename(input.path) === 'clnrm.toml' || !input.path.endsWith('.toml') || !isTestToml(input.text)) continue
+      const schema = migrateSchema(input.path, input.text, options.check)
+      if (schema.output === input.text && schema.todos.length === 0) continue
+      steps.push({ from: input.path, to: input.path, output: schema.output, todos: schema.todos, changes: schema.changes, reason: 'schema' })
+      continue
+    }
     const missing: string[] = []
     const lacking: Array<{ name: string; macros: string[] }> = []
     const renameImport = (name: string): string => {
@@ -70,7 +90,14 @@ export function planMigration(inputs: readonly MigrationInput[]): MigrationStep[
     const fileVars = target.reason === 'project-file' ? undefined : extractFileVars(input.text)
     const translated = translateTera(fileVars?.text ?? input.text, { renameImport })
     const todos = translated.todos
-    const output = fileVars ? `${fileVarsPreamble(fileVars.vars)}${translated.output}` : translated.output
+    let output = fileVars ? `${fileVarsPreamble(fileVars.vars)}${translated.output}` : translated.output
+    let changes: SchemaChange[] = []
+    if (options.check && target.reason !== 'project-file' && !basename(target.to).startsWith('_')) {
+      const schema = migrateSchema(target.to, output, options.check)
+      output = schema.output
+      changes = schema.changes
+      todos.push(...schema.todos)
+    }
     for (const name of missing) {
       const at = input.text.indexOf(name)
       const before = input.text.slice(0, Math.max(at, 0))
@@ -97,9 +124,19 @@ export function planMigration(inputs: readonly MigrationInput[]): MigrationStep[
       // clnrm.toml is read as plain TOML: its tags would stay literal text.
       todos.unshift({ line: 1, column: 1, message: 'clnrm.toml is not a template: replace its tags with literal values or [vars]', source: '' })
     }
-    steps.push({ from: input.path, to: target.to, output, todos, reason: target.reason })
+    steps.push({ from: input.path, to: target.to, output, todos, changes, reason: target.reason })
   }
   return steps
+}
+
+/** Whether a `.toml` without Tera is one of upstream's test files (not Cargo.toml or a config). */
+function isTestToml(text: string): boolean {
+  try {
+    return looksLikeTestFile(parse(text) as Record<string, unknown>)
+  }
+  catch {
+    return false
+  }
 }
 
 // Upstream ships its macro library inside the binary, so importers rarely sit beside a copy;
