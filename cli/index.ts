@@ -16,6 +16,7 @@ import type { CliContext, CommandContext } from './context.ts'
 import { processContext, resolveColors } from './context.ts'
 import { EXIT, EXIT_CODES_HELP, UsageError } from './errors.ts'
 import { exitWhenDone, isDebug } from './exit-guard.ts'
+import { runtimeName } from './launcher.ts'
 import { formatDiagnostic } from './output.ts'
 
 export type { CliContext } from './context.ts'
@@ -98,6 +99,8 @@ export async function main(argv: readonly string[], context: CliContext = proces
  */
 export async function runMain(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   const context = processContext()
+  // Which runtime runs clnrm is not always the one typed (bunx, a shebang, a compiled binary).
+  if (isDebug(context.env)) context.stderr(`clnrm: ${version} on ${runtimeName()}\n`)
   let code: number
   try {
     code = await main(argv, context)

@@ -1,10 +1,11 @@
-import { execFile } from 'node:child_process'
-import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { execFile, execFileSync, spawn } from 'node:child_process'
+import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Runtime } from './runtimes/contract.ts'
 import { runCli } from './runtimes/contract.ts'
+import { clnrmContainers, IMAGE } from './engine.ts'
 import { tempDir } from './helpers.ts'
 
 const exec = promisify(execFile)
@@ -80,6 +81,52 @@ describe('the npm package', () => {
     installed({ name: 'bun', command: join(root, 'node_modules/.bin/bun') }, ['x', 'clnrm']),
     installed({ name: 'deno', command: join(root, 'node_modules/.bin/deno') }, ['run', '-A', 'npm:clnrm']),
   ]
+  // bunx honours the bin's node shebang unless given --bun; the bin relaunches itself on Bun.
+  const expected: Record<string, RegExp> = { 'npx (node)': /^clnrm: [\d.]+ on node /m, 'bun': /^clnrm: [\d.]+ on bun /m, 'deno': /^clnrm: [\d.]+ on deno /m }
+  for (const runtime of runtimes) {
+    it(`${runtime.name} runs clnrm on its own runtime (DEBUG=clnrm names it)`, async () => {
+      const result = await runCli({ ...runtime, env: { DEBUG: 'clnrm' } }, ['--version'], dir)
+      expect(result.code).toBe(0)
+      expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+      expect(result.stderr).toMatch(expected[runtime.name]!)
+    }, 60_000)
+  }
+
+  it('bunx clnrm: Ctrl-C to the terminal\'s process group (bunx, the Node launcher, Bun) removes the containers and exits 130 once', async () => {
+    await mkdir(join(dir, 'slow'), { recursive: true })
+    await writeFile(join(dir, 'slow/nap.clnrm.toml'), `[meta]\nname = "nap"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "nap"\nrun = "sleep 60"\n`)
+    // Its own process group, as a shell gives a foreground job: Ctrl-C reaches every process in it.
+    const child = spawn(join(root, 'node_modules/.bin/bun'), ['x', 'clnrm', 'run', 'slow'], { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', DEBUG: 'clnrm' } })
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => void (output += d.toString()))
+    child.stderr.on('data', (d: Buffer) => void (output += d.toString()))
+    const exited = new Promise<number | null>(done => child.once('exit', code => done(code)))
+    try {
+      const deadline = Date.now() + 60_000
+      while (!/ready box/.test(output) && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
+      expect(output).toMatch(/^clnrm: [\d.]+ on bun /m)
+      expect(output).toMatch(/ready box/)
+      // The processes of the group: the Bun one that labels its containers with its pid is among them.
+      const group = execFileSync('ps', ['-o', 'pid=', '-g', String(child.pid)], { encoding: 'utf8' }).split('\n').map(Number).filter(Boolean)
+      expect(group.flatMap(pid => clnrmContainers(pid))).toHaveLength(1)
+      const sent = performance.now()
+      process.kill(-child.pid!, 'SIGINT')
+      expect(await exited).toBe(130)
+      expect(performance.now() - sent).toBeLessThan(30_000)
+      expect(output).toMatch(/stopping: removing containers/)
+      // One Ctrl-C, seen once: the launcher passes nothing on, so no forced exit.
+      expect(output).not.toMatch(/forced exit/)
+      expect(group.flatMap(pid => clnrmContainers(pid))).toEqual([])
+    }
+    finally {
+      try {
+        process.kill(-child.pid!, 'SIGKILL')
+      }
+      catch {}
+      await rm(join(dir, 'slow'), { recursive: true, force: true })
+    }
+  }, 120_000)
+
   for (const runtime of runtimes) {
     it(`runs validate, dry-run and render with ${runtime.name}`, async () => {
       const validate = await runCli(runtime, ['validate'], dir)
