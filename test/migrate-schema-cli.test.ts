@@ -150,6 +150,19 @@ describe('clnrm migrate: schema fixes', () => {
     expect(snapshot(dir)).toEqual(before)
   })
 
+  it('[otel] exporter = "stdout" reads the only scenario\'s stdout as spans; with several steps it is a TODO', async () => {
+    const otel = (steps: string): string => `[meta]\nname = "o"\nversion = "1"\n\n[otel]\nexporter = "stdout"\n\n[services.app]\nimage = "busybox:1.36"\n${steps}\n[[expect.span]]\nname = "clnrm.run"\n`
+    writeFileSync(join(dir, 'tests', 'one.clnrm.toml'), otel('\n[[scenario]]\nname = "only"\nservice = "app"\nrun = "echo hi"\n'))
+    writeFileSync(join(dir, 'tests', 'two.clnrm.toml'), otel('\n[[steps]]\nname = "a"\ncommand = ["true"]\n\n[[steps]]\nname = "b"\ncommand = ["true"]\n'))
+    const { code, stderr } = await run(['migrate', 'tests/one.clnrm.toml', 'tests/two.clnrm.toml'], dir)
+    expect(code).toBe(1)
+    expect(stderr).toContain('rewrote tests/one.clnrm.toml:12:1 artifacts.collect = ["spans:default"] added')
+    expect(stderr).toContain('TODO tests/two.clnrm.toml:6:12 [otel] exporter = "stdout": add artifacts.collect')
+    expect(parse(readFileSync(join(dir, 'tests', 'one.clnrm.toml'), 'utf8'))).toMatchObject({ scenario: [{ name: 'only', artifacts: { collect: ['spans:default'] } }] })
+    const validated = await run(['validate', 'tests/one.clnrm.toml'], dir)
+    expect(validated.code).toBe(0)
+  })
+
   it('a plugin it cannot be sure of (no image) is left with a located TODO, and the exit code says so', async () => {
     writeFileSync(join(dir, 'tests', 'ai.clnrm.toml'), '[meta]\nname = "ai"\nversion = "1"\n\n[services.llm]\nplugin = "ollama"\n\n[[steps]]\nname = "s"\nservice = "llm"\ncommand = ["true"]\n')
     const { code, stderr } = await run(['migrate', 'tests/ai.clnrm.toml'], dir)
