@@ -23,6 +23,17 @@ function save(key: string, value: string): void {
   catch {}
 }
 
+/** A stored list of strings; anything else (an older or edited value) reads as empty. */
+function loadList(key: string): string[] {
+  try {
+    const value: unknown = JSON.parse(load(key) ?? '[]')
+    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
+  }
+  catch {
+    return []
+  }
+}
+
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
 
 /**
@@ -37,7 +48,7 @@ export class ClnrmResults extends HTMLElement {
   #results: ResultsPayload | undefined
   #choice = load(STORE.panel)
   #open = this.#choice === 'open'
-  #folded = new Set<string>(JSON.parse(load(STORE.folded) ?? '[]') as string[])
+  #folded = new Set<string>(loadList(STORE.folded))
   #badge = h('button', { 'class': 'badge', 'type': 'button', 'aria-controls': 'clnrm-panel', 'aria-expanded': 'false' })
   #badgeParts = { pass: h('span', { class: 'pass' }), fail: h('span', { class: 'fail' }), warned: h('span', { class: 'warned', title: 'files with warnings' }), running: h('span', { class: 'running' }) }
   #summary = h('div', { 'class': 'sr-only summary', 'role': 'status', 'aria-live': 'polite' })
