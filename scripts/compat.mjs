@@ -8,6 +8,7 @@
 //   2. `clnrm migrate` on the copy, then `clnrm render` of every migrated Tera file, each render
 //      parsed as TOML, and `clnrm validate` of the migrated tests (target: ≥ 95% of the files
 //      upstream accepts validate).
+//   --run: also run the migrated files upstream accepts, images replaced by the local busybox.
 // Not part of `npm test`: the project's tests never read ../shared.
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -18,7 +19,7 @@ import { glob } from 'tinyglobby'
 import { upstreamIsTemplate, upstreamLoads } from './upstream-model.mjs'
 
 const repo = resolve(import.meta.dirname, '..')
-const source = resolve(process.argv[2] ?? join(repo, '../shared/upstream-clnrm/files'))
+const source = resolve(process.argv.slice(2).find(a => !a.startsWith('--')) ?? join(repo, '../shared/upstream-clnrm/files'))
 const bin = join(repo, 'dist/cli/bin.mjs')
 if (!existsSync(bin)) fail('dist/cli/bin.mjs is missing: run `npm run build` first.')
 if (!existsSync(source)) fail(`${source} does not exist: pass upstream's files as the first argument.`)
@@ -158,11 +159,49 @@ try {
     const d = afterByFile.get(migratedPath(f))?.diagnostics?.filter(x => x.severity === 'error') ?? []
     console.log(`    ✗ ${rel(f)}: ${d.slice(0, 3).map(x => `${x.line ?? '?'}:${x.column ?? '?'} ${x.code} ${x.message}`).join(' | ') || 'missing after migrate'}`)
   }
+  if (process.argv.includes('--run')) runMigrated(clnrm, root, acceptedValid.map(migratedPath), rel)
   const stillAccepted = tests.filter(f => !upstream.get(f).ok && afterByFile.get(migratedPath(f))?.valid)
   console.log(`  upstream-rejected files valid after migrate: ${stillAccepted.length}${stillAccepted.length ? `: ${stillAccepted.map(rel).join(', ')}` : ''}`)
 }
 finally {
   rmSync(work, { recursive: true, force: true })
+}
+
+// 5. `--run`: the migrated files upstream accepts, with every image replaced by the local busybox,
+// run for real; each verdict is compared with the one the file's own comments state
+// ("Expected: FAIL …", "This test should PASS …"), and upstream's red-team files must fail.
+function runMigrated(clnrm, root, files, rel) {
+  const image = 'clnrm-examples/busybox:1'
+  writeFileSync(join(root, 'clnrm.toml'), readFileSync(join(root, 'clnrm.toml'), 'utf8').replace(/^default_image = .*$/m, `default_image = "${image}"`))
+  const stated = new Map()
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8')
+    writeFileSync(file, text.replace(/^(\s*(?:#\s*not checked:\s*)?image\s*=\s*)("[^"\n]*"|'[^'\n]*')/gm, `$1"${image}"`).replace(/(\{[^}\n]*\bimage\s*=\s*)("[^"\n]*"|'[^'\n]*')/g, `$1"${image}"`))
+    const verdict = /^#.*?\b(?:Expected:\s*|[Ss]hould\s+)(PASS|FAIL)\b/m.exec(text)?.[1]
+    if (verdict) stated.set(file, verdict === 'PASS' ? 'pass' : 'fail')
+  }
+  console.log(`\nrun (images → ${image}): ${files.length} files`)
+  const result = spawnSync(process.execPath, [bin, 'run', ...files, '--root', root, '--reporter', 'json', '-j', '2', '--no-color'], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 64 << 20, timeout: 20 * 60_000 })
+  let report
+  try {
+    report = JSON.parse(result.stdout)
+  }
+  catch {
+    console.log(`  run did not print JSON (exit ${result.status}${result.error ? `, ${result.error.message}` : ''}): ${result.stderr.split('\n').slice(0, 5).join(' | ')}`)
+    return
+  }
+  const verdicts = new Map()
+  for (const t of report.tests ?? []) verdicts.set(t.file, verdicts.get(t.file) === 'fail' || t.status !== 'pass' ? (t.status === 'pass' ? 'fail' : t.status) : 'pass')
+  for (const f of report.invalid ?? []) verdicts.set(f.file, 'invalid')
+  const count = status => [...verdicts.values()].filter(v => v === status).length
+  console.log(`  passed ${count('pass')}, failed ${count('fail')}, errors ${count('error')}, invalid ${count('invalid')} (summary: ${JSON.stringify(report.summary)})`)
+  const withStated = files.filter(f => stated.has(f))
+  const asStated = withStated.filter(f => (verdicts.get(f) === 'pass' ? 'pass' : 'fail') === stated.get(f))
+  console.log(`  files whose comments state a verdict: ${withStated.length}; verdict as stated: ${asStated.length}`)
+  for (const f of withStated) console.log(`    ${asStated.includes(f) ? '✓' : '✗'} ${rel(f)}: stated ${stated.get(f)}, got ${verdicts.get(f) ?? 'no result'}`)
+  const redTeam = files.filter(f => /red[-_]?team/i.test(rel(f)) && !/legitimate/.test(rel(f)))
+  console.log(`  red-team files (attacks): ${redTeam.length}, failing: ${redTeam.filter(f => verdicts.get(f) !== 'pass').length}`)
+  for (const f of redTeam) console.log(`    ${verdicts.get(f) !== 'pass' ? '✓ fails' : '✗ PASSES'}: ${rel(f)}`)
 }
 
 function validate(clnrm, paths) {

@@ -21,9 +21,9 @@ function migrateAndRender(tera: string, vars: Record<string, unknown> = {}, env:
 
 describe('Tera → Eta translation', () => {
   it('translates {{ x }}, vars.x, default(value=…) and env(name=…)', () => {
-    const tera = 'a = "{{ svc }}"\nb = "{{ vars.port | default(value=8080) }}"\nc = "{{ env(name="HOME") }}"\nd = "{{ env(name=\'NOPE\') | default(value=\'u\') }}"\ne = "{{ missing | default(value="dflt") }}"\n'
+    const tera = 'a = "{{ svc }}"\nb = "{{ vars.port | default(value=8080) }}"\nc = "{{ env(name="HOME") }}"\nd = "{{ env(name=\'NOPE\') | default(value=\'u\') }}"\ne = "{{ missing | default(value="dflt") }}"\nf = "{{ env(name=\'NOPE\', default=\'dev\') }}"\n'
     expect(translateTera(tera).output).toContain('<%= it.svc %>')
-    expect(parse(migrateAndRender(tera, { svc: 'api', port: 1 }, { HOME: '/h' }))).toEqual({ a: 'api', b: '1', c: '/h', d: 'u', e: 'dflt' })
+    expect(parse(migrateAndRender(tera, { svc: 'api', port: 1 }, { HOME: '/h' }))).toEqual({ a: 'api', b: '1', c: '/h', d: 'u', e: 'dflt', f: 'dev' })
   })
 
   it('translates if / elif / else with and, or, not, ==, !=', () => {

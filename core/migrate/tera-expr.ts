@@ -70,7 +70,7 @@ export interface ExprScope {
 
 // Tera functions whose single named argument becomes a positional one (the helper's signature).
 const POSITIONAL: Record<string, string[]> = {
-  env: ['name'],
+  env: ['name', 'default'],
   sha256: ['s'],
   uuid_v4: ['seed'],
   pick: ['array'],
