@@ -31,6 +31,7 @@ export type DiagnosticCode =
   | 'CLNRM_WATCH_OUTSIDE_ROOT'
   | 'CLNRM_WATCH_NO_MATCH'
   | 'CLNRM_PROJECT_FILE'
+  | 'CLNRM_MATRIX_UNUSED'
 
 /** `error` makes a file invalid; `warning` is reported and the file still loads. */
 export type Severity = 'error' | 'warning'

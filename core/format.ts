@@ -5,6 +5,7 @@ import {
 import type { FieldDef, KeyRule, TypeDef } from './fields.ts'
 import { assertionsTable } from './assertions.ts'
 import { limitsTable } from './limits.ts'
+import { matrixField } from './matrix.ts'
 import { artifactsField, expectTable, otelTable } from './otel/format.ts'
 
 export { expectTable, otelTable }
@@ -170,7 +171,7 @@ export const testFileTable: TypeDef & { kind: 'table' } = table({
   expect: field(expectTable, 'What the spans the services emit must show: `[[expect.span]]`, `[expect.graph]`, `[expect.counts]`, `[[expect.window]]`, `[expect.order]`, `[expect.status]`, `[expect.hermeticity]`.'),
   otel_validation: notSupported('upstream\'s older OpenTelemetry validation tables (write [[expect.span]] and the other expect.* tables)'),
   assertions: field(assertionsTable, 'Claims about the run, judged after it: the checkable keys; any other key is `CLNRM_NOT_SUPPORTED`.'),
-  matrix: notSupported('matrix expansion of a test'),
+  matrix: matrixField,
   report: notSupported('per-file report settings (use --reporter and --output)'),
   limits: field(limitsTable, 'CPU and memory limits of every service container of the test.'),
   vars: field(record(any), 'Data for this file\'s template tags (`it.<name>`, `it.vars.<name>`): overrides `[vars]` of clnrm.toml, and `--var` overrides both. Shown by `clnrm dry-run`; data, not a claim, so nothing is checked.'),

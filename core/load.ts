@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises'
 import type { TemplateFunction } from 'eta'
 import { MemoryCache } from './cache.ts'
 import type { Diagnostic, KeyPath, PendingDiagnostic } from './diagnostics.ts'
+import { hasErrors } from './diagnostics.ts'
+import { checkLiteralMatrix, matrixCombinations, matrixSpec, variantOf } from './matrix.ts'
 import { contentHash } from './hash.ts'
 import { createLocator } from './locate.ts'
 import { normalizeTestFile } from './normalize.ts'
@@ -78,33 +80,14 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
   const renderer = createTemplateRenderer({ root: project.root, cache: templateCache, timeoutMs: project.renderTimeoutMs })
   let realRoot: string | undefined
 
-  const loadSource = (file: string, source: string): LoadedTestFile => {
-    const start = performance.now()
-    let toml = source
-    let inputs: RenderInputs = { template: file, partials: [], env: [] }
-    let templateCacheState: 'hit' | 'miss' | undefined
-    if (isTemplateFile(file)) {
-      const missesBefore = templateCache.stats().misses
-      try {
-        const rendered = renderer.render({ file, source, vars: project.vars, overrides: project.varOverrides, determinism: project.determinism, env: options.env })
-        toml = rendered.output
-        inputs = rendered.inputs
-      }
-      catch (error) {
-        if (!(error instanceof TemplateRenderError)) throw error
-        return { file, diagnostics: [...error.diagnostics], inputs: error.inputs, cache: { config: 'skipped' }, timings: { renderMs: performance.now() - start, parseMs: 0 } }
-      }
-      // A hit only when nothing (template or partial) had to be compiled.
-      templateCacheState = templateCache.stats().misses > missesBefore ? 'miss' : 'hit'
-    }
-    const rendered = performance.now()
-
-    // The default image changes the spec of the same text: part of the key.
-    const key = contentHash(file, toml, project.defaultImage ?? '')
+  /** Checks one TOML text (the file, or one render of a template) through the config cache. */
+  const checkText = (file: string, source: string, toml: string, combination: Record<string, string> | undefined): { spec?: TestSpec; diagnostics: Diagnostic[]; configState: 'hit' | 'miss' } => {
+    // The default image and the matrix combination change the spec of the same text: part of the key.
+    const key = contentHash(file, toml, project.defaultImage ?? '', combination ? JSON.stringify(combination) : '')
     let cached = configCache.get(key)
     const configState = cached ? 'hit' : 'miss'
     if (!cached) {
-      cached = checkToml(file, toml, project.root, project.defaultImage)
+      cached = checkToml(file, toml, project.root, project.defaultImage, combination !== undefined)
       configCache.set(key, cached)
     }
     let spec = cached.spec
@@ -113,17 +96,82 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
       const checked = runPathChecks(cached.paths, project.root, realRoot ??= realRootOf(project.root))
       pathProblems = checked.pending
       if (pathProblems.some(d => d.severity === 'error')) spec = undefined
-      else if (spec) spec = withRealVolumes(spec, checked.realVolumes)
+      else if (spec) {
+        const real = (s: TestSpec): TestSpec => withRealVolumes(s, checked.realVolumes)
+        spec = spec.variants ? { ...real(spec), variants: spec.variants.map(real) } : real(spec)
+      }
     }
     const diagnostics = cached.syntax || cached.marks || cached.pending.length || pathProblems.length ? locateAll(file, source, toml, cached, pathProblems) : []
+    return { spec, diagnostics, configState }
+  }
+
+  const loadSource = (file: string, source: string): LoadedTestFile => {
+    const start = performance.now()
+    if (!isTemplateFile(file)) {
+      const rendered = performance.now()
+      const { spec, diagnostics, configState } = checkText(file, source, source, undefined)
+      return {
+        file,
+        spec,
+        diagnostics,
+        toml: source,
+        inputs: { template: file, partials: [], env: [] },
+        cache: { config: configState },
+        timings: { renderMs: rendered - start, parseMs: performance.now() - rendered },
+      }
+    }
+
+    const missesBefore = templateCache.stats().misses
+    const request = { file, source, vars: project.vars, overrides: project.varOverrides, determinism: project.determinism, env: options.env }
+    // A template with [matrix] renders once per combination (upstream's `matrix.<key>` in tags).
+    let combinations: Array<Record<string, string> | undefined> = [undefined]
+    const literal = renderer.readTable(request, 'matrix')
+    if (literal?.value !== undefined) {
+      const matrix = checkLiteralMatrix(file, literal)
+      if (!matrix.values) {
+        return { file, diagnostics: matrix.diagnostics, inputs: { template: file, partials: [], env: [] }, cache: { config: 'skipped' }, timings: { renderMs: performance.now() - start, parseMs: 0 } }
+      }
+      combinations = matrixCombinations(matrix.values)
+    }
+    let inputs: RenderInputs = { template: file, partials: [], env: [] }
+    const renders: Array<{ toml: string; combination?: Record<string, string>; checked: ReturnType<typeof checkText> }> = []
+    let renderMs = 0
+    let parseMs = 0
+    for (const combination of combinations) {
+      const before = performance.now()
+      let output: string
+      try {
+        const rendered = renderer.render(combination ? { ...request, matrix: combination } : request)
+        output = rendered.output
+        inputs = mergeInputs(inputs, rendered.inputs)
+      }
+      catch (error) {
+        if (!(error instanceof TemplateRenderError)) throw error
+        return { file, diagnostics: [...error.diagnostics], inputs: mergeInputs(inputs, error.inputs), cache: { config: 'skipped' }, timings: { renderMs: renderMs + performance.now() - before, parseMs } }
+      }
+      const rendered = performance.now()
+      renders.push({ toml: output, combination, checked: checkText(file, source, output, combination) })
+      renderMs += rendered - before
+      parseMs += performance.now() - rendered
+    }
+    // A hit only when nothing (template or partial) had to be compiled.
+    const templateCacheState = templateCache.stats().misses > missesBefore ? 'miss' : 'hit'
+    const first = renders[0]!
+    const diagnostics = dedupe(renders.flatMap(r => r.checked.diagnostics))
+    const specs = renders.map(r => r.checked.spec)
+    const spec = first.combination === undefined
+      ? first.checked.spec
+      : specs.every(s => s !== undefined) && !hasErrors(diagnostics)
+        ? matrixSpec(renders.map(r => variantOf(r.checked.spec!, r.combination!)), first.checked.spec!.name)
+        : undefined
     return {
       file,
       spec,
       diagnostics,
-      toml,
+      toml: first.toml,
       inputs,
-      cache: { template: templateCacheState, config: configState },
-      timings: { renderMs: rendered - start, parseMs: performance.now() - rendered },
+      cache: { template: templateCacheState, config: renders.every(r => r.checked.configState === 'hit') ? 'hit' : 'miss' },
+      timings: { renderMs, parseMs },
     }
   }
 
@@ -162,7 +210,7 @@ export async function locateKeyPath(file: string, toml: string, path: KeyPath): 
   return (template !== undefined && mapToTemplate(template, toml, at)) || at
 }
 
-function checkToml(file: string, toml: string, root: string, defaultImage: string | undefined): CachedConfig {
+function checkToml(file: string, toml: string, root: string, defaultImage: string | undefined, matrixRendered: boolean): CachedConfig {
   if (!isTemplateFile(file)) {
     // The first few are enough to show the problem; a Tera file can have hundreds.
     const marks = findTemplateMarks(toml).slice(0, 5)
@@ -170,8 +218,26 @@ function checkToml(file: string, toml: string, root: string, defaultImage: strin
   }
   const parsed = parseToml(toml)
   if ('error' in parsed) return { pending: [], syntax: parsed.error }
-  const { spec, diagnostics, paths } = normalizeTestFile(parsed.value, { file, root, defaultImage })
+  const { spec, diagnostics, paths } = normalizeTestFile(parsed.value, { file, root, defaultImage, matrixRendered })
   return { spec, pending: diagnostics, paths }
+}
+
+/** What several renders of one template read, each input once. */
+function mergeInputs(a: RenderInputs, b: RenderInputs): RenderInputs {
+  const env = new Map(a.env.map(read => [read.name, read]))
+  for (const read of b.env) env.set(read.name, read)
+  return { template: a.template, partials: [...new Set([...a.partials, ...b.partials])], env: [...env.values()] }
+}
+
+/** The same problem found in several renders of a matrix template is shown once. */
+function dedupe(diagnostics: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>()
+  return diagnostics.filter((d) => {
+    const key = `${d.code}\0${d.line}\0${d.column}\0${d.message}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }
 
 /** Gives every problem a line and column in the file the user edits. */

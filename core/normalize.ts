@@ -5,6 +5,7 @@ import { formatKeyPath } from './diagnostics.ts'
 import { SERVICE_PLUGINS, testFileTable } from './format.ts'
 import { normalizeAssertions } from './assertions.ts'
 import { normalizeLimits } from './limits.ts'
+import { matrixCombinations, matrixSpec, normalizeMatrix, variantOf } from './matrix.ts'
 import { collectsSpans, normalizeOtel } from './otel/normalize.ts'
 import type { PathCheck } from './path-checks.ts'
 import { outside } from './real-path.ts'
@@ -20,6 +21,11 @@ export interface NormalizeContext {
   root: string
   /** The project's default image (`[containers] default_image`), for steps that name no service. */
   defaultImage?: string
+  /**
+   * The template was rendered once per `[matrix]` combination, this text being one of them: the
+   * loader makes the variants, so the matrix is only checked here.
+   */
+  matrixRendered?: boolean
 }
 
 /** The id of the service a project's default image runs as. */
@@ -137,27 +143,31 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
   const watch = { files: watchPaths('files'), modules: watchPaths('modules') }
   const { otel, expect } = normalizeOtel(doc, steps.some(step => step.collectSpans), serviceIds, error)
   const assertions = normalizeAssertions(doc, !!otel, services, error)
+  const matrix = normalizeMatrix(doc.matrix, error)
+  if (matrix && !ctx.matrixRendered) {
+    error('CLNRM_MATRIX_UNUSED', `[matrix] runs this test ${matrixCombinations(matrix).length} times with the same steps: only templates read its values`, ['matrix'], 'table',
+      'Rename the file to .clnrm.toml.eta and write <%= it.matrix.<key> %> where a value goes (upstream substitutes them in templates only).', 'warning')
+  }
 
   if (out.some(d => d.severity === 'error')) return { diagnostics: out, paths }
-  return {
-    diagnostics: out,
-    paths,
-    spec: {
-      file: ctx.file,
-      name: meta.name,
-      description: meta.description,
-      version: meta.version,
-      timeoutMs: meta.timeout,
-      services,
-      steps,
-      determinism: { seed: doc.determinism?.seed, freezeClock: doc.determinism?.freeze_clock },
-      watch,
-      ...(otel && { otel }),
-      ...(expect && { expect }),
-      ...(assertions && { assertions }),
-      ...(doc.vars !== undefined && { vars: doc.vars }),
-    },
+  const spec: TestSpec = {
+    file: ctx.file,
+    name: meta.name,
+    description: meta.description,
+    version: meta.version,
+    timeoutMs: meta.timeout,
+    services,
+    steps,
+    determinism: { seed: doc.determinism?.seed, freezeClock: doc.determinism?.freeze_clock },
+    watch,
+    ...(otel && { otel }),
+    ...(expect && { expect }),
+    ...(assertions && { assertions }),
+    ...(doc.vars !== undefined && { vars: doc.vars }),
   }
+  // A plain file's matrix runs the same spec once per combination; a template's was rendered per combination.
+  if (!matrix || ctx.matrixRendered) return { diagnostics: out, paths, spec }
+  return { diagnostics: out, paths, spec: matrixSpec(matrixCombinations(matrix).map(c => variantOf(spec, c)), spec.name) }
 }
 
 type Report = (code: PendingDiagnostic['code'], message: string, path: KeyPath, target: PendingDiagnostic['target'], hint?: string, severity?: PendingDiagnostic['severity']) => void

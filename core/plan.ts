@@ -78,6 +78,8 @@ export interface TestPlan {
   expectations: Array<{ rule: string; expected: string }>
   /** The file's `[vars]` table: template data, as written. */
   vars?: Record<string, unknown>
+  /** The `[matrix]` combination this plan runs. */
+  matrix?: Record<string, string>
 }
 
 /** Resolves a spec into the plan `clnrm dry-run` prints. */
@@ -131,6 +133,7 @@ export function createPlan(spec: TestSpec): TestPlan {
     }),
     expectations: spec.expect ? describeExpectations(spec.expect).map(({ rule, expected }) => ({ rule, expected })) : [],
     ...(spec.vars !== undefined && { vars: spec.vars }),
+    ...(spec.matrix !== undefined && { matrix: spec.matrix }),
   }
 }
 

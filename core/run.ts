@@ -1,4 +1,5 @@
 import { judgeAssertions } from './assertions.ts'
+import { runVariants } from './matrix-run.ts'
 import { EngineUnavailableError, isEngineUnreachable } from './docker.ts'
 import type { StepFailure } from './expect.ts'
 import { checkExpectations } from './expect.ts'
@@ -81,6 +82,8 @@ const described = (step: { description?: string }): { description?: string } =>
 
 /** Runs every step of a test inside its services' containers, leased from the pool. */
 export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<TestResult> {
+  // A [matrix] file: each combination is a run of its own.
+  if (spec.variants) return runVariants(spec as TestSpec & { variants: TestSpec[] }, options, runTest)
   const start = performance.now()
   const steps: StepResult[] = []
   const timings: TestTimings = { renderMs: options.load?.renderMs, parseMs: options.load?.parseMs, acquireMs: 0, reused: {}, steps: [], totalMs: 0 }

@@ -114,6 +114,14 @@ export interface TestSpec {
   assertions?: AssertionSpec[]
   /** The file's `[vars]` table as written (rendered): template data, shown by `clnrm dry-run`. */
   vars?: Record<string, unknown>
+  /** The `[matrix]` combination this variant runs (its name ends with `[key=value, …]`). */
+  matrix?: Record<string, string>
+  /**
+   * A file with `[matrix]`: one test per combination. `clnrm run` reports each as its own test;
+   * `runTest` on this spec runs them all, one after the other, as one result whose `steps` are
+   * theirs side by side (these `steps`, each named after its combination).
+   */
+  variants?: TestSpec[]
 }
 
 /** Default per-step timeout. */

@@ -53,6 +53,16 @@ export interface RenderRequest {
   env?: Readonly<Record<string, string | undefined>>
 }
 
+/**
+ * A top-level table read from a template's text before it renders: its text (rendered when it
+ * held tags; other lines blank, so positions in it are positions in the template) and its value,
+ * when that text parses.
+ */
+export interface LiteralTable {
+  text: string
+  value?: unknown
+}
+
 /** Options of a template renderer. */
 export interface TemplateRendererOptions {
   /** Project root: partials must live inside it. */
@@ -79,7 +89,7 @@ export interface TemplateRenderer {
    * request's vars (its tags may read `env()`) and parsed. Undefined when the template has none
    * or it does not parse (the whole render then reports the problem where it is).
    */
-  readTable: (request: RenderRequest, name: string) => Record<string, unknown> | undefined
+  readTable: (request: RenderRequest, name: string) => LiteralTable | undefined
   readonly cache: MemoryCache<string, TemplateFunction>
 }
 
@@ -246,14 +256,13 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
     }
   }
   /** A literal table, rendered (when it holds tags) and parsed; see `TemplateRenderer.readTable`. */
-  const readTable = (request: RenderRequest, source: string, name: string, envReads: Map<string, EnvRead>): Record<string, unknown> | undefined => {
+  const readTable = (request: RenderRequest, source: string, name: string, envReads: Map<string, EnvRead>): LiteralTable | undefined => {
     let text = literalTableText(source, name)
     if (text === undefined) return undefined
     if (text.includes('<%')) text = renderText(text, request.file, request.vars ?? {}, {}, helpersFor(request, source, envReads))
     const parsed = parseToml(text)
-    if ('error' in parsed) return undefined
-    const value = parsed.value[name]
-    return value && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+    if ('error' in parsed) return { text }
+    return { text, value: parsed.value[name] }
   }
 
   return {
@@ -279,8 +288,9 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
       let vars: Record<string, unknown> = { ...request.vars }
       try {
         // The template's own [vars] table is data for its tags, between the project's vars and --var.
-        const own = readTable(request, source, 'vars', envReads)
-        vars = { ...request.vars, ...own, ...request.overrides }
+        const own = readTable(request, source, 'vars', envReads)?.value
+        const table = own && typeof own === 'object' && !Array.isArray(own) ? own as Record<string, unknown> : {}
+        vars = { ...request.vars, ...table, ...request.overrides }
         frames = []
         const extra = request.matrix ? { matrix: request.matrix } : {}
         const output = renderText(source, request.file, vars, extra, helpersFor(request, source, envReads))

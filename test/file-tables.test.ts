@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process'
 import { cpSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { clnrmContainers } from './engine.ts'
+import { createTestLoader, runTest } from '../core/index.ts'
+import { clnrmContainers, createRecordingPool } from './engine.ts'
 import { fixture, tempDir } from './helpers.ts'
 
 // Upstream's test-file tables ([vars], [matrix], [report], …) as a user meets them: the built
@@ -65,5 +66,74 @@ describe('upstream\'s test-file tables', () => {
     expect(run.code).toBe(1)
     expect(run.stderr).toContain('CLNRM_TEMPLATE_UNDEFINED')
     expect(clnrmContainers(run.pid)).toEqual([])
+  })
+})
+
+describe('[matrix]', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir('clnrm-matrix-')))
+  afterEach(() => cleanup())
+  const project = (): void => cpSync(fixture('tables', 'matrix'), dir, { recursive: true })
+
+  it('a template runs once per combination, each a test named after it, with the values where its tags put them', async () => {
+    project()
+    const run = await cli(['run', 'matrix.clnrm.toml.eta', 'one-fails.clnrm.toml.eta', '--reporter', 'json'], dir)
+    expect(run.code, run.stderr).toBe(1)
+    const report = JSON.parse(run.stdout) as { tests: Array<{ name: string; status: string; steps: Array<{ stdout: string }> }> }
+    const byName = Object.fromEntries(report.tests.map(t => [t.name, t]))
+    expect(Object.keys(byName).sort()).toEqual([
+      'matrix [word=alpha, count=1]', 'matrix [word=alpha, count=2]', 'matrix [word=beta, count=1]', 'matrix [word=beta, count=2]',
+      'one fails [word=alpha]', 'one fails [word=beta]',
+    ])
+    // The service env and the step both got the combination: each container its own.
+    expect(byName['matrix [word=beta, count=2]']!.steps[0]!.stdout).toBe('beta-2\n')
+    expect(byName['one fails [word=alpha]']!.status).toBe('pass')
+    expect(byName['one fails [word=beta]']!.status).toBe('fail')
+    expect(clnrmContainers(run.pid)).toEqual([])
+
+    const dry = JSON.parse((await cli(['dry-run', 'one-fails.clnrm.toml.eta', '--reporter', 'json'], dir)).stdout)
+    expect(dry.plans.map((p: { name: string; matrix: unknown; steps: Array<{ argv: string[] }> }) => [p.name, p.matrix, p.steps[0]!.argv.at(-1)])).toEqual([
+      ['one fails [word=alpha]', { word: 'alpha' }, 'echo alpha'],
+      ['one fails [word=beta]', { word: 'beta' }, 'echo beta'],
+    ])
+    const validate = await cli(['validate', 'matrix.clnrm.toml.eta'], dir)
+    expect(validate.stdout).toContain('matrix (4 [matrix] combinations)')
+  })
+
+  it('a plain file runs the same steps per combination, with a warning that nothing reads the values; an empty list is a located error', async () => {
+    project()
+    const run = await cli(['run', 'plain.clnrm.toml'], dir)
+    expect(run.code, run.stdout + run.stderr).toBe(0)
+    expect(run.stdout).toContain('plain matrix [os=a]')
+    expect(run.stdout).toContain('plain matrix [os=b]')
+    expect(run.stdout).toContain('2 passed')
+    expect(run.stderr).toContain('plain.clnrm.toml:4:1 warning CLNRM_MATRIX_UNUSED')
+    expect(clnrmContainers(run.pid)).toEqual([])
+    const empty = await cli(['run', 'empty.clnrm.toml.eta'], dir)
+    expect(empty.code).toBe(1)
+    expect(empty.stderr).toContain('empty.clnrm.toml.eta:5:6 error CLNRM_INVALID_VALUE')
+    expect(empty.stderr).toContain('would run zero times')
+    expect(clnrmContainers(empty.pid)).toEqual([])
+  })
+
+  it('runTest on a matrix file (the dev loop\'s one result per file) runs every combination and fails when one fails', async () => {
+    project()
+    const loaded = await createTestLoader({ project: { root: dir, vars: {}, determinism: {} } }).load(`${dir}/one-fails.clnrm.toml.eta`)
+    expect(loaded.spec!.steps.map(s => s.name)).toEqual(['[word=alpha] only alpha', '[word=beta] only alpha'])
+    const { pool } = await createRecordingPool()
+    try {
+      const result = await runTest(loaded.spec!, { pool })
+      expect(result.name).toBe('one fails')
+      expect(result.status).toBe('fail')
+      expect(result.steps.map(s => [s.name, s.status, s.stdout])).toEqual([
+        ['[word=alpha] only alpha', 'pass', 'alpha\n'],
+        ['[word=beta] only alpha', 'fail', 'beta\n'],
+      ])
+    }
+    finally {
+      await pool.close()
+    }
+    expect(clnrmContainers(process.pid)).toEqual([])
   })
 })

@@ -16,7 +16,7 @@ export const dryRunCommand: CommandDef = {
   options: { ...REPORTER_OPTION, ...VAR_OPTION },
   async run(args, ctx) {
     const { results } = await loadTestFiles(args, ctx)
-    const plans = results.flatMap(r => (r.spec ? [createPlan(r.spec)] : []))
+    const plans = results.flatMap(r => (r.spec ? (r.spec.variants ?? [r.spec]).map(createPlan) : []))
     const failed = results.some(r => hasErrors(r.diagnostics))
     if (args.options.reporter === 'json') {
       ctx.stdout(`${JSON.stringify({ plans, diagnostics: results.flatMap(r => r.diagnostics) }, null, 2)}\n`)

@@ -86,7 +86,9 @@ export const runCommand: CommandDef = {
         stop(reason === 'EPIPE' ? 'because stdout was closed' : `by ${reason}`)
       })
       try {
-        const queue = valid.map(r => ({ spec: r.spec as TestSpec, load: r.timings, source: r.toml === undefined ? undefined : { toml: r.toml } }))
+        // A [matrix] file runs once per combination, each a test of its own in the reports.
+        const queue = valid.flatMap(r => ((r.spec as TestSpec).variants ?? [r.spec as TestSpec])
+          .map(spec => ({ spec, load: r.timings, source: r.toml === undefined ? undefined : { toml: r.toml } })))
         const worker = async (): Promise<void> => {
           for (let next = queue.shift(); next; next = queue.shift()) {
             if (controller.signal.aborted) {

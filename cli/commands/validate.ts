@@ -48,7 +48,8 @@ function printHuman(ctx: CommandContext, results: readonly LoadedTestFile[], pro
   let warnings = projectWarnings.length
   for (const result of results) {
     const failed = hasErrors(result.diagnostics)
-    const label = result.spec ? c.dim(` ${printable(result.spec.name)}`) : ''
+    const combinations = result.spec?.variants ? ` (${result.spec.variants.length} [matrix] combinations)` : ''
+    const label = result.spec ? c.dim(` ${printable(result.spec.name)}${combinations}`) : ''
     ctx.stdout(`${failed ? c.red('✗') : c.green('✓')} ${displayPath(ctx, result.file)}${label}\n`)
     for (const d of result.diagnostics) {
       if (d.severity === 'error') errors++
