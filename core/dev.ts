@@ -280,7 +280,14 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     if (closed) throw new Error('the dev session is closed')
     if (pool) return pool
     poolCreation ??= ContainerPool.create({ ...options.poolOptions, onEvent: event => emit('pool:event', event) })
-    pool = await poolCreation
+    try {
+      pool = await poolCreation
+    }
+    catch (error) {
+      // No engine yet: a later start (the Vite plugin retries) tries again.
+      poolCreation = undefined
+      throw error
+    }
     return pool
   }
 

@@ -4,7 +4,8 @@ import type Dockerode from 'dockerode'
 export class EngineUnavailableError extends Error {
   override name = 'EngineUnavailableError'
   readonly code = 'CLNRM_ENGINE_UNAVAILABLE'
-  readonly hint: string = 'Start Docker (on Debian: `bash scripts/setup-docker.sh`, or `sudo systemctl start docker`), or point DOCKER_HOST at a running engine.'
+  // Only what every user has: this repository's setup scripts are not in the published package.
+  readonly hint: string = 'Start Docker (e.g. `sudo systemctl start docker`, or Docker Desktop), or point DOCKER_HOST at a running engine.'
   constructor(cause: unknown) {
     super(`[clnrm] No Docker engine is reachable${process.env.DOCKER_HOST ? ` at DOCKER_HOST=${process.env.DOCKER_HOST}` : ''}`, { cause })
   }

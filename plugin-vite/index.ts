@@ -1,20 +1,28 @@
 import { existsSync } from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Plugin, ViteDevServer } from 'vite'
+import type { Plugin } from 'vite'
 import { createDevSession, feedChanges, printable } from '../core/index.ts'
 import type { DevSession, Selection } from '../core/index.ts'
 import { createModuleTracker } from './module-graph.ts'
-import type { ReloadView, RerunRequest, ResultsPayload, TestView } from './protocol.ts'
+import pc from 'picocolors'
+import { createEngineWatch, ENGINE_UNAVAILABLE } from './engine-watch.ts'
+import { createOverlayTracker } from './overlay.ts'
+import type { EngineView, ReloadView, RerunRequest, ResultsPayload, TestView } from './protocol.ts'
 import { CLIENT_READY_EVENT, RERUN_EVENT, RESULTS_EVENT } from './protocol.ts'
+import { resultLines, summaryLine, warningLine } from './terminal.ts'
 import { invalidView, reloadView, resultView, snapshot, warningsOf } from './views.ts'
 
-export type { Problem, RerunRequest, ResultsPayload, ReloadView, SourceLocation, SpanBar, SpanFailureView, SpanRulesView, TestView } from './protocol.ts'
+export type { EngineView, Problem, RerunRequest, ResultsPayload, ReloadView, SourceLocation, SpanBar, SpanFailureView, SpanRulesView, TestView } from './protocol.ts'
 export { CLIENT_READY_EVENT, RERUN_EVENT, RESULTS_EVENT } from './protocol.ts'
 
 /** Options of the clnrm Vite plugin. */
 export interface ClnrmPluginOptions {
-  /** Test files (globs, files or directories), relative to the Vite root. @default 'tests/**\/*.clnrm.toml{,.eta}' */
+  /**
+   * Test files (globs, files or directories), relative to the Vite root. Without it, the `tests`
+   * globs of the project's clnrm.toml, as the CLI finds them.
+   * @default clnrm.toml's `tests`, else 'tests/**\/*.clnrm.toml{,.eta}'
+   */
   tests?: string | string[]
   /** Quiet window after a save before tests rerun, in ms. @default 30 */
   debounce?: number
@@ -52,14 +60,16 @@ const activeSessions = new Map<string, () => Promise<void>>()
  * page. Adds nothing to `vite build`.
  */
 export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
-  const patterns = [options.tests ?? 'tests/**/*.clnrm.toml{,.eta}'].flat()
+  const patterns = options.tests === undefined ? undefined : [options.tests].flat()
   const overlay = options.overlay ?? true
   let session: DevSession | undefined
   let closing: Promise<void> | undefined
 
   let root: string | undefined
+  let closeEngineWatch: (() => void) | undefined
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      closeEngineWatch?.()
       if (root && activeSessions.get(root) === close) activeSessions.delete(root)
       await session?.close()
     })()
@@ -99,11 +109,17 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       const views = new Map<string, TestView>()
       let lastReload: ReloadView | undefined
       let isReady = false
+      let engine: EngineView | undefined
       const tracker = createModuleTracker(() => server.environments.client)
       const closures = new Map<string, Set<string>>()
+      const overlays = createOverlayTracker(server, overlay)
+      const logger = server.config.logger
+      // Views are built asynchronously (locating a span rule reads the file): a reload's terminal
+      // lines wait for its views.
+      const building = new Set<Promise<void>>()
 
       const send = (): void => server.ws.send(RESULTS_EVENT, current())
-      const current = (): ResultsPayload => snapshot(views, lastReload, isReady)
+      const current = (): ResultsPayload => ({ ...snapshot(views, lastReload, isReady), ...(engine && { engine }) })
       const refreshClosure = async (file: string): Promise<void> => {
         const modules = session?.tests().get(file)?.spec?.watch.modules ?? []
         if (modules.length) closures.set(file, await tracker.closure(modules))
@@ -112,6 +128,7 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
 
       session = createDevSession({
         cwd: viteRoot,
+        // Without the option, the project's own `tests` globs (clnrm.toml): the same files as the CLI.
         tests: patterns,
         debounceMs: options.debounce,
         jobs: options.jobs,
@@ -128,6 +145,18 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       })
       const active = session
 
+      // The engine: down at start or later, retried with backoff; the tests run once it answers.
+      const engineWatch = createEngineWatch({
+        onChange(state) {
+          engine = state
+          overlays.engine(state)
+          send()
+          if (state) logger.error(`[clnrm] ${pc.red('✗')} ${printable(state.message)}${state.hint ? `\n  ${pc.dim(`hint: ${printable(state.hint)}`)}` : ''}\n  ${pc.dim('retrying; the tests run once the engine answers')}`, { timestamp: true })
+          else logger.info(`[clnrm] ${pc.green('engine reachable again')}: running the tests`, { timestamp: true })
+        },
+        isClosed: () => closing !== undefined,
+      })
+
       const { events } = session
       events.on('test:start', ({ file }) => {
         const view = views.get(file)
@@ -136,52 +165,61 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       })
       events.on('test:result', ({ result }) => {
         const state = session?.tests().get(result.file)
-        const before = views.get(result.file)
-        resultView(viteRoot, result, state).then((view) => {
+        if (result.error?.code === ENGINE_UNAVAILABLE) engineWatch.lost(result.error, 'rerun', () => void active.rerun('failed'))
+        const built = resultView(viteRoot, result, state).then((view) => {
           views.set(result.file, view)
           send()
-          const said = (v: TestView | undefined): string | undefined => v?.failure?.message ?? v?.spanRules?.failures[0]?.actual
-          const newFailure = view.status !== 'pass' && (said(before) !== said(view) || !['fail', 'error'].includes(before?.status ?? ''))
-          if (overlay && newFailure) raiseOverlay(server, view)
-        }).catch(error => server.config.logger.error(`[clnrm] ${String(error)}`))
+          overlays.update(view)
+        }).catch(error => logger.error(`[clnrm] ${String(error)}`))
+        building.add(built)
+        void built.finally(() => building.delete(built))
         void refreshClosure(result.file)
       })
       events.on('test:invalid', ({ file, diagnostics }) => {
         const view = invalidView(viteRoot, file, diagnostics, views.get(file)?.name)
         views.set(file, view)
         send()
-        if (overlay === true) raiseOverlay(server, view)
+        overlays.update(view)
       })
       events.on('test:warnings', ({ file, diagnostics }) => {
         const view = views.get(file)
         if (view) views.set(file, { ...view, warnings: warningsOf(diagnostics) })
         // With no page open, Vite's terminal is the only place a warning can be seen.
-        for (const d of diagnostics) {
-          server.config.logger.warn(`[clnrm] ${printable(relative(viteRoot, d.file))}:${d.line}:${d.column} ${printable(d.message)}${d.hint ? `\n  hint: ${printable(d.hint)}` : ''}`, { timestamp: true })
-        }
+        for (const d of diagnostics) logger.warn(`[clnrm] ${warningLine(relative(viteRoot, d.file), d)}`, { timestamp: true })
         send()
       })
       events.on('test:removed', ({ file }) => {
         views.delete(file)
         closures.delete(file)
+        overlays.remove(file)
         send()
       })
       events.on('project:reloaded', ({ file }) => {
+        overlays.remove(file)
         if (views.delete(file)) send()
       })
       events.on('reload:done', ({ id, changed, metrics }) => {
         lastReload = reloadView(id, changed, metrics, viteRoot)
         send()
+        // One line per failure and a summary per reload: with no page open, nothing goes unnoticed.
+        void Promise.allSettled([...building]).then(() => {
+          for (const t of metrics.tests) {
+            const view = views.get(t.file)
+            if (t.status === 'superseded' || !view) continue
+            for (const line of resultLines(view)) logger.error(`[clnrm] ${line}`, { timestamp: true })
+          }
+          if (metrics.tests.some(t => t.status !== 'superseded')) logger.info(`[clnrm] ${summaryLine(metrics)}`, { timestamp: true })
+        })
       })
       events.on('session:ready', async () => {
         isReady = true
         const files = [...(session?.tests().keys() ?? [])]
         await Promise.all(files.map(refreshClosure))
         send()
-        server.config.logger.info(`[clnrm] ${files.length} test file(s) ran; watching`, { timestamp: true })
+        logger.info(`[clnrm] watching ${files.length} test file${files.length === 1 ? '' : 's'}`, { timestamp: true })
       })
-      events.on('session:warning', ({ message }) => server.config.logger.warn(`[clnrm] ${printable(message)}`, { timestamp: true }))
-      events.on('session:error', ({ message }) => server.config.logger.error(`[clnrm] ${printable(message)}`, { timestamp: true }))
+      events.on('session:warning', ({ message }) => logger.warn(`[clnrm] ${printable(message)}`, { timestamp: true }))
+      events.on('session:error', ({ message }) => logger.error(`[clnrm] ${printable(message)}`, { timestamp: true }))
       events.on('watch:add', ({ paths }) => server.watcher.add(paths.filter(p => relative(viteRoot, p).startsWith('..'))))
 
       server.ws.on(CLIENT_READY_EVENT, (_data, client) => client.send(RESULTS_EVENT, current()))
@@ -192,6 +230,8 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
         if (request?.scope === 'all' || request?.scope === 'failed') session?.rerun(request.scope)
         else if (request?.scope === 'test' && typeof request.file === 'string') session?.rerun({ file: request.file })
       })
+      // A page that (re)loads while a failure is current gets the overlay again.
+      server.ws.on('vite:client:connect', (_data, client) => overlays.connect(client))
       feedChanges(server.watcher, path => session?.notify([path]))
 
       // Ctrl-C ends `vite dev` without closing the server, and on SIGTERM Vite closes it; either way
@@ -210,10 +250,14 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
       server.httpServer?.once('close', () => void closing?.finally(removeSignalListeners))
+      closeEngineWatch = engineWatch.close
 
-      ready.then(() => (closing ? undefined : active.start())).catch((error) => {
-        server.config.logger.error(`[clnrm] could not start: ${(error as Error).message}${(error as { hint?: string }).hint ? `\n  hint: ${(error as { hint?: string }).hint}` : ''}`, { timestamp: true })
+      const start = (): Promise<void> => (closing ? Promise.resolve() : active.start()).catch((error: Error & { code?: string; hint?: string }) => {
+        // No engine at start: shown in the page and the overlay, retried until it answers.
+        if (error.code === ENGINE_UNAVAILABLE) return engineWatch.lost(error, 'start', start)
+        logger.error(`[clnrm] could not start: ${error.message}${error.hint ? `\n  hint: ${error.hint}` : ''}`, { timestamp: true })
       })
+      void ready.then(start)
     },
 
     // Vite calls this when the dev server closes (Ctrl-C in a terminal, server.close(), a restart).
@@ -221,30 +265,4 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       await close()
     },
   }
-}
-
-/** Vite's own error overlay, pointing at the failing step: a fallback to the clnrm panel. */
-function raiseOverlay(server: ViteDevServer, view: TestView): void {
-  const failure = view.failure
-  const problem = view.problems?.[0]
-  // Steps all passed but a span rule did not hold: the rule is the failure to point at.
-  const rule = failure ? undefined : view.spanRules?.failures[0]
-  const location = failure?.location ?? rule?.location ?? problem?.location
-  // Vite prefixes it with [plugin:clnrm].
-  const message = failure
-    ? `${view.name}: ${failure.step ? `step "${failure.step}": ` : ''}${failure.message}\n${failure.expectation}`
-    : rule
-      ? `${view.name}: span rule ${rule.rule} did not hold: ${rule.actual}\nexpected ${rule.expected}`
-      : `${view.relative}: ${problem?.message ?? 'invalid test file'}`
-  server.ws.send({
-    type: 'error',
-    err: {
-      message,
-      stack: '',
-      id: view.file,
-      plugin: 'clnrm',
-      frame: failure?.excerpt ?? (rule?.closest ? [`closest: ${rule.closest.name} in ${rule.closest.service}`, ...rule.closest.differences.map(d => `  ≠ ${d}`)].join('\n') : undefined) ?? problem?.hint ?? '',
-      ...(location && { loc: { file: location.file, line: location.line, column: location.column } }),
-    },
-  })
 }

@@ -113,6 +113,18 @@ export interface ReloadView {
   tests?: Array<{ relative: string; reason: string; status: string }>
 }
 
+/**
+ * The Docker engine as the plugin sees it. `unreachable`: no engine answers (at start, or it went
+ * away); the plugin retries with backoff and runs the tests once it answers again.
+ */
+export interface EngineView {
+  status: 'unreachable'
+  /** What is wrong: `No Docker engine is reachable at DOCKER_HOST=…`. */
+  message: string
+  /** What to do, naming only what the user has (Docker, DOCKER_HOST). */
+  hint?: string
+}
+
 /** Everything the view shows: every test's latest result, and the last reload. */
 export interface ResultsPayload {
   tests: TestView[]
@@ -121,4 +133,6 @@ export interface ResultsPayload {
   lastReload?: ReloadView
   /** Whether the first run of every test is done. */
   ready: boolean
+  /** Present while no Docker engine answers: the view shows it instead of waiting forever. */
+  engine?: EngineView
 }

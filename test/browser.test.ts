@@ -113,7 +113,7 @@ describe('the playground in vite dev, in a real browser', () => {
     await page.waitForSelector(`${badge}[data-warned="1"]`, { timeout: 5000, ...attached })
     const text = await page.textContent('clnrm-results li[data-file="tests/app-source.clnrm.toml"]')
     expect(text).toContain('tests/app-source.clnrm.toml:3:1 warning CLNRM_UNKNOWN_KEY')
-    await expect.poll(() => terminal.join('\n')).toMatch(/\[clnrm\] tests\/app-source\.clnrm\.toml:3:1 .*owner/)
+    await expect.poll(() => terminal.join('\n')).toMatch(/\[clnrm\] ⚠ tests\/app-source\.clnrm\.toml:3:1 .*owner/)
     edit(file, '\nowner = "team-a"', '')
     await page.waitForSelector(`${badge}[data-warned="0"][data-pass="4"]`, { timeout: 10_000, ...attached })
   })

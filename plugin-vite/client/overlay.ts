@@ -19,8 +19,8 @@ if (import.meta.hot) {
   hot.on(RESULTS_EVENT, (results) => {
     element.update(results)
     // Vite's overlay shows one error and clears only on the next module update: once every test
-    // passes again, the clnrm errors it holds are stale.
-    if (results.counts.fail === 0) {
+    // passes again, the clnrm errors it holds are stale (not while it says the engine is down).
+    if (results.counts.fail === 0 && !results.engine) {
       for (const overlay of document.querySelectorAll('vite-error-overlay')) {
         if (overlay.shadowRoot?.textContent?.includes('[plugin:clnrm]')) overlay.remove()
       }

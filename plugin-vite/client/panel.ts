@@ -205,8 +205,13 @@ export class ClnrmResults extends HTMLElement {
     })
     const shown = tests.filter(t => this.#matches(t, needle)).length
     setText(this.#count, shown === tests.length ? plural(tests.length, 'test file') : `${shown} of ${plural(tests.length, 'test file')}`)
-    setText(this.#empty, !results ? 'waiting for the first results…' : shown ? '' : tests.length ? `no test file or name contains “${this.#filter.value.trim()}”` : 'no test files found')
-    setAttribute(this.#empty, 'hidden', Boolean(results && shown))
+    // No engine: said instead of an endless "running", with what to do; the server retries.
+    const engine = results?.engine
+    this.dataset.engine = engine ? engine.status : ''
+    setText(this.#empty, engine
+      ? `${engine.message}${engine.hint ? ` — ${engine.hint}` : ''} (retrying; the tests run once it answers)`
+      : !results ? 'waiting for the first results…' : shown ? '' : tests.length ? `no test file or name contains “${this.#filter.value.trim()}”` : 'no test files found')
+    setAttribute(this.#empty, 'hidden', Boolean(results && shown && !engine))
 
     const reload = results?.lastReload
     setAttribute(this.#footer, 'hidden', !reload)
