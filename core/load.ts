@@ -55,7 +55,7 @@ export interface TestLoaderOptions {
 export interface CachedConfig {
   spec?: TestSpec
   pending: PendingDiagnostic[]
-  syntax?: { line: number; column: number; message: string }
+  syntax?: { line: number; column: number; message: string; hint?: string }
   /** Template tags in a plain file: the file is not checked further until they are gone. */
   marks?: TemplateMark[]
   /** Paths whose rules depend on the file system, checked again on every load. */
@@ -249,8 +249,9 @@ function locateAll(file: string, source: string, toml: string, cached: CachedCon
     return mapped ? { ...mapped, renderedLine: at.line, mapped: true } : { ...at, renderedLine: at.line, mapped: false }
   }
   if (cached.syntax) {
-    const { message, ...at } = cached.syntax
-    return [{ code: 'CLNRM_TOML_SYNTAX', severity: 'error', message, file, ...place(at), hint: template ? 'Run `clnrm render` on the template to see the TOML it produces.' : 'Fix the TOML syntax at this position.' }]
+    const { message, hint, ...at } = cached.syntax
+    const next = template ? 'Run `clnrm render` on the template to see the TOML it produces.' : 'Fix the TOML syntax at this position.'
+    return [{ code: 'CLNRM_TOML_SYNTAX', severity: 'error', message, file, ...place(at), hint: hint ? `${hint}${template ? ` ${next}` : ''}` : next }]
   }
   if (cached.marks) {
     return cached.marks.map(mark => ({

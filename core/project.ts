@@ -94,8 +94,8 @@ async function upstreamDefaultImage(root: string): Promise<string | undefined> {
 export function parseProjectFile(file: string, text: string, overrides: Record<string, string> = {}): Omit<Project, 'root'> {
   const parsed = parseToml(text)
   if ('error' in parsed) {
-    const { line, column, message } = parsed.error
-    throw new TestFileError([{ code: 'CLNRM_TOML_SYNTAX', severity: 'error', message, file, line, column, hint: 'Fix the project file; every test depends on it.' }])
+    const { line, column, message, hint } = parsed.error
+    throw new TestFileError([{ code: 'CLNRM_TOML_SYNTAX', severity: 'error', message, file, line, column, hint: `${hint ? `${hint} ` : ''}Every test depends on the project file.` }])
   }
   const pending: Parameters<typeof checkTable>[3] = []
   const doc = checkTable(parsed.value, projectFileTable, [], pending) as {
