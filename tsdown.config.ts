@@ -2,7 +2,9 @@ import { defineConfig } from 'tsdown'
 import type { UserConfig } from 'tsdown'
 
 const config: UserConfig = defineConfig({
-  entry: ['core/index.ts', 'cli/index.ts', 'cli/bin.ts', 'plugin-vite/index.ts', 'plugin-vite/client/overlay.ts'],
+  entry: ['core/index.ts', 'cli/index.ts', 'cli/bin.ts', 'plugin-vite/index.ts', 'plugin-vite/client/overlay.ts',
+    // Not imported by the plugin: Vitest loads them by path (the global setup) and generated modules import the runtime.
+    'plugin-vitest/index.ts', 'plugin-vitest/runtime.ts', 'plugin-vitest/global-setup.ts'],
   // One output file per source file keeps dist/ mirroring the source tree (and its .d.mts beside it).
   unbundle: true,
   format: 'esm',

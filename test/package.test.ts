@@ -47,8 +47,11 @@ describe('the npm package', () => {
     expect(files).toContain('dist/cli/bin.mjs')
     expect(files).toContain('dist/core/index.d.mts')
     expect(files).toContain('dist/plugin-vite/index.d.mts')
+    expect(files).toContain('dist/plugin-vitest/index.d.mts')
+    expect(files).toContain('dist/plugin-vitest/runtime.mjs')
+    expect(files).toContain('dist/plugin-vitest/global-setup.mjs')
     expect(files).toContain('clnrm.schema.json')
-    expect(files.filter(f => /^(test|playground|bench|core|cli|plugin-vite)\//.test(f))).toEqual([])
+    expect(files.filter(f => /^(test|playground|bench|core|cli|plugin-vite|plugin-vitest)\//.test(f))).toEqual([])
   })
 
   it('the packed package.json runs nothing on install and names no file outside the tarball; the working copy is restored', () => {
@@ -70,9 +73,9 @@ describe('the npm package', () => {
   })
 
   it('resolves its exports from a consumer', async () => {
-    const script = `import('clnrm').then(m => import('clnrm/cli').then(c => import('clnrm/vite').then(v => console.log(typeof m.createTestLoader, typeof c.main, typeof v.clnrm))))`
+    const script = `import('clnrm').then(m => import('clnrm/cli').then(c => import('clnrm/vite').then(v => import('clnrm/vitest').then(t => console.log(typeof m.createTestLoader, typeof c.main, typeof v.clnrm, typeof t.clnrm)))))`
     const { stdout } = await exec(process.execPath, ['-e', script], { cwd: dir })
-    expect(stdout.trim()).toBe('function function function')
+    expect(stdout.trim()).toBe('function function function function')
   })
 
   const installed = (runtime: Omit<Runtime, 'prefix'>, prefix: string[]): Runtime => ({ ...runtime, prefix })

@@ -46,7 +46,7 @@ describe('package exports', () => {
     const pkg = readJson('package.json')
     const jsr = readJson('jsr.json')
     expect(Object.keys(jsr.exports).sort()).toEqual(Object.keys(pkg.exports).sort())
-    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './cli', './vite'])
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './cli', './vite', './vitest'])
     for (const target of Object.values<string>(jsr.exports)) expect(() => readFileSync(resolve(root, target))).not.toThrow()
     expect(jsr.version).toBe(pkg.version)
   })

@@ -1,0 +1,83 @@
+/** Where a task is written in the file the user edits (1-based). */
+export interface SourcePosition {
+  line: number
+  column: number
+}
+
+/** One Vitest test of a clnrm file: a step, or the verdict on spans or assertions. */
+export interface PlannedTest {
+  name: string
+  /** Vitest's timeout for this test, from the step's `timeout` in the TOML (see `vitestTimeout`). */
+  timeoutMs: number
+  at: SourcePosition
+  /** Which entry of the run it reports: a step by index, the span verdict, or the assertions. */
+  kind: 'step' | 'spans' | 'assertions'
+}
+
+/**
+ * What Vitest collects from one clnrm file, decided at transform time: a `describe` named after
+ * the test with one test per step (plus `spans`/`assertions` when declared), or, for a file that
+ * does not load, a single test that fails with the located diagnostics.
+ */
+export interface FilePlan {
+  file: string
+  name: string
+  at: SourcePosition
+  tests: PlannedTest[]
+  /** The file is invalid: the message (every diagnostic, located) its one test fails with. */
+  invalid?: { message: string; at: SourcePosition }
+}
+
+/** The generated module and its source map back to the TOML (or template) lines. */
+export interface GeneratedModule {
+  code: string
+  map: { version: 3; file: string; sources: string[]; sourcesContent: string[]; names: string[]; mappings: string }
+}
+
+/**
+ * The JavaScript a clnrm file becomes: each `describe`/test call on its own line, and a source map
+ * sending that line to the TOML line of its `[[steps]]` entry, so Vitest's task locations (taken
+ * from the call's stack frame, source-mapped) and error frames point at the step in the file.
+ */
+export function generateModule(plan: FilePlan, runtime: string, source: string): GeneratedModule {
+  const lines: Array<{ code: string; at?: SourcePosition }> = [
+    { code: `import { defineClnrmFile } from ${JSON.stringify(runtime)};` },
+    { code: `const clnrm = defineClnrmFile(${JSON.stringify(plan)});` },
+  ]
+  lines.push({ code: 'clnrm.describe(() => {', at: plan.at })
+  if (plan.invalid) lines.push({ code: '  clnrm.invalid();', at: plan.invalid.at })
+  plan.tests.forEach((test, index) => lines.push({ code: `  clnrm.test(${index});`, at: test.at }))
+  lines.push({ code: '});' })
+  return {
+    code: `${lines.map(l => l.code).join('\n')}\n`,
+    map: { version: 3, file: plan.file, sources: [plan.file], sourcesContent: [source], names: [], mappings: encodeMappings(lines.map(l => l.at)) },
+  }
+}
+
+/** Source map `mappings` with one segment per mapped line, at column 0 (deltas, base64 VLQ). */
+export function encodeMappings(lines: ReadonlyArray<SourcePosition | undefined>): string {
+  let previousLine = 0
+  let previousColumn = 0
+  return lines.map((at) => {
+    if (!at) return ''
+    // Fields: generated column (reset each line), source index, source line, source column.
+    const segment = vlq(0) + vlq(0) + vlq(at.line - 1 - previousLine) + vlq(at.column - 1 - previousColumn)
+    previousLine = at.line - 1
+    previousColumn = at.column - 1
+    return segment
+  }).join(';')
+}
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+
+function vlq(value: number): string {
+  let rest = value < 0 ? (-value << 1) | 1 : value << 1
+  let out = ''
+  do {
+    let digit = rest & 31
+    rest >>>= 5
+    if (rest > 0) digit |= 32
+    out += BASE64[digit]
+  } while (rest > 0)
+  return out
+}

@@ -1,0 +1,103 @@
+/// <reference types="vitest/config" />
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { TemplateFunction } from 'eta'
+import { glob } from 'tinyglobby'
+import type { Plugin } from 'vite'
+import { createTestLoader, isTestFile, loadProject, MemoryCache, TestFileError } from '../core/index.ts'
+import type { CachedConfig, LoadedTestFile } from '../core/index.ts'
+import { generateModule } from './generate.ts'
+import { describeProblems, planFile } from './plan.ts'
+import type { SetupOptions } from './protocol.ts'
+import { OPTIONS_KEY } from './protocol.ts'
+
+export type { FilePlan, PlannedTest, SourcePosition } from './generate.ts'
+export type { RunServerInfo } from './protocol.ts'
+
+/** Options of the clnrm Vitest plugin. */
+export interface ClnrmVitestOptions {
+  /** Test files Vitest collects as clnrm tests, added to `test.include`. @default '**\/*.clnrm.toml{,.eta}' */
+  include?: string | string[]
+  /** Template vars, overriding `clnrm.toml` [vars]. @default {} */
+  vars?: Record<string, string>
+}
+
+/** The default `include` of the plugin. */
+export const DEFAULT_INCLUDE: readonly string[] = ['**/*.clnrm.toml{,.eta}']
+// Partials (`_*.eta`) are inputs of tests, not tests.
+const PARTIALS = '**/_*.clnrm.toml{,.eta}'
+
+// The runtime and global setup: built next to this file in dist/, the TypeScript sources when run from a clone.
+const here = dirname(fileURLToPath(import.meta.url))
+const beside = (name: string): string => [join(here, `${name}.mjs`), join(here, `${name}.ts`)].find(existsSync) ?? join(here, `${name}.ts`)
+const runtimeFile = beside('runtime')
+const setupFile = beside('global-setup')
+
+/**
+ * Makes every `*.clnrm.toml` and `*.clnrm.toml.eta` file a Vitest test file: each clnrm test a
+ * `describe`, each step a `test` located at its `[[steps]]` line, run in warm containers the
+ * main process pools for every worker. Editing a test, a partial or a `[watch] files` input
+ * reruns it in watch mode.
+ */
+export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
+  const include = options.include === undefined ? [...DEFAULT_INCLUDE] : [options.include].flat()
+  const vars = options.vars ?? {}
+  const templateCache = new MemoryCache<string, TemplateFunction>({ max: 100 })
+  const configCache = new MemoryCache<string, CachedConfig>({ max: 500, ttl: 5 * 60_000 })
+  let root = process.cwd()
+
+  return {
+    name: 'clnrm:vitest',
+    // Before any other plugin sees TOML as something else.
+    enforce: 'pre',
+
+    async config(config) {
+      const { configDefaults } = await import('vitest/config')
+      const test = config.test ?? {}
+      const provided: SetupOptions = { vars }
+      // Vite concatenates arrays when merging: add to the user's lists, or to Vitest's defaults
+      // when the user has none (setting one would replace the defaults).
+      return {
+        test: {
+          include: test.include ? include : [...configDefaults.include, ...include],
+          exclude: test.exclude ? [PARTIALS] : [...configDefaults.exclude, PARTIALS],
+          globalSetup: [setupFile],
+          provide: { [OPTIONS_KEY]: provided },
+          // Steps' locations are their TOML lines: reporters, the UI and editors show them.
+          ...(test.includeTaskLocation === undefined && { includeTaskLocation: true }),
+        },
+      }
+    },
+
+    configResolved(config) {
+      root = config.root
+    },
+
+    async transform(code, id) {
+      const file = id.replace(/[?#].*$/, '')
+      if (!isTestFile(file)) return
+      let loaded: LoadedTestFile
+      let projectRoot = root
+      try {
+        const project = await loadProject({ cwd: root, vars })
+        projectRoot = project.root
+        // `clnrm.toml` (vars, default image) changes what every test means.
+        if (project.file) this.addWatchFile(project.file)
+        loaded = createTestLoader({ project, templateCache, configCache }).loadSource(file, code)
+      }
+      catch (error) {
+        if (!(error instanceof TestFileError)) throw error
+        // A broken clnrm.toml: every test file reports it, located in clnrm.toml.
+        const plan = { file, name: file, at: { line: 1, column: 1 }, tests: [], invalid: { message: describeProblems(error.diagnostics, projectRoot), at: { line: 1, column: 1 } } }
+        return generateModule(plan, runtimeFile, code)
+      }
+      // A save of a partial or of a `[watch] files` input reruns this file: Vite's module graph
+      // makes them its imports.
+      for (const partial of loaded.inputs.partials) this.addWatchFile(partial)
+      const watched = loaded.spec?.watch.files ?? []
+      if (watched.length) for (const path of await glob(watched, { absolute: true, dot: true, ignore: ['**/node_modules/**', '**/.git/**'] })) this.addWatchFile(path)
+      return generateModule(await planFile(loaded, projectRoot), runtimeFile, code)
+    },
+  }
+}

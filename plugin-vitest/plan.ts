@@ -1,0 +1,64 @@
+import { basename, relative } from 'node:path'
+import { formatKeyPath, locateKeyPath, printable } from '../core/index.ts'
+import type { Diagnostic, LoadedTestFile, TestSpec } from '../core/index.ts'
+import type { FilePlan, PlannedTest, SourcePosition } from './generate.ts'
+
+/** Time for the run server's answer to cross to the worker, on top of the TOML's timeouts. */
+const GRACE_MS = 2_000
+/** Creating and starting containers (images are local, never pulled in a test run). */
+const START_MS = 60_000
+
+/**
+ * Vitest's timeout for the first step: the step's own `timeout`, plus what the run may spend
+ * before it (containers starting, readiness waits from the TOML). clnrm enforces the step timeout
+ * itself and reports it as the step's failure; Vitest's timer is only a backstop that must never
+ * fire first.
+ */
+export function startAllowanceMs(spec: TestSpec): number {
+  let ready = 0
+  for (const service of Object.values(spec.services)) {
+    const health = service.healthCheck ? (service.healthCheck.intervalMs + service.healthCheck.timeoutMs) * (service.healthCheck.retries + 1) : 0
+    ready = Math.max(ready, health + (service.waitFor?.timeoutMs ?? 0))
+  }
+  return START_MS + ready
+}
+
+/** Turns a loaded clnrm file into the tests Vitest collects from it (see `FilePlan`). */
+export async function planFile(loaded: LoadedTestFile, root: string): Promise<FilePlan> {
+  const { file, spec } = loaded
+  const errors = loaded.diagnostics.filter(d => d.severity === 'error')
+  if (!spec || errors.length || loaded.toml === undefined) {
+    const first = errors[0] ?? loaded.diagnostics[0]
+    const at = first ? { line: first.line, column: first.column } : { line: 1, column: 1 }
+    return { file, name: basename(file), at, tests: [], invalid: { message: describeProblems(errors.length ? errors : loaded.diagnostics, root), at } }
+  }
+  const toml = loaded.toml
+  const locate = (path: ReadonlyArray<string | number>): Promise<SourcePosition> => locateKeyPath(file, toml, path)
+  const tests: PlannedTest[] = await Promise.all(spec.steps.map(async (step, index) => ({
+    name: step.name,
+    kind: 'step' as const,
+    timeoutMs: step.timeoutMs + GRACE_MS + (index === 0 ? startAllowanceMs(spec) : 0),
+    at: await locate(step.source),
+  })))
+  // Judged after the last step: settling waits for spans within the test's budget.
+  const afterSteps = (spec.otel?.settleTimeoutMs ?? 0) + GRACE_MS + (spec.steps.length === 0 ? startAllowanceMs(spec) : 0)
+  if (spec.expect) tests.push({ name: 'spans', kind: 'spans', timeoutMs: afterSteps, at: await locate(['expect']) })
+  if (spec.assertions?.length) {
+    const first = spec.assertions[0]!.path
+    tests.push({ name: 'assertions', kind: 'assertions', timeoutMs: afterSteps, at: await locate(first.slice(0, -1)) })
+  }
+  // `[meta]` or upstream's `[test.metadata]`: a path that is not written locates at 1:1.
+  const meta = await locate(['meta'])
+  const at = meta.line === 1 && meta.column === 1 ? await locate(['test', 'metadata']) : meta
+  return { file, name: spec.name, at, tests }
+}
+
+/** Every problem as clnrm's other views print it: `file:line:col CODE message`, then the hint. */
+export function describeProblems(diagnostics: readonly Diagnostic[], root: string): string {
+  if (!diagnostics.length) return 'the file could not be loaded'
+  return diagnostics.map((d) => {
+    const where = `${printable(relative(root, d.file))}:${d.line}:${d.column}`
+    const path = d.path?.length ? ` (${formatKeyPath(d.path)})` : ''
+    return `${where} ${d.code}${path} ${printable(d.message)}${d.hint ? `\n  hint: ${printable(d.hint)}` : ''}`
+  }).join('\n')
+}

@@ -1,0 +1,38 @@
+import type { StepResult, TestResult } from '../core/index.ts'
+
+/** What the global setup tells workers: where the main process's run server listens, and its token. */
+export interface RunServerInfo {
+  url: string
+  token: string
+}
+
+/** The plugin's options as the global setup needs them (plain data: they cross to workers too). */
+export interface SetupOptions {
+  vars: Record<string, string>
+}
+
+/** The `provide`/`inject` keys of the plugin. */
+export const SERVER_KEY = 'clnrm:server'
+export const OPTIONS_KEY = 'clnrm:options'
+
+declare module 'vitest' {
+  interface ProvidedContext {
+    'clnrm:server': RunServerInfo
+    'clnrm:options': SetupOptions
+  }
+}
+
+/** A worker's request: run this test file, whose steps Vitest collected under these names. */
+export interface RunRequest {
+  file: string
+  steps: string[]
+}
+
+/**
+ * One line of the run server's NDJSON answer: the run started, a step finished (in order), the run
+ * ended with its result, or it could not run (the file changed, it is invalid, the engine failed).
+ */
+export type RunMessage =
+  | { type: 'step'; index: number; step: StepResult }
+  | { type: 'done'; result: TestResult }
+  | { type: 'error'; code?: string; message: string; hint?: string }

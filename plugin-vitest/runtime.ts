@@ -1,0 +1,171 @@
+import { afterAll, describe, inject, test } from 'vitest'
+import type { StepResult, TestResult } from '../core/index.ts'
+import type { FilePlan, PlannedTest, SourcePosition } from './generate.ts'
+import type { RunMessage, RunRequest } from './protocol.ts'
+import { SERVER_KEY } from './protocol.ts'
+
+/** What a Vitest test of a clnrm file makes of the run: pass, fail with an error, or skip with a note. */
+type Outcome = { kind: 'pass' } | { kind: 'fail'; error: Error } | { kind: 'skip'; note: string }
+
+/** The collected tests of one clnrm file, as the generated module declares them. */
+export interface ClnrmFile {
+  describe: (body: () => void) => void
+  test: (index: number) => void
+  invalid: () => void
+}
+
+/**
+ * Declares the Vitest tests of one clnrm file (called by the module its TOML becomes). The steps
+ * run in the main process's warm containers: the first test to run asks the run server to run the
+ * whole clnrm test, and each test waits for its own step's result, in order.
+ */
+export function defineClnrmFile(plan: FilePlan): ClnrmFile {
+  let run: RunStream | undefined
+  return {
+    describe(body) {
+      describe.sequential(plan.name, () => {
+        body()
+        // Filters may select only some steps: once they are done, the rest of the run is not needed.
+        afterAll(() => run?.abort())
+      })
+    },
+    test(index) {
+      const planned = plan.tests[index]!
+      test(planned.name, async (context) => {
+        run ??= startRun(plan)
+        const outcome = await run.outcome(planned, index)
+        if (outcome.kind === 'skip') context.skip(outcome.note)
+        else if (outcome.kind === 'fail') throw at(outcome.error, plan.file, planned.at)
+      }, planned.timeoutMs)
+    },
+    invalid() {
+      test('is a valid clnrm test', () => {
+        throw at(clnrmError('InvalidTestFile', plan.invalid?.message ?? 'the file could not be loaded'), plan.file, plan.invalid?.at ?? plan.at)
+      })
+    },
+  }
+}
+
+interface RunStream {
+  outcome: (planned: PlannedTest, index: number) => Promise<Outcome>
+  abort: () => void
+}
+
+/** Starts the run in the main process and follows its NDJSON answer. */
+function startRun(plan: FilePlan): RunStream {
+  const steps: StepResult[] = []
+  let result: TestResult | undefined
+  let failure: { code?: string; message: string; hint?: string } | undefined
+  let reported = false
+  let settled = false
+  const waiters = new Set<() => void>()
+  const wake = (): void => {
+    for (const waiter of waiters) waiter()
+  }
+  const controller = new AbortController()
+
+  const follow = async (): Promise<void> => {
+    const server = inject(SERVER_KEY)
+    if (!server) throw new Error('the clnrm run server is not running: add clnrm() from clnrm/vitest to the plugins of this Vitest project')
+    const request: RunRequest = { file: plan.file, steps: plan.tests.filter(t => t.kind === 'step').map(t => t.name) }
+    const response = await fetch(`${server.url}/run`, {
+      method: 'POST',
+      headers: { 'authorization': `Bearer ${server.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(request),
+      signal: controller.signal,
+    })
+    if (!response.ok || !response.body) throw new Error(`the clnrm run server answered ${response.status}: ${await response.text()}`)
+    let buffer = ''
+    const decoder = new TextDecoder()
+    for await (const chunk of response.body) {
+      buffer += decoder.decode(chunk as Uint8Array, { stream: true })
+      let newline: number
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const message = JSON.parse(buffer.slice(0, newline)) as RunMessage
+        buffer = buffer.slice(newline + 1)
+        if (message.type === 'step') steps[message.index] = message.step
+        else if (message.type === 'done') result = message.result
+        else failure = { code: message.code, message: message.message, hint: message.hint }
+        wake()
+      }
+    }
+  }
+  follow().catch((error: unknown) => {
+    if (!controller.signal.aborted) failure ??= { message: `the clnrm run server could not be reached: ${(error as Error).message}` }
+  }).finally(() => {
+    settled = true
+    wake()
+  })
+
+  // The first test that meets a run that could not run reports why; the later ones are skipped.
+  const runFailed = (): Outcome => {
+    const problem = failure ?? result?.error ?? { message: 'the run ended without a result' }
+    if (reported) return { kind: 'skip', note: 'the clnrm test could not run' }
+    reported = true
+    return { kind: 'fail', error: clnrmError(problem.code ?? 'ClnrmRunError', `${problem.message}${problem.hint ? `\nhint: ${problem.hint}` : ''}`) }
+  }
+
+  const decide = (planned: PlannedTest, index: number): Outcome | undefined => {
+    if (planned.kind === 'step') {
+      const step = steps[index] ?? result?.steps[index]
+      if (step) return stepOutcome(step)
+      if (failure || result || settled) return runFailed()
+      return undefined
+    }
+    if (!result && !failure && !settled) return undefined
+    if (!result || result.status === 'error') return runFailed()
+    if (planned.kind === 'spans') {
+      if (!result.spans) return { kind: 'skip', note: 'no span verdict: the run stopped early' }
+      const failures = result.spans.failures
+      return failures.length
+        ? { kind: 'fail', error: clnrmError('SpanRuleFailure', failures.map(f => `span rule ${f.rule} did not hold: ${f.actual}\nexpected ${f.expected}${f.closest ? `\nclosest: ${f.closest.name} in ${f.closest.service}${f.closest.differences.map(d => `\n  ≠ ${d}`).join('')}` : ''}`).join('\n\n')) }
+        : { kind: 'pass' }
+    }
+    const judged = result.steps.slice(plan.tests.filter(t => t.kind === 'step').length)
+    const failed = judged.filter(s => s.status === 'fail')
+    return failed.length ? { kind: 'fail', error: clnrmError('AssertionFailure', failed.map(s => s.failure?.message ?? s.name).join('\n')) } : { kind: 'pass' }
+  }
+
+  return {
+    outcome: (planned, index) => new Promise((resolve) => {
+      const check = (): void => {
+        const outcome = decide(planned, index)
+        if (!outcome) return
+        waiters.delete(check)
+        resolve(outcome)
+      }
+      waiters.add(check)
+      check()
+    }),
+    abort: () => {
+      if (!settled) controller.abort()
+    },
+  }
+}
+
+function stepOutcome(step: StepResult): Outcome {
+  if (step.status === 'pass') return { kind: 'pass' }
+  if (step.status === 'skipped') return { kind: 'skip', note: 'an earlier step failed' }
+  const failure = step.failure
+  const lines = [failure?.message ?? 'the step failed']
+  if (failure?.expectation) lines.push(`expected ${failure.expectation}`)
+  if (failure?.excerpt) lines.push('', failure.excerpt)
+  return { kind: 'fail', error: clnrmError('StepFailure', lines.join('\n')) }
+}
+
+/**
+ * Gives the error one stack frame: the step's line in the TOML, so Vitest shows its code frame
+ * (a stack set by hand is read as written, not through the module's source map).
+ */
+function at(error: Error, file: string, position: SourcePosition): Error {
+  error.stack = `${error.stack}\n    at ${file}:${position.line}:${position.column}`
+  return error
+}
+
+/** An error whose stack is its message alone: the frames of this runtime say nothing about the test. */
+function clnrmError(name: string, message: string): Error {
+  const error = new Error(message)
+  error.name = name
+  error.stack = `${name}: ${message}`
+  return error
+}
