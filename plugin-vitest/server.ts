@@ -1,12 +1,20 @@
+import { execFileSync } from 'node:child_process'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { TemplateFunction } from 'eta'
 import { ContainerPool, createTestLoader, loadProject, MemoryCache, runTest, TestFileError } from '../core/index.ts'
 import type { CachedConfig, TestResult } from '../core/index.ts'
 import { describeProblems } from './plan.ts'
 import type { RunMessage, RunRequest, RunServerInfo } from './protocol.ts'
+
+// Built next to this file in dist/; from a clone's sources (Node cannot run the .ts) there is none,
+// and only the signal listeners and teardown clean up.
+const reaper = [join(dirname(fileURLToPath(import.meta.url)), 'reap.mjs')].find(existsSync)
 
 /** Options of the run server: where the project is, and the template vars of the plugin. */
 export interface RunServerOptions {
@@ -37,8 +45,24 @@ export async function startRunServer(options: RunServerOptions): Promise<RunServ
   let pool: Promise<ContainerPool> | undefined
   let closing: Promise<void> | undefined
 
+  // The Vitest CLI ends the process 1 ms after Ctrl-C or SIGTERM (and anything may call
+  // process.exit): then the exit event removes the containers, synchronously, in a child process.
+  let reapOnExit: (() => void) | undefined
   const getPool = (): Promise<ContainerPool> => {
-    pool ??= ContainerPool.create().catch((error: unknown) => {
+    pool ??= ContainerPool.create().then((created) => {
+      if (reaper) {
+        reapOnExit = () => {
+          try {
+            execFileSync(process.execPath, [reaper, created.sessionId], { stdio: 'ignore', timeout: 20_000 })
+          }
+          catch {
+            // The next clnrm start removes what is left (the containers carry this dead process's pid).
+          }
+        }
+        process.once('exit', reapOnExit)
+      }
+      return created
+    }, (error: unknown) => {
       // The engine may answer later: the next run tries again.
       pool = undefined
       throw error
@@ -134,6 +158,7 @@ export async function startRunServer(options: RunServerOptions): Promise<RunServ
         const closed = new Promise<void>(resolve => server.close(() => resolve()))
         const containers = await pool?.catch(() => undefined)
         await Promise.allSettled([closed, containers?.close()])
+        if (reapOnExit) process.off('exit', reapOnExit)
       })()
       return closing
     },

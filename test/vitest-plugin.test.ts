@@ -1,0 +1,303 @@
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { TestCase, TestModule, Vitest } from 'vitest/node'
+import { createVitest, startVitest } from 'vitest/node'
+import { spawnCli, waitUntil } from './cli-process.ts'
+import { clnrmContainers, IMAGE } from './engine.ts'
+import { tempDir } from './helpers.ts'
+
+const root = resolve(import.meta.dirname, '..')
+const vitestCli = join(root, 'node_modules/vitest/vitest.mjs')
+
+// A user's project: `clnrm/vitest` resolves to this checkout's build (the package exports), Vitest
+// to the one installed here. Vitest's own testTimeout is 1 s, so steps longer than that pass only
+// when their timeout comes from the TOML.
+const files: Record<string, string> = {
+  'package.json': '{ "name": "vitest-user", "private": true, "type": "module" }\n',
+  'vitest.config.ts': `import { defineConfig } from 'vitest/config'
+import { clnrm } from 'clnrm/vitest'
+
+export default defineConfig({ plugins: [clnrm()], test: { testTimeout: 1000 } })
+`,
+  'tests/plain.test.ts': `import { expect, test } from 'vitest'
+test('plain', () => expect(1 + 1).toBe(2))
+`,
+  'tests/pass.clnrm.toml': `[meta]
+name = "passing"
+
+[services.box]
+image = "${IMAGE}"
+
+[[steps]]
+name = "say hello"
+run = "echo hello"
+expected_output_regex = "^hello"
+
+[[steps]]
+name = "longer than Vitest's testTimeout"
+run = "sleep 1.5; echo done"
+timeout = "10s"
+`,
+  'tests/fail.clnrm.toml': `[meta]
+name = "failing"
+
+[services.box]
+image = "${IMAGE}"
+
+[[steps]]
+name = "first"
+run = "echo one"
+
+[[steps]]
+name = "wrong output"
+run = "echo two"
+expected_output_regex = "^three"
+
+[[steps]]
+name = "after failure"
+run = "echo never"
+`,
+  'tests/slow.clnrm.toml': `[meta]
+name = "slow"
+
+[services.box]
+image = "${IMAGE}"
+
+[[steps]]
+name = "sleeps past its timeout"
+run = "sleep 30"
+timeout = "1500ms"
+`,
+  'tests/_greeting.eta': 'expected_output_regex = "^<%= it.word %>"\n',
+  'tests/greet.clnrm.toml.eta': `[meta]
+name = "templated"
+
+[services.box]
+image = "${IMAGE}"
+
+[[steps]]
+name = "greets"
+run = "echo hi there"
+<%~ include('./_greeting.eta', { word: 'hi' }) %>
+`,
+  'tests/watched.clnrm.toml': `[meta]
+name = "watched"
+
+[services.box]
+image = "${IMAGE}"
+
+[watch]
+files = ["data/*.txt"]
+
+[[steps]]
+name = "runs"
+run = "echo ok"
+`,
+  'tests/data/input.txt': 'one\n',
+  'tests/invalid.clnrm.toml': `[meta]
+name = "invalid"
+
+[services.box]
+image = "${IMAGE}"
+
+[[steps]]
+name = "typo"
+run = "echo"
+expected_exit_cod = 0
+`,
+}
+
+async function userProject(only?: string[]): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const made = await tempDir('clnrm-vitest-')
+  for (const [path, text] of Object.entries(files)) {
+    if (only && path.startsWith('tests/') && !only.some(o => path.startsWith(o))) continue
+    mkdirSync(join(made.dir, path, '..'), { recursive: true })
+    writeFileSync(join(made.dir, path), text)
+  }
+  mkdirSync(join(made.dir, 'node_modules'))
+  symlinkSync(join(root, 'node_modules/vitest'), join(made.dir, 'node_modules/vitest'))
+  symlinkSync(root, join(made.dir, 'node_modules/clnrm'))
+  return made
+}
+
+interface Reported {
+  name: string
+  state: string
+  line?: number
+  timeout?: number
+  error?: { name?: string; message: string }
+}
+
+const byFile = (modules: readonly TestModule[]): Record<string, Reported[]> => Object.fromEntries(modules.map(m => [
+  m.relativeModuleId,
+  [...m.children.allTests()].map((t: TestCase) => {
+    const result = t.result()
+    const error = result.errors?.[0]
+    return {
+      name: t.fullName,
+      state: result.state,
+      line: t.location?.line,
+      timeout: t.options.timeout,
+      ...(error && { error: { name: error.name, message: error.message } }),
+    }
+  }),
+]))
+
+// Silences Vitest's default reporter; the tasks are read from the instance.
+const quiet = { onInit() {} }
+
+describe('clnrm/vitest through Vitest\'s node API', () => {
+  let vitest: Vitest | undefined
+  let cleanup: (() => Promise<void>) | undefined
+  afterEach(async () => {
+    await vitest?.close()
+    await cleanup?.()
+    vitest = cleanup = undefined
+    // Vitest sets it when the run it was given fails; that run is the fixture's, not this file's.
+    process.exitCode = undefined
+  })
+
+  it('makes each clnrm test a describe and each step a test at its TOML line, with TOML timeouts, in containers of the main process removed on close', async () => {
+    const project = await userProject()
+    cleanup = project.cleanup
+    // createVitest + start, not startVitest: that one closes Vitest (and the pool) when the run ends.
+    vitest = await createVitest('test', { root: project.dir, watch: false, reporters: [quiet] })
+    await vitest.start()
+    const reported = byFile(vitest.state.getTestModules())
+
+    expect(reported['tests/pass.clnrm.toml']).toEqual([
+      { name: 'passing > say hello', state: 'passed', line: 7, timeout: expect.any(Number) },
+      { name: 'passing > longer than Vitest\'s testTimeout', state: 'passed', line: 12, timeout: expect.any(Number) },
+    ])
+    // The TOML's 10 s, not the config's 1 s.
+    expect(reported['tests/pass.clnrm.toml']![1]!.timeout).toBeGreaterThanOrEqual(10_000)
+
+    const failing = reported['tests/fail.clnrm.toml']!
+    expect(failing.map(t => [t.name, t.state, t.line])).toEqual([
+      ['failing > first', 'passed', 7],
+      ['failing > wrong output', 'failed', 11],
+      ['failing > after failure', 'skipped', 16],
+    ])
+    expect(failing[1]!.error).toMatchObject({ name: 'StepFailure', message: expect.stringContaining('expected_output_regex = "^three"') })
+
+    // clnrm kills the step at the TOML's timeout and says so; Vitest's timer never fires first.
+    const [slow] = reported['tests/slow.clnrm.toml']!
+    expect(slow).toMatchObject({ name: 'slow > sleeps past its timeout', state: 'failed', line: 7, error: { name: 'StepFailure', message: expect.stringContaining('timeout = 1500ms') } })
+    expect(slow!.error!.message).not.toMatch(/Test timed out/)
+
+    // A template's step is located in the template; the partial supplied its expectation.
+    expect(reported['tests/greet.clnrm.toml.eta']).toEqual([{ name: 'templated > greets', state: 'passed', line: 7, timeout: expect.any(Number) }])
+
+    // An invalid file is one failing test at the problem, with clnrm's located diagnostic.
+    const [invalid] = reported['tests/invalid.clnrm.toml']!
+    expect(invalid).toMatchObject({ name: 'invalid.clnrm.toml > is a valid clnrm test', state: 'failed', line: 10 })
+    expect(invalid!.error!.message).toContain('tests/invalid.clnrm.toml:10:1 CLNRM_UNKNOWN_KEY')
+
+    // Vitest's own test files still run beside them (the plugin adds to the default include).
+    expect(reported['tests/plain.test.ts']).toEqual([{ name: 'plain', state: 'passed', line: 2, timeout: 1000 }])
+    expect(Object.keys(reported)).not.toContain('tests/_greeting.eta')
+
+    // Containers were started by this process (Vitest's main process here), not by its workers, and stay warm until close.
+    expect(clnrmContainers(process.pid).length).toBeGreaterThan(0)
+    await vitest.close()
+    vitest = undefined
+    expect(clnrmContainers(process.pid)).toEqual([])
+  }, 120_000)
+
+  it('reruns a clnrm file in watch mode when it, its partial or a [watch] files input is saved', async () => {
+    const project = await userProject(['tests/greet', 'tests/_greeting', 'tests/watched', 'tests/data'])
+    cleanup = project.cleanup
+    const runs: Array<Record<string, Reported[]>> = []
+    const reporter = { onTestRunEnd: (modules: readonly TestModule[]) => void runs.push(byFile(modules)) }
+    vitest = await startVitest('test', [], { root: project.dir, watch: true, reporters: [reporter] })
+    await expect.poll(() => runs.length, { timeout: 60_000 }).toBe(1)
+    expect(runs[0]!['tests/greet.clnrm.toml.eta']![0]!.state).toBe('passed')
+
+    // The partial: the step now expects another word and fails.
+    writeFileSync(join(project.dir, 'tests/_greeting.eta'), 'expected_output_regex = "^bye"\n')
+    await expect.poll(() => runs.at(-1)?.['tests/greet.clnrm.toml.eta']?.[0]?.state, { timeout: 30_000 }).toBe('failed')
+    expect(Object.keys(runs.at(-1)!)).toEqual(['tests/greet.clnrm.toml.eta'])
+
+    // The test file itself: fixed.
+    const greet = join(project.dir, 'tests/greet.clnrm.toml.eta')
+    writeFileSync(greet, readFileSync(greet, 'utf8').replace('word: \'hi\'', 'word: \'hi there\''))
+    writeFileSync(join(project.dir, 'tests/_greeting.eta'), files['tests/_greeting.eta']!)
+    await expect.poll(() => runs.at(-1)?.['tests/greet.clnrm.toml.eta']?.[0]?.state, { timeout: 30_000 }).toBe('passed')
+
+    // An input named by [watch] files reruns only the file that watches it.
+    const before = runs.length
+    writeFileSync(join(project.dir, 'tests/data/input.txt'), 'two\n')
+    await expect.poll(() => runs.length, { timeout: 30_000 }).toBeGreaterThan(before)
+    expect(Object.keys(runs.at(-1)!)).toEqual(['tests/watched.clnrm.toml'])
+
+    await vitest.close()
+    vitest = undefined
+    expect(clnrmContainers(process.pid)).toEqual([])
+  }, 120_000)
+})
+
+describe('clnrm/vitest through the vitest CLI', () => {
+  let cleanup: (() => Promise<void>) | undefined
+  afterEach(async () => {
+    await cleanup?.()
+    cleanup = undefined
+  })
+
+  it('exits 1 with a failing step and 0 once it is fixed, leaving no container', async () => {
+    const project = await userProject(['tests/pass', 'tests/fail'])
+    cleanup = project.cleanup
+    const failing = spawnCli([], project.dir, { script: [vitestCli, 'run'] })
+    const failed = await failing.exited
+    expect(failing.output()).toMatch(/tests\/fail\.clnrm\.toml:11:1 > failing > wrong output/)
+    expect(failed.code).toBe(1)
+    expect(clnrmContainers(failing.pid)).toEqual([])
+
+    const file = join(project.dir, 'tests/fail.clnrm.toml')
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"^three"', '"^two"'))
+    const passing = spawnCli([], project.dir, { script: [vitestCli, 'run'] })
+    const passed = await passing.exited
+    expect(passing.output()).toMatch(/Tests\s+5 passed \(5\)/)
+    expect(passed.code).toBe(0)
+    expect(passed.ms).toBeLessThan(60_000)
+    expect(clnrmContainers(passing.pid)).toEqual([])
+  }, 120_000)
+
+  it('removes its containers when the vitest CLI gets Ctrl-C (SIGINT) or SIGTERM mid-step', async () => {
+    const project = await userProject(['tests/slow'])
+    cleanup = project.cleanup
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const vitest = spawnCli([], project.dir, { script: [vitestCli, 'run'] })
+      await waitUntil(() => clnrmContainers(vitest.pid).length > 0, 'the step\'s container', 60_000)
+      vitest.child.kill(signal)
+      expect(await vitest.timeToExit()).toBeLessThan(10_000)
+      const exit = await vitest.exited
+      expect(exit.code ?? exit.signal).not.toBe(0)
+      expect(clnrmContainers(vitest.pid)).toEqual([])
+    }
+  }, 120_000)
+
+  it('honours -t and --shard, as for any Vitest test', async () => {
+    const project = await userProject(['tests/pass', 'tests/fail', 'tests/greet', 'tests/_greeting'])
+    cleanup = project.cleanup
+    const json = (name: string): { testResults: Array<{ name: string; assertionResults: Array<{ fullName: string; status: string }> }> } =>
+      JSON.parse(readFileSync(join(project.dir, name), 'utf8'))
+    const statuses = (name: string): Record<string, string> =>
+      Object.fromEntries(json(name).testResults.flatMap(f => f.assertionResults.map(a => [a.fullName, a.status])))
+
+    const filtered = spawnCli([], project.dir, { script: [vitestCli, 'run', '-t', 'wrong output', '--reporter=json', '--outputFile=filtered.json'] })
+    expect((await filtered.exited).code).toBe(1)
+    const seen = statuses('filtered.json')
+    expect(seen['failing wrong output']).toBe('failed')
+    expect(seen['failing first']).toBe('skipped')
+    expect(seen['passing say hello']).toBe('skipped')
+
+    const shards = [1, 2].map(i => spawnCli([], project.dir, { script: [vitestCli, 'run', `--shard=${i}/2`, '--reporter=json', `--outputFile=shard${i}.json`] }))
+    await Promise.all(shards.map(s => s.exited))
+    const filesOf = (i: number): string[] => json(`shard${i}.json`).testResults.map(f => f.name.slice(project.dir.length + 1)).sort()
+    expect(filesOf(1).length).toBeGreaterThan(0)
+    expect(filesOf(2).length).toBeGreaterThan(0)
+    expect([...filesOf(1), ...filesOf(2)].sort()).toEqual(['tests/fail.clnrm.toml', 'tests/greet.clnrm.toml.eta', 'tests/pass.clnrm.toml'])
+    for (const shard of [filtered, ...shards]) expect(clnrmContainers(shard.pid)).toEqual([])
+  }, 120_000)
+})
