@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node'
+import type { RunServerInfo, SetupOptions } from './protocol.ts'
 import { OPTIONS_KEY, SERVER_KEY } from './protocol.ts'
 import { startRunServer } from './server.ts'
 
@@ -8,9 +9,10 @@ import { startRunServer } from './server.ts'
  * removes every container on teardown, and on SIGINT/SIGTERM before the process ends.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const options = project.getProvidedContext()[OPTIONS_KEY]
+  const options = (project.getProvidedContext() as Record<string, unknown>)[OPTIONS_KEY] as SetupOptions | undefined
   const server = await startRunServer({ root: project.config.root, vars: options?.vars })
-  project.provide(SERVER_KEY, server.info)
+  const provide = project.provide as unknown as (key: string, value: RunServerInfo) => void
+  provide(SERVER_KEY, server.info)
 
   // Without these, a signal ends the process at once (testcontainers' signal-exit, or the default
   // action) and the containers stay until the next start sweeps them. Ours stay until they are

@@ -11,16 +11,13 @@ export interface SetupOptions {
   vars: Record<string, string>
 }
 
-/** The `provide`/`inject` keys of the plugin. */
-export const SERVER_KEY = 'clnrm:server'
-export const OPTIONS_KEY = 'clnrm:options'
+/** The `provide`/`inject` key of `RunServerInfo`. */
+export const SERVER_KEY: string = 'clnrm:server'
+/** The `provide` key of `SetupOptions`. */
+export const OPTIONS_KEY: string = 'clnrm:options'
 
-declare module 'vitest' {
-  interface ProvidedContext {
-    'clnrm:server': RunServerInfo
-    'clnrm:options': SetupOptions
-  }
-}
+// Not an augmentation of Vitest's ProvidedContext: JSR refuses ambient module declarations, and
+// users' `inject` types need not list ours. The two sides cast at the call, from these types.
 
 /** A worker's request: run this test file, whose steps Vitest collected under these names. */
 export interface RunRequest {

@@ -1,7 +1,7 @@
 import { afterAll, describe, inject, test } from 'vitest'
 import type { StepResult, TestResult } from '../core/index.ts'
 import type { FilePlan, PlannedTest, SourcePosition } from './generate.ts'
-import type { RunMessage, RunRequest } from './protocol.ts'
+import type { RunMessage, RunRequest, RunServerInfo } from './protocol.ts'
 import { SERVER_KEY } from './protocol.ts'
 
 /** What a Vitest test of a clnrm file makes of the run: pass, fail with an error, or skip with a note. */
@@ -65,7 +65,7 @@ function startRun(plan: FilePlan): RunStream {
   const controller = new AbortController()
 
   const follow = async (): Promise<void> => {
-    const server = inject(SERVER_KEY)
+    const server = (inject as unknown as (key: string) => RunServerInfo | undefined)(SERVER_KEY)
     if (!server) throw new Error('the clnrm run server is not running: add clnrm() from clnrm/vitest to the plugins of this Vitest project')
     const request: RunRequest = { file: plan.file, steps: plan.tests.filter(t => t.kind === 'step').map(t => t.name) }
     const response = await fetch(`${server.url}/run`, {

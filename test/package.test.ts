@@ -27,7 +27,7 @@ describe('the npm package', () => {
     // that the other suites' CLIs run from.
     const copy = join(dir, 'src')
     await mkdir(copy)
-    for (const name of ['package.json', 'tsconfig.json', 'tsdown.config.ts', 'clnrm.schema.json', 'README.md', 'LICENSE', 'core', 'cli', 'plugin-vite', 'scripts/pack-manifest.mjs']) {
+    for (const name of ['package.json', 'tsconfig.json', 'tsdown.config.ts', 'clnrm.schema.json', 'README.md', 'LICENSE', 'core', 'cli', 'plugin-vite', 'plugin-vitest', 'scripts/pack-manifest.mjs']) {
       await cp(join(root, name), join(copy, name), { recursive: true })
     }
     await symlink(join(root, 'node_modules'), join(copy, 'node_modules'))
@@ -151,7 +151,9 @@ describe('the JSR package', () => {
     const output = stdout + stderr
     expect(output).toContain('Success Dry run complete')
     expect(output).toContain('plugin-vite/index.ts')
-    expect(output).not.toMatch(/test\/|playground\//)
+    expect(output).toContain('plugin-vitest/index.ts')
+    // Not `plugin-vitest/`: a test or playground folder of its own.
+    expect(output).not.toMatch(/\/(?:test|playground)\//)
   }, 200_000)
 })
 
