@@ -5,6 +5,7 @@ import type { CommandDef } from '../command.ts'
 import { VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
 import { EXIT, INTERRUPT_EXIT, UsageError } from '../errors.ts'
+import { createModuleWatch } from '../dev-modules.ts'
 import { humanDevReporter, ndjsonDevReporter } from '../dev-output.ts'
 import { formatEngineError } from '../output.ts'
 import { projectRootFor, renderTimeoutFrom, varsFrom } from '../project.ts'
@@ -67,10 +68,14 @@ export const devCommand: CommandDef = {
       stop(INTERRUPT_EXIT[reason])
     })
 
+    const root = projectRootFor(args, ctx)
+    // [watch] modules: their static imports, followed here as the Vite plugin follows Vite's graph.
+    const modules = createModuleWatch(ctx, root, paths => void watcher?.add(paths))
     const session = createDevSession({
       tests: args.positionals,
       cwd: ctx.cwd,
-      root: projectRootFor(args, ctx),
+      root,
+      resolveAffected: modules.resolveAffected,
       vars,
       renderTimeoutMs,
       debounceMs,
@@ -79,13 +84,15 @@ export const devCommand: CommandDef = {
       startWatching: async (paths) => {
         // Stopped while the first run went on: a watcher started now would keep the process alive.
         if (stopping) return
-        watcher = watch(paths, { ignoreInitial: true, ignored: isIgnoredPath })
+        await modules.settled()
+        watcher = watch([...paths, ...modules.files()], { ignoreInitial: true, ignored: isIgnoredPath })
         feedChanges(watcher, path => session.notify([path]), isIgnoredPath)
         watcher.on('error', error => ctx.stderr(`${ctx.c.yellow('watcher')} ${String(error)}\n`))
         await new Promise<void>(resolve => watcher!.once('ready', () => resolve()))
       },
     })
     session.events.on('watch:add', ({ paths }) => void watcher?.add(paths))
+    session.events.on('test:result', ({ result }) => void modules.refresh(result.file, session.tests().get(result.file)?.spec))
     const reporter = reporterName === 'ndjson' ? ndjsonDevReporter(ctx) : humanDevReporter(ctx, { verbose: args.options.verbose === true, budgetMs })
     // Once stopping, nothing more is shown but the closing line.
     const detach = Object.entries(reporter.on).map(([type, handler]) =>
