@@ -27,7 +27,7 @@ export function resultLines(view: TestView): string[] {
     return (view.spanRules?.failures ?? []).map(r => `${cross} ${at(view, r.location)} span rule ${printable(r.rule)} did not hold: ${printable(r.actual)} (expected ${printable(r.expected)})`)
   }
   if (view.status === 'error') {
-    return [`${cross} ${view.relative} ${printable(view.name)} could not run: ${printable(f?.message ?? 'error')}`, ...(f?.excerpt ? [`  ${pc.dim(`hint: ${printable(f.excerpt)}`)}`] : [])]
+    return [`${cross} ${view.relative} ${printable(view.name)} could not run: ${printable(f?.message ?? 'error')}${f?.excerpt ? `\n  ${pc.dim(`hint: ${printable(f.excerpt)}`)}` : ''}`]
   }
   if (view.status === 'invalid') {
     const problems = view.problems ?? []

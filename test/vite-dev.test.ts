@@ -1,4 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import type { Server, Socket } from 'node:net'
+import { connect, createServer as createNetServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { chromium } from 'playwright-core'
@@ -158,4 +161,86 @@ describe('vite dev: overlay, terminal and test globs (real Vite, engine and Chro
     await server.close()
     expect(clnrmContainers(process.pid)).toEqual([])
   })
+})
+
+/**
+ * A stand-in for an engine that stops and starts: a unix socket that forwards to the real engine
+ * while it is open. Nothing listens on it before `open` or after `close`, as when Docker is off;
+ * the real engine everyone else uses is never touched.
+ */
+function engineProxy(path: string): { open: () => Promise<void>; close: () => Promise<void> } {
+  let server: Server | undefined
+  const sockets = new Set<Socket>()
+  return {
+    open: () => new Promise((done, fail) => {
+      rmSync(path, { force: true })
+      server = createNetServer((client) => {
+        const upstream = connect('/var/run/docker.sock')
+        for (const s of [client, upstream]) {
+          sockets.add(s)
+          s.on('close', () => sockets.delete(s))
+          s.on('error', () => s.destroy())
+        }
+        client.pipe(upstream).pipe(client)
+      })
+      server.once('error', fail)
+      server.listen(path, () => done())
+    }),
+    close: () => new Promise((done) => {
+      for (const s of sockets) s.destroy()
+      if (!server) return done()
+      server.close(() => done())
+      server = undefined
+    }),
+  }
+}
+
+describe('vite dev without an engine (spawned vite, real engine behind a socket that comes and goes, Chromium)', () => {
+  it('shows the engine error in the panel, the overlay and the terminal, with a hint naming nothing of this repository, and runs the tests once the engine answers, at start and later', async () => {
+    const dir = viteProject({ 'tests/a.clnrm.toml': oneStep('a', 'alpha', 'alpha') })
+    const socket = join(tmpdir(), `clnrm-engine-${process.pid}.sock`)
+    const proxy = engineProxy(socket)
+    const vite = spawnCli([], dir, { env: { DOCKER_HOST: `unix://${socket}` }, script: [join(repo, 'node_modules/vite/bin/vite.js'), '--port', '0', '--strictPort', 'false'] })
+    const browser = await launchChromium()
+    try {
+      const url = /Local:\s+(http:\S+)/.exec(await vite.until(/Local:\s+http:\S+/))![1]!
+      const page = await browser.newPage()
+      await page.goto(url)
+      // No engine at start: said everywhere, never an endless spinner.
+      await expect.poll(async () => (await overlayText(page))?.message ?? '', { timeout: 30_000 }).toContain(`No Docker engine is reachable at DOCKER_HOST=unix://${socket}`)
+      const overlay = (await overlayText(page))!.message
+      expect(overlay).toMatch(/hint: Start Docker/)
+      expect(overlay).not.toMatch(/scripts\/|npm run/)
+      await page.waitForSelector('clnrm-results[data-engine="unreachable"]', { timeout: 10_000, state: 'attached' })
+      expect(await page.evaluate(`document.querySelector('clnrm-results').shadowRoot.querySelector('.empty').textContent`)).toContain('No Docker engine is reachable')
+      await vite.until(/No Docker engine is reachable at DOCKER_HOST=/)
+      expect(vite.output()).not.toMatch(/scripts\/|npm run/)
+
+      // The engine answers: the tests run, the overlay goes.
+      await proxy.open()
+      await page.waitForSelector('clnrm-results[data-pass="1"][data-engine=""]', { timeout: 60_000, state: 'attached' })
+      await page.waitForSelector('vite-error-overlay', { state: 'detached', timeout: 10_000 })
+      await vite.until(/engine reachable again[\s\S]*1 passed/)
+
+      // It goes away during the session: the save that meets it says so; back, the test reruns.
+      await proxy.close()
+      writeFileSync(join(dir, 'tests/a.clnrm.toml'), oneStep('a', 'beta', 'beta'))
+      await page.waitForSelector('clnrm-results[data-engine="unreachable"]', { timeout: 60_000, state: 'attached' })
+      await expect.poll(async () => (await overlayText(page))?.message ?? '', { timeout: 10_000 }).toContain('No Docker engine is reachable')
+      const mark = vite.output().length
+      await proxy.open()
+      await page.waitForSelector('clnrm-results[data-pass="1"][data-fail="0"][data-engine=""]', { timeout: 60_000, state: 'attached' })
+      await page.waitForSelector('vite-error-overlay', { state: 'detached', timeout: 10_000 })
+      await expect.poll(() => vite.output().slice(mark), { timeout: 10_000 }).toMatch(/1 passed/)
+    }
+    finally {
+      await browser.close()
+      vite.child.kill('SIGTERM')
+      await vite.exited
+      await proxy.close()
+      rmSync(dir, { recursive: true, force: true })
+      rmSync(socket, { force: true })
+    }
+    expect(clnrmContainers(vite.pid)).toEqual([])
+  }, 240_000)
 })
