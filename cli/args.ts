@@ -45,15 +45,17 @@ export function parseCommandArgs(command: CommandDef, argv: readonly string[], o
     ...(def.short && { short: def.short }),
     ...(def.multiple && { multiple: true }),
   }]))
+  // parseArgs has no optional values: a bare `--changed` becomes `--changed=HEAD` (OptionDef.implicit).
+  const args = argv.map(arg => (arg.startsWith('--') && command.options[arg.slice(2)]?.implicit !== undefined ? `${arg}=${command.options[arg.slice(2)]!.implicit}` : arg))
   try {
-    const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true })
     for (const [key, def] of Object.entries(command.options)) {
       if (values[key] === undefined && def.default !== undefined) (values as Record<string, unknown>)[key] = def.default
     }
     return { positionals, options: values as CommandArgs['options'] }
   }
   catch (error) {
-    throw diagnoseArgs(command, argv, others) ?? new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ''))
+    throw diagnoseArgs(command, args, others) ?? new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ''))
   }
 }
 

@@ -10,6 +10,8 @@ export interface OptionDef {
   value?: string
   description: string
   default?: string | boolean
+  /** A string option that may be given bare (`--changed`), meaning this value (`--changed=HEAD`). */
+  implicit?: string
 }
 
 /** Parsed arguments of a command. */

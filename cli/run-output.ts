@@ -10,8 +10,12 @@ export function formatTestResult(ctx: CommandContext, test: TestResult): string 
   const mark = test.status === 'pass' ? c.green('✓') : c.red('✗')
   const reused = Object.values(test.timings.reused)
   const note = reused.length && reused.every(Boolean) ? c.dim(' (warm)') : ''
+  // A partial run must not read as a full pass: say how much of the test ran.
+  const filtered = test.steps.filter(s => s.filtered).length
+  const ran = test.steps.filter(s => !s.filtered && s.status !== 'skipped').length
+  const partial = filtered ? c.yellow(` (${ran} of ${test.steps.length} steps ran; ${filtered} filtered out by -t)`) : ''
   // Names, messages and output come from test files and containers: escaped, never raw (see printable).
-  const lines = [`${mark} ${printable(test.name)} ${c.dim(displayPath(ctx, test.file))} ${c.dim(formatDuration(test.durationMs))}${note}`]
+  const lines = [`${mark} ${printable(test.name)} ${c.dim(displayPath(ctx, test.file))} ${c.dim(formatDuration(test.durationMs))}${note}${partial}`]
   // A failure is read by someone who may not have written the test: say what it was meant to prove.
   if (test.status !== 'pass' && test.description) lines.push(`    ${c.dim(printable(test.description))}`)
   if (test.error) {
@@ -35,7 +39,7 @@ export function formatTestResult(ctx: CommandContext, test: TestResult): string 
   if (test.spans) lines.push(...formatSpanVerdict(ctx, test.spans, test.status !== 'pass'))
   // Shown on a pass too: a report must never look as if it held the whole output.
   for (const note of truncationNotes(test.steps)) lines.push(`    ${c.yellow('note:')} ${printable(note)}`)
-  const skipped = test.steps.filter(s => s.status === 'skipped').length
+  const skipped = test.steps.filter(s => s.status === 'skipped' && !s.filtered).length
   if (skipped) lines.push(`    ${c.dim(`${skipped} later step${skipped === 1 ? '' : 's'} skipped`)}`)
   return `${lines.join('\n')}\n`
 }
@@ -52,8 +56,11 @@ export function formatSkippedTest(ctx: CommandContext, skipped: SkippedTest): st
   return ctx.c.dim(`↓ ${printable(skipped.name ?? '')} ${displayPath(ctx, skipped.file)} ${printable(skipped.message)}\n`)
 }
 
-/** The closing summary line; as Vitest's, it names only the counts that are not zero. */
-export function formatSummary(ctx: CommandContext, summary: RunSummary): string {
+/**
+ * The closing summary line; as Vitest's, it names only the counts that are not zero. `notes` follow
+ * it: steps a filter left out, files a `--bail` never ran.
+ */
+export function formatSummary(ctx: CommandContext, summary: RunSummary, notes: readonly string[] = []): string {
   const { c } = ctx
   const parts: string[] = []
   if (summary.passed) parts.push(c.green(`${summary.passed} passed`))
@@ -61,7 +68,7 @@ export function formatSummary(ctx: CommandContext, summary: RunSummary): string 
   if (summary.errors) parts.push(c.red(`${summary.errors} errored`))
   if (summary.invalid) parts.push(c.red(`${summary.invalid} invalid`))
   if (summary.skipped) parts.push(c.yellow(`${summary.skipped} skipped`))
-  return `\nTests: ${parts.join(', ') || 'none'} (${summary.total}) in ${formatDuration(summary.durationMs)}\n`
+  return `\nTests: ${parts.join(', ') || 'none'} (${summary.total}) in ${formatDuration(summary.durationMs)}\n${notes.map(n => `       ${c.yellow(n)}\n`).join('')}`
 }
 
 /**

@@ -19,6 +19,8 @@ export interface StepResult {
   description?: string
   service: string
   status: 'pass' | 'fail' | 'skipped'
+  /** Skipped because a name filter (`clnrm run -t`) left it out, not because an earlier step failed. */
+  filtered?: true
   exitCode?: number
   stdout: string
   stderr: string
@@ -75,6 +77,11 @@ export interface RunTestOptions {
   onStep?: (step: StepResult) => void
   /** The text the spec was loaded from: failures then carry the line and column of their key. */
   source?: SpecSource
+  /**
+   * The steps to run (`clnrm run -t`); the others do not run and are reported `skipped` with
+   * `filtered`, never passed. @default every step
+   */
+  selectStep?: (step: TestSpec['steps'][number], index: number) => boolean
 }
 
 const described = (step: { description?: string }): { description?: string } =>
@@ -120,8 +127,12 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   let spans: SpanVerdict | undefined
   let current: TestSpec['steps'][number] | undefined
   try {
-    for (const step of spec.steps) {
+    for (const [index, step] of spec.steps.entries()) {
       current = step
+      if (options.selectStep && !options.selectStep(step, index)) {
+        steps.push({ name: step.name, ...described(step), service: step.service, status: 'skipped', filtered: true, stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: false })
+        continue
+      }
       if (failed) {
         steps.push({ name: step.name, ...described(step), service: step.service, status: 'skipped', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: false })
         continue

@@ -1,17 +1,16 @@
-import { constants } from 'node:fs'
-import { access, stat, writeFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
-import { dirname, resolve } from 'node:path'
-import { ContainerPool, EngineUnavailableError, formatJsonReport, formatJunitReport, hasErrors, runTest, summarize } from '../../core/index.ts'
-import type { RunReport, SkippedTest, TestResult, TestSpec } from '../../core/index.ts'
+import { ContainerPool, EngineUnavailableError, hasErrors, runTest, summarize } from '../../core/index.ts'
+import type { LoadedTestFile, RunReport, SkippedTest, TestResult, TestSpec } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { VAR_OPTION } from '../command.ts'
-import type { CommandContext } from '../context.ts'
 import type { Interrupt } from '../errors.ts'
 import { EXIT, INTERRUPT_EXIT, UsageError } from '../errors.ts'
-import { displayPath, formatDiagnostic, formatEngineError, plural } from '../output.ts'
-import { loadTestFiles } from '../project.ts'
+import { compileNamePattern, selectSteps } from '../filters.ts'
+import { LAST_FAILED_FILE, recordLastFailed } from '../last-failed.ts'
+import { formatDiagnostic, formatEngineError, plural } from '../output.ts'
+import { checkOutputPaths, planReporters, writeReports } from '../reporters.ts'
 import { createProgress, formatInvalidFile, formatSkippedTest, formatSummary, formatTestResult } from '../run-output.ts'
+import { selectTestFiles } from '../run-select.ts'
 
 /** `--shard i/n`: the files this machine runs, chosen by position in the sorted list. */
 export function parseShard(value: string): { index: number; count: number } {
@@ -22,36 +21,75 @@ export function parseShard(value: string): { index: number; count: number } {
   return { index, count }
 }
 
+/** `--bail N` (and `--fail-fast`, which is `--bail 1`): how many failed tests stop the run. */
+export function parseBail(options: Record<string, unknown>): { count: number; flag: string } | undefined {
+  const failFast = options['fail-fast'] === true
+  const raw = options.bail as string | undefined
+  if (raw === undefined) return failFast ? { count: 1, flag: '--fail-fast' } : undefined
+  const count = Number(raw)
+  if (!/^\d+$/.test(raw) || count < 1) throw new UsageError(`--bail expects a positive integer, got "${raw}"`, 'Example: --bail 3 stops after the third failed test.')
+  if (failFast && count !== 1) throw new UsageError(`--fail-fast is --bail 1; it cannot go with --bail ${raw}`, 'Keep one of them.')
+  return { count, flag: failFast ? '--fail-fast' : `--bail ${count}` }
+}
+
 /** `clnrm run`: every step inside its service's container. */
 export const runCommand: CommandDef = {
   name: 'run',
-  args: '[paths...]',
+  args: '[paths or filters...]',
   summary: 'Run tests: start their services (reusing containers), run every step inside them, report.',
-  details: 'Test files run concurrently (-j), sharing one container pool; every container is removed at the end.\nAn invalid test file is reported as a failed file with its diagnostics; every valid file still runs.\nWith --fail-fast, tests cancelled by the first failure and files never started are reported as skipped.',
-  examples: ['clnrm run', 'clnrm run tests/ -j 4 --fail-fast', 'clnrm run --shard 1/3 --reporter junit --output junit.xml'],
+  details: [
+    'Test files run concurrently (-j), sharing one container pool; every container is removed at the end.',
+    'An argument that is not an existing path (nor a glob) filters test files by substring of their path',
+    'relative to the project root, as Vitest does: `clnrm run hello` runs every file whose path holds "hello".',
+    '-t <regex> runs only the steps whose full name (test name, a space, step name) matches; the others are',
+    'reported as skipped ("filtered out"), never as passed, and tests with no matching step are skipped.',
+    'An invalid test file is reported as a failed file with its diagnostics; every valid file still runs.',
+    'With --fail-fast or --bail, tests cancelled by the stop and files never started are reported as skipped.',
+    `Every run records the files that failed in ${LAST_FAILED_FILE}; --last-failed runs only those.`,
+    'Under GITHUB_ACTIONS=true the github reporter (annotations, job summary) runs beside the default one.',
+  ].join('\n'),
+  examples: [
+    'clnrm run',
+    'clnrm run hello api -t "login"',
+    'clnrm run tests/ -j 4 --bail 3',
+    'clnrm run --changed=main',
+    'clnrm run --last-failed',
+    'clnrm run --shard 1/3 --reporter junit --output junit.xml',
+    'clnrm run --reporter default --reporter junit --output junit=reports/junit.xml',
+  ],
   options: {
     'jobs': { type: 'string', short: 'j', value: '<n>', description: 'Test files run at once (default: the number of CPUs)' },
-    'fail-fast': { type: 'boolean', description: 'Stop at the first failing test; the rest are reported as skipped' },
+    'test-name-pattern': { type: 'string', short: 't', value: '<regex>', description: 'Run only tests and steps whose name matches; the rest are skipped (filtered out)' },
+    'fail-fast': { type: 'boolean', description: 'Stop at the first failing test (--bail 1); the rest are reported as skipped' },
+    'bail': { type: 'string', value: '<n>', description: 'Stop after n failed tests; the rest are reported as skipped' },
+    'changed': { type: 'string', value: '[=ref]', implicit: 'HEAD', description: 'Only test files changed against HEAD (or ref), untracked ones, and tests whose partials or [watch] files changed' },
+    'last-failed': { type: 'boolean', description: `Only the test files that failed when last run (recorded in ${LAST_FAILED_FILE}); all when none` },
     'shard': { type: 'string', value: '<i/n>', description: 'Run the i-th of n deterministic slices of the files' },
-    'reporter': { type: 'string', value: '<human|json|junit>', description: 'Output format', default: 'human' },
-    'output': { type: 'string', short: 'o', value: '<file>', description: 'Write the json/junit report to a file (human output still streams); its directory must exist' },
+    'reporter': { type: 'string', multiple: true, value: '<name>', description: 'default, json, junit or github; repeatable (default: default)' },
+    'output': { type: 'string', short: 'o', multiple: true, value: '<[name=]file>', description: 'Write a reporter to a file: junit=path (repeatable), or a bare path for the single json/junit reporter; its directory must exist' },
     ...VAR_OPTION,
   },
   async run(args, ctx) {
-    const reporter = args.options.reporter as string
-    if (!['human', 'json', 'junit'].includes(reporter)) throw new UsageError(`Unknown reporter "${reporter}"`, 'Use human, json or junit.')
+    const reporters = planReporters(args, ctx)
     const jobs = args.options.jobs === undefined ? availableParallelism() : Number(args.options.jobs)
     if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`-j expects a positive integer, got "${args.options.jobs}"`)
     const shard = args.options.shard === undefined ? undefined : parseShard(args.options.shard as string)
-    const output = args.options.output === undefined ? undefined : resolve(ctx.cwd, args.options.output as string)
+    const bail = parseBail(args.options)
+    const patternText = args.options['test-name-pattern'] as string | undefined
+    const pattern = patternText === undefined ? undefined : compileNamePattern(patternText)
     // Before anything runs: a report that cannot be written would lose the whole run's results.
-    if (output) await checkOutputPath(ctx, output)
-    const human = reporter === 'human' || output !== undefined
-    const failFast = args.options['fail-fast'] === true
+    await checkOutputPaths(ctx, reporters)
+    const { human } = reporters
 
     const started = performance.now()
-    const { project, results } = await loadTestFiles(args, ctx)
-    const selected = shard ? results.filter((_, i) => i % shard.count === shard.index - 1) : results
+    const selection = await selectTestFiles(args, ctx)
+    if ('none' in selection) {
+      ctx.stderr(selection.code ? `${ctx.c.red(selection.none)}` : ctx.c.yellow(selection.none))
+      return selection.code
+    }
+    const { project } = selection
+    for (const note of selection.notes) ctx.stderr(ctx.c.dim(`${note}\n`))
+    const selected = shard ? selection.results.filter((_, i) => i % shard.count === shard.index - 1) : selection.results
     const invalid = selected.filter(r => hasErrors(r.diagnostics))
     const valid = selected.filter(r => !hasErrors(r.diagnostics))
     // Diagnostics go to stderr; an invalid file is also a result: a failed file, in the report and the summary.
@@ -60,8 +98,22 @@ export const runCommand: CommandDef = {
 
     const tests: TestResult[] = []
     const skipped: SkippedTest[] = []
+    // -t: tests with no matching step are skipped before anything starts for them.
+    const queue: Array<{ spec: TestSpec; load: LoadedTestFile['timings']; source?: { toml: string }; steps: Set<number> }> = []
+    // A [matrix] file runs once per combination, each a test of its own in the reports.
+    for (const r of valid) for (const spec of (r.spec as TestSpec).variants ?? [r.spec as TestSpec]) {
+      const steps = selectSteps(spec, pattern)
+      if (steps.length) queue.push({ spec, load: r.timings, ...(r.toml !== undefined && { source: { toml: r.toml } }), steps: new Set(steps) })
+      else skipped.push({ file: spec.file, name: spec.name, reason: 'filtered', message: `filtered out: no step matches -t ${patternText}` })
+    }
+    if (pattern && !queue.length && !invalid.length) {
+      ctx.stderr(ctx.c.red(`No test found for -t ${JSON.stringify(patternText)} in ${plural(valid.length, 'test file')}, exiting with code 1\n`))
+      return EXIT.failure
+    }
+
     let interrupted: Interrupt | undefined
-    if (valid.length) {
+    let failures = 0
+    if (queue.length) {
       const progress = createProgress(ctx)
       let pool: ContainerPool
       try {
@@ -86,16 +138,15 @@ export const runCommand: CommandDef = {
         stop(reason === 'EPIPE' ? 'because stdout was closed' : `by ${reason}`)
       })
       try {
-        // A [matrix] file runs once per combination, each a test of its own in the reports.
-        const queue = valid.flatMap(r => ((r.spec as TestSpec).variants ?? [r.spec as TestSpec])
-          .map(spec => ({ spec, load: r.timings, source: r.toml === undefined ? undefined : { toml: r.toml } })))
         const worker = async (): Promise<void> => {
           for (let next = queue.shift(); next; next = queue.shift()) {
             if (controller.signal.aborted) {
               skipped.push({ file: next.spec.file, name: next.spec.name, reason: 'not-run', message: `not started: the run was stopped ${stopped}` })
               continue
             }
-            const result = await runTest(next.spec, { pool, signal: controller.signal, load: next.load, source: next.source })
+            const steps = next.steps
+            const all = steps.size === next.spec.steps.length
+            const result = await runTest(next.spec, { pool, signal: controller.signal, load: next.load, source: next.source, ...(!all && { selectStep: (_, i) => steps.has(i) }) })
             progress.clear()
             if (result.aborted) {
               // Cancelled, not failed: its failure would only be the kill we caused.
@@ -106,7 +157,9 @@ export const runCommand: CommandDef = {
             }
             tests.push(result)
             if (human) ctx.stdout(formatTestResult(ctx, result))
-            if (result.status !== 'pass' && failFast) stop(`by --fail-fast ("${result.name}" ${result.status === 'fail' ? 'failed' : 'could not run'})`)
+            if (result.status !== 'pass' && bail && ++failures >= bail.count) {
+              stop(bail.count === 1 ? `by ${bail.flag} ("${result.name}" ${result.status === 'fail' ? 'failed' : 'could not run'})` : `by ${bail.flag} (${failures} tests failed)`)
+            }
           }
         }
         await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, worker))
@@ -119,42 +172,34 @@ export const runCommand: CommandDef = {
     }
 
     const summary = summarize(tests, { invalid: invalid.length, skipped: skipped.length }, performance.now() - started)
-    if (human) ctx.stdout(formatSummary(ctx, summary))
-    if (failFast && skipped.length && !interrupted) {
+    const filteredSteps = tests.reduce((n, t) => n + t.steps.filter(s => s.filtered).length, 0)
+    const filteredTests = skipped.filter(s => s.reason === 'filtered').length
+    const notes: string[] = []
+    if (filteredSteps || filteredTests) notes.push(`${[filteredTests && plural(filteredTests, 'test'), filteredSteps && plural(filteredSteps, 'step')].filter(Boolean).join(' and ')} filtered out by -t (not run, not counted as passed)`)
+    if (bail && !interrupted) {
       const cancelled = skipped.filter(s => s.reason === 'cancelled').length
-      const notRun = skipped.length - cancelled
-      ctx.stderr(ctx.c.dim(`--fail-fast: stopped after the first failure; ${plural(cancelled, 'test')} cancelled, ${plural(notRun, 'test file')} never started\n`))
+      const notRun = skipped.filter(s => s.reason === 'not-run').length
+      if (cancelled) notes.push(`${plural(cancelled, 'test')} cancelled (${bail.flag})`)
+      if (notRun) notes.push(`${plural(notRun, 'file')} not run (${bail.flag})`)
     }
+    if (human) ctx.stdout(formatSummary(ctx, summary, notes))
+    else if (filteredSteps || filteredTests) ctx.stderr(ctx.c.dim(`${notes[0]}\n`))
+    const stoppedBy = skipped.filter(s => s.reason !== 'filtered')
+    if (bail && stoppedBy.length && !interrupted) {
+      const cancelled = stoppedBy.filter(s => s.reason === 'cancelled').length
+      ctx.stderr(ctx.c.dim(`${bail.flag}: stopped after ${bail.count === 1 ? 'the first failure' : `${bail.count} failures`}; ${plural(cancelled, 'test')} cancelled, ${plural(stoppedBy.length - cancelled, 'test file')} never started\n`))
+    }
+
+    await recordLastFailed(project.root, [
+      ...tests.map(t => ({ file: t.file, failed: t.status !== 'pass', passed: t.status === 'pass' && !t.steps.some(s => s.filtered) })),
+      ...invalid.map(r => ({ file: r.file, failed: true, passed: false })),
+    ])
     const report: RunReport = { summary, tests, invalid: invalid.map(r => ({ file: r.file, diagnostics: r.diagnostics })), skipped }
-    if (reporter !== 'human') {
-      const text = reporter === 'json' ? formatJsonReport(report) : formatJunitReport(report, project.root)
-      if (!output) ctx.stdout(text)
-      else {
-        try {
-          await writeFile(output, text)
-        }
-        catch (error) {
-          ctx.stderr(`${ctx.c.red('error')} could not write the report to ${displayPath(ctx, output)}: ${(error as Error).message}\n`)
-          return EXIT.usage
-        }
-      }
+    if (reporters.machine.length) {
+      const warnings = valid.flatMap(r => r.diagnostics.filter(d => d.severity === 'warning'))
+      if (!await writeReports(ctx, reporters, report, { root: project.root, warnings })) return EXIT.usage
     }
     if (interrupted) return INTERRUPT_EXIT[interrupted]
     return summary.failed || summary.errors || summary.invalid ? EXIT.failure : EXIT.ok
   },
-}
-
-/** `--output`: its directory must exist and be writable, and the path must not be a directory. */
-async function checkOutputPath(ctx: CommandContext, path: string): Promise<void> {
-  const dir = dirname(path)
-  const shown = displayPath(ctx, path)
-  const info = await stat(dir).catch(() => undefined)
-  if (!info?.isDirectory()) throw new UsageError(`--output ${shown}: the directory ${displayPath(ctx, dir)} does not exist`, 'Create it first (mkdir -p), or write the report elsewhere.')
-  try {
-    await access(dir, constants.W_OK)
-  }
-  catch {
-    throw new UsageError(`--output ${shown}: the directory ${displayPath(ctx, dir)} is not writable`, 'Write the report elsewhere.')
-  }
-  if ((await stat(path).catch(() => undefined))?.isDirectory()) throw new UsageError(`--output ${shown} is a directory`, 'Name a file, e.g. --output reports/junit.xml.')
 }

@@ -1,5 +1,7 @@
 import type { Diagnostic } from '../diagnostics.ts'
 import type { TestResult } from '../run.ts'
+import type { ReportOptions } from './location.ts'
+import { reportPath } from './location.ts'
 
 /**
  * Totals of a run. `errors` are tests that could not run; `skipped` tests did not run (cancelled
@@ -16,11 +18,14 @@ export interface RunSummary {
   durationMs: number
 }
 
-/** A test that did not run: `cancelled` while it ran, or `not-run` (never started). */
+/**
+ * A test that did not run: `cancelled` while it ran, `not-run` (never started after the run was
+ * stopped), or `filtered` (no step matched `-t`).
+ */
 export interface SkippedTest {
   file: string
   name?: string
-  reason: 'cancelled' | 'not-run'
+  reason: 'cancelled' | 'not-run' | 'filtered'
   /** Why it was stopped, e.g. `--fail-fast: an earlier test failed`. */
   message: string
 }
@@ -54,7 +59,15 @@ export function summarize(tests: readonly TestResult[], others: { invalid?: numb
   }
 }
 
-/** The JSON report: stable keys, one object. */
-export function formatJsonReport(report: RunReport): string {
-  return `${JSON.stringify({ version: 1, ...report }, null, 2)}\n`
+/**
+ * The JSON report: stable keys, one object. With `options`, paths are relative to the project root
+ * (given as `root`). A failing step's `failure.location` is where its key is written.
+ */
+export function formatJsonReport(report: RunReport, options?: ReportOptions): string {
+  if (!options) return `${JSON.stringify({ version: 1, ...report }, null, 2)}\n`
+  const path = (file: string): string => reportPath(file, options.root)
+  const tests = report.tests.map(test => ({ ...test, file: path(test.file) }))
+  const invalid = report.invalid.map(i => ({ file: path(i.file), diagnostics: i.diagnostics.map(d => ({ ...d, file: path(d.file) })) }))
+  const skipped = report.skipped.map(s => ({ ...s, file: path(s.file) }))
+  return `${JSON.stringify({ version: 1, root: options.root, summary: report.summary, tests, invalid, skipped }, null, 2)}\n`
 }

@@ -1,6 +1,7 @@
-import { relative } from 'node:path'
 import type { SpanVerdict } from '../otel/types.ts'
 import type { RunReport } from './json.ts'
+import type { ReportOptions } from './location.ts'
+import { reportPath } from './location.ts'
 
 // XML 1.0 forbids most control characters even when escaped.
 // eslint-disable-next-line no-control-regex
@@ -18,7 +19,9 @@ const seconds = (ms: number): string => (ms / 1000).toFixed(3)
  * that could not run become `<error>`s, tests that `--fail-fast` cancelled or never started a
  * `<skipped>` case, so the file is valid and complete even when things fail.
  */
-export function formatJunitReport(report: RunReport, root: string): string {
+export function formatJunitReport(report: RunReport, options: string | ReportOptions): string {
+  const root = typeof options === 'string' ? options : options.root
+  const relative = (from: string, file: string): string => reportPath(file, from)
   const { summary } = report
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
@@ -41,7 +44,7 @@ export function formatJunitReport(report: RunReport, root: string): string {
       const line = step.failure?.location ? ` line="${step.failure.location.line}"` : ''
       lines.push(`    <testcase name="${escapeXml(step.name)}" classname="${escapeXml(test.name)}" file="${file}"${line} time="${seconds(step.durationMs)}">`)
       if (step.description) lines.push(`      <properties><property name="description" value="${escapeXml(step.description)}"/></properties>`)
-      if (step.status === 'skipped') lines.push('      <skipped message="an earlier step failed"/>')
+      if (step.status === 'skipped') lines.push(`      <skipped message="${step.filtered ? 'filtered out by -t' : 'an earlier step failed'}"/>`)
       if (step.failure) lines.push(`      <failure message="${escapeXml(`${step.failure.expectation}: ${step.failure.message}`)}" type="${escapeXml(step.failure.expectation.split(' ')[0]!)}">${escapeXml(step.failure.excerpt)}</failure>`)
       if (step.stdout) lines.push(`      <system-out>${escapeXml(step.stdout)}</system-out>`)
       if (step.stderr) lines.push(`      <system-err>${escapeXml(step.stderr)}</system-err>`)

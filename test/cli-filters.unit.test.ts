@@ -1,0 +1,105 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { escapeGithubData, escapeGithubProperty, githubCommand, githubPath } from '../core/index.ts'
+import type { LoadedTestFile } from '../core/index.ts'
+import { affectedTests } from '../cli/changed.ts'
+import { compileNamePattern, matchFileFilters, selectSteps, splitPositionals } from '../cli/filters.ts'
+import { planReporters } from '../cli/reporters.ts'
+import { UsageError } from '../cli/errors.ts'
+import { tempDir } from './helpers.ts'
+
+describe('github workflow commands', () => {
+  it('escapes %, CR and LF in messages, and also : and , in properties, as the runner reads them back', () => {
+    expect(escapeGithubData('100% done\r\nnext: a, b')).toBe('100%25 done%0D%0Anext: a, b')
+    expect(escapeGithubProperty('100% done\r\nnext: a, b')).toBe('100%25 done%0D%0Anext%3A a%2C b')
+    // % first: an escape sequence is never escaped twice.
+    expect(escapeGithubData('%0A')).toBe('%250A')
+  })
+
+  it('writes ::kind props::message, leaving out properties without a value', () => {
+    expect(githubCommand('error', { file: 'a.toml', line: 3, col: undefined, title: 't › s' }, 'line 1\nline 2')).toBe('::error file=a.toml,line=3,title=t › s::line 1%0Aline 2\n')
+    expect(githubCommand('warning', {}, 'plain')).toBe('::warning::plain\n')
+  })
+
+  it('annotates paths relative to GITHUB_WORKSPACE when the file is inside it, else to the project root', () => {
+    expect(githubPath('/repo/sub/tests/a.clnrm.toml', '/repo/sub', '/repo')).toBe('sub/tests/a.clnrm.toml')
+    expect(githubPath('/repo/sub/tests/a.clnrm.toml', '/repo/sub', '/elsewhere')).toBe('tests/a.clnrm.toml')
+    expect(githubPath('/repo/sub/tests/a.clnrm.toml', '/repo/sub')).toBe('tests/a.clnrm.toml')
+  })
+})
+
+describe('filters', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir()))
+  afterEach(() => cleanup())
+
+  it('tells paths (existing, or globs) from substring filters', async () => {
+    await mkdir(join(dir, 'tests'))
+    expect(splitPositionals(['tests', 'hello', '**/*.clnrm.toml', 'tests/x'], dir)).toEqual({ paths: ['tests', '**/*.clnrm.toml'], filters: ['hello', 'tests/x'] })
+  })
+
+  it('matches filters as substrings of the path relative to the root, OR\'ed; no filter keeps every file', () => {
+    const files = ['/p/tests/api/login.clnrm.toml', '/p/tests/web/home.clnrm.toml', '/p/other.clnrm.toml']
+    expect(matchFileFilters(files, ['login', 'web/'], '/p')).toEqual(files.slice(0, 2))
+    // The root's own name is not part of the relative path.
+    expect(matchFileFilters(files, ['p/'], '/p')).toEqual([])
+    expect(matchFileFilters(files, ['tests\\api'], '/p')).toEqual([files[0]])
+    expect(matchFileFilters(files, [], '/p')).toEqual(files)
+  })
+
+  it('selects steps by their full name (test name, space, step name) as Vitest matches describe + test', () => {
+    const spec = { name: 'api', steps: [{ name: 'setup' }, { name: 'check login' }, { name: 'teardown' }] } as Parameters<typeof selectSteps>[0]
+    expect(selectSteps(spec, undefined)).toEqual([0, 1, 2])
+    expect(selectSteps(spec, compileNamePattern('login'))).toEqual([1])
+    expect(selectSteps(spec, compileNamePattern('^api'))).toEqual([0, 1, 2])
+    expect(selectSteps(spec, compileNamePattern('api setup|down$'))).toEqual([0, 2])
+    expect(selectSteps(spec, compileNamePattern('nothing'))).toEqual([])
+    expect(() => compileNamePattern('(')).toThrow(UsageError)
+  })
+
+  it('--changed: a changed partial or [watch] file selects the tests that use it; a changed clnrm.toml selects all', () => {
+    const loaded = (file: string, partials: string[], watch: string[] = []): LoadedTestFile => ({
+      file,
+      diagnostics: [],
+      inputs: { template: file, partials, env: [] },
+      spec: { watch: { files: watch, modules: [] }, services: {} } as unknown as LoadedTestFile['spec'],
+      cache: { config: 'miss' },
+      timings: { renderMs: 0, parseMs: 0 },
+    })
+    const tests = [loaded('/p/a.clnrm.toml.eta', ['/p/_box.eta']), loaded('/p/b.clnrm.toml', [], ['/p/src/**/*.sh']), loaded('/p/c.clnrm.toml', [])]
+    expect([...affectedTests(tests, ['/p/_box.eta'], '/p')]).toEqual([['/p/a.clnrm.toml.eta', 'includes /p/_box.eta']])
+    expect([...affectedTests(tests, ['/p/src/deep/run.sh', '/p/c.clnrm.toml', '/p/README.md'], '/p').keys()]).toEqual(['/p/b.clnrm.toml', '/p/c.clnrm.toml'])
+    expect(affectedTests(tests, ['/p/clnrm.toml'], '/p').size).toBe(3)
+  })
+})
+
+describe('planReporters', () => {
+  const plan = (options: Record<string, string | string[] | undefined>, env: Record<string, string> = {}) => planReporters({ options }, { cwd: '/w', env })
+
+  it('defaults to the human reporter; json or junit alone own stdout; human is an old name of default', () => {
+    expect(plan({})).toEqual({ machine: [], human: true, autoGithub: false })
+    expect(plan({ reporter: ['json'] })).toEqual({ machine: [{ name: 'json' }], human: false, autoGithub: false })
+    expect(plan({ reporter: 'human' })).toEqual({ machine: [], human: true, autoGithub: false })
+  })
+
+  it('routes --output name=path per reporter and a bare path to the single machine reporter', () => {
+    expect(plan({ reporter: ['default', 'junit', 'json'], output: ['junit=out/j.xml', 'json=/abs/r.json'] }).machine).toEqual([{ name: 'junit', output: '/w/out/j.xml' }, { name: 'json', output: '/abs/r.json' }])
+    expect(plan({ reporter: ['junit'], output: ['j.xml'] })).toEqual({ machine: [{ name: 'junit', output: '/w/j.xml' }], human: true, autoGithub: false })
+    expect(() => plan({ reporter: ['junit', 'json'], output: ['j.xml'] })).toThrow(/several reporters could write it/)
+    expect(() => plan({ output: ['j.xml'] })).toThrow(/no reporter writes a file/)
+  })
+
+  it('refuses two reporters on stdout', () => {
+    expect(() => plan({ reporter: ['json', 'junit'] })).toThrow(/--reporter json writes to stdout, and so would junit/)
+    expect(() => plan({ reporter: ['junit', 'github'] })).toThrow(/and so would github/)
+    expect(plan({ reporter: ['github', 'default'] }).human).toBe(true)
+  })
+
+  it('adds github next to the default under GITHUB_ACTIONS=true, never next to a report on stdout', () => {
+    expect(plan({}, { GITHUB_ACTIONS: 'true' })).toEqual({ machine: [{ name: 'github' }], human: true, autoGithub: true })
+    expect(plan({ reporter: ['json'] }, { GITHUB_ACTIONS: 'true' }).machine).toEqual([{ name: 'json' }])
+    expect(plan({ reporter: ['github'] }, { GITHUB_ACTIONS: 'true' }).machine).toEqual([{ name: 'github' }])
+  })
+})
