@@ -190,16 +190,16 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     const cli = await run(dir, [], { GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summaryFile })
     expect(cli.code).toBe(1)
     expect(cli.stdout()).toMatch(/✗ bad: 100%, really bad\.clnrm\.toml/)
-    expect(cli.stdout()).toMatch(/^::error file=bad\.clnrm\.toml,line=10,col=1,title=bad%3A 100%25%2C really › fails::expected_exit_code = 0: exited with 3$/m)
+    expect(cli.stdout()).toMatch(/^::error file=bad\.clnrm\.toml,line=12,col=1,title=bad%3A 100%25%2C really › fails::expected_exit_code = 0: exited with 3$/m)
     expect(cli.stdout().match(/^::error /gm)).toHaveLength(1)
     expect(cli.stdout()).toMatch(/^::warning file=warn\.clnrm\.toml,line=3,col=1,title=CLNRM_\w+::.*owner/m)
     const summary = await readFile(summaryFile, 'utf8')
     expect(summary).toMatch(/^# earlier step\n## clnrm ❌ 2 passed, 1 failed \(3\)/)
-    expect(summary).toContain('| bad: 100%, really › fails | `bad.clnrm.toml:10` | expected_exit_code = 0: exited with 3 |')
+    expect(summary).toContain('| bad: 100%, really › fails | `bad.clnrm.toml:12` | expected_exit_code = 0: exited with 3 |')
 
     // Asked for by name outside Actions; JSON on stdout keeps stdout to itself.
     const named = await run(dir, ['--reporter', 'github', '--reporter', 'default'])
-    expect(named.stdout()).toMatch(/^::error file=bad\.clnrm\.toml,line=10/m)
+    expect(named.stdout()).toMatch(/^::error file=bad\.clnrm\.toml,line=12/m)
     const json = await run(dir, ['--reporter', 'json'], { GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: '' })
     expect(JSON.parse(json.stdout()).summary).toMatchObject({ passed: 2, failed: 1 })
   })
@@ -214,10 +214,10 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     const report = JSON.parse(await readFile(join(dir, 'out/report.json'), 'utf8'))
     expect(report.root).toBe(dir)
     expect(report.tests[0].file).toBe('tests/bad.clnrm.toml')
-    expect(report.tests[0].steps[1]).toMatchObject({ name: 'fails', status: 'fail', line: 10, column: 1 })
+    expect(report.tests[0].steps[1]).toMatchObject({ name: 'fails', status: 'fail', failure: { location: { line: 12, column: 1 } } })
     const xml = await readFile(join(dir, 'out/junit.xml'), 'utf8')
     expect(XMLValidator.validate(xml)).toBe(true)
-    expect(xml).toMatch(/<testcase name="fails" classname="bad" file="tests\/bad\.clnrm\.toml" line="10" /)
+    expect(xml).toMatch(/<testcase name="fails" classname="bad" file="tests\/bad\.clnrm\.toml" line="12" /)
 
     // The old single-reporter form still works: -o goes to the one machine reporter.
     const single = await run(dir, ['--reporter', 'junit', '-o', 'out/single.xml'])
