@@ -59,14 +59,14 @@ export const runCommand: CommandDef = {
   ],
   options: {
     'jobs': { type: 'string', short: 'j', value: '<n>', description: 'Test files run at once (default: the number of CPUs)' },
-    'test-name-pattern': { type: 'string', short: 't', value: '<regex>', description: 'Run only tests and steps whose name matches; the rest are skipped (filtered out)' },
     'fail-fast': { type: 'boolean', description: 'Stop at the first failing test (--bail 1); the rest are reported as skipped' },
+    'test-name-pattern': { type: 'string', short: 't', value: '<regex>', description: 'Run only tests and steps whose name matches; the rest are skipped (filtered out)' },
     'bail': { type: 'string', value: '<n>', description: 'Stop after n failed tests; the rest are reported as skipped' },
     'changed': { type: 'string', value: '[=ref]', implicit: 'HEAD', description: 'Only test files changed against HEAD (or ref), untracked ones, and tests whose partials or [watch] files changed' },
     'last-failed': { type: 'boolean', description: `Only the test files that failed when last run (recorded in ${LAST_FAILED_FILE}); all when none` },
     'shard': { type: 'string', value: '<i/n>', description: 'Run the i-th of n deterministic slices of the files' },
     'reporter': { type: 'string', multiple: true, value: '<name>', description: 'default, json, junit or github; repeatable (default: default)' },
-    'output': { type: 'string', short: 'o', multiple: true, value: '<[name=]file>', description: 'Write a reporter to a file: junit=path (repeatable), or a bare path for the single json/junit reporter; its directory must exist' },
+    'output': { type: 'string', short: 'o', multiple: true, value: '<file>', description: 'Write the json/junit report to a file (human output still streams); with several reporters, name one: junit=path (repeatable); its directory must exist' },
     ...VAR_OPTION,
   },
   async run(args, ctx) {
