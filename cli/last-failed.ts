@@ -38,9 +38,15 @@ export async function readLastFailed(root: string): Promise<string[] | undefined
  */
 export async function recordLastFailed(root: string, outcomes: readonly FileOutcome[]): Promise<void> {
   const failed = new Set(await readLastFailed(root) ?? [])
+  // A [matrix] file has several outcomes: one failure keeps it, only all passing in full clears it.
+  const byFile = new Map<string, { failed: boolean; passed: boolean }>()
   for (const o of outcomes) {
-    if (o.failed) failed.add(o.file)
-    else if (o.passed) failed.delete(o.file)
+    const seen = byFile.get(o.file)
+    byFile.set(o.file, seen ? { failed: seen.failed || o.failed, passed: seen.passed && o.passed } : { failed: o.failed, passed: o.passed })
+  }
+  for (const [file, o] of byFile) {
+    if (o.failed) failed.add(file)
+    else if (o.passed) failed.delete(file)
   }
   try {
     const dir = join(root, '.clnrm')
