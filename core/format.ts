@@ -142,14 +142,24 @@ const stepFields: Record<string, FieldDef> = {
 /** `[[steps]]`: one command inside one container. */
 export const stepTable: TypeDef & { kind: 'table' } = table(stepFields)
 
+/** Upstream's `PolicyConfig`: security claims about a scenario that clnrm does not enforce. */
+const policyTable = table({
+  security_level: notSupported('a security level of the scenario (a label no check stands behind)'),
+  max_execution_time: notSupported('a scenario time cap in seconds (write timeout_ms on the scenario)'),
+  max_memory_mb: notSupported('a memory cap of the scenario (write [limits] memory_mb for the test\'s containers)'),
+  max_cpu_usage: notSupported('a CPU cap of the scenario (write [limits] cpu_millicores for the test\'s containers)'),
+  allowed_network_hosts: notSupported('a network allow-list (clnrm does not filter container traffic)'),
+  disallowed_commands: notSupported('a command deny-list (clnrm does not police what a step\'s shell runs)'),
+})
+
 /** `[[scenario]]`: clnrm's flat schema; a named group of steps, or one `run` step. */
 export const scenarioTable: TypeDef & { kind: 'table' } = table({
   ...stepFields,
   name: field(string({ nonEmpty: true }), 'The scenario\'s name.', { required: true }),
   steps: field(array(stepTable), 'The scenario\'s steps. Without it, the scenario is one step.'),
-  policy: notSupported('a scenario\'s run policy'),
-  concurrent: notSupported('running a scenario\'s steps concurrently'),
-  timeout_ms: notSupported('a scenario timeout in milliseconds (use timeout = "5s")'),
+  policy: field(policyTable, 'Upstream\'s security policy of a scenario: claims clnrm does not enforce, each `CLNRM_NOT_SUPPORTED`.'),
+  concurrent: field(boolean, 'Upstream\'s concurrent scenario steps. `false` is what clnrm does (one step after the other); `true` is `CLNRM_NOT_SUPPORTED`.', { default: false }),
+  timeout_ms: field(integer({ minimum: 1 }), 'A deadline for the scenario\'s steps together, in milliseconds from the start of its first step: the step still running then is killed and fails naming `timeout_ms`, and the scenario\'s later steps fail without starting.'),
 })
 
 /** The whole `*.clnrm.toml` file. */

@@ -76,7 +76,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
 
   const steps: StepSpec[] = []
   const stepPaths: KeyPath[] = []
-  const addStep = (step: Table, path: KeyPath, defaults: { name: string; scenario?: string; collectSpans?: boolean }): void => {
+  const addStep = (step: Table, path: KeyPath, defaults: { name: string; scenario?: string; collectSpans?: boolean; scenarioTimeoutMs?: number }): void => {
     const normalized = normalizeStep(step, path, defaults, routing, error)
     if (!normalized) return
     steps.push(normalized)
@@ -88,6 +88,12 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
   ;(doc.scenario as Table[] | undefined)?.forEach((scenario, index) => {
     const path = ['scenario', index]
     const nested = scenario.steps as Table[] | undefined
+    // Steps run one after the other: `concurrent = true` would claim an overlap that never happens.
+    if (scenario.concurrent === true) {
+      error('CLNRM_NOT_SUPPORTED', `${formatKeyPath([...path, 'concurrent'])} = true is not supported: clnrm runs a scenario's steps one after the other`, [...path, 'concurrent'], 'value',
+        'Remove it (or write false): the steps then run in order, which is what clnrm checks.')
+    }
+    const scenarioTimeoutMs = scenario.timeout_ms as number | undefined
     if (nested) {
       // The scenario's artifacts.collect applies to each step's stdout; checked once, at its own key.
       const collectSpans = collectsSpans(scenario.artifacts, path, error)
@@ -95,17 +101,17 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
       // command first, so nothing the file declares goes unchecked.
       if (scenario.run !== undefined || scenario.command !== undefined) {
         const { steps: _nested, artifacts: _artifacts, ...own } = scenario
-        addStep(own, path, { name: scenario.name, scenario: scenario.name, collectSpans })
+        addStep(own, path, { name: scenario.name, scenario: scenario.name, collectSpans, scenarioTimeoutMs })
       }
       nested.forEach((step, stepIndex) => {
         const inherited = { ...pickStepDefaults(scenario), ...step }
         const name = `${scenario.name} › ${step.name ?? `step ${stepIndex + 1}`}`
-        addStep({ ...inherited, name }, [...path, 'steps', stepIndex], { name, scenario: scenario.name, collectSpans })
+        addStep({ ...inherited, name }, [...path, 'steps', stepIndex], { name, scenario: scenario.name, collectSpans, scenarioTimeoutMs })
       })
     }
     else {
       const { steps: _ignored, ...step } = scenario
-      addStep(step, path, { name: scenario.name ?? `scenario ${index + 1}`, scenario: scenario.name })
+      addStep(step, path, { name: scenario.name ?? `scenario ${index + 1}`, scenario: scenario.name, scenarioTimeoutMs })
     }
   })
 
@@ -293,7 +299,7 @@ function pickStepDefaults(scenario: Table): Table {
 function normalizeStep(
   step: Table,
   path: KeyPath,
-  defaults: { name: string; scenario?: string; collectSpans?: boolean },
+  defaults: { name: string; scenario?: string; collectSpans?: boolean; scenarioTimeoutMs?: number },
   routing: { serviceIds: string[]; servicesKey: string; defaultImage?: string },
   report: Report,
 ): StepSpec | undefined {
@@ -356,6 +362,7 @@ function normalizeStep(
     continueOnFailure: step.continue_on_failure ?? false,
     collectSpans,
     scenario: defaults.scenario,
+    ...(defaults.scenarioTimeoutMs !== undefined && { scenarioTimeoutMs: defaults.scenarioTimeoutMs }),
     source: path,
   }
 }

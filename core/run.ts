@@ -1,4 +1,5 @@
 import { judgeAssertions } from './assertions.ts'
+import type { KeyPath } from './diagnostics.ts'
 import { runVariants } from './matrix-run.ts'
 import { EngineUnavailableError, isEngineUnreachable } from './docker.ts'
 import type { StepFailure } from './expect.ts'
@@ -126,6 +127,8 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   let failed = false
   let spans: SpanVerdict | undefined
   let current: TestSpec['steps'][number] | undefined
+  // When each scenario with `timeout_ms` started: its deadline runs from its first step's start.
+  const scenarioStarts = new Map<string, number>()
   try {
     for (const [index, step] of spec.steps.entries()) {
       current = step
@@ -138,12 +141,15 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
         continue
       }
       if (options.signal?.aborted) break
-      const remaining = deadline - performance.now()
+      const limit = stepDeadline(step, deadline, scenarioStarts)
+      const remaining = limit.at - performance.now()
       if (remaining <= 0) {
         // The budget is spent: starting the step only to kill it at once would tell nothing.
         const stepResult: StepResult = {
           name: step.name, ...described(step), service: step.service, status: 'fail', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: true,
-          failure: await located({ expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget before this step started', excerpt: '', key: 'meta.timeout' }, TEST_TIMEOUT_PATHS),
+          failure: limit.scenario
+            ? await located({ expectation: `timeout_ms = ${step.scenarioTimeoutMs}`, message: `scenario "${step.scenario}" ran out of its timeout_ms before this step started`, excerpt: '', key: 'timeout_ms' }, [limit.scenario])
+            : await located({ expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget before this step started', excerpt: '', key: 'meta.timeout' }, TEST_TIMEOUT_PATHS),
         }
         steps.push(stepResult)
         options.onStep?.(stepResult)
@@ -161,9 +167,11 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
       const budget = checked && result.timedOut && step.timeoutMs > remaining
       const failure = !checked
         ? undefined
-        : budget
-          ? await located({ ...checked, expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget', key: 'meta.timeout' }, TEST_TIMEOUT_PATHS)
-          : await located(checked, failureKeyPaths(step, checked))
+        : budget && limit.scenario
+          ? await located({ ...checked, expectation: `timeout_ms = ${step.scenarioTimeoutMs}`, message: `scenario "${step.scenario}" ran past its timeout_ms and the step was killed`, key: 'timeout_ms' }, [limit.scenario])
+          : budget
+            ? await located({ ...checked, expectation: `[meta] timeout = ${spec.timeoutMs}ms`, message: 'the test ran out of its time budget', key: 'meta.timeout' }, TEST_TIMEOUT_PATHS)
+            : await located(checked, failureKeyPaths(step, checked))
       const stepResult: StepResult = {
         name: step.name,
         ...described(step),
@@ -214,6 +222,20 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   }
   const status = steps.some(s => s.status === 'fail') || !!spans?.failures.length ? 'fail' : 'pass'
   return finish(status, spans ? { spans } : {})
+}
+
+/**
+ * When a step must end: the test's deadline, or its scenario's `timeout_ms` when that comes
+ * first (then `scenario` is where that key is written). The first step of a scenario starts its clock.
+ */
+function stepDeadline(step: TestSpec['steps'][number], testDeadline: number, scenarioStarts: Map<string, number>): { at: number; scenario?: KeyPath } {
+  if (step.scenarioTimeoutMs === undefined) return { at: testDeadline }
+  const owner = step.source.slice(0, 2)
+  const key = owner.join('.')
+  const began = scenarioStarts.get(key) ?? performance.now()
+  scenarioStarts.set(key, began)
+  const at = began + step.scenarioTimeoutMs
+  return at < testDeadline ? { at, scenario: [...owner, 'timeout_ms'] } : { at: testDeadline }
 }
 
 /**

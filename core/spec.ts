@@ -85,6 +85,11 @@ export interface StepSpec {
   collectSpans: boolean
   /** The `[[scenario]]` the step came from, if any. */
   scenario?: string
+  /**
+   * The scenario's `timeout_ms`: a deadline for its steps together, from the start of its first
+   * step. A step still running then is killed and fails; the scenario's later steps fail unstarted.
+   */
+  scenarioTimeoutMs?: number
   /** Where the step is written: its key path in the (rendered) TOML, for editor links. */
   source: ReadonlyArray<string | number>
 }

@@ -137,3 +137,39 @@ describe('[matrix]', () => {
     expect(clnrmContainers(process.pid)).toEqual([])
   })
 })
+
+describe('scenario keys', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir('clnrm-scenario-')))
+  afterEach(() => cleanup())
+
+  it('timeout_ms kills the step running at the scenario\'s deadline and fails the rest unstarted, located at the key; concurrent = false runs', async () => {
+    cpSync(fixture('tables', 'scenario'), dir, { recursive: true })
+    const started = Date.now()
+    const run = await cli(['run', 'deadline.clnrm.toml', '--reporter', 'json'], dir)
+    // The step sleeps 20 s: the scenario's 1.5 s deadline, not the sleep, ends the run.
+    expect(Date.now() - started).toBeLessThan(15_000)
+    expect(run.code, run.stderr).toBe(1)
+    const steps = (JSON.parse(run.stdout) as { tests: Array<{ steps: Array<{ name: string; status: string; timedOut: boolean; failure?: { message: string; key: string; location?: { line: number } } }> }> }).tests[0]!.steps
+    expect(steps.map(s => [s.name, s.status])).toEqual([
+      ['in time', 'pass'], ['slow › quick', 'pass'], ['slow › sleeps past the deadline', 'fail'], ['slow › never starts', 'fail'],
+    ])
+    expect(steps[2]!.timedOut).toBe(true)
+    expect(steps[2]!.failure).toMatchObject({ key: 'timeout_ms', message: 'scenario "slow" ran past its timeout_ms and the step was killed', location: { line: 15 } })
+    expect(steps[3]!.failure).toMatchObject({ key: 'timeout_ms', message: 'scenario "slow" ran out of its timeout_ms before this step started' })
+    expect(clnrmContainers(run.pid)).toEqual([])
+  })
+
+  it('concurrent = true and policy keys are CLNRM_NOT_SUPPORTED naming the key; nothing starts', async () => {
+    cpSync(fixture('invalid', 'unsupported-scenario-concurrent.clnrm.toml'), `${dir}/concurrent.clnrm.toml`)
+    cpSync(fixture('invalid', 'unsupported-scenario-policy.clnrm.toml'), `${dir}/policy.clnrm.toml`)
+    const run = await cli(['run', '.'], dir)
+    expect(run.code).toBe(1)
+    expect(run.stderr).toContain('concurrent.clnrm.toml:8:14 error CLNRM_NOT_SUPPORTED')
+    expect(run.stderr).toContain('scenario[0].concurrent = true is not supported')
+    expect(run.stderr).toContain('policy.clnrm.toml:9:12 error CLNRM_NOT_SUPPORTED')
+    expect(run.stderr).toContain('scenario[0].policy.security_level is not supported')
+    expect(clnrmContainers(run.pid)).toEqual([])
+  })
+})
