@@ -14,16 +14,23 @@ export interface PlannedTest {
   kind: 'step' | 'spans' | 'assertions'
 }
 
+/** One `describe`: a clnrm test, or one `[matrix]` combination of it. */
+export interface PlannedSuite {
+  name: string
+  at: SourcePosition
+  /** The combination's index in the spec's `variants`, for a `[matrix]` file. */
+  variant?: number
+  tests: PlannedTest[]
+}
+
 /**
  * What Vitest collects from one clnrm file, decided at transform time: a `describe` named after
- * the test with one test per step (plus `spans`/`assertions` when declared), or, for a file that
- * does not load, a single test that fails with the located diagnostics.
+ * the test (one per combination of a `[matrix]`) with one test per step, plus `spans`/`assertions`
+ * when declared; or, for a file that does not load, one test that fails with the located diagnostics.
  */
 export interface FilePlan {
   file: string
-  name: string
-  at: SourcePosition
-  tests: PlannedTest[]
+  suites: PlannedSuite[]
   /** The file is invalid: the message (every diagnostic, located) its one test fails with. */
   invalid?: { message: string; at: SourcePosition }
 }
@@ -44,10 +51,12 @@ export function generateModule(plan: FilePlan, runtime: string, source: string):
     { code: `import { defineClnrmFile } from ${JSON.stringify(runtime)};` },
     { code: `const clnrm = defineClnrmFile(${JSON.stringify(plan)});` },
   ]
-  lines.push({ code: 'clnrm.describe(() => {', at: plan.at })
-  if (plan.invalid) lines.push({ code: '  clnrm.invalid();', at: plan.invalid.at })
-  plan.tests.forEach((test, index) => lines.push({ code: `  clnrm.test(${index});`, at: test.at }))
-  lines.push({ code: '});' })
+  plan.suites.forEach((suite, s) => {
+    lines.push({ code: `clnrm.describe(${s}, () => {`, at: suite.at })
+    if (plan.invalid) lines.push({ code: '  clnrm.invalid();', at: plan.invalid.at })
+    suite.tests.forEach((test, t) => lines.push({ code: `  clnrm.test(${s}, ${t});`, at: test.at }))
+    lines.push({ code: '});' })
+  })
   return {
     code: `${lines.map(l => l.code).join('\n')}\n`,
     map: { version: 3, file: plan.file, sources: [plan.file], sourcesContent: [source], names: [], mappings: encodeMappings(lines.map(l => l.at)) },

@@ -1,6 +1,6 @@
 /// <reference types="vitest/config" />
 import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TemplateFunction } from 'eta'
 import { glob } from 'tinyglobby'
@@ -12,7 +12,7 @@ import { describeProblems, planFile } from './plan.ts'
 import type { SetupOptions } from './protocol.ts'
 import { OPTIONS_KEY } from './protocol.ts'
 
-export type { FilePlan, PlannedTest, SourcePosition } from './generate.ts'
+export type { FilePlan, PlannedSuite, PlannedTest, SourcePosition } from './generate.ts'
 export type { RunServerInfo } from './protocol.ts'
 
 /** Options of the clnrm Vitest plugin. */
@@ -89,7 +89,8 @@ export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
       catch (error) {
         if (!(error instanceof TestFileError)) throw error
         // A broken clnrm.toml: every test file reports it, located in clnrm.toml.
-        const plan = { file, name: file, at: { line: 1, column: 1 }, tests: [], invalid: { message: describeProblems(error.diagnostics, projectRoot), at: { line: 1, column: 1 } } }
+        const at = { line: 1, column: 1 }
+        const plan = { file, suites: [{ name: basename(file), at, tests: [] }], invalid: { message: describeProblems(error.diagnostics, projectRoot), at } }
         return generateModule(plan, runtimeFile, code)
       }
       // A save of a partial or of a `[watch] files` input reruns this file: Vite's module graph

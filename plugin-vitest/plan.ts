@@ -1,7 +1,7 @@
 import { basename, relative } from 'node:path'
 import { formatKeyPath, locateKeyPath, printable } from '../core/index.ts'
 import type { Diagnostic, LoadedTestFile, TestSpec } from '../core/index.ts'
-import type { FilePlan, PlannedTest, SourcePosition } from './generate.ts'
+import type { FilePlan, PlannedSuite, PlannedTest, SourcePosition } from './generate.ts'
 
 /** Time for the run server's answer to cross to the worker, on top of the TOML's timeouts. */
 const GRACE_MS = 2_000
@@ -30,10 +30,25 @@ export async function planFile(loaded: LoadedTestFile, root: string): Promise<Fi
   if (!spec || errors.length || loaded.toml === undefined) {
     const first = errors[0] ?? loaded.diagnostics[0]
     const at = first ? { line: first.line, column: first.column } : { line: 1, column: 1 }
-    return { file, name: basename(file), at, tests: [], invalid: { message: describeProblems(errors.length ? errors : loaded.diagnostics, root), at } }
+    return { file, suites: [{ name: basename(file), at, tests: [] }], invalid: { message: describeProblems(errors.length ? errors : loaded.diagnostics, root), at } }
   }
   const toml = loaded.toml
   const locate = (path: ReadonlyArray<string | number>): Promise<SourcePosition> => locateKeyPath(file, toml, path)
+  // `[meta]` or upstream's `[test.metadata]`: a path that is not written locates at 1:1.
+  const meta = await locate(['meta'])
+  const at = meta.line === 1 && meta.column === 1 ? await locate(['test', 'metadata']) : meta
+  // A [matrix] file: each combination is a describe of its own, as `clnrm run` reports it.
+  const variants = spec.variants ?? [spec]
+  const suites = await Promise.all(variants.map(async (variant, index): Promise<PlannedSuite> => ({
+    name: variant.name,
+    at,
+    ...(spec.variants && { variant: index }),
+    tests: await planTests(variant, locate),
+  })))
+  return { file, suites }
+}
+
+async function planTests(spec: TestSpec, locate: (path: ReadonlyArray<string | number>) => Promise<SourcePosition>): Promise<PlannedTest[]> {
   const tests: PlannedTest[] = await Promise.all(spec.steps.map(async (step, index) => ({
     name: step.name,
     kind: 'step' as const,
@@ -47,10 +62,7 @@ export async function planFile(loaded: LoadedTestFile, root: string): Promise<Fi
     const first = spec.assertions[0]!.path
     tests.push({ name: 'assertions', kind: 'assertions', timeoutMs: afterSteps, at: await locate(first.slice(0, -1)) })
   }
-  // `[meta]` or upstream's `[test.metadata]`: a path that is not written locates at 1:1.
-  const meta = await locate(['meta'])
-  const at = meta.line === 1 && meta.column === 1 ? await locate(['test', 'metadata']) : meta
-  return { file, name: spec.name, at, tests }
+  return tests
 }
 
 /** Every problem as clnrm's other views print it: `file:line:col CODE message`, then the hint. */

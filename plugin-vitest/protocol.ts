@@ -22,6 +22,8 @@ export const OPTIONS_KEY: string = 'clnrm:options'
 /** A worker's request: run this test file, whose steps Vitest collected under these names. */
 export interface RunRequest {
   file: string
+  /** For a `[matrix]` file: which combination (an index into the spec's `variants`). */
+  variant?: number
   steps: string[]
 }
 

@@ -1,46 +1,46 @@
 import { afterAll, describe, inject, test } from 'vitest'
 import type { StepResult, TestResult } from '../core/index.ts'
-import type { FilePlan, PlannedTest, SourcePosition } from './generate.ts'
+import type { FilePlan, PlannedSuite, PlannedTest, SourcePosition } from './generate.ts'
 import type { RunMessage, RunRequest, RunServerInfo } from './protocol.ts'
 import { SERVER_KEY } from './protocol.ts'
 
 /** What a Vitest test of a clnrm file makes of the run: pass, fail with an error, or skip with a note. */
-type Outcome = { kind: 'pass' } | { kind: 'fail'; error: Error } | { kind: 'skip'; note: string }
+type Outcome = { kind: 'pass' } | { kind: 'fail'; error: Error; at?: SourcePosition } | { kind: 'skip'; note: string }
 
 /** The collected tests of one clnrm file, as the generated module declares them. */
 export interface ClnrmFile {
-  describe: (body: () => void) => void
-  test: (index: number) => void
+  describe: (suite: number, body: () => void) => void
+  test: (suite: number, index: number) => void
   invalid: () => void
 }
 
 /**
  * Declares the Vitest tests of one clnrm file (called by the module its TOML becomes). The steps
- * run in the main process's warm containers: the first test to run asks the run server to run the
- * whole clnrm test, and each test waits for its own step's result, in order.
+ * run in the main process's warm containers: the first test of a describe to run asks the run
+ * server to run that clnrm test, and each test waits for its own step's result, in order.
  */
 export function defineClnrmFile(plan: FilePlan): ClnrmFile {
-  let run: RunStream | undefined
+  const runs: Array<RunStream | undefined> = []
   return {
-    describe(body) {
-      describe.sequential(plan.name, () => {
+    describe(suite, body) {
+      describe.sequential(plan.suites[suite]!.name, () => {
         body()
         // Filters may select only some steps: once they are done, the rest of the run is not needed.
-        afterAll(() => run?.abort())
+        afterAll(() => runs[suite]?.abort())
       })
     },
-    test(index) {
-      const planned = plan.tests[index]!
+    test(suite, index) {
+      const planned = plan.suites[suite]!.tests[index]!
       test(planned.name, async (context) => {
-        run ??= startRun(plan)
+        const run = runs[suite] ??= startRun(plan, plan.suites[suite]!)
         const outcome = await run.outcome(planned, index)
         if (outcome.kind === 'skip') context.skip(outcome.note)
-        else if (outcome.kind === 'fail') throw at(outcome.error, plan.file, planned.at)
+        else if (outcome.kind === 'fail') throw at(outcome.error, plan.file, outcome.at ?? planned.at)
       }, planned.timeoutMs)
     },
     invalid() {
       test('is a valid clnrm test', () => {
-        throw at(clnrmError('InvalidTestFile', plan.invalid?.message ?? 'the file could not be loaded'), plan.file, plan.invalid?.at ?? plan.at)
+        throw at(clnrmError('InvalidTestFile', plan.invalid?.message ?? 'the file could not be loaded'), plan.file, plan.invalid?.at ?? plan.suites[0]!.at)
       })
     },
   }
@@ -52,7 +52,7 @@ interface RunStream {
 }
 
 /** Starts the run in the main process and follows its NDJSON answer. */
-function startRun(plan: FilePlan): RunStream {
+function startRun(plan: FilePlan, suite: PlannedSuite): RunStream {
   const steps: StepResult[] = []
   let result: TestResult | undefined
   let failure: { code?: string; message: string; hint?: string } | undefined
@@ -67,7 +67,7 @@ function startRun(plan: FilePlan): RunStream {
   const follow = async (): Promise<void> => {
     const server = (inject as unknown as (key: string) => RunServerInfo | undefined)(SERVER_KEY)
     if (!server) throw new Error('the clnrm run server is not running: add clnrm() from clnrm/vitest to the plugins of this Vitest project')
-    const request: RunRequest = { file: plan.file, steps: plan.tests.filter(t => t.kind === 'step').map(t => t.name) }
+    const request: RunRequest = { file: plan.file, ...(suite.variant !== undefined && { variant: suite.variant }), steps: suite.tests.filter(t => t.kind === 'step').map(t => t.name) }
     const response = await fetch(`${server.url}/run`, {
       method: 'POST',
       headers: { 'authorization': `Bearer ${server.token}`, 'content-type': 'application/json' },
@@ -121,7 +121,7 @@ function startRun(plan: FilePlan): RunStream {
         ? { kind: 'fail', error: clnrmError('SpanRuleFailure', failures.map(f => `span rule ${f.rule} did not hold: ${f.actual}\nexpected ${f.expected}${f.closest ? `\nclosest: ${f.closest.name} in ${f.closest.service}${f.closest.differences.map(d => `\n  ≠ ${d}`).join('')}` : ''}`).join('\n\n')) }
         : { kind: 'pass' }
     }
-    const judged = result.steps.slice(plan.tests.filter(t => t.kind === 'step').length)
+    const judged = result.steps.slice(suite.tests.filter(t => t.kind === 'step').length)
     const failed = judged.filter(s => s.status === 'fail')
     return failed.length ? { kind: 'fail', error: clnrmError('AssertionFailure', failed.map(s => s.failure?.message ?? s.name).join('\n')) } : { kind: 'pass' }
   }
@@ -150,7 +150,8 @@ function stepOutcome(step: StepResult): Outcome {
   const lines = [failure?.message ?? 'the step failed']
   if (failure?.expectation) lines.push(`expected ${failure.expectation}`)
   if (failure?.excerpt) lines.push('', failure.excerpt)
-  return { kind: 'fail', error: clnrmError('StepFailure', lines.join('\n')) }
+  // The failing key's line when the run located it (`expected_output_regex`), else the step's.
+  return { kind: 'fail', error: clnrmError('StepFailure', lines.join('\n')), ...(failure?.location && { at: failure.location }) }
 }
 
 /**

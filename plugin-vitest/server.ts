@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TemplateFunction } from 'eta'
-import { ContainerPool, createTestLoader, loadProject, MemoryCache, runTest, TestFileError } from '../core/index.ts'
+import { ContainerPool, createTestLoader, isTemplateFile, loadProject, MemoryCache, runTest, TestFileError } from '../core/index.ts'
 import type { CachedConfig, TestResult } from '../core/index.ts'
 import { describeProblems } from './plan.ts'
 import type { RunMessage, RunRequest, RunServerInfo } from './protocol.ts'
@@ -80,20 +81,29 @@ export async function startRunServer(options: RunServerOptions): Promise<RunServ
       return send({ type: 'error', code: 'CLNRM_PROJECT_FILE', message: describeProblems(error.diagnostics, options.root) })
     }
     const loader = createTestLoader({ project, templateCache, configCache })
-    const loaded = await loader.load(request.file)
+    let text: string
+    try {
+      text = await readFile(request.file, 'utf8')
+    }
+    catch (error) {
+      return send({ type: 'error', code: 'CLNRM_FILE_READ', message: `${request.file} cannot be read (${(error as Error).message})` })
+    }
+    const loaded = loader.loadSource(request.file, text)
     if (!loaded.spec) return send({ type: 'error', code: 'CLNRM_INVALID_FILE', message: describeProblems(loaded.diagnostics.filter(d => d.severity === 'error'), project.root) })
-    const names = loaded.spec.steps.map(s => s.name)
-    if (names.join('\0') !== request.steps.join('\0')) {
-      return send({ type: 'error', code: 'CLNRM_FILE_CHANGED', message: `${request.file} changed after Vitest collected its steps (now: ${names.map(n => JSON.stringify(n)).join(', ')})`, hint: 'Run it again: Vitest collects the new steps.' })
+    const spec = request.variant === undefined ? loaded.spec : loaded.spec.variants?.[request.variant]
+    const names = spec?.steps.map(s => s.name)
+    if (!spec || spec.variants || names!.join('\0') !== request.steps.join('\0')) {
+      return send({ type: 'error', code: 'CLNRM_FILE_CHANGED', message: `${request.file} changed after Vitest collected its steps${names ? ` (now: ${names.map(n => JSON.stringify(n)).join(', ')})` : ''}`, hint: 'Run it again: Vitest collects the new steps.' })
     }
     const containers = await getPool()
-    const spec = loaded.spec
     let index = 0
     let streaming = true
     const result: TestResult = await runTest(spec, {
       pool: containers,
       signal,
       load: loaded.timings,
+      // Failures then carry the failing key's line, for the code frame Vitest shows.
+      source: { toml: loaded.toml ?? text, ...(isTemplateFile(request.file) && { template: text }) },
       onStep: (step) => {
         // Steps after a failed one are skipped without a call, and assertion entries follow: stream
         // only while the index is certain; the rest arrives with the result.

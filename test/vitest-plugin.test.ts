@@ -38,6 +38,9 @@ expected_output_regex = "^hello"
 name = "longer than Vitest's testTimeout"
 run = "sleep 1.5; echo done"
 timeout = "10s"
+
+[assertions]
+all_steps_should_succeed = true
 `,
   'tests/fail.clnrm.toml': `[meta]
 name = "failing"
@@ -57,6 +60,9 @@ expected_output_regex = "^three"
 [[steps]]
 name = "after failure"
 run = "echo never"
+
+[assertions]
+all_steps_should_succeed = true
 `,
   'tests/slow.clnrm.toml': `[meta]
 name = "slow"
@@ -95,6 +101,37 @@ name = "runs"
 run = "echo ok"
 `,
   'tests/data/input.txt': 'one\n',
+  'tests/matrix.clnrm.toml.eta': `[meta]
+name = "matrix"
+
+[matrix]
+word = ["one", "two"]
+
+[services.box]
+image = "${IMAGE}"
+
+[[steps]]
+name = "echoes"
+run = "echo <%= it.matrix.word %>"
+expected_output_regex = "^one"
+`,
+  'tests/spans.clnrm.toml': `[meta]
+name = "traced"
+
+[services.box]
+image = "${IMAGE}"
+
+[[steps]]
+name = "prints a span"
+run = '''echo '{"name":"checkout","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","kind":"internal","start_time_unix_nano":"1700000000000000000","end_time_unix_nano":"1700000000050000000"}' '''
+artifacts.collect = ["spans:default"]
+
+[[expect.span]]
+name = "checkout"
+
+[[expect.span]]
+name = "payment"
+`,
   'tests/invalid.clnrm.toml': `[meta]
 name = "invalid"
 
@@ -126,7 +163,7 @@ interface Reported {
   state: string
   line?: number
   timeout?: number
-  error?: { name?: string; message: string }
+  error?: { name?: string; message: string; frame?: number }
 }
 
 const byFile = (modules: readonly TestModule[]): Record<string, Reported[]> => Object.fromEntries(modules.map(m => [
@@ -139,7 +176,8 @@ const byFile = (modules: readonly TestModule[]): Record<string, Reported[]> => O
       state: result.state,
       line: t.location?.line,
       timeout: t.options.timeout,
-      ...(error && { error: { name: error.name, message: error.message } }),
+      // The first stack frame: where Vitest's code frame points.
+      ...(error && { error: { name: error.name, message: error.message, frame: error.stacks?.[0]?.line } }),
     }
   }),
 ]))
@@ -169,6 +207,7 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
     expect(reported['tests/pass.clnrm.toml']).toEqual([
       { name: 'passing > say hello', state: 'passed', line: 7, timeout: expect.any(Number) },
       { name: 'passing > longer than Vitest\'s testTimeout', state: 'passed', line: 12, timeout: expect.any(Number) },
+      { name: 'passing > assertions', state: 'passed', line: 17, timeout: expect.any(Number) },
     ])
     // The TOML's 10 s, not the config's 1 s.
     expect(reported['tests/pass.clnrm.toml']![1]!.timeout).toBeGreaterThanOrEqual(10_000)
@@ -178,8 +217,22 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
       ['failing > first', 'passed', 7],
       ['failing > wrong output', 'failed', 11],
       ['failing > after failure', 'skipped', 16],
+      ['failing > assertions', 'failed', 20],
     ])
-    expect(failing[1]!.error).toMatchObject({ name: 'StepFailure', message: expect.stringContaining('expected_output_regex = "^three"') })
+    // The code frame points at the failing key, not only at its step.
+    expect(failing[1]!.error).toMatchObject({ name: 'StepFailure', message: expect.stringContaining('expected_output_regex = "^three"'), frame: 14 })
+    expect(failing[3]!.error!.message).toContain('all_steps_should_succeed = true does not hold')
+
+    // Each [matrix] combination is a describe of its own.
+    expect(reported['tests/matrix.clnrm.toml.eta']!.map(t => [t.name, t.state, t.line])).toEqual([
+      ['matrix [word=one] > echoes', 'passed', 10],
+      ['matrix [word=two] > echoes', 'failed', 10],
+    ])
+
+    // The span verdict is a test after the steps, failing with the rule that did not hold.
+    const spans = reported['tests/spans.clnrm.toml']!
+    expect(spans.map(t => [t.name, t.state, t.line])).toEqual([['traced > prints a span', 'passed', 7], ['traced > spans', 'failed', 12]])
+    expect(spans[1]!.error).toMatchObject({ name: 'SpanRuleFailure', message: expect.stringContaining('expect.span[payment]') })
 
     // clnrm kills the step at the TOML's timeout and says so; Vitest's timer never fires first.
     const [slow] = reported['tests/slow.clnrm.toml']!
@@ -257,7 +310,7 @@ describe('clnrm/vitest through the vitest CLI', () => {
     writeFileSync(file, readFileSync(file, 'utf8').replace('"^three"', '"^two"'))
     const passing = spawnCli([], project.dir, { script: [vitestCli, 'run'] })
     const passed = await passing.exited
-    expect(passing.output()).toMatch(/Tests\s+5 passed \(5\)/)
+    expect(passing.output()).toMatch(/Tests\s+7 passed \(7\)/)
     expect(passed.code).toBe(0)
     expect(passed.ms).toBeLessThan(60_000)
     expect(clnrmContainers(passing.pid)).toEqual([])
