@@ -4,7 +4,8 @@
  * Written here rather than imported: Vite does not export its `generateCodeFrame`.
  */
 export function codeFrame(source: string, at: { line: number; column: number }, context = 2): string {
-  const lines = source.split(/\r?\n/)
+  // The newline that ends the file starts no line of its own.
+  const lines = source.replace(/\r?\n$/, '').split(/\r?\n/)
   const first = Math.max(1, at.line - context)
   const last = Math.min(lines.length, at.line + context)
   if (at.line < 1 || at.line > lines.length) return ''
