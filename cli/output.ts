@@ -38,10 +38,15 @@ function codeFrame(ctx: CommandContext, text: string, line: number, column: numb
   const frame: string[] = []
   for (let n = first; n <= line; n++) {
     const marker = n === line ? ctx.c.red('>') : ' '
-    frame.push(`  ${marker} ${ctx.c.dim(`${String(n).padStart(width)} |`)} ${printable(all[n - 1]!, true)}`)
+    frame.push(`  ${marker} ${ctx.c.dim(`${String(n).padStart(width)} |`)} ${printable(hideSecret(all[n - 1]!), true)}`)
   }
   frame.push(`    ${' '.repeat(width)} ${ctx.c.dim('|')} ${' '.repeat(Math.max(0, column - 1))}${ctx.c.red('^')}`)
   return frame
+}
+
+/** A `password = "…"` line (upstream's service credentials) is shown without its value: output gets shared. */
+function hideSecret(line: string): string {
+  return line.replace(/^(\s*(?:password|"password"|'password')\s*=\s*).+$/, '$1(value hidden)')
 }
 
 function readQuietly(file: string): string | undefined {

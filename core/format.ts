@@ -113,10 +113,16 @@ export const serviceTable: TypeDef & { kind: 'table' } = table({
   wait_for: field(union(regex, integer({ minimum: 1, maximum: 65535 }), waitForTable), 'Waits for a log line (a regex string) or a port (an integer) before the first step.'),
   reset: field(union(array(string()), string()), 'Run before a reused container is handed to the next run (argv, or a `sh -c` string).'),
   reuse: field(boolean, 'Keep the container between runs (each run still gets a fresh workdir).', { default: true }),
-  username: notSupported('credentials for a service plugin (clnrm starts generic containers only)'),
-  password: notSupported('credentials for a service plugin (clnrm starts generic containers only)'),
-  strict: notSupported('a service plugin\'s strict mode'),
-  wait_for_span: notSupported('waiting for an OpenTelemetry span before the first step (spans are checked after the steps, with [[expect.span]])'),
+  // Upstream's SurrealDB plugin reads these three; its generic container ignores them. Which env
+  // var an image reads its credentials from is the image's business: guessing one would pass a
+  // test whose database never got the credentials, so they stay errors.
+  username: notSupported('the username of upstream\'s surrealdb plugin (clnrm starts generic containers: give the image its own env, e.g. env = { SURREAL_USER = "root" })'),
+  password: notSupported('the password of upstream\'s surrealdb plugin (clnrm starts generic containers: give the image its own env, e.g. env = { SURREAL_PASS = "…" })'),
+  strict: notSupported('the strict mode of upstream\'s surrealdb plugin (clnrm starts generic containers: pass the image\'s own flag in command)'),
+  // Spans are told apart per run and containers are reused, so a span a service sends while it
+  // starts belongs to no run and is never seen again: waiting for it could only time out.
+  wait_for_span: notSupported('waiting for a span before the first step (a span sent while a service starts belongs to no run in clnrm, and a reused container never sends it again; use wait_for or health_check for readiness, and [[expect.span]] to check the span)'),
+  wait_for_span_timeout_secs: notSupported('the timeout of wait_for_span'),
 })
 
 const stepFields: Record<string, FieldDef> = {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { cpSync } from 'node:fs'
+import { cpSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createTestLoader, runTest } from '../core/index.ts'
@@ -171,5 +171,29 @@ describe('scenario keys', () => {
     expect(run.stderr).toContain('policy.clnrm.toml:9:12 error CLNRM_NOT_SUPPORTED')
     expect(run.stderr).toContain('scenario[0].policy.security_level is not supported')
     expect(clnrmContainers(run.pid)).toEqual([])
+  })
+})
+
+describe('service keys', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir('clnrm-service-keys-')))
+  afterEach(() => cleanup())
+
+  it('username, password, strict and wait_for_span stay CLNRM_NOT_SUPPORTED, and no output shows the password', async () => {
+    writeFileSync(`${dir}/db.clnrm.toml`, '[meta]\nname = "db"\n[services.db]\nimage = "clnrm-examples/busybox:1"\nusername = "root"\npassword = "s3cr3t-value"\nstrict = true\nwait_for_span = "clnrm.run"\n[[steps]]\nrun = "true"\n')
+    for (const args of [['validate', '.'], ['validate', '.', '--reporter', 'json'], ['run', '.'], ['run', '.', '--reporter', 'json'], ['dry-run', '.']]) {
+      const out = await cli(args, dir)
+      expect(out.code, args.join(' ')).toBe(1)
+      expect(out.stdout + out.stderr).toContain('CLNRM_NOT_SUPPORTED')
+      expect(out.stdout + out.stderr).not.toContain('s3cr3t-value')
+      expect(clnrmContainers(out.pid)).toEqual([])
+    }
+    const human = await cli(['validate', '.'], dir)
+    for (const [line, key] of [[5, 'username'], [6, 'password'], [7, 'strict'], [8, 'wait_for_span']] as const) {
+      expect(human.stdout).toContain(`db.clnrm.toml:${line}:1 error CLNRM_NOT_SUPPORTED`)
+      expect(human.stdout).toContain(`services.db.${key} is not supported`)
+    }
+    expect(human.stdout).toContain('password = (value hidden)')
   })
 })
