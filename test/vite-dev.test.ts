@@ -211,7 +211,9 @@ describe('vite dev without an engine (spawned vite, real engine behind a socket 
       const overlay = (await overlayText(page))!.message
       expect(overlay).toMatch(/hint: Start Docker/)
       expect(overlay).not.toMatch(/scripts\/|npm run/)
-      await page.waitForSelector('clnrm-results[data-engine="unreachable"]', { timeout: 10_000, state: 'attached' })
+      // The badge says it failed rather than spinning.
+      await page.waitForSelector('clnrm-results[data-engine="unreachable"][data-status="fail"]', { timeout: 10_000, state: 'attached' })
+      expect(await page.getAttribute('clnrm-results button.badge', 'aria-label')).toContain('No Docker engine is reachable')
       expect(await page.evaluate(`document.querySelector('clnrm-results').shadowRoot.querySelector('.empty').textContent`)).toContain('No Docker engine is reachable')
       await vite.until(/No Docker engine is reachable at DOCKER_HOST=/)
       expect(vite.output()).not.toMatch(/scripts\/|npm run/)

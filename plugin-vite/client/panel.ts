@@ -176,8 +176,10 @@ export class ClnrmResults extends HTMLElement {
   #render(): void {
     const results = this.#results
     const counts = results?.counts ?? { pass: 0, fail: 0, running: 0, warned: 0 }
-    const busy = !results?.ready || counts.running > 0
-    this.dataset.status = busy ? 'running' : counts.fail ? 'fail' : 'pass'
+    // No engine: nothing is running, and that is a failure to see, not a spinner.
+    const engine = results?.engine
+    const busy = !engine && (!results?.ready || counts.running > 0)
+    this.dataset.status = engine ? 'fail' : busy ? 'running' : counts.fail ? 'fail' : 'pass'
     this.dataset.pass = String(counts.pass)
     this.dataset.fail = String(counts.fail)
     this.dataset.warned = String(counts.warned)
@@ -191,7 +193,7 @@ export class ClnrmResults extends HTMLElement {
     setAttribute(this.#badgeParts.warned, 'hidden', !counts.warned)
     setAttribute(this.#badgeParts.running, 'hidden', !busy)
     setAttribute(this.#badge, 'aria-expanded', String(this.#open))
-    setAttribute(this.#badge, 'aria-label', `clnrm: ${busy ? 'running, ' : ''}${said}`)
+    setAttribute(this.#badge, 'aria-label', `clnrm: ${engine ? `${engine.message}, ` : busy ? 'running, ' : ''}${said}`)
     setAttribute(this.#badge, 'title', `clnrm test results (${this.#open ? 'close' : 'open'})`)
     // Announced when a run settles, not at every test's start and end.
     if (results?.ready && !counts.running) setText(this.#summary, `clnrm: ${said}`)
@@ -206,7 +208,6 @@ export class ClnrmResults extends HTMLElement {
     const shown = tests.filter(t => this.#matches(t, needle)).length
     setText(this.#count, shown === tests.length ? plural(tests.length, 'test file') : `${shown} of ${plural(tests.length, 'test file')}`)
     // No engine: said instead of an endless "running", with what to do; the server retries.
-    const engine = results?.engine
     this.dataset.engine = engine ? engine.status : ''
     setText(this.#empty, engine
       ? `${engine.message}${engine.hint ? ` — ${engine.hint}` : ''} (retrying; the tests run once it answers)`
