@@ -60,7 +60,7 @@ export function budgetNote(ctx: CommandContext, result: TestResult, budgetMs: nu
 }
 
 /** Human output: results as they come, a timing line per reload, errors with their location. */
-export function humanDevReporter(ctx: CommandContext, options: { verbose: boolean; budgetMs: number }): DevReporter {
+export function humanDevReporter(ctx: CommandContext, options: { verbose: boolean; budgetMs: number; filter?: () => string | undefined }): DevReporter {
   const { c } = ctx
   // Which containers are starting: a live line in a terminal, plain lines in logs.
   const progress = createProgress(ctx)
@@ -88,14 +88,16 @@ export function humanDevReporter(ctx: CommandContext, options: { verbose: boolea
       'reload:start': ({ changed, selected }) => {
         if (!ready) return
         const what = changed.length ? changed.map(p => displayPath(ctx, p)).join(', ') : 'rerun'
-        ctx.stdout(c.cyan(`\n↻ ${what} → ${selected.length} test${selected.length === 1 ? '' : 's'}\n`))
+        // Filters stick across saves: every reload says they are on.
+        const filter = options.filter?.()
+        ctx.stdout(c.cyan(`\n↻ ${what} → ${selected.length} test${selected.length === 1 ? '' : 's'}`) + (filter ? c.yellow(` (filter: ${filter})`) : '') + '\n')
       },
       'reload:done': ({ metrics }) => {
         if (ready) ctx.stdout(formatMetrics(ctx, metrics, options.verbose))
       },
       'session:ready': ({ tests, invalid, durationMs }) => {
         ready = true
-        ctx.stdout(c.bold(`\nready: ${tests} test${tests === 1 ? '' : 's'}${invalid ? `, ${invalid} invalid` : ''} in ${formatDuration(durationMs)}; watching for changes`) + c.dim(ctx.isTTY ? '  (r rerun all · f rerun failed · q quit)\n' : '\n'))
+        ctx.stdout(c.bold(`\nready: ${tests} test${tests === 1 ? '' : 's'}${invalid ? `, ${invalid} invalid` : ''} in ${formatDuration(durationMs)}; watching for changes`) + c.dim(ctx.isTTY ? '  (h help · p/t filter · r rerun all · f rerun failed · q quit)\n' : '\n'))
       },
       'session:warning': ({ message }) => ctx.stderr(`${c.yellow('warning')} ${printable(message)}\n`),
       'session:error': ({ message }) => ctx.stderr(`${c.red('error')} ${printable(message)}\n`),

@@ -24,6 +24,8 @@ import type { TestResult } from './run.ts'
 import { leasedSpec } from './otel/collect.ts'
 import { runTest } from './run.ts'
 import type { TestSpec } from './spec.ts'
+import type { TestFilter } from './test-filter.ts'
+import { matchesFileFilters, selectSteps } from './test-filter.ts'
 
 /** Options of `createDevSession`. */
 export interface DevSessionOptions {
@@ -87,6 +89,14 @@ export interface DevSession {
    * it started (0: nothing failed, or the file is not one of the session's tests).
    */
   rerun: (which: 'all' | 'failed' | { file: string }) => number
+  /**
+   * Narrows every later run (saves and reruns) to the files and steps the filter selects, until
+   * replaced (`{}` clears it): the CLI's `p` and `t` keys. Steps left out are reported skipped with
+   * `filtered`, never passed; a test with no selected step does not run.
+   */
+  setFilter: (filter: TestFilter) => void
+  /** The filter set with `setFilter`. */
+  filter: () => TestFilter
   /** Every path the session wants watched: test roots, the project file, each test's inputs. */
   watchedPaths: () => string[]
   /** Whether a path could be a test of this session (for watchers that see new files). */
@@ -119,6 +129,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
   // Test files deleted since they were last seen: nothing about them is shown after `test:removed`.
   const removed = new Set<string>()
   let reloadId = 0
+  let filter: TestFilter = {}
   let tokens = 0
   // A reload may begin while another runs: that is what pre-empts a superseded run.
   const batcher = createChangeBatcher(debounceMs, batch => track(flush(batch).catch((error) => {
@@ -194,8 +205,9 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
   }
 
   /** Runs the selected tests, newest content wins: a test already running is cancelled first. */
-  async function reload(changed: string[], selected: Selection[], texts: Map<string, string>, timing: { firstAt: number; detectionMs: number }): Promise<void> {
-    if (closed) return
+  async function reload(changed: string[], all: Selection[], texts: Map<string, string>, timing: { firstAt: number; detectionMs: number }): Promise<void> {
+    const selected = all.filter(s => matchesFileFilters(s.test, filter.files, project.root))
+    if (closed || !selected.length) return
     const id = ++reloadId
     emit('reload:start', { id, changed, selected })
     const metrics: HotReloadMetrics = {
@@ -241,10 +253,13 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
           continue
         }
         announceWarnings(id, current)
+        const steps = new Set(selectSteps(loaded.spec, filter.pattern))
+        // No step matches the name filter: the test does not run, and its last result stays.
+        if (!steps.size) continue
         const controller = new AbortController()
         current.controller = controller
         emit('test:start', { id, file })
-        const result = await track(runTest(loaded.spec, { pool: await getPool(), signal: controller.signal, load: loaded.timings, source: { toml: loaded.toml ?? text, template: isTemplateFile(file) ? text : undefined } }))
+        const result = await track(runTest(loaded.spec, { pool: await getPool(), signal: controller.signal, load: loaded.timings, source: { toml: loaded.toml ?? text, template: isTemplateFile(file) ? text : undefined }, ...(steps.size < loaded.spec.steps.length && { selectStep: (_, i) => steps.has(i) }) }))
         // Superseded by a newer save, deleted meanwhile (its state is gone), or the session closed.
         if (current.token !== token || closed || states.get(file) !== current) {
           metrics.tests.push({ file, name: result.name, reason, status: 'superseded', durationMs: result.durationMs })
@@ -417,9 +432,10 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     },
     rerun(which) {
       const failed = (s: TestFileState): boolean => (s.result ? s.result.status !== 'pass' : hasErrors(s.diagnostics))
-      const files = typeof which === 'object'
+      let files = typeof which === 'object'
         ? (states.has(resolve(cwd, which.file)) ? [resolve(cwd, which.file)] : [])
         : [...states.values()].filter(s => which === 'all' || failed(s)).map(s => s.file)
+      files = files.filter(f => matchesFileFilters(f, filter.files, project.root))
       if (!files.length || closed) return 0
       const reason = typeof which === 'object' ? 'rerun' : `rerun ${which}`
       const run = reload([], files.map(test => ({ test, reason })), new Map(), { firstAt: performance.now(), detectionMs: 0 })
@@ -429,6 +445,10 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
       track(run)
       return files.length
     },
+    setFilter(next) {
+      filter = { ...next }
+    },
+    filter: () => filter,
     watchedPaths: () => [...new Set([...testRoots, ...(project ? [resolve(project.root, PROJECT_FILE)] : []), ...graph.watchedPaths()])],
     isTestPath: path => inScope(path),
     tests: () => states,

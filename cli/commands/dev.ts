@@ -6,7 +6,9 @@ import { VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
 import { EXIT, INTERRUPT_EXIT, UsageError } from '../errors.ts'
 import { createModuleWatch } from '../dev-modules.ts'
+import { createDevKeys, describeFilter } from '../dev-keys.ts'
 import { humanDevReporter, ndjsonDevReporter } from '../dev-output.ts'
+import { compileNamePattern, splitPositionals } from '../filters.ts'
 import { formatEngineError } from '../output.ts'
 import { projectRootFor, renderTimeoutFrom, varsFrom } from '../project.ts'
 
@@ -22,14 +24,22 @@ export function isIgnoredPath(path: string): boolean {
 /** `clnrm dev`: the hot-reload loop. */
 export const devCommand: CommandDef = {
   name: 'dev',
-  args: '[paths...]',
+  args: '[paths or filters...]',
   summary: 'Run tests, then rerun exactly the affected ones on every save, in warm containers.',
-  details: 'Watches the tests, clnrm.toml and every input the tests use (partials, [watch] files, volume host paths).\nKeys in a terminal (or lines on a piped stdin): r reruns all, f reruns failed, q quits (exit 0).\nCtrl-C quits too (exit 130); containers are removed either way, and a second Ctrl-C exits at once.',
-  examples: ['clnrm dev', 'clnrm dev tests/api --debounce 50', 'clnrm dev --reporter ndjson'],
+  details: [
+    'Watches the tests, clnrm.toml and every input the tests use (partials, [watch] files, volume host paths).',
+    'An argument that is not an existing path filters test files by substring of their path, as in clnrm run.',
+    'Keys in a terminal (or lines on a piped stdin, where "p api" sets a filter at once): h help, p filter files',
+    'by path, t filter tests and steps by name, c clear filters, a or r rerun all, f rerun failed, q quit (exit 0).',
+    'Filters stick across saves until cleared; steps a name filter leaves out are reported skipped, never passed.',
+    'Ctrl-C quits too (exit 130); containers are removed either way, and a second Ctrl-C exits at once.',
+  ].join('\n'),
+  examples: ['clnrm dev', 'clnrm dev tests/api --debounce 50', 'clnrm dev login -t "check"', 'clnrm dev --reporter ndjson'],
   options: {
     'debounce': { type: 'string', value: '<ms>', description: 'Quiet window after a save before tests rerun', default: String(DEFAULT_DEBOUNCE_MS) },
     'jobs': { type: 'string', short: 'j', value: '<n>', description: 'Test files run at once (default: the number of CPUs)' },
     'reporter': { type: 'string', value: '<human|ndjson>', description: 'Output format', default: 'human' },
+    'test-name-pattern': { type: 'string', short: 't', value: '<regex>', description: 'Start with a name filter on tests and steps (the t key changes it)' },
     'verbose': { type: 'boolean', description: 'Show the full timing breakdown after each reload' },
     'budget': { type: 'string', value: '<ms>', description: 'Notes tests slower than this', default: '1000' },
     ...VAR_OPTION,
@@ -68,11 +78,15 @@ export const devCommand: CommandDef = {
       stop(INTERRUPT_EXIT[reason])
     })
 
-    const root = projectRootFor(args, ctx)
+    // As in clnrm run: arguments that are not paths filter files; the p key changes them later.
+    const { paths, filters } = splitPositionals(args.positionals, ctx.cwd)
+    const patternText = args.options['test-name-pattern'] as string | undefined
+    const pattern = patternText === undefined ? undefined : compileNamePattern(patternText)
+    const root = projectRootFor({ ...args, positionals: paths }, ctx)
     // [watch] modules: their static imports, followed here as the Vite plugin follows Vite's graph.
     const modules = createModuleWatch(ctx, root, paths => void watcher?.add(paths))
     const session = createDevSession({
-      tests: args.positionals,
+      tests: paths,
       cwd: ctx.cwd,
       root,
       resolveAffected: modules.resolveAffected,
@@ -91,9 +105,10 @@ export const devCommand: CommandDef = {
         await new Promise<void>(resolve => watcher!.once('ready', () => resolve()))
       },
     })
+    session.setFilter({ ...(filters.length && { files: filters }), ...(pattern && { pattern }) })
     session.events.on('watch:add', ({ paths }) => void watcher?.add(paths))
     session.events.on('test:result', ({ result }) => void modules.refresh(result.file, session.tests().get(result.file)?.spec))
-    const reporter = reporterName === 'ndjson' ? ndjsonDevReporter(ctx) : humanDevReporter(ctx, { verbose: args.options.verbose === true, budgetMs })
+    const reporter = reporterName === 'ndjson' ? ndjsonDevReporter(ctx) : humanDevReporter(ctx, { verbose: args.options.verbose === true, budgetMs, filter: () => describeFilter(session.filter()) })
     // Once stopping, nothing more is shown but the closing line.
     const detach = Object.entries(reporter.on).map(([type, handler]) =>
       session.events.on(type as keyof DevEvents, (payload: unknown) => stopping || (handler as (payload: unknown) => void)(payload)))
@@ -134,24 +149,28 @@ export const devCommand: CommandDef = {
     // Stopped during start-up: close (which waits for the start to end), and nothing after.
     if (stopping) return shutdown(await done)
 
-    const onKey = (key: string): void => {
-      if (key === 'q') stop(EXIT.ok)
+    // h, p, t, c, a/r, f, q as in Vitest's watch mode; with NDJSON on stdout, what keys say goes to stderr.
+    const keyCtx = reporterName === 'ndjson' ? { ...ctx, stdout: ctx.stderr } : ctx
+    const devKeys = createDevKeys(keyCtx, {
+      session,
+      quit: () => stop(EXIT.ok),
       // Ctrl-C as a raw key is a SIGINT: the same exit code, and a second one forces the exit.
-      else if (key === '\u0003') ctx.interrupts ? ctx.interrupts.raise('SIGINT') : stop(INTERRUPT_EXIT.SIGINT)
-      else if (key === 'r') session.rerun('all')
-      else if (key === 'f') session.rerun('failed')
-    }
+      interrupt: () => (ctx.interrupts ? ctx.interrupts.raise('SIGINT') : stop(INTERRUPT_EXIT.SIGINT)),
+    })
     // A terminal that went away (SIGHUP) makes reads fail with EIO: that is the signal's business.
     stdin.on('error', () => {})
     if (keys) {
       stdin.setRawMode(true)
       stdin.resume()
-      stdin.on('data', (data: Buffer) => onKey(data.toString()))
+      stdin.on('data', (data: Buffer) => devKeys.feed(data.toString()))
     }
     else {
-      // Piped stdin (tools, tests): a line "q" quits, and end of input is ignored.
+      // Piped stdin (tools, tests): one key per line ("q" quits, "p api" filters), end of input ignored.
+      let pending = ''
       stdin.on('data', (data: Buffer) => {
-        for (const line of data.toString().split('\n')) if (line.trim()) onKey(line.trim())
+        const lines = (pending + data.toString()).split('\n')
+        pending = lines.pop()!
+        for (const line of lines) if (line.trim()) devKeys.line(line.trim())
       })
     }
     return shutdown(await done)
