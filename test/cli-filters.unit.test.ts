@@ -2,7 +2,9 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { escapeGithubData, escapeGithubProperty, githubCommand, githubPath } from '../core/index.ts'
-import type { LoadedTestFile } from '../core/index.ts'
+import type { LoadedTestFile, TestFilter } from '../core/index.ts'
+import { createColors } from 'picocolors'
+import { createDevKeys, describeFilter } from '../cli/dev-keys.ts'
 import { affectedTests } from '../cli/changed.ts'
 import { compileNamePattern, matchFileFilters, selectSteps, splitPositionals } from '../cli/filters.ts'
 import { planReporters } from '../cli/reporters.ts'
@@ -101,5 +103,51 @@ describe('planReporters', () => {
     expect(plan({}, { GITHUB_ACTIONS: 'true' })).toEqual({ machine: [{ name: 'github' }], human: true, autoGithub: true })
     expect(plan({ reporter: ['json'] }, { GITHUB_ACTIONS: 'true' }).machine).toEqual([{ name: 'json' }])
     expect(plan({ reporter: ['github'] }, { GITHUB_ACTIONS: 'true' }).machine).toEqual([{ name: 'github' }])
+  })
+})
+
+describe('dev keys', () => {
+  const setup = (failed = 0) => {
+    const out: string[] = []
+    const calls: string[] = []
+    let filter: TestFilter = {}
+    const ctx = { cwd: '/p', env: {}, isTTY: false, stdout: (t: string) => void out.push(t), stderr: (t: string) => void out.push(t), c: createColors(false) }
+    const keys = createDevKeys(ctx, {
+      session: { rerun: (which) => { calls.push(String(which)); return which === 'failed' ? failed : 2 }, setFilter: (f) => { filter = f }, filter: () => filter },
+      quit: () => calls.push('quit'),
+      interrupt: () => calls.push('interrupt'),
+    })
+    return { keys, out, calls, filter: () => filter }
+  }
+
+  it('p and t prompt; Backspace edits, Esc cancels, Enter sets the filter and reruns all', () => {
+    const k = setup()
+    k.keys.feed('pap\u007Fpi web\r')
+    expect(k.filter()).toEqual({ files: ['api', 'web'] })
+    expect(k.calls).toEqual(['all'])
+    k.keys.feed('tlog\u001B')
+    expect(k.filter().pattern).toBeUndefined()
+    k.keys.feed('tlog.n\r')
+    expect(k.filter().pattern).toEqual(/log.n/)
+    expect(describeFilter(k.filter())).toBe('files "api" or "web" · names /log.n/')
+    k.keys.feed('c')
+    expect(k.filter()).toEqual({})
+  })
+
+  it('lines: "p api" at once, "p" then a line as the answer; f says when nothing failed; q quits', () => {
+    const k = setup(0)
+    k.keys.line('p api')
+    expect(k.filter()).toEqual({ files: ['api'] })
+    k.keys.line('p')
+    k.keys.line('')
+    k.keys.line('p')
+    k.keys.line('web')
+    expect(k.filter()).toEqual({ files: ['web'] })
+    k.keys.line('f')
+    expect(k.out.join('')).toMatch(/No failed tests to rerun within the filters/)
+    k.keys.line('t (')
+    expect(k.out.join('')).toMatch(/error Invalid regular expression.*; the name filter is unchanged/)
+    k.keys.line('q')
+    expect(k.calls.at(-1)).toBe('quit')
   })
 })
