@@ -234,6 +234,9 @@ describe('vite dev without an engine (spawned vite, real engine behind a socket 
       await page.waitForSelector('clnrm-results[data-pass="1"][data-fail="0"][data-engine=""]', { timeout: 60_000, state: 'attached' })
       await page.waitForSelector('vite-error-overlay', { state: 'detached', timeout: 10_000 })
       await expect.poll(() => vite.output().slice(mark), { timeout: 10_000 }).toMatch(/1 passed/)
+      // NO_COLOR (set by spawnCli) is honoured: plain text, no escape sequences.
+      // eslint-disable-next-line no-control-regex
+      expect(vite.output()).not.toMatch(/\x1B\[/)
     }
     finally {
       await browser.close()
