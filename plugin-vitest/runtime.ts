@@ -1,3 +1,4 @@
+import { request } from 'node:http'
 import { afterAll, describe, inject, test } from 'vitest'
 import type { StepResult, TestResult } from '../core/index.ts'
 import type { FilePlan, PlannedSuite, PlannedTest, SourcePosition } from './generate.ts'
@@ -68,27 +69,13 @@ function startRun(plan: FilePlan, suite: PlannedSuite): RunStream {
     const server = (inject as unknown as (key: string) => RunServerInfo | undefined)(SERVER_KEY)
     if (!server) throw new Error('the clnrm run server is not running: add clnrm() from clnrm/vitest to the plugins of this Vitest project')
     const request: RunRequest = { file: plan.file, ...(suite.variant !== undefined && { variant: suite.variant }), steps: suite.tests.filter(t => t.kind === 'step').map(t => t.name) }
-    const response = await fetch(`${server.url}/run`, {
-      method: 'POST',
-      headers: { 'authorization': `Bearer ${server.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(request),
-      signal: controller.signal,
+    await postForLines(`${server.url}/run`, server.token, JSON.stringify(request), controller.signal, (line) => {
+      const message = JSON.parse(line) as RunMessage
+      if (message.type === 'step') steps[message.index] = message.step
+      else if (message.type === 'done') result = message.result
+      else failure = { code: message.code, message: message.message, hint: message.hint }
+      wake()
     })
-    if (!response.ok || !response.body) throw new Error(`the clnrm run server answered ${response.status}: ${await response.text()}`)
-    let buffer = ''
-    const decoder = new TextDecoder()
-    for await (const chunk of response.body) {
-      buffer += decoder.decode(chunk as Uint8Array, { stream: true })
-      let newline: number
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const message = JSON.parse(buffer.slice(0, newline)) as RunMessage
-        buffer = buffer.slice(newline + 1)
-        if (message.type === 'step') steps[message.index] = message.step
-        else if (message.type === 'done') result = message.result
-        else failure = { code: message.code, message: message.message, hint: message.hint }
-        wake()
-      }
-    }
   }
   follow().catch((error: unknown) => {
     if (!controller.signal.aborted) failure ??= { message: `the clnrm run server could not be reached: ${(error as Error).message}` }
@@ -141,6 +128,32 @@ function startRun(plan: FilePlan, suite: PlannedSuite): RunStream {
       if (!settled) controller.abort()
     },
   }
+}
+
+/**
+ * POSTs to the run server and calls `onLine` per NDJSON line. node:http, not fetch: a worker is
+ * often a fresh process, and its first fetch loads undici, tens of ms on every rerun.
+ */
+function postForLines(url: string, token: string, body: string, signal: AbortSignal, onLine: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'authorization': `Bearer ${token}`, 'content-type': 'application/json' }, signal }, (res) => {
+      let buffer = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        buffer += chunk
+        let newline: number
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, newline)
+          buffer = buffer.slice(newline + 1)
+          if (res.statusCode === 200) onLine(line)
+        }
+      })
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`the clnrm run server answered ${res.statusCode}: ${buffer}`))))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
 }
 
 function stepOutcome(step: StepResult): Outcome {
