@@ -22,6 +22,8 @@ export interface CliContext {
   stderr: (text: string) => void
   /** Whether stdout is a terminal (live progress, colors). */
   isTTY: boolean
+  /** The terminal's width now (it changes on resize); absent or 0 when unknown (then `COLUMNS`, else 80). */
+  columns?: () => number | undefined
   /** Signals and a closed stdout; absent in-process, where nothing interrupts. */
   interrupts?: Interrupts
 }
@@ -91,6 +93,8 @@ export function processContext(): CliContext {
     stdout: text => write('stdout', text),
     stderr: text => write('stderr', text),
     isTTY: Boolean(process.stdout.isTTY),
+    // Progress lines go to stderr: its width first.
+    columns: () => process.stderr.columns || process.stdout.columns,
     interrupts: {
       on(handler) {
         // Persistent listeners, not once(), and only while a command listens: testcontainers loads

@@ -1,4 +1,4 @@
-import type { Diagnostic, PoolEvent, RunSummary, SkippedTest, TestResult } from '../core/index.ts'
+import type { Diagnostic, RunSummary, SkippedTest, TestResult } from '../core/index.ts'
 import { formatDuration, truncationNotes } from '../core/index.ts'
 import type { CommandContext } from './context.ts'
 import { displayPath, formatDiagnostic, printable } from './output.ts'
@@ -71,54 +71,4 @@ export function formatSummary(ctx: CommandContext, summary: RunSummary, notes: r
   return `\nTests: ${parts.join(', ') || 'none'} (${summary.total}) in ${formatDuration(summary.durationMs)}\n${notes.map(n => `       ${c.yellow(n)}\n`).join('')}`
 }
 
-/**
- * Shows which services are starting: one live line in a terminal, plain lines otherwise
- * (CI logs). Writes to stderr so reports on stdout stay clean.
- */
-export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEvent) => void; clear: () => void } {
-  const starting = new Map<string, string>()
-  const pulling = new Map<string, string>()
-  let live = false
-  const key = (e: { file: string; service: string }): string => `${e.file}#${e.service}`
-  const render = (): void => {
-    if (!ctx.isTTY) return
-    const names = [...starting.values()]
-    const pulls = [...pulling].map(([image, status]) => `pulling ${image}: ${status}`)
-    const text = [...pulls, ...(names.length ? [`starting ${names.join(', ')}…`] : [])].join('; ')
-    ctx.stderr(`\r\x1B[2K${text ? ctx.c.dim(text.slice(0, 200)) : ''}`)
-    live = text.length > 0
-  }
-  return {
-    onEvent(event) {
-      switch (event.type) {
-        case 'pool:container-starting':
-          starting.set(key(event), printable(`${event.service} (${event.image})`))
-          if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`starting ${printable(`${event.service} (${event.image})`)} for ${displayPath(ctx, event.file)}\n`))
-          break
-        case 'pool:container-ready':
-          starting.delete(key(event))
-          pulling.delete(event.image)
-          if (!ctx.isTTY) ctx.stderr(ctx.c.dim(`ready ${printable(event.service)} in ${formatDuration(event.ms)}\n`))
-          break
-        case 'pool:container-replaced':
-          ctx.stderr(`${ctx.c.yellow('replaced')} ${printable(`${event.service}: ${event.reason}`)}\n`)
-          break
-        case 'pool:image-pull':
-          // Logs get one line per phase; a terminal also gets the progress bar.
-          if (!ctx.isTTY && pulling.get(event.image) !== event.status) ctx.stderr(ctx.c.dim(`pulling ${event.image}: ${event.status}\n`))
-          pulling.set(event.image, ctx.isTTY ? [event.status, event.progress].filter(Boolean).join(' ') : event.status)
-          break
-        case 'pool:orphans-removed':
-          ctx.stderr(ctx.c.dim(`removed ${event.containers} container(s) left by an earlier clnrm process\n`))
-          break
-        default:
-          return
-      }
-      render()
-    },
-    clear() {
-      if (live) ctx.stderr('\r\x1B[2K')
-      live = false
-    },
-  }
-}
+export { createProgress } from './progress.ts'

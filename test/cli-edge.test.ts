@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -6,6 +7,7 @@ import { clnrmContainers, IMAGE } from './engine.ts'
 import { tempDir } from './helpers.ts'
 
 const cliIndex = resolve(import.meta.dirname, '../dist/cli/index.mjs')
+const bin = resolve(import.meta.dirname, '../dist/cli/bin.mjs')
 const LOOP = '[meta]\nname = "loop"\n<% for (let i = 0; i < 10; i--) {} %>\n'
 const valid = (name: string): string => `[meta]\nname = "${name}"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "ok"\nrun = "true"\n`
 
@@ -180,5 +182,65 @@ describe('clnrm init ends with the next commands for the package manager in use 
     // The lines are real: the export exists under that name in the built plugin.
     const plugin = await import(resolve(import.meta.dirname, '../dist/plugin-vite/index.mjs')) as Record<string, unknown>
     expect(typeof plugin.clnrm).toBe('function')
+  })
+})
+
+/** Spawns any command with plain output, collecting stdout and stderr. */
+function spawnCommand(command: string, args: string[], cwd: string): { stdout: () => string; exited: Promise<{ code: number | null; ms: number }> } {
+  const started = performance.now()
+  const child = spawn(command, args, { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => void (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => void (out += d.toString()))
+  return { stdout: () => out, exited: new Promise(done => child.once('exit', code => done({ code, ms: performance.now() - started }))) }
+}
+
+describe('progress while services start (built CLI, real engine)', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir())
+    // Two tests with two services each, one of them with a long name: more than 40 columns.
+    for (const name of ['alpha', 'beta']) {
+      await writeFile(join(dir, `${name}.clnrm.toml`), `[meta]\nname = "${name}"\n[services.box]\nimage = "${IMAGE}"\n[services.database-with-a-long-name]\nimage = "${IMAGE}"\ncommand = ["sleep", "60"]\n[[steps]]\nname = "ok"\nservice = "box"\nrun = "true"\n`)
+    }
+  })
+  afterEach(() => cleanup())
+
+  it('in a 40-column terminal: one live line per test with its services, none wider than the terminal', async () => {
+    // A real pseudo-terminal (util-linux script), 40 columns wide; `exec` keeps the shell's pid for the CLI.
+    const pty = spawnCommand('script', ['-qfec', `stty cols 40 rows 20; echo "pid=$$"; exec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} run . -j 2`, '/dev/null'], dir)
+    const exit = await pty.exited
+    expect(exit.code).toBe(0)
+    expect(exit.ms).toBeLessThan(60_000)
+    const raw = pty.stdout()
+    const pid = Number(/pid=(\d+)/.exec(raw)?.[1])
+    // The screen's lines: split where the terminal moves to a new line, escapes dropped.
+    const visible = raw.replace(/\x1B\[[0-9;]*[A-Za-z]/g, '').split(/\r\n|\r|\n/)
+    const live = visible.filter(line => line.startsWith('starting '))
+    expect(live.length).toBeGreaterThan(0)
+    for (const line of visible) expect([...line].length, line).toBeLessThanOrEqual(40)
+    // One line per test, naming it and its services, cut with an ellipsis rather than wrapped.
+    expect(live.every(line => /^starting (alpha|beta)\.clnrm\.toml: /.test(line))).toBe(true)
+    expect(live.some(line => line.endsWith('…'))).toBe(true)
+    expect(raw).toMatch(/\x1B\[\d+A/)
+    expect(visible.join('\n')).toMatch(/✓ alpha[\s\S]*Tests: 2 passed|✓ beta[\s\S]*Tests: 2 passed/)
+    expect(clnrmContainers(pid)).toEqual([])
+  })
+
+  it('in a log (no terminal): a plain line per service, and each ready line names its test', async () => {
+    const cli = spawnCli(['run', '.', '-j', '2'], dir, { env: { COLUMNS: '40' } })
+    expect((await cli.exited).code).toBe(0)
+    const err = cli.stderr()
+    for (const test of ['alpha', 'beta']) {
+      for (const service of ['box', 'database-with-a-long-name']) {
+        expect(err).toContain(`starting ${service} (${IMAGE}) for ${test}.clnrm.toml\n`)
+        expect(err).toMatch(new RegExp(`^ready ${service} for ${test}\\.clnrm\\.toml in [\\d.]+m?s$`, 'm'))
+      }
+    }
+    // Logs are not cut: a file viewer scrolls.
+    expect(err).not.toContain('…')
+    expect(err).not.toMatch(/\x1B/)
+    expect(clnrmContainers(cli.pid)).toEqual([])
   })
 })

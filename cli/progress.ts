@@ -1,0 +1,98 @@
+import type { PoolEvent } from '../core/index.ts'
+import { formatDuration } from '../core/index.ts'
+import type { CommandContext } from './context.ts'
+import { displayPath, printable } from './output.ts'
+
+/** At most this many live lines; the rest are counted on one more. */
+const MAX_LIVE_LINES = 8
+
+/** `text` cut to `width` columns with an ellipsis, so a line never wraps (a wrapped line could not be erased). */
+export function fitWidth(text: string, width: number): string {
+  const chars = [...text]
+  if (chars.length <= width) return text
+  return width <= 1 ? chars.slice(0, width).join('') : `${chars.slice(0, width - 1).join('')}…`
+}
+
+/** The terminal's width: the stream's own, else `COLUMNS`, else 80. */
+export function terminalColumns(ctx: Pick<CommandContext, 'columns' | 'env'>): number {
+  const own = ctx.columns?.()
+  if (own && own > 0) return own
+  const env = Number(ctx.env.COLUMNS)
+  return Number.isInteger(env) && env > 0 ? env : 80
+}
+
+/**
+ * Shows which services are starting, on stderr so reports on stdout stay clean. In a terminal:
+ * live lines, one per test with its services (`starting tests/api.clnrm.toml: db, web…`), each
+ * cut to the terminal's width so that a narrow terminal never wraps them and they can be erased
+ * exactly. Elsewhere (CI logs): plain lines, `starting box (image) for <file>` and
+ * `ready box for <file> in 0.4s`, so each `ready` says which test it belongs to.
+ */
+export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEvent) => void; clear: () => void } {
+  // Per test file, its starting services in start order.
+  const starting = new Map<string, Map<string, string>>()
+  const pulling = new Map<string, string>()
+  let drawn = 0
+
+  const erase = (): string => (drawn ? `\x1B[${drawn}A\r\x1B[J` : '\r\x1B[2K')
+  const render = (): void => {
+    if (!ctx.isTTY) return
+    const width = Math.max(1, terminalColumns(ctx) - 1)
+    const lines = [
+      ...[...pulling].map(([image, status]) => `pulling ${image}: ${status}`),
+      ...[...starting].filter(([, services]) => services.size).map(([file, services]) => `starting ${displayPath(ctx, file)}: ${[...services.values()].join(', ')}…`),
+    ]
+    const shown = lines.length > MAX_LIVE_LINES ? [...lines.slice(0, MAX_LIVE_LINES - 1), `… and ${lines.length - MAX_LIVE_LINES + 1} more starting`] : lines
+    ctx.stderr(`${erase()}${shown.map(line => `${ctx.c.dim(fitWidth(printable(line), width))}\n`).join('')}`)
+    drawn = shown.length
+  }
+  // A line printed while live lines are up goes above them.
+  const say = (text: string): void => {
+    if (ctx.isTTY && drawn) {
+      ctx.stderr(erase())
+      drawn = 0
+    }
+    ctx.stderr(text)
+  }
+
+  return {
+    onEvent(event) {
+      switch (event.type) {
+        case 'pool:container-starting': {
+          const services = starting.get(event.file) ?? new Map<string, string>()
+          starting.set(event.file, services)
+          // The image is left to the plain lines: in a terminal the width is for the test and its services.
+          services.set(event.service, event.service)
+          if (!ctx.isTTY) say(ctx.c.dim(`starting ${printable(`${event.service} (${event.image})`)} for ${displayPath(ctx, event.file)}\n`))
+          break
+        }
+        case 'pool:container-ready': {
+          const services = starting.get(event.file)
+          services?.delete(event.service)
+          if (services && !services.size) starting.delete(event.file)
+          pulling.delete(event.image)
+          if (!ctx.isTTY) say(ctx.c.dim(`ready ${printable(event.service)} for ${displayPath(ctx, event.file)} in ${formatDuration(event.ms)}\n`))
+          break
+        }
+        case 'pool:container-replaced':
+          say(`${ctx.c.yellow('replaced')} ${printable(`${event.service}: ${event.reason}`)}\n`)
+          break
+        case 'pool:image-pull':
+          // Logs get one line per phase; a terminal also gets the progress bar.
+          if (!ctx.isTTY && pulling.get(event.image) !== event.status) say(ctx.c.dim(`pulling ${event.image}: ${event.status}\n`))
+          pulling.set(event.image, ctx.isTTY ? [event.status, event.progress].filter(Boolean).join(' ') : event.status)
+          break
+        case 'pool:orphans-removed':
+          say(ctx.c.dim(`removed ${event.containers} container(s) left by an earlier clnrm process\n`))
+          break
+        default:
+          return
+      }
+      render()
+    },
+    clear() {
+      if (ctx.isTTY && drawn) ctx.stderr(erase())
+      drawn = 0
+    },
+  }
+}
