@@ -289,6 +289,33 @@ describe('the panel, in a real browser', () => {
     expect(await panelOpen()).toBe(true)
   })
 
+  it('says when no Docker engine answers: no spinner, a red badge, the message and hint first in the panel, announced', async () => {
+    await fresh()
+    await send(await tests({ checkout: 'pass' }))
+    expect(await panelOpen()).toBe(false)
+    const list = await tests({ checkout: 'pass' })
+    server.ws.send(RESULTS_EVENT, {
+      tests: list, counts: { pass: 3, fail: 0, running: 0, warned: 0 }, ready: false,
+      engine: { status: 'unreachable', message: 'No Docker engine is reachable at DOCKER_HOST=unix:///nowhere.sock', hint: 'Start Docker, or point DOCKER_HOST at a running engine.' },
+    } satisfies ResultsPayload)
+    await page.waitForSelector('clnrm-results[data-engine="unreachable"]', { state: 'attached', timeout: 5000 })
+    // Losing the engine opens the panel, as a new failure does (the user had not collapsed it).
+    expect(await panelOpen()).toBe(true)
+    expect(await inPanel(`return {
+      badge: root.querySelector('button.badge').textContent.replace(/\\s+/g, ' ').trim(),
+      background: getComputedStyle(root.querySelector('button.badge')).backgroundColor,
+      first: root.querySelector('.panel > :not(header):not(:empty):not([hidden])').textContent,
+      summary: root.querySelector('.summary').textContent,
+    }`)).toEqual({
+      badge: 'clnrm ✓ 3 ✗ 0 no engine',
+      background: 'rgb(185, 28, 28)',
+      first: 'No Docker engine is reachable at DOCKER_HOST=unix:///nowhere.sock — Start Docker, or point DOCKER_HOST at a running engine. (retrying; the tests run once it answers)',
+      summary: 'clnrm: No Docker engine is reachable at DOCKER_HOST=unix:///nowhere.sock; retrying',
+    })
+    await send(await tests({ checkout: 'pass' }))
+    expect(await inPanel('return [host.dataset.engine, root.querySelector("p.empty").hidden, root.querySelector(".badge .engine").hidden]')).toEqual(['', true, true])
+  })
+
   it('asks the server to rerun all, the failed tests, or one test; says so when nothing failed', async () => {
     reruns.length = 0
     await send(await tests({ checkout: 'pass' }))

@@ -50,7 +50,7 @@ export class ClnrmResults extends HTMLElement {
   #open = this.#choice === 'open'
   #folded = new Set<string>(loadList(STORE.folded))
   #badge = h('button', { 'class': 'badge', 'type': 'button', 'aria-controls': 'clnrm-panel', 'aria-expanded': 'false' })
-  #badgeParts = { pass: h('span', { class: 'pass' }), fail: h('span', { class: 'fail' }), warned: h('span', { class: 'warned', title: 'files with warnings' }), running: h('span', { class: 'running' }) }
+  #badgeParts = { pass: h('span', { class: 'pass' }), fail: h('span', { class: 'fail' }), warned: h('span', { class: 'warned', title: 'files with warnings' }), running: h('span', { class: 'running' }), engine: h('span', { class: 'engine' }) }
   #summary = h('div', { 'class': 'sr-only summary', 'role': 'status', 'aria-live': 'polite' })
   #count = h('span', { class: 'dim count' })
   #filter = h('input', { 'class': 'filter', 'type': 'search', 'placeholder': 'file or test name', 'autocomplete': 'off', 'spellcheck': 'false' })
@@ -68,7 +68,8 @@ export class ClnrmResults extends HTMLElement {
         h('button', { 'class': 'action', 'type': 'button', 'data-rerun': 'all' }, 'rerun all'), ' ',
         h('button', { 'class': 'action', 'type': 'button', 'data-rerun': 'failed' }, 'rerun failed'), ' ',
         h('label', {}, 'filter', this.#filter))),
-    this.#notice, this.#list, this.#empty, this.#footer)
+    // The engine error and the empty filter's message come before the list: the first thing read.
+    this.#notice, this.#empty, this.#list, this.#footer)
 
   connectedCallback(): void {
     if (this.#root.childElementCount) return
@@ -89,9 +90,11 @@ export class ClnrmResults extends HTMLElement {
   update(results: ResultsPayload): void {
     const failedBefore = this.#results?.counts.fail ?? 0
     const reloadBefore = this.#results?.lastReload?.id
+    const engineBefore = this.#results?.engine
     this.#results = results
     // Open the panel when something newly fails, unless the user closed it: then the badge turns red.
-    if (results.counts.fail > failedBefore && this.#choice !== 'collapsed') this.#open = true
+    const engineLost = Boolean(results.engine) && !engineBefore
+    if ((results.counts.fail > failedBefore || engineLost) && this.#choice !== 'collapsed') this.#open = true
     if (this.#notice.dataset.until === 'reload' && results.lastReload && results.lastReload.id !== reloadBefore && !results.counts.running) setText(this.#notice, '')
     this.#render()
   }
@@ -192,11 +195,14 @@ export class ClnrmResults extends HTMLElement {
     setText(this.#badgeParts.running, busy ? `…${counts.running || ''}` : '')
     setAttribute(this.#badgeParts.warned, 'hidden', !counts.warned)
     setAttribute(this.#badgeParts.running, 'hidden', !busy)
+    setText(this.#badgeParts.engine, engine ? 'no engine' : '')
+    setAttribute(this.#badgeParts.engine, 'hidden', !engine)
     setAttribute(this.#badge, 'aria-expanded', String(this.#open))
     setAttribute(this.#badge, 'aria-label', `clnrm: ${engine ? `${engine.message}, ` : busy ? 'running, ' : ''}${said}`)
     setAttribute(this.#badge, 'title', `clnrm test results (${this.#open ? 'close' : 'open'})`)
     // Announced when a run settles, not at every test's start and end.
-    if (results?.ready && !counts.running) setText(this.#summary, `clnrm: ${said}`)
+    if (engine) setText(this.#summary, `clnrm: ${engine.message}; retrying`)
+    else if (results?.ready && !counts.running) setText(this.#summary, `clnrm: ${said}`)
     setAttribute(this.#panel, 'hidden', !this.#open)
 
     const tests = results?.tests ?? []
@@ -209,6 +215,7 @@ export class ClnrmResults extends HTMLElement {
     setText(this.#count, shown === tests.length ? plural(tests.length, 'test file') : `${shown} of ${plural(tests.length, 'test file')}`)
     // No engine: said instead of an endless "running", with what to do; the server retries.
     this.dataset.engine = engine ? engine.status : ''
+    this.#empty.classList.toggle('engine-error', Boolean(engine))
     setText(this.#empty, engine
       ? `${engine.message}${engine.hint ? ` — ${engine.hint}` : ''} (retrying; the tests run once it answers)`
       : !results ? 'waiting for the first results…' : shown ? '' : tests.length ? `no test file or name contains “${this.#filter.value.trim()}”` : 'no test files found')

@@ -27,8 +27,8 @@ button { font: inherit; color: inherit; cursor: pointer; }
 button.badge { all: unset; cursor: pointer; display: flex; gap: 8px; align-items: center; margin-left: auto; padding: 6px 10px; border-radius: 999px; background: var(--badge-bg); color: var(--fg); border: 1px solid var(--border); box-shadow: 0 2px 8px var(--shadow); }
 button.badge:focus-visible { outline: 2px solid var(--focus); outline-offset: 2px; }
 .badge .pass { color: var(--pass); } .badge .warned { color: var(--warn); } .badge .fail { color: var(--fail); } .badge .running { color: var(--warn); }
-:host([data-status="fail"]) button.badge { background: var(--badge-fail-bg); border-color: var(--badge-fail-bg); }
-:host([data-status="fail"]) button.badge, :host([data-status="fail"]) button.badge span { color: var(--badge-fail-fg); }
+:host([data-status="fail"]) button.badge, :host([data-engine="unreachable"]) button.badge { background: var(--badge-fail-bg); border-color: var(--badge-fail-bg); }
+:host([data-status="fail"]) button.badge, :host([data-status="fail"]) button.badge span, :host([data-engine="unreachable"]) button.badge, :host([data-engine="unreachable"]) button.badge span { color: var(--badge-fail-fg); }
 .panel { position: absolute; right: 0; bottom: 40px; box-sizing: border-box; width: min(640px, calc(100vw - 24px)); max-height: calc(100vh - 72px); overflow: auto; overscroll-behavior: contain;
   background: var(--bg); color: var(--fg); border: 1px solid var(--border); border-radius: 8px; box-shadow: 0 8px 24px var(--shadow); overflow-wrap: anywhere; }
 .panel[hidden] { display: none; }
@@ -58,5 +58,6 @@ li[data-status="pass"] .icon { color: var(--pass); } li[data-status="fail"] .ico
 a { color: var(--link); cursor: pointer; text-decoration: underline; }
 pre { margin: 6px 0 0; padding: 6px 8px; background: var(--bg-code); color: var(--fg); border-radius: 4px; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 12em; overflow: auto; }
 p.empty { margin: 0; padding: 8px 12px; color: var(--dim); }
+p.empty.engine-error { color: var(--fail-strong); background: var(--fail-tint); border-bottom: 1px solid var(--row-border); }
 footer { padding: 8px 12px; color: var(--dim); }
 ${WATERFALL_STYLE}`
