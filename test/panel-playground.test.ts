@@ -82,8 +82,9 @@ describe('the panel on the playground in vite dev', () => {
     expect(await inPanel('return root.activeElement?.dataset.marked')).toBe('yes')
     expect(await inPanel('return [root.getSelection().toString(), root.getSelection().anchorNode.isConnected]')).toEqual(['pages', true])
     // The save reran the edited test (and the one mounting the playground folder it lies in).
-    // The list is in the order the runs finished, which the two runs race for.
-    expect(await ran()).toMatch(/^ran (.*, )?tests\/pages\.clnrm\.toml\.eta \(changed\)/)
+    // The reload's list comes when every test it selected is done, in the order the runs finished
+    // (which the two runs race for).
+    await expect.poll(ran, { timeout: 20_000 }).toMatch(/^ran (.*, )?tests\/pages\.clnrm\.toml\.eta \(changed\)/)
     // Vite's overlay came up too; out of the way for the clicks.
     await page.waitForSelector('vite-error-overlay', { timeout: 5000, ...attached })
     await page.evaluate('document.querySelectorAll("vite-error-overlay").forEach(o => o.remove())')
@@ -117,7 +118,9 @@ describe('the panel on the playground in vite dev', () => {
     expect(await panelOpen()).toBe(false)
     expect(await inPanel('return getComputedStyle(root.querySelector("button.badge")).backgroundColor')).toBe('rgb(185, 28, 28)')
     await page.reload()
-    await page.waitForSelector('clnrm-results[data-status="fail"][data-fail="1"]', { timeout: 10_000, ...attached })
+    await page.waitForSelector('clnrm-results[data-status="fail"][data-fail="1"]', { timeout: 30_000, ...attached }).catch(async (error: Error) => {
+      throw new Error(`${error.message}\n${await inPanel('return JSON.stringify({ ...host.dataset, rows: [...root.querySelectorAll("ul.tests > li")].map(li => li.dataset.file + " " + li.dataset.status) })')}`)
+    })
     expect(await panelOpen()).toBe(false)
     // Narrow and dark, with real results: the panel opened by the user fits.
     await page.setViewportSize({ width: 390, height: 844 })
