@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { spawnCli } from './cli-process.ts'
+import { spawnCli, waitUntil } from './cli-process.ts'
 import { clnrmContainers, IMAGE } from './engine.ts'
 import { tempDir } from './helpers.ts'
 
@@ -241,6 +241,39 @@ describe('progress while services start (built CLI, real engine)', () => {
     // Logs are not cut: a file viewer scrolls.
     expect(err).not.toContain('…')
     expect(err).not.toMatch(/\x1B/)
+    expect(clnrmContainers(cli.pid)).toEqual([])
+  })
+})
+
+describe('Ctrl-C during a running step (built CLI, real engine)', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir())
+    // The step leaves a mark in its container, then sleeps: SIGINT is sent only once the mark is there.
+    await writeFile(join(dir, 'nap.clnrm.toml'), `[meta]\nname = "nap"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "nap"\nrun = "touch /tmp/running && sleep 60"\n`)
+  })
+  afterEach(() => cleanup())
+
+  const stepRunning = (pid: number): boolean => clnrmContainers(pid).some((id) => {
+    try {
+      execFileSync('docker', ['exec', id, 'test', '-e', '/tmp/running'], { stdio: 'ignore' })
+      return true
+    }
+    catch {
+      return false
+    }
+  })
+
+  it.each([['run', ['run', '.']], ['dev', ['dev', '.']]] as const)('clnrm %s: exits 130 within 15 s of SIGINT, its containers removed', async (_name, args) => {
+    const cli = spawnCli([...args], dir)
+    await waitUntil(() => stepRunning(cli.pid), 'the step to run', 60_000)
+    cli.child.kill('SIGINT')
+    expect(await cli.timeToExit()).toBeLessThan(15_000)
+    const exit = await cli.exited
+    expect(exit.code).toBe(130)
+    expect(cli.stderr()).toMatch(/stopping: removing containers \(Ctrl-C again exits at once\)/)
+    expect(cli.stderr()).not.toMatch(/forced exit|internal error/)
     expect(clnrmContainers(cli.pid)).toEqual([])
   })
 })
