@@ -6,6 +6,7 @@ import { createVitest, startVitest } from 'vitest/node'
 import { spawnCli, waitUntil } from './cli-process.ts'
 import { clnrmContainers, IMAGE } from './engine.ts'
 import { tempDir } from './helpers.ts'
+import { startRunServer } from '../plugin-vitest/server.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const vitestCli = join(root, 'node_modules/vitest/vitest.mjs')
@@ -101,6 +102,7 @@ name = "runs"
 run = "echo ok"
 `,
   'tests/data/input.txt': 'one\n',
+  'clnrm.toml': '[vars]\n',
   'tests/matrix.clnrm.toml.eta': `[meta]
 name = "matrix"
 
@@ -149,6 +151,7 @@ async function userProject(only?: string[]): Promise<{ dir: string; cleanup: () 
   const made = await tempDir('clnrm-vitest-')
   for (const [path, text] of Object.entries(files)) {
     if (only && path.startsWith('tests/') && !only.some(o => path.startsWith(o))) continue
+    if (only && path === 'clnrm.toml' && !only.includes(path)) continue
     mkdirSync(join(made.dir, path, '..'), { recursive: true })
     writeFileSync(join(made.dir, path), text)
   }
@@ -258,8 +261,8 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
     expect(clnrmContainers(process.pid)).toEqual([])
   }, 120_000)
 
-  it('reruns a clnrm file in watch mode when it, its partial or a [watch] files input is saved', async () => {
-    const project = await userProject(['tests/greet', 'tests/_greeting', 'tests/watched', 'tests/data'])
+  it('reruns a clnrm file in watch mode when it, its partial, a [watch] files input or clnrm.toml is saved', async () => {
+    const project = await userProject(['tests/greet', 'tests/_greeting', 'tests/watched', 'tests/data', 'clnrm.toml'])
     cleanup = project.cleanup
     const runs: Array<Record<string, Reported[]>> = []
     const reporter = { onTestRunEnd: (modules: readonly TestModule[]) => void runs.push(byFile(modules)) }
@@ -284,10 +287,35 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
     await expect.poll(() => runs.length, { timeout: 30_000 }).toBeGreaterThan(before)
     expect(Object.keys(runs.at(-1)!)).toEqual(['tests/watched.clnrm.toml'])
 
+    // clnrm.toml (vars, the default image) reruns every clnrm file, with its new values.
+    const afterWatched = runs.length
+    writeFileSync(join(project.dir, 'clnrm.toml'), '[vars]\nunused = "1"\n')
+    await expect.poll(() => runs.slice(afterWatched).flatMap(r => Object.keys(r)).sort(), { timeout: 30_000 }).toEqual(expect.arrayContaining(['tests/greet.clnrm.toml.eta', 'tests/watched.clnrm.toml']))
+
     await vitest.close()
     vitest = undefined
     expect(clnrmContainers(process.pid)).toEqual([])
   }, 120_000)
+})
+
+describe('the run server', () => {
+  it('listens on 127.0.0.1 and answers only requests with its token', async () => {
+    const server = await startRunServer({ root: import.meta.dirname })
+    try {
+      expect(new URL(server.info.url).hostname).toBe('127.0.0.1')
+      const post = (headers: Record<string, string>, path = '/run'): Promise<Response> =>
+        fetch(`${server.info.url}${path}`, { method: 'POST', headers, body: JSON.stringify({ file: 'x.clnrm.toml', steps: [] }) })
+      expect((await post({})).status).toBe(401)
+      expect((await post({ authorization: `Bearer ${server.info.token.replace(/.$/, c => (c === '0' ? '1' : '0'))}` })).status).toBe(401)
+      expect((await post({ authorization: `Bearer ${server.info.token}` }, '/other')).status).toBe(404)
+      // With the token: an answer in the protocol (the file does not exist), not a run.
+      const answer = await (await post({ authorization: `Bearer ${server.info.token}` })).text()
+      expect(JSON.parse(answer.trim())).toMatchObject({ type: 'error', code: 'CLNRM_FILE_READ' })
+    }
+    finally {
+      await server.close()
+    }
+  })
 })
 
 describe('clnrm/vitest through the vitest CLI', () => {

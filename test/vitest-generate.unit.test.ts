@@ -1,0 +1,51 @@
+import { SourceMap } from 'node:module'
+import { describe, expect, it } from 'vitest'
+import type { FilePlan } from '../plugin-vitest/generate.ts'
+import { encodeMappings, generateModule } from '../plugin-vitest/generate.ts'
+
+// The generated module's map, read back by Node's own source map reader (0-based lines and columns there).
+describe('generateModule', () => {
+  const plan: FilePlan = {
+    file: '/p/tests/a.clnrm.toml',
+    suites: [
+      { name: 'a', at: { line: 1, column: 1 }, tests: [
+        { name: 'late', kind: 'step', timeoutMs: 1, at: { line: 30, column: 1 } },
+        // Written above the one before (a partial's step, a reordered template): deltas go back.
+        { name: 'early', kind: 'step', timeoutMs: 1, at: { line: 12, column: 3 } },
+        { name: 'spans', kind: 'spans', timeoutMs: 1, at: { line: 40, column: 1 } },
+      ] },
+      { name: 'a [x=2]', at: { line: 1, column: 1 }, variant: 1, tests: [{ name: 'late', kind: 'step', timeoutMs: 1, at: { line: 30, column: 1 } }] },
+    ],
+  }
+  const generated = generateModule(plan, '/runtime.ts', 'source')
+  const lines = generated.code.split('\n')
+  const map = new SourceMap({ ...generated.map, sourceRoot: '' })
+  const original = (needle: string): { line: number; column: number } => {
+    const line = lines.findIndex(l => l.includes(needle))
+    const entry = map.findEntry(line, lines[line]!.indexOf(needle)) as { originalLine: number; originalColumn: number }
+    return { line: entry.originalLine + 1, column: entry.originalColumn + 1 }
+  }
+
+  it('maps every describe and test call to its TOML line and column', () => {
+    expect(original('clnrm.describe(0')).toEqual({ line: 1, column: 1 })
+    expect(original('clnrm.test(0, 0)')).toEqual({ line: 30, column: 1 })
+    expect(original('clnrm.test(0, 1)')).toEqual({ line: 12, column: 3 })
+    expect(original('clnrm.test(0, 2)')).toEqual({ line: 40, column: 1 })
+    expect(original('clnrm.test(1, 0)')).toEqual({ line: 30, column: 1 })
+  })
+
+  it('imports the runtime and embeds the plan as data', () => {
+    expect(lines[0]).toBe('import { defineClnrmFile } from "/runtime.ts";')
+    expect(generated.map.sources).toEqual([plan.file])
+    expect(generated.map.sourcesContent).toEqual(['source'])
+    expect(JSON.parse(lines[1]!.replace(/^const clnrm = defineClnrmFile\((.*)\);$/, '$1'))).toEqual(plan)
+  })
+
+  it('encodes large and negative deltas as base64 VLQ', () => {
+    // Line 1000 (a delta of several VLQ digits), an unmapped line, then back to line 1.
+    const mappings = encodeMappings([{ line: 1000, column: 7 }, undefined, { line: 1, column: 1 }])
+    const decoded = new SourceMap({ version: 3, file: 'x', sources: ['x'], sourcesContent: [''], sourceRoot: '', names: [], mappings })
+    expect(decoded.findEntry(0, 0)).toMatchObject({ originalLine: 999, originalColumn: 6 })
+    expect(decoded.findEntry(2, 0)).toMatchObject({ originalLine: 0, originalColumn: 0 })
+  })
+})
