@@ -1,4 +1,4 @@
-import { relative } from 'node:path'
+import { isAbsolute, relative } from 'node:path'
 import type { Diagnostic, HotReloadMetrics, RulePath, SpanVerdict, TestFileState, TestResult } from '../core/index.ts'
 import { locateKeyPath, printable, spanTree, truncationNotes } from '../core/index.ts'
 import type { Problem, ReloadView, ResultsPayload, SourceLocation, SpanBar, SpanRulesView, TestView } from './protocol.ts'
@@ -100,7 +100,8 @@ export function reloadView(id: number, changed: readonly string[], metrics: HotR
     templateCacheHitRate: metrics.templateCacheHitRate,
     configCacheHitRate: metrics.configCacheHitRate,
     containerReuseRate: metrics.containerReuseRate,
-    tests: metrics.tests.map(t => ({ relative: relative(root, t.file), reason: t.reason, status: t.status })),
+    // Reasons name the path that changed (`mounts /abs/dir`): shown relative to the root, as files are.
+    tests: metrics.tests.map(t => ({ relative: relative(root, t.file), reason: t.reason.replace(/^(includes|watches|mounts) (.+)$/, (all, verb: string, path: string) => (isAbsolute(path) ? `${verb} ${relative(root, path) || '.'}` : all)), status: t.status })),
   }
 }
 

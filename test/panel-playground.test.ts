@@ -85,6 +85,8 @@ describe('the panel on the playground in vite dev', () => {
     // The reload's list comes when every test it selected is done, in the order the runs finished
     // (which the two runs race for).
     await expect.poll(ran, { timeout: 20_000 }).toMatch(/^ran (.*, )?tests\/pages\.clnrm\.toml\.eta \(changed\)/)
+    // Why the other ran, with its path relative to the root as the files are.
+    expect(await ran()).toContain('tests/api.clnrm.toml.eta (mounts .)')
     // Vite's overlay came up too; out of the way for the clicks.
     await page.waitForSelector('vite-error-overlay', { timeout: 5000, ...attached })
     await page.evaluate('document.querySelectorAll("vite-error-overlay").forEach(o => o.remove())')
