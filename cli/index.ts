@@ -58,6 +58,11 @@ export async function main(argv: readonly string[], context: CliContext = proces
   const ctx: CommandContext = { ...context, c: plain }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? commands.find(cmd => cmd.name === rest[0]) : undefined
+    if (name === 'help' && rest[0] !== undefined && !topic && !rest[0].startsWith('-')) {
+      const error = unknownCommand(rest[0], commands)
+      ctx.stderr(`${ctx.c.red('error')} ${error.message}\n${error.hint ? `${ctx.c.cyan('hint:')} ${error.hint}\n` : ''}Run \`clnrm --help\` for usage.\n`)
+      return EXIT.usage
+    }
     ctx.stdout(topic ? commandHelp(topic) : mainHelp())
     return EXIT.ok
   }

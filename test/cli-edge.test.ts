@@ -110,6 +110,7 @@ describe('usage errors name the option as --help does and suggest what was meant
   it('an unknown command suggests the closest one and points at clnrm --help; a far miss lists the commands', async () => {
     expect(await usage(['rnu'])).toBe('error Unknown command "rnu". Did you mean "run"?\nRun `clnrm --help` for usage.\n')
     expect(await usage(['vaildate', 'x'])).toMatch(/^error Unknown command "vaildate"\. Did you mean "validate"\?\n/)
+    expect(await usage(['help', 'rnu'])).toBe('error Unknown command "rnu". Did you mean "run"?\nRun `clnrm --help` for usage.\n')
     const far = await usage(['xyzzy'])
     expect(far).toMatch(/^error Unknown command "xyzzy"\nhint: Commands: dev, run, validate,[^\n]*\nRun `clnrm --help` for usage\.\n$/)
     expect(far).not.toMatch(/Did you mean/)
