@@ -1,3 +1,4 @@
+import { sep } from 'node:path'
 import { createTestLoader } from '../core/index.ts'
 import type { LoadedTestFile, Project } from '../core/index.ts'
 import { affectedTests, changedFiles } from './changed.ts'
@@ -45,7 +46,8 @@ export async function selectTestFiles(args: CommandArgs, ctx: CommandContext): P
     results = results.filter(r => touched.has(r.file))
     if (!results.length) return { project, none: `No test files changed since ${ref}: nothing to run\n`, code: 0 }
     const indirect = results.filter(r => touched.get(r.file) !== 'changed')
-    for (const r of indirect) notes.push(`--changed: ${filterPath(r.file, project.root)} (${touched.get(r.file)})`)
+    // The graph names inputs by absolute path: shown relative to the root, as the tests are.
+    for (const r of indirect) notes.push(`--changed: ${filterPath(r.file, project.root)} (${touched.get(r.file)!.split(`${project.root}${sep}`).join('')})`)
   }
   return { project, results, notes }
 }
