@@ -222,7 +222,10 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       events.on('session:error', ({ message }) => logger.error(`[clnrm] ${printable(message)}`, { timestamp: true }))
       events.on('watch:add', ({ paths }) => server.watcher.add(paths.filter(p => relative(viteRoot, p).startsWith('..'))))
 
-      server.ws.on(CLIENT_READY_EVENT, (_data, client) => client.send(RESULTS_EVENT, current()))
+      server.ws.on(CLIENT_READY_EVENT, (_data, client) => {
+        client.send(RESULTS_EVENT, current())
+        overlays.connect(client)
+      })
       // The panel's rerun buttons. The payload comes off the wire: only a known scope is obeyed, and
       // a single file only when it is one of the session's tests (the page cannot pick other files).
       server.ws.on(RERUN_EVENT, (data: unknown) => {

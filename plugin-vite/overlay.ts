@@ -16,6 +16,8 @@ export interface OverlayTracker {
   engine: (state: EngineView | undefined) => void
   /** A page that just connected (a reload): it gets the current overlay, if any. */
   connect: (client: { send: (payload: ErrorPayload) => void }) => void
+  /** Resolves once every change so far is sent (tests use it). */
+  idle: () => Promise<void>
 }
 
 type ErrorBody = ErrorPayload['err']
@@ -96,6 +98,7 @@ export function createOverlayTracker(server: Pick<ViteDevServer, 'ws' | 'config'
   const failing = new Map<string, TestView>()
   let shown: { file: string; signature: string; payload: ErrorPayload } | undefined
   let engineDown: EngineView | undefined
+  const greeted = new WeakSet<object>()
   // One change at a time: building a payload reads the file, and a later change must win.
   let queue = Promise.resolve()
 
@@ -149,7 +152,12 @@ export function createOverlayTracker(server: Pick<ViteDevServer, 'ws' | 'config'
       // Coming back: the overlay shows a current failure again, or goes.
       if (changed) sync()
     },
+    idle: () => queue,
     connect(client) {
+      // Once per page: called on Vite's connect event and again when the clnrm client says it is
+      // ready (the fallback where Vite has no connect event); Vite hands out one object per socket.
+      if (greeted.has(client)) return
+      greeted.add(client)
       // After the queue: a page never gets a failure that was fixed meanwhile.
       void queue.then(() => {
         if (shown) client.send(shown.payload)

@@ -56,7 +56,7 @@ describe('the overlay tracker (in-process, a recording stand-in for Vite\'s ws)'
     const sent: Sent[] = []
     const server = { ws: { clients: new Set([{}]), send: (payload: Sent) => void sent.push(payload) }, config: { logger: { error: () => {} } } }
     const tracker = createOverlayTracker(server as unknown as Parameters<typeof createOverlayTracker>[0], mode)
-    return { sent, tracker, settle: () => new Promise(r => setTimeout(r, 20)) }
+    return { sent, tracker, settle: () => tracker.idle() }
   }
   const view = (name: string, status: TestView['status']): TestView => ({
     file: `/p/${name}.clnrm.toml`, relative: `${name}.clnrm.toml`, name, status,
