@@ -6,6 +6,7 @@ import type { FieldDef, KeyRule, TypeDef } from './fields.ts'
 import { assertionsTable } from './assertions.ts'
 import { limitsTable } from './limits.ts'
 import { matrixField } from './matrix.ts'
+import { otelValidationTable } from './otel-validation.ts'
 import { artifactsField, expectTable, otelTable } from './otel/format.ts'
 
 export { expectTable, otelTable }
@@ -185,7 +186,7 @@ export const testFileTable: TypeDef & { kind: 'table' } = table({
   }), 'Extra inputs of this test for the dev loop.'),
   otel: field(otelTable, 'How services export OpenTelemetry spans to clnrm, and how long it waits for them.'),
   expect: field(expectTable, 'What the spans the services emit must show: `[[expect.span]]`, `[expect.graph]`, `[expect.counts]`, `[[expect.window]]`, `[expect.order]`, `[expect.status]`, `[expect.hermeticity]`.'),
-  otel_validation: notSupported('upstream\'s older OpenTelemetry validation tables (write [[expect.span]] and the other expect.* tables)'),
+  otel_validation: field(otelValidationTable, 'Upstream\'s older span checks, mapped onto the `expect.*` checks (`expected_spans` as `[[expect.span]]`, `expect_graph` as `[expect.graph]`…); `expected_traces` need one trace to hold the spans named.'),
   assertions: field(assertionsTable, 'Claims about the run, judged after it: the checkable keys; any other key is `CLNRM_NOT_SUPPORTED`.'),
   matrix: matrixField,
   report: notSupported('per-file report settings (use --reporter and --output)'),

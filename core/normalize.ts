@@ -7,6 +7,7 @@ import { normalizeAssertions } from './assertions.ts'
 import { normalizeLimits } from './limits.ts'
 import { matrixCombinations, matrixSpec, normalizeMatrix, variantOf } from './matrix.ts'
 import { collectsSpans, normalizeOtel } from './otel/normalize.ts'
+import { mergeExpectations, normalizeOtelValidation } from './otel-validation.ts'
 import type { PathCheck } from './path-checks.ts'
 import { outside } from './real-path.ts'
 import { portEnvName } from './plan.ts'
@@ -147,7 +148,9 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
     return absolute
   })
   const watch = { files: watchPaths('files'), modules: watchPaths('modules') }
-  const { otel, expect } = normalizeOtel(doc, steps.some(step => step.collectSpans), serviceIds, error)
+  // Upstream's [otel_validation] checks join the expect.* ones: the same receiver, the same verdict.
+  const { otel, expect } = normalizeOtel(doc, steps.some(step => step.collectSpans), serviceIds, error,
+    own => mergeExpectations(own, normalizeOtelValidation(doc.otel_validation, doc.expect, serviceIds, error)))
   const assertions = normalizeAssertions(doc, !!otel, services, error)
   const matrix = normalizeMatrix(doc.matrix, error)
   if (matrix && !ctx.matrixRendered) {

@@ -197,3 +197,47 @@ describe('service keys', () => {
     expect(human.stdout).toContain('password = (value hidden)')
   })
 })
+
+describe('[otel_validation]', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir('clnrm-otel-validation-')))
+  afterEach(() => cleanup())
+
+  it('upstream\'s older span checks run on real spans: a file whose spans hold them passes, one whose do not fails naming each rule and its key', async () => {
+    cpSync(fixture('tables', 'otel-validation'), dir, { recursive: true })
+    const run = await cli(['run', 'pass.clnrm.toml', 'fail.clnrm.toml', '--reporter', 'json'], dir)
+    expect(run.code, run.stderr).toBe(1)
+    type Verdict = { checked: number; rules: string[]; failures: Array<{ rule: string; actual: string; source: unknown[] }> }
+    const tests = (JSON.parse(run.stdout) as { tests: Array<{ name: string; status: string; spans: Verdict }> }).tests
+    const pass = tests.find(t => t.name === 'otel_validation holds')!
+    expect(pass.status).toBe('pass')
+    expect(pass.spans.rules).toEqual([
+      'expect.span[job]', 'expect.span[job.step]', 'expect.counts.spans_total', 'expect.counts.by_name[job.step]',
+      'expect.status.by_name[job]', 'expect.hermeticity.resource_attrs.must_match', 'otel_validation.expected_traces[0]',
+    ])
+    const fail = tests.find(t => t.name === 'otel_validation fails')!
+    expect(fail.status).toBe('fail')
+    expect(fail.spans.failures.map(f => [f.rule, f.source])).toEqual([
+      ['expect.span[job].attrs.all', ['otel_validation', 'expected_spans', 0]],
+      ['otel_validation.expected_traces[0]', ['otel_validation', 'expected_traces', 0]],
+    ])
+    expect(fail.spans.failures[1]!.actual).toContain('lacks a span named "job.cleanup"')
+    expect(clnrmContainers(run.pid)).toEqual([])
+  })
+
+  it('keys that map onto no check are CLNRM_NOT_SUPPORTED, a table with no check or turned off beside checks is an error; nothing starts', async () => {
+    cpSync(fixture('tables', 'otel-validation', 'unsupported.clnrm.toml'), `${dir}/claims.clnrm.toml`)
+    writeFileSync(`${dir}/empty.clnrm.toml`, '[meta]\nname = "e"\n[services.box]\nimage = "clnrm-examples/busybox:1"\n[[steps]]\nrun = "true"\n[otel_validation]\nenabled = true\nvalidate_spans = true\n')
+    writeFileSync(`${dir}/off.clnrm.toml`, '[meta]\nname = "o"\n[services.box]\nimage = "clnrm-examples/busybox:1"\n[[steps]]\nrun = "true"\n[otel_validation]\nenabled = false\n[[otel_validation.expected_spans]]\nname = "x"\n')
+    const run = await cli(['run', '.'], dir)
+    expect(run.code).toBe(1)
+    expect(run.stderr).toContain('claims.clnrm.toml:12:1 error CLNRM_NOT_SUPPORTED')
+    expect(run.stderr).toContain('claims.clnrm.toml:13:1 error CLNRM_NOT_SUPPORTED')
+    expect(run.stderr).toContain('claims.clnrm.toml:17:12 error CLNRM_NOT_SUPPORTED')
+    expect(run.stderr).toContain('empty.clnrm.toml:7:1 error CLNRM_MISSING_KEY')
+    expect(run.stderr).toContain('off.clnrm.toml:8:11 error CLNRM_CONFLICTING_KEYS')
+    expect(run.stdout).toContain('3 invalid')
+    expect(clnrmContainers(run.pid)).toEqual([])
+  })
+})

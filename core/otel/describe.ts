@@ -1,4 +1,5 @@
 import type { CountBound, RulePath, SpanExpectations, SpanRule } from './types.ts'
+import { describeTraceRule, traceRuleName } from './trace-rule.ts'
 
 /** One declared rule: its name (as failures name it) and what it asks for, in words. */
 export interface DescribedRule {
@@ -82,5 +83,6 @@ export function describeExpectations(expect: SpanExpectations): DescribedRule[] 
     if (hermeticity.resourceAttrsMustMatch) rules.push({ rule: 'expect.hermeticity.resource_attrs.must_match', expected: `every resource has ${map(hermeticity.resourceAttrsMustMatch)}`, source: [...hermeticity.source, 'resource_attrs', 'must_match'] })
     if (hermeticity.spanAttrsForbidKeys) rules.push({ rule: 'expect.hermeticity.span_attrs.forbid_keys', expected: `no span has any of the attributes ${hermeticity.spanAttrsForbidKeys.join(', ')}`, source: [...hermeticity.source, 'span_attrs', 'forbid_keys'] })
   }
+  expect.traces?.forEach((trace, i) => rules.push({ rule: traceRuleName(i), expected: describeTraceRule(trace), source: trace.source }))
   return rules
 }

@@ -1,6 +1,7 @@
 import { describeBound, describeExpectations } from './describe.ts'
 import { evaluateHermeticity, listed } from './hermeticity.ts'
 import { indexSpans } from './span-index.ts'
+import { evaluateTraceRule } from './trace-rule.ts'
 import type { SpanIndex } from './span-index.ts'
 import { evaluateSpanRule, MAX_SPAN_IDS } from './span-rules.ts'
 import type { CountBound, RulePath, Span, SpanExpectations, SpanRuleFailure, StatusCode } from './types.ts'
@@ -73,6 +74,7 @@ export function evaluateSpanExpectations(spans: readonly Span[], expectations: S
     }
   }
   if (hermeticity) for (const result of evaluateHermeticity(hermeticity, spans, context.internalHosts ?? [])) add(result.failure)
+  expectations.traces?.forEach((trace, i) => add(evaluateTraceRule(trace, index, i)))
   const rules = describeExpectations(expectations).map(r => r.rule)
   return { checked: rules.length, rules, failures }
 }

@@ -59,9 +59,17 @@ export function collectsSpans(artifacts: Table | undefined, path: KeyPath, repor
  * `collecting` says whether any step reads spans from its stdout; `serviceIds` are the test's own
  * hosts for `no_external_services`.
  */
-export function normalizeOtel(doc: Table, collecting: boolean, serviceIds: readonly string[], report: Report): { otel?: OtelSpec; expect?: SpanExpectations } {
+export function normalizeOtel(
+  doc: Table,
+  collecting: boolean,
+  serviceIds: readonly string[],
+  report: Report,
+  /** Checks declared elsewhere (`[otel_validation]`), merged with the `expect.*` tables. */
+  merge?: (declared: SpanExpectations | undefined) => SpanExpectations | undefined,
+): { otel?: OtelSpec; expect?: SpanExpectations } {
   const declared = doc.expect !== undefined && Object.keys(doc.expect).length > 0
-  const expect = declared ? normalizeExpect(doc.expect as Table, serviceIds, report) : undefined
+  const own = declared ? normalizeExpect(doc.expect as Table, serviceIds, report) : undefined
+  const expect = merge ? merge(own) : own
   if (doc.otel === undefined && !expect) return {}
   const table: Table = doc.otel ?? {}
   const exporter: OtelSpec['exporter'] = table.exporter ?? 'otlp'
@@ -102,7 +110,8 @@ export function normalizeOtel(doc: Table, collecting: boolean, serviceIds: reado
   return { otel, expect }
 }
 
-function normalizeExpect(table: Table, serviceIds: readonly string[], report: Report): SpanExpectations {
+/** The checked `expect.*` tables as `SpanExpectations` (sources at `expect.*`). */
+export function normalizeExpect(table: Table, serviceIds: readonly string[], report: Report): SpanExpectations {
   const result: SpanExpectations = { spans: [], windows: [] }
   ;((table.span ?? []) as Table[]).forEach((rule, index) => {
     const source = ['expect', 'span', index]

@@ -134,6 +134,11 @@ export interface SpanExpectations {
     internalHosts?: string[]
     source: RulePath
   }
+  /**
+   * Upstream's `[[otel_validation.expected_traces]]`: one trace holds a span of each name (globs),
+   * and, in that trace, each `[parent, child]` is a direct edge.
+   */
+  traces?: Array<{ spanNames: string[]; parentChild: Array<[string, string]>; source: RulePath }>
 }
 
 /** `[otel]`: how services export, and how long clnrm waits for their spans. */
