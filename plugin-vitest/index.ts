@@ -75,8 +75,9 @@ export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
     },
 
     async transform(code, id) {
-      const file = id.replace(/[?#].*$/, '')
-      if (!isTestFile(file)) return
+      // Only the test module itself: `?raw`, `?url` and other queries keep Vite's meaning.
+      if (!isTestFile(id)) return
+      const file = id
       let loaded: LoadedTestFile
       let projectRoot = root
       try {

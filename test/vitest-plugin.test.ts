@@ -269,6 +269,8 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
     vitest = await startVitest('test', [], { root: project.dir, watch: true, reporters: [reporter] })
     await expect.poll(() => runs.length, { timeout: 60_000 }).toBe(1)
     expect(runs[0]!['tests/greet.clnrm.toml.eta']![0]!.state).toBe('passed')
+    const warm = clnrmContainers(process.pid).sort()
+    expect(warm.length).toBeGreaterThan(0)
 
     // The partial: the step now expects another word and fails.
     writeFileSync(join(project.dir, 'tests/_greeting.eta'), 'expected_output_regex = "^bye"\n')
@@ -280,6 +282,8 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
     writeFileSync(greet, readFileSync(greet, 'utf8').replace('word: \'hi\'', 'word: \'hi there\''))
     writeFileSync(join(project.dir, 'tests/_greeting.eta'), files['tests/_greeting.eta']!)
     await expect.poll(() => runs.at(-1)?.['tests/greet.clnrm.toml.eta']?.[0]?.state, { timeout: 30_000 }).toBe('passed')
+    // Each rerun is a new worker; the containers are the same ones, kept warm by the main process.
+    expect(clnrmContainers(process.pid).sort()).toEqual(warm)
 
     // An input named by [watch] files reruns only the file that watches it.
     const before = runs.length
@@ -357,6 +361,17 @@ describe('clnrm/vitest through the vitest CLI', () => {
       expect(clnrmContainers(vitest.pid)).toEqual([])
     }
   }, 120_000)
+
+  it('without a Docker engine, fails each clnrm test\'s first step with the engine error and its hint, skips the rest, and exits', async () => {
+    const project = await userProject(['tests/fail'])
+    cleanup = project.cleanup
+    const vitest = spawnCli([], project.dir, { script: [vitestCli, 'run'], env: { DOCKER_HOST: 'tcp://127.0.0.1:1' } })
+    const exit = await vitest.exited
+    expect(exit.code).toBe(1)
+    expect(exit.ms).toBeLessThan(30_000)
+    expect(vitest.output()).toMatch(/FAIL\s+tests\/fail\.clnrm\.toml:7:1 > failing > first\s+CLNRM_ENGINE_UNAVAILABLE: .*\n\s*hint: /)
+    expect(vitest.output()).toMatch(/Tests\s+1 failed \| 3 skipped \(4\)/)
+  }, 60_000)
 
   it('honours -t and --shard, as for any Vitest test', async () => {
     const project = await userProject(['tests/pass', 'tests/fail', 'tests/greet', 'tests/_greeting'])
