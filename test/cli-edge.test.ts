@@ -173,6 +173,13 @@ describe('clnrm init ends with the next commands for the package manager in use 
     expect(next(await init(['p'], 'pnpm/9.0.0 npm/? node/v20.19.0 linux x64'))).toMatch(/^\nNext:\n {2}pnpm add -D clnrm\n {2}pnpm exec clnrm validate p\n/)
   })
 
+  it('under Deno: deno run -A npm:clnrm, and no install line', async () => {
+    const deno = resolve(import.meta.dirname, '../node_modules/.bin/deno')
+    const out = spawnCommand(deno, ['run', '-A', bin, 'init'], dir, { DENO_NO_UPDATE_CHECK: '1', npm_config_user_agent: '' })
+    expect((await out.exited).code).toBe(0)
+    expect(next(out.stdout())).toBe('\nNext:\n  deno run -A npm:clnrm validate\n  deno run -A npm:clnrm run\n  deno run -A npm:clnrm dev\n')
+  })
+
   it('with a Vite config, the exact plugin lines (and the tests glob when the tests are not at the Vite root)', async () => {
     await writeFile(join(dir, 'package.json'), '{ "devDependencies": { "clnrm": "^0.1.0", "vite": "^8.0.0" } }\n')
     await writeFile(join(dir, 'vite.config.ts'), 'export default {}\n')
@@ -187,9 +194,9 @@ describe('clnrm init ends with the next commands for the package manager in use 
 })
 
 /** Spawns any command with plain output, collecting stdout and stderr. */
-function spawnCommand(command: string, args: string[], cwd: string): { stdout: () => string; exited: Promise<{ code: number | null; ms: number }> } {
+function spawnCommand(command: string, args: string[], cwd: string, env: Record<string, string> = {}): { stdout: () => string; exited: Promise<{ code: number | null; ms: number }> } {
   const started = performance.now()
-  const child = spawn(command, args, { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(command, args, { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', (d: Buffer) => void (out += d.toString()))
   child.stderr.on('data', (d: Buffer) => void (out += d.toString()))
