@@ -68,6 +68,24 @@ describe('dev session (real files, real engine)', () => {
     expect(reload.metrics.totalLatencyMs).toBeGreaterThan(0)
   })
 
+  it('reruns one test file on request, and nothing for a path that is not one of its tests', async () => {
+    const rec = await start({
+      'tests/a.clnrm.toml': testFile('a', 'echo a'),
+      'tests/b.clnrm.toml': testFile('b', 'echo b'),
+    })
+    const mark = rec.log.length
+    // What the Vite panel's rerun button asks for; a page must not make it run other files.
+    expect(session.rerun({ file: join(dir, 'clnrm.toml') })).toBe(0)
+    expect(session.rerun({ file: '/etc/hostname' })).toBe(0)
+    expect(session.rerun({ file: join(dir, 'tests/b.clnrm.toml') })).toBe(1)
+    await session.idle()
+    const after = rec.since(mark)
+    expect(after.filter(e => e.type === 'test:result').map(e => e.payload.result.name)).toEqual(['b'])
+    expect(after.filter(e => e.type === 'reload:done').map(e => e.payload.selected)).toEqual([[{ test: join(dir, 'tests/b.clnrm.toml'), reason: 'rerun' }]])
+    // Nothing failed: "failed" starts nothing and says so by its count.
+    expect(session.rerun('failed')).toBe(0)
+  })
+
   it('reruns exactly the tests that include an edited partial', async () => {
     const includer = (name: string) => `[meta]\nname = "${name}"\n<%~ include('./_svc.eta') %>\n[[steps]]\nrun = "echo $WHO"\nexpected_output_regex = "(?m)^one$"\n`
     const rec = await start({
