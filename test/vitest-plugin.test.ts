@@ -373,7 +373,7 @@ describe('clnrm/vitest through the vitest CLI', () => {
     expect(vitest.output()).toMatch(/Tests\s+1 failed \| 3 skipped \(4\)/)
   }, 60_000)
 
-  it('honours -t and --shard, as for any Vitest test', async () => {
+  it('honours -t, file:line and --shard, as for any Vitest test', async () => {
     const project = await userProject(['tests/pass', 'tests/fail', 'tests/greet', 'tests/_greeting'])
     cleanup = project.cleanup
     const json = (name: string): { testResults: Array<{ name: string; assertionResults: Array<{ fullName: string; status: string }> }> } =>
@@ -388,12 +388,17 @@ describe('clnrm/vitest through the vitest CLI', () => {
     expect(seen['failing first']).toBe('skipped')
     expect(seen['passing say hello']).toBe('skipped')
 
+    // A line filter selects the step written there.
+    const byLine = spawnCli([], project.dir, { script: [vitestCli, 'run', 'tests/pass.clnrm.toml:12', '--reporter=json', '--outputFile=line.json'] })
+    expect((await byLine.exited).code).toBe(0)
+    expect(statuses('line.json')).toEqual({ 'passing say hello': 'skipped', 'passing longer than Vitest\'s testTimeout': 'passed', 'passing assertions': 'skipped' })
+
     const shards = [1, 2].map(i => spawnCli([], project.dir, { script: [vitestCli, 'run', `--shard=${i}/2`, '--reporter=json', `--outputFile=shard${i}.json`] }))
     await Promise.all(shards.map(s => s.exited))
     const filesOf = (i: number): string[] => json(`shard${i}.json`).testResults.map(f => f.name.slice(project.dir.length + 1)).sort()
     expect(filesOf(1).length).toBeGreaterThan(0)
     expect(filesOf(2).length).toBeGreaterThan(0)
     expect([...filesOf(1), ...filesOf(2)].sort()).toEqual(['tests/fail.clnrm.toml', 'tests/greet.clnrm.toml.eta', 'tests/pass.clnrm.toml'])
-    for (const shard of [filtered, ...shards]) expect(clnrmContainers(shard.pid)).toEqual([])
+    for (const shard of [filtered, byLine, ...shards]) expect(clnrmContainers(shard.pid)).toEqual([])
   }, 120_000)
 })
