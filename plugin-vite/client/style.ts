@@ -60,4 +60,8 @@ pre { margin: 6px 0 0; padding: 6px 8px; background: var(--bg-code); color: var(
 p.empty { margin: 0; padding: 8px 12px; color: var(--dim); }
 p.empty.engine-error { color: var(--fail-strong); background: var(--fail-tint); border-bottom: 1px solid var(--row-border); }
 footer { padding: 8px 12px; color: var(--dim); }
-${WATERFALL_STYLE}`
+${WATERFALL_STYLE}
+@media (forced-colors: active) {
+  button.badge, button.toggle, .panel { border: 1px solid ButtonText; }
+  :focus-visible, button.badge:focus-visible, button.toggle:focus-visible { outline-color: Highlight; }
+}`
