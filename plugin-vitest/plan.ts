@@ -5,14 +5,12 @@ import type { FilePlan, PlannedSuite, PlannedTest, SourcePosition } from './gene
 
 /** Time for the run server's answer to cross to the worker, on top of the TOML's timeouts. */
 const GRACE_MS = 2_000
-/** Creating and starting containers (images are local, never pulled in a test run). */
-const START_MS = 60_000
+/** Creating and starting containers, an image pull included: a generous backstop, never the verdict. */
+const START_MS = 300_000
 
 /**
- * Vitest's timeout for the first step: the step's own `timeout`, plus what the run may spend
- * before it (containers starting, readiness waits from the TOML). clnrm enforces the step timeout
- * itself and reports it as the step's failure; Vitest's timer is only a backstop that must never
- * fire first.
+ * What a run may spend before its first step: creating and starting containers, and the
+ * readiness waits the TOML declares.
  */
 export function startAllowanceMs(spec: TestSpec): number {
   let ready = 0
@@ -48,19 +46,26 @@ export async function planFile(loaded: LoadedTestFile, root: string): Promise<Fi
   return { file, suites }
 }
 
+/**
+ * The tests of one clnrm test, with Vitest timeouts from the TOML. clnrm enforces each step's
+ * `timeout` itself and reports it as the step's failure; Vitest's timer is only a backstop that
+ * must never fire first. A test's timer starts when it starts, and the first one to run (with
+ * `-t`, maybe a later step) waits for the containers and every step before it: so each test gets
+ * the start allowance plus the timeouts of its step and all steps before it.
+ */
 async function planTests(spec: TestSpec, locate: (path: ReadonlyArray<string | number>) => Promise<SourcePosition>): Promise<PlannedTest[]> {
-  const tests: PlannedTest[] = await Promise.all(spec.steps.map(async (step, index) => ({
-    name: step.name,
-    kind: 'step' as const,
-    timeoutMs: step.timeoutMs + GRACE_MS + (index === 0 ? startAllowanceMs(spec) : 0),
-    at: await locate(step.source),
-  })))
-  // Judged after the last step: settling waits for spans within the test's budget.
-  const afterSteps = (spec.otel?.settleTimeoutMs ?? 0) + GRACE_MS + (spec.steps.length === 0 ? startAllowanceMs(spec) : 0)
-  if (spec.expect) tests.push({ name: 'spans', kind: 'spans', timeoutMs: afterSteps, at: await locate(['expect']) })
+  let budget = startAllowanceMs(spec) + GRACE_MS
+  const tests: PlannedTest[] = []
+  for (const step of spec.steps) {
+    budget += step.timeoutMs
+    tests.push({ name: step.name, kind: 'step', timeoutMs: budget, at: await locate(step.source) })
+  }
+  // Judged after the last step: settling waits for spans.
+  budget += spec.otel?.settleTimeoutMs ?? 0
+  if (spec.expect) tests.push({ name: 'spans', kind: 'spans', timeoutMs: budget, at: await locate(['expect']) })
   if (spec.assertions?.length) {
     const first = spec.assertions[0]!.path
-    tests.push({ name: 'assertions', kind: 'assertions', timeoutMs: afterSteps, at: await locate(first.slice(0, -1)) })
+    tests.push({ name: 'assertions', kind: 'assertions', timeoutMs: budget, at: await locate(first.slice(0, -1)) })
   }
   return tests
 }

@@ -2,6 +2,8 @@ import { SourceMap } from 'node:module'
 import { describe, expect, it } from 'vitest'
 import type { FilePlan } from '../plugin-vitest/generate.ts'
 import { encodeMappings, generateModule } from '../plugin-vitest/generate.ts'
+import { planFile, startAllowanceMs } from '../plugin-vitest/plan.ts'
+import { createTestLoader } from '../core/index.ts'
 
 // The generated module's map, read back by Node's own source map reader (0-based lines and columns there).
 describe('generateModule', () => {
@@ -47,5 +49,48 @@ describe('generateModule', () => {
     const decoded = new SourceMap({ version: 3, file: 'x', sources: ['x'], sourcesContent: [''], sourceRoot: '', names: [], mappings })
     expect(decoded.findEntry(0, 0)).toMatchObject({ originalLine: 999, originalColumn: 6 })
     expect(decoded.findEntry(2, 0)).toMatchObject({ originalLine: 0, originalColumn: 0 })
+  })
+})
+
+describe('planFile', () => {
+  const loader = createTestLoader({ project: { root: '/p', vars: {}, determinism: {} } })
+  const toml = `[meta]
+name = "t"
+
+[services.box]
+image = "busybox:1.36"
+
+[[steps]]
+name = "slow"
+run = "sleep 5"
+timeout = "10s"
+
+[[steps]]
+name = "quick"
+run = "true"
+timeout = "1s"
+
+[assertions]
+all_steps_should_succeed = true
+`
+
+  it('gives each test a Vitest timeout covering the start and every step up to it, from the TOML', async () => {
+    const loaded = loader.loadSource('/p/tests/t.clnrm.toml', toml)
+    const plan = await planFile(loaded, '/p')
+    const start = startAllowanceMs(loaded.spec!)
+    // Filtered to "quick" alone, its test still waits for "slow" first: its timer must allow for it.
+    expect(plan.suites[0]!.tests.map(t => [t.name, t.kind, t.timeoutMs - start, t.at.line])).toEqual([
+      ['slow', 'step', 2_000 + 10_000, 7],
+      ['quick', 'step', 2_000 + 11_000, 12],
+      ['assertions', 'assertions', 2_000 + 11_000, 17],
+    ])
+    expect(plan.suites[0]).toMatchObject({ name: 't', at: { line: 1, column: 1 } })
+    expect(plan.invalid).toBeUndefined()
+  })
+
+  it('turns an invalid file into one located problem message', async () => {
+    const plan = await planFile(loader.loadSource('/p/tests/t.clnrm.toml', toml.replace('timeout = "1s"', 'timeout = "soon"')), '/p')
+    expect(plan.invalid).toMatchObject({ at: { line: 15, column: 11 }, message: expect.stringMatching(/^tests\/t\.clnrm\.toml:15:11 CLNRM_INVALID_DURATION/) })
+    expect(plan.suites).toEqual([{ name: 't.clnrm.toml', at: { line: 15, column: 11 }, tests: [] }])
   })
 })
