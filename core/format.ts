@@ -6,6 +6,7 @@ import type { FieldDef, KeyRule, TypeDef } from './fields.ts'
 import { assertionsTable } from './assertions.ts'
 import { limitsTable } from './limits.ts'
 import { matrixField } from './matrix.ts'
+import { reportTable } from './report-table.ts'
 import { otelValidationTable } from './otel-validation.ts'
 import { artifactsField, expectTable, otelTable } from './otel/format.ts'
 
@@ -189,7 +190,7 @@ export const testFileTable: TypeDef & { kind: 'table' } = table({
   otel_validation: field(otelValidationTable, 'Upstream\'s older span checks, mapped onto the `expect.*` checks (`expected_spans` as `[[expect.span]]`, `expect_graph` as `[expect.graph]`…); `expected_traces` need one trace to hold the spans named.'),
   assertions: field(assertionsTable, 'Claims about the run, judged after it: the checkable keys; any other key is `CLNRM_NOT_SUPPORTED`.'),
   matrix: matrixField,
-  report: notSupported('per-file report settings (use --reporter and --output)'),
+  report: field(reportTable, 'Reports `clnrm run` writes for this file\'s tests: `json`, `junit`, `digest` (paths relative to the project root).'),
   limits: field(limitsTable, 'CPU and memory limits of every service container of the test.'),
   vars: field(record(any), 'Data for this file\'s template tags (`it.<name>`, `it.vars.<name>`): overrides `[vars]` of clnrm.toml, and `--var` overrides both. Shown by `clnrm dry-run`; data, not a claim, so nothing is checked.'),
 })

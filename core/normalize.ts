@@ -8,6 +8,7 @@ import { normalizeLimits } from './limits.ts'
 import { matrixCombinations, matrixSpec, normalizeMatrix, variantOf } from './matrix.ts'
 import { collectsSpans, normalizeOtel } from './otel/normalize.ts'
 import { mergeExpectations, normalizeOtelValidation } from './otel-validation.ts'
+import { normalizeReport } from './report-table.ts'
 import type { PathCheck } from './path-checks.ts'
 import { outside } from './real-path.ts'
 import { portEnvName } from './plan.ts'
@@ -152,6 +153,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
   const { otel, expect } = normalizeOtel(doc, steps.some(step => step.collectSpans), serviceIds, error,
     own => mergeExpectations(own, normalizeOtelValidation(doc.otel_validation, doc.expect, serviceIds, error)))
   const assertions = normalizeAssertions(doc, !!otel, services, error)
+  const reports = normalizeReport(doc.report, ctx.root, error)
   const matrix = normalizeMatrix(doc.matrix, error)
   if (matrix && !ctx.matrixRendered) {
     error('CLNRM_MATRIX_UNUSED', `[matrix] runs this test ${matrixCombinations(matrix).length} times with the same steps: only templates read its values`, ['matrix'], 'table',
@@ -173,6 +175,7 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
     ...(expect && { expect }),
     ...(assertions && { assertions }),
     ...(doc.vars !== undefined && { vars: doc.vars }),
+    ...(reports && { report: reports }),
   }
   // A plain file's matrix runs the same spec once per combination; a template's was rendered per combination.
   if (!matrix || ctx.matrixRendered) return { diagnostics: out, paths, spec }

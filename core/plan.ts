@@ -80,6 +80,8 @@ export interface TestPlan {
   vars?: Record<string, unknown>
   /** The `[matrix]` combination this plan runs. */
   matrix?: Record<string, string>
+  /** `[report]`: the files `clnrm run` writes for this test file. */
+  report?: { json?: string; junit?: string; digest?: string }
 }
 
 /** Resolves a spec into the plan `clnrm dry-run` prints. */
@@ -134,6 +136,7 @@ export function createPlan(spec: TestSpec): TestPlan {
     expectations: spec.expect ? describeExpectations(spec.expect).map(({ rule, expected }) => ({ rule, expected })) : [],
     ...(spec.vars !== undefined && { vars: spec.vars }),
     ...(spec.matrix !== undefined && { matrix: spec.matrix }),
+    ...(spec.report !== undefined && { report: spec.report }),
   }
 }
 

@@ -1,6 +1,7 @@
 import type { OtelSpec, SpanExpectations } from './otel/types.ts'
 import type { AssertionSpec } from './assertions.ts'
 import type { LimitsSpec } from './limits.ts'
+import type { ReportSpec } from './report-table.ts'
 
 /** A mount of a host path into a service's container. */
 export interface VolumeSpec {
@@ -127,6 +128,8 @@ export interface TestSpec {
    * theirs side by side (these `steps`, each named after its combination).
    */
   variants?: TestSpec[]
+  /** `[report]`: the reports `clnrm run` writes for this file, absolute paths. */
+  report?: ReportSpec
 }
 
 /** Default per-step timeout. */

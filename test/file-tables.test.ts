@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
-import { cpSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createTestLoader, runTest } from '../core/index.ts'
@@ -239,5 +240,48 @@ describe('[otel_validation]', () => {
     expect(run.stderr).toContain('off.clnrm.toml:8:11 error CLNRM_CONFLICTING_KEYS')
     expect(run.stdout).toContain('3 invalid')
     expect(clnrmContainers(run.pid)).toEqual([])
+  })
+})
+
+describe('[report]', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeEach(async () => ({ dir, cleanup } = await tempDir('clnrm-report-')))
+  afterEach(() => cleanup())
+
+  it('clnrm run writes the file\'s json, junit and the digest of its spans, relative to the project root; dry-run names them', async () => {
+    cpSync(fixture('tables', 'report'), dir, { recursive: true })
+    const dry = await cli(['dry-run', 'report.clnrm.toml'], dir)
+    expect(dry.stdout).toMatch(/reports \(written after clnrm run\)\n\s+json reports\/reported\.json\n\s+junit reports\/reported\.junit\.xml\n\s+digest reports\/reported\.trace\.sha256/)
+    expect(existsSync(`${dir}/reports`)).toBe(false)
+    const run = await cli(['run', 'report.clnrm.toml'], dir)
+    expect(run.code, run.stdout + run.stderr).toBe(0)
+    expect(run.stderr).toContain('[report] wrote reports/reported.json')
+    const json = JSON.parse(readFileSync(`${dir}/reports/reported.json`, 'utf8')) as { summary: { passed: number }; tests: Array<{ name: string; file: string; spans: { spans: unknown[] } }> }
+    expect(json.summary.passed).toBe(1)
+    expect(json.tests.map(t => [t.name, t.file])).toEqual([['reported', 'report.clnrm.toml']])
+    expect(json.tests[0]!.spans.spans).toHaveLength(2)
+    const junit = readFileSync(`${dir}/reports/reported.junit.xml`, 'utf8')
+    expect(junit).toMatch(/^<\?xml/)
+    expect(junit).toContain('<testsuite name="reported" file="report.clnrm.toml"')
+    // The digest is upstream's: SHA-256 of the judged spans as JSON, then a newline.
+    const digest = readFileSync(`${dir}/reports/reported.trace.sha256`, 'utf8')
+    expect(digest).toBe(`${createHash('sha256').update(JSON.stringify(json.tests[0]!.spans.spans)).digest('hex')}\n`)
+    expect(clnrmContainers(run.pid)).toEqual([])
+  })
+
+  it('a path outside the project root is a located error, and two files naming one report stop the run before it starts', async () => {
+    cpSync(fixture('invalid', 'report-outside-root.clnrm.toml'), `${dir}/outside.clnrm.toml`)
+    const outside = await cli(['run', 'outside.clnrm.toml'], dir)
+    expect(outside.code).toBe(1)
+    expect(outside.stderr).toContain('outside.clnrm.toml:10:8 error CLNRM_INVALID_VALUE')
+    const file = (name: string): string => `[meta]\nname = "${name}"\n[services.box]\nimage = "clnrm-examples/busybox:1"\n[[steps]]\nrun = "true"\n[report]\njson = "same.json"\n`
+    writeFileSync(`${dir}/a.clnrm.toml`, file('a'))
+    writeFileSync(`${dir}/b.clnrm.toml`, file('b'))
+    const both = await cli(['run', 'a.clnrm.toml', 'b.clnrm.toml'], dir)
+    expect(both.code).toBe(2)
+    expect(both.stderr).toContain('same.json is the [report] of both')
+    expect(existsSync(`${dir}/same.json`)).toBe(false)
+    expect(clnrmContainers(both.pid)).toEqual([])
   })
 })

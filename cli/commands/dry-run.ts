@@ -46,6 +46,10 @@ function formatPlan(ctx: CommandContext, plan: TestPlan): string {
     lines.push(`  vars ${c.dim('(template data of this file)')}`)
     for (const [k, v] of Object.entries(plan.vars)) lines.push(`    ${printable(k)} = ${printable(JSON.stringify(v) ?? String(v))}`)
   }
+  if (plan.report) {
+    lines.push(`  reports ${c.dim('(written after clnrm run)')}`)
+    for (const [kind, path] of Object.entries(plan.report)) lines.push(`    ${kind} ${displayPath(ctx, path)}`)
+  }
   lines.push('  steps')
   plan.steps.forEach((step, i) => {
     lines.push(`    ${i + 1}. ${printable(step.name)} ${c.dim(`in ${step.service}`)}: ${printable(shellQuote(step.argv))}`)

@@ -8,6 +8,7 @@ import { EXIT, INTERRUPT_EXIT, UsageError } from '../errors.ts'
 import { compileNamePattern, selectSteps } from '../filters.ts'
 import { LAST_FAILED_FILE, recordLastFailed } from '../last-failed.ts'
 import { formatDiagnostic, formatEngineError, plural } from '../output.ts'
+import { fileReportConflict, writeFileReports } from '../file-reports.ts'
 import { checkOutputPaths, planReporters, writeReports } from '../reporters.ts'
 import { createProgress, formatInvalidFile, formatSkippedTest, formatSummary, formatTestResult } from '../run-output.ts'
 import { selectTestFiles } from '../run-select.ts'
@@ -92,6 +93,9 @@ export const runCommand: CommandDef = {
     const selected = shard ? selection.results.filter((_, i) => i % shard.count === shard.index - 1) : selection.results
     const invalid = selected.filter(r => hasErrors(r.diagnostics))
     const valid = selected.filter(r => !hasErrors(r.diagnostics))
+    // Before anything runs, as for --output: two files' [report] naming one file would lose results.
+    const reportConflict = fileReportConflict(valid.map(r => r.spec as TestSpec))
+    if (reportConflict) throw new UsageError(reportConflict, 'Give each test file its own [report] paths.')
     // Diagnostics go to stderr; an invalid file is also a result: a failed file, in the report and the summary.
     for (const r of selected) for (const d of r.diagnostics) ctx.stderr(formatDiagnostic(ctx, d))
     if (human) for (const r of invalid) ctx.stdout(formatInvalidFile(ctx, r.file, []))
@@ -199,6 +203,7 @@ export const runCommand: CommandDef = {
       const warnings = valid.flatMap(r => r.diagnostics.filter(d => d.severity === 'warning'))
       if (!await writeReports(ctx, reporters, report, { root: project.root, warnings })) return EXIT.usage
     }
+    if (!interrupted && !await writeFileReports(ctx, valid.map(r => r.spec as TestSpec), report, project.root)) return EXIT.usage
     if (interrupted) return INTERRUPT_EXIT[interrupted]
     return summary.failed || summary.errors || summary.invalid ? EXIT.failure : EXIT.ok
   },
