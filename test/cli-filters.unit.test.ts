@@ -17,6 +17,8 @@ describe('github workflow commands', () => {
     expect(escapeGithubProperty('100% done\r\nnext: a, b')).toBe('100%25 done%0D%0Anext%3A a%2C b')
     // % first: an escape sequence is never escaped twice.
     expect(escapeGithubData('%0A')).toBe('%250A')
+    // Other control characters from names and output are shown escaped, never raw in the log.
+    expect(escapeGithubData('a\u001B[32mb\u0000c\td')).toBe('a\\x1b[32mb\\0c\td')
   })
 
   it('writes ::kind props::message, leaving out properties without a value', () => {

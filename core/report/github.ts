@@ -2,11 +2,16 @@ import { isAbsolute, relative, sep } from 'node:path'
 import type { Diagnostic } from '../diagnostics.ts'
 import { formatDuration } from '../duration.ts'
 import type { RunReport } from './json.ts'
+import { printable } from './printable.ts'
 import type { ReportOptions } from './location.ts'
 
-/** Escapes the message of a GitHub workflow command: `%`, CR and LF, as the runner reads them back. */
+/**
+ * Escapes the message of a GitHub workflow command: `%`, CR and LF, as the runner reads them back.
+ * Other control characters (ESC, NUL) from test files and containers are shown escaped (`\x1b`), as
+ * in the terminal: an annotation cannot recolor the log or hide text.
+ */
 export function escapeGithubData(text: string): string {
-  return text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')
+  return printable(text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A'), true)
 }
 
 /** Escapes a property (`file=`, `title=`) of a workflow command: also `:` and `,`, which end a property. */
@@ -70,7 +75,7 @@ export function formatGithubAnnotations(report: RunReport, options: GithubReport
   return out.join('')
 }
 
-const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')
+const cell = (text: string): string => printable(text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' '))
 
 /** The Markdown job summary (`$GITHUB_STEP_SUMMARY`): the counts, then a table of what failed. */
 export function formatGithubSummary(report: RunReport, options: GithubReportOptions): string {
