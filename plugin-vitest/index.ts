@@ -1,6 +1,6 @@
 /// <reference types="vitest/config" />
 import { existsSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TemplateFunction } from 'eta'
 import { glob } from 'tinyglobby'
@@ -17,7 +17,11 @@ export type { RunServerInfo } from './protocol.ts'
 
 /** Options of the clnrm Vitest plugin. */
 export interface ClnrmVitestOptions {
-  /** Test files Vitest collects as clnrm tests, added to `test.include`. @default '**\/*.clnrm.toml{,.eta}' */
+  /**
+   * Test files Vitest collects as clnrm tests (globs relative to the Vitest root), added to
+   * `test.include`. Without it, the `tests` globs of the project's clnrm.toml, as the CLI finds them.
+   * @default clnrm.toml's `tests`, else '**\/*.clnrm.toml{,.eta}'
+   */
   include?: string | string[]
   /** Template vars, overriding `clnrm.toml` [vars]. @default {} */
   vars?: Record<string, string>
@@ -41,7 +45,6 @@ const setupFile = beside('global-setup')
  * reruns it in watch mode.
  */
 export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
-  const include = options.include === undefined ? [...DEFAULT_INCLUDE] : [options.include].flat()
   const vars = options.vars ?? {}
   const templateCache = new MemoryCache<string, TemplateFunction>({ max: 100 })
   const configCache = new MemoryCache<string, CachedConfig>({ max: 500, ttl: 5 * 60_000 })
@@ -55,6 +58,7 @@ export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
     async config(config) {
       const { configDefaults } = await import('vitest/config')
       const test = config.test ?? {}
+      const include = options.include === undefined ? await projectGlobs(resolve(config.root ?? process.cwd()), vars) : [options.include].flat()
       const provided: SetupOptions = { vars }
       // Vite concatenates arrays when merging: add to the user's lists, or to Vitest's defaults
       // when the user has none (setting one would replace the defaults).
@@ -102,4 +106,16 @@ export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
       return generateModule(await planFile(loaded, projectRoot), runtimeFile, code)
     },
   }
+}
+
+/**
+ * The `tests` globs of clnrm.toml, relative to the Vitest root, so Vitest collects the files
+ * `clnrm run` would; the plugin's default without a project file, or with one that does not load
+ * (its tests then report why).
+ */
+async function projectGlobs(viteRoot: string, vars: Record<string, string>): Promise<string[]> {
+  const project = await loadProject({ cwd: viteRoot, vars }).catch(() => undefined)
+  if (!project?.file) return [...DEFAULT_INCLUDE]
+  const prefix = relative(viteRoot, project.root).split(sep).join('/')
+  return project.tests.map(glob => (prefix ? posix.join(prefix, glob) : glob))
 }

@@ -155,10 +155,15 @@ async function userProject(only?: string[]): Promise<{ dir: string; cleanup: () 
     mkdirSync(join(made.dir, path, '..'), { recursive: true })
     writeFileSync(join(made.dir, path), text)
   }
-  mkdirSync(join(made.dir, 'node_modules'))
-  symlinkSync(join(root, 'node_modules/vitest'), join(made.dir, 'node_modules/vitest'))
-  symlinkSync(root, join(made.dir, 'node_modules/clnrm'))
+  linkModules(made.dir)
   return made
+}
+
+/** `vitest` from this checkout's node_modules, `clnrm` as this checkout (its package exports: the build). */
+function linkModules(dir: string): void {
+  mkdirSync(join(dir, 'node_modules'))
+  symlinkSync(join(root, 'node_modules/vitest'), join(dir, 'node_modules/vitest'))
+  symlinkSync(root, join(dir, 'node_modules/clnrm'))
 }
 
 interface Reported {
@@ -260,6 +265,32 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
     vitest = undefined
     expect(clnrmContainers(process.pid)).toEqual([])
   }, 120_000)
+
+  it('collects the files clnrm.toml\'s tests globs name, or those of the include option, beside Vitest\'s own', async () => {
+    const made = await tempDir('clnrm-vitest-globs-')
+    cleanup = made.cleanup
+    linkModules(made.dir)
+    const write = (path: string, text: string): void => {
+      mkdirSync(join(made.dir, path, '..'), { recursive: true })
+      writeFileSync(join(made.dir, path), text)
+    }
+    write('package.json', '{ "private": true, "type": "module" }\n')
+    write('clnrm.toml', 'tests = ["e2e/**/*.clnrm.toml"]\n')
+    for (const path of ['e2e/a.clnrm.toml', 'tests/b.clnrm.toml', 'e2e/_partial.clnrm.toml']) write(path, files['tests/pass.clnrm.toml']!)
+    write('tests/plain.test.ts', files['tests/plain.test.ts']!)
+    const collected = async (options: string): Promise<string[]> => {
+      write('vitest.config.ts', `import { clnrm } from 'clnrm/vitest'\nexport default { plugins: [clnrm(${options})] }\n`)
+      const instance = await createVitest('test', { root: made.dir, watch: false, reporters: [quiet] })
+      try {
+        return (await instance.globTestSpecifications()).map(spec => spec.moduleId.slice(made.dir.length + 1)).sort()
+      }
+      finally {
+        await instance.close()
+      }
+    }
+    expect(await collected('')).toEqual(['e2e/a.clnrm.toml', 'tests/plain.test.ts'])
+    expect(await collected('{ include: \'tests/**/*.clnrm.toml\' }')).toEqual(['tests/b.clnrm.toml', 'tests/plain.test.ts'])
+  })
 
   it('reruns a clnrm file in watch mode when it, its partial, a [watch] files input or clnrm.toml is saved', async () => {
     const project = await userProject(['tests/greet', 'tests/_greeting', 'tests/watched', 'tests/data', 'clnrm.toml'])
