@@ -2,7 +2,7 @@ import * as mittModule from 'mitt'
 import type { Diagnostic } from './diagnostics.ts'
 import type { Selection } from './graph.ts'
 import type { HotReloadMetrics } from './metrics.ts'
-import type { PoolEvent } from './pool.ts'
+import type { PoolEvent } from './engine/pool.ts'
 import type { TestResult } from './run.ts'
 
 /** Every event of a dev session. Payloads are plain data: the same object goes to a terminal, NDJSON and HMR. */

@@ -1,5 +1,5 @@
-import type { ExecResult } from './exec/types.ts'
-import { JUDGE_LIMIT_BYTES } from './exec/types.ts'
+import type { ExecResult } from './engine/exec/types.ts'
+import { JUDGE_LIMIT_BYTES } from './engine/exec/types.ts'
 import { compilePattern, lineAnchorHint } from './regex.ts'
 import type { StepSpec } from './spec.ts'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { EngineRefusedError, engineMessage, refusedKey, ServiceExitedError } from '../core/docker.ts'
+import { EngineRefusedError, engineMessage, refusedKey, ServiceExitedError } from '../core/engine/docker.ts'
 
 // Messages as Docker 20.10 returns them (Dockerode wraps them in `(HTTP code …) … - `).
 const refusals: Array<[string, string | undefined]> = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Turns } from '../core/turns.ts'
+import { Turns } from '../core/engine/turns.ts'
 
 /** A pool of `free` slots that takers need `n` of at once. */
 function slots(free: number) {

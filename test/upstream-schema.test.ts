@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { clnrmContainers, IMAGE } from './engine.ts'
 import { createTestLoader, loadProject } from '../core/index.ts'
 import { checkExpectations } from '../core/expect.ts'
-import type { ExecResult } from '../core/exec/types.ts'
+import type { ExecResult } from '../core/engine/exec/types.ts'
 import { fixture, fixtureLoader, tempDir } from './helpers.ts'
 import { spawnCli } from './cli-process.ts'
 

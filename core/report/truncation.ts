@@ -1,4 +1,4 @@
-import { OUTPUT_CAP_BYTES } from '../exec/types.ts'
+import { OUTPUT_CAP_BYTES } from '../engine/exec/types.ts'
 import type { StepResult } from '../run.ts'
 
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`

@@ -3,8 +3,8 @@ import type Dockerode from 'dockerode'
 import { AbortedError, throwIfAborted } from './docker.ts'
 import { createDemuxer } from './exec/demux.ts'
 import type { CommandRunner } from './exec/types.ts'
-import { compilePattern } from './regex.ts'
-import type { ServiceSpec } from './spec.ts'
+import { compilePattern } from '../regex.ts'
+import type { ServiceSpec } from '../spec.ts'
 
 /** A service did not become ready in time; carries what the last check said. */
 export class ServiceNotReadyError extends Error {
