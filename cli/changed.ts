@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { realpathSync } from 'node:fs'
 import { relative, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { DependencyGraph, PROJECT_FILE } from '../core/index.ts'
+import { DependencyGraph, followImports, PROJECT_FILE } from '../core/index.ts'
 import type { LoadedTestFile } from '../core/index.ts'
 import { UsageError } from './errors.ts'
 
@@ -37,7 +37,8 @@ export async function changedFiles(root: string, ref = 'HEAD'): Promise<string[]
 /**
  * The test files a change touches: changed test files, and tests whose inputs changed (partials
  * they include, `[watch] files`, mounted host paths), read from the same dependency graph as the
- * dev loop. A changed clnrm.toml touches every test. Each with the reason.
+ * dev loop. A changed clnrm.toml touches every test. Each with the reason. `[watch] modules` are
+ * followed by `affectedByModules`.
  */
 export function affectedTests(loaded: readonly LoadedTestFile[], changed: readonly string[], root: string): Map<string, string> {
   const graph = new DependencyGraph()
@@ -57,4 +58,19 @@ export function affectedTests(loaded: readonly LoadedTestFile[], changed: readon
     for (const { test, reason } of graph.affected(path)) if (!selected.has(test)) selected.set(test, reason)
   }
   return selected
+}
+
+/**
+ * Adds the tests whose `[watch] modules` import a changed file, directly or not (their static
+ * imports within the root, as `clnrm dev` follows them). Only tests not already selected are read.
+ */
+export async function affectedByModules(loaded: readonly LoadedTestFile[], changed: readonly string[], root: string, selected: Map<string, string>): Promise<void> {
+  const paths = new Set(changed)
+  for (const l of loaded) {
+    const modules = l.spec?.watch.modules ?? []
+    if (!modules.length || selected.has(l.file)) continue
+    const { files } = await followImports(modules, root)
+    const hit = [...files].find(f => paths.has(f))
+    if (hit) selected.set(l.file, `imports ${hit}`)
+  }
 }

@@ -1,7 +1,7 @@
 import { sep } from 'node:path'
 import { createTestLoader } from '../core/index.ts'
 import type { LoadedTestFile, Project } from '../core/index.ts'
-import { affectedTests, changedFiles } from './changed.ts'
+import { affectedByModules, affectedTests, changedFiles } from './changed.ts'
 import type { CommandArgs } from './command.ts'
 import type { CommandContext } from './context.ts'
 import { filterPath, matchFileFilters, splitPositionals } from './filters.ts'
@@ -42,7 +42,9 @@ export async function selectTestFiles(args: CommandArgs, ctx: CommandContext): P
   const changed = args.options.changed as string | undefined
   if (changed !== undefined) {
     const ref = changed || 'HEAD'
-    const touched = affectedTests(results, await changedFiles(project.root, ref), project.root)
+    const changedPaths = await changedFiles(project.root, ref)
+    const touched = affectedTests(results, changedPaths, project.root)
+    await affectedByModules(results, changedPaths, project.root, touched)
     results = results.filter(r => touched.has(r.file))
     if (!results.length) return { project, none: `No test files changed since ${ref}: nothing to run\n`, code: 0 }
     const indirect = results.filter(r => touched.get(r.file) !== 'changed')

@@ -107,7 +107,7 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     expect(usage.stderr()).toMatch(/--bail expects a positive integer, got "0"/)
   })
 
-  it('--changed runs test files changed against HEAD, untracked ones and tests whose partial changed; --changed=<ref> diffs against a ref', async () => {
+  it('--changed runs test files changed against HEAD, untracked ones, tests whose partial changed and tests whose [watch] modules import a changed file; --changed=<ref> diffs against a ref', async () => {
     const git = (...args: string[]): string => execFileSync('git', args, { cwd: dir, encoding: 'utf8' })
     git('init', '-q')
     git('config', 'user.email', 'test@example.com')
@@ -143,6 +143,19 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     const since = await run(dir, ['--changed=HEAD~1'])
     expect(since.stdout()).toMatch(/Tests: 3 passed \(3\)/)
     expect(since.stdout()).not.toMatch(/✓ b /)
+
+    // [watch] modules: a change to a file the entry imports (not the entry itself) selects the test.
+    await mkdir(join(dir, 'src'))
+    await writeFile(join(dir, 'src/app.ts'), 'import { x } from \'./util.ts\'\nexport const app = x\n')
+    await writeFile(join(dir, 'src/util.ts'), 'export const x = 1\n')
+    await writeFile(join(dir, 'm.clnrm.toml'), `${testFile('modules', [['s', 'true']])}\n[watch]\nmodules = ["src/app.ts"]\n`)
+    git('add', '.')
+    git('commit', '-qm', 'third')
+    await writeFile(join(dir, 'src/util.ts'), 'export const x = 2\n')
+    const imported = await run(dir, ['--changed'])
+    expect(imported.stdout()).toMatch(/✓ modules m\.clnrm\.toml/)
+    expect(imported.stdout()).toMatch(/Tests: 1 passed \(1\)/)
+    expect(imported.stderr()).toMatch(/--changed: m\.clnrm\.toml \(imports src\/util\.ts\)/)
 
     const badRef = await run(dir, ['--changed=no-such-ref'])
     expect(badRef.code).toBe(2)

@@ -63,7 +63,7 @@ export const runCommand: CommandDef = {
     'fail-fast': { type: 'boolean', description: 'Stop at the first failing test (--bail 1); the rest are reported as skipped' },
     'test-name-pattern': { type: 'string', short: 't', value: '<regex>', description: 'Run only tests and steps whose name matches; the rest are skipped (filtered out)' },
     'bail': { type: 'string', value: '<n>', description: 'Stop after n failed tests; the rest are reported as skipped' },
-    'changed': { type: 'string', value: '[=ref]', implicit: 'HEAD', description: 'Only test files changed against HEAD (or ref), untracked ones, and tests whose partials or [watch] files changed' },
+    'changed': { type: 'string', value: '[=ref]', implicit: 'HEAD', description: 'Only test files changed against HEAD (or ref), untracked ones, and tests whose partials, [watch] files or modules changed' },
     'last-failed': { type: 'boolean', description: `Only the test files that failed when last run (recorded in ${LAST_FAILED_FILE}); all when none` },
     'shard': { type: 'string', value: '<i/n>', description: 'Run the i-th of n deterministic slices of the files' },
     'reporter': { type: 'string', multiple: true, value: '<name>', description: 'default, json, junit or github; repeatable (default: default)' },
