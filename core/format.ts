@@ -121,10 +121,8 @@ export const serviceTable: TypeDef & { kind: 'table' } = table({
   username: notSupported('the username of upstream\'s surrealdb plugin (clnrm starts generic containers: give the image its own env, e.g. env = { SURREAL_USER = "root" })'),
   password: notSupported('the password of upstream\'s surrealdb plugin (clnrm starts generic containers: give the image its own env, e.g. env = { SURREAL_PASS = "…" })'),
   strict: notSupported('the strict mode of upstream\'s surrealdb plugin (clnrm starts generic containers: pass the image\'s own flag in command)'),
-  // Spans are told apart per run and containers are reused, so a span a service sends while it
-  // starts belongs to no run and is never seen again: waiting for it could only time out.
-  wait_for_span: notSupported('waiting for a span before the first step (a span sent while a service starts belongs to no run in clnrm, and a reused container never sends it again; use wait_for or health_check for readiness, and [[expect.span]] to check the span)'),
-  wait_for_span_timeout_secs: notSupported('the timeout of wait_for_span'),
+  wait_for_span: field(string({ nonEmpty: true, examples: ['app.ready'] }), 'The container is ready once a span of this name appears on its output (NDJSON or OTLP-JSON lines, as the stdout exporters write them), as upstream polls its services\' output. Checked when the container starts, after `wait_for` and `health_check`.'),
+  wait_for_span_timeout_secs: field(integer({ minimum: 1 }), 'How long `wait_for_span` waits, in seconds.', { default: 30 }),
 })
 
 const stepFields: Record<string, FieldDef> = {

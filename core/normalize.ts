@@ -215,6 +215,9 @@ function normalizeService(id: string, service: Table, path: KeyPath, ctx: Normal
   ports.forEach((port, index) => {
     if (ports.indexOf(port) !== index) report('CLNRM_DUPLICATE_PORT', `Port ${port} is listed twice`, [...path, 'ports', index], 'value', 'List each container port once.')
   })
+  if (service.wait_for_span_timeout_secs !== undefined && service.wait_for_span === undefined) {
+    report('CLNRM_MISSING_KEY', `${formatKeyPath([...path, 'wait_for_span_timeout_secs'])} is set, but the service has no wait_for_span`, [...path, 'wait_for_span_timeout_secs'], 'key', 'Add wait_for_span = "<span name>", or remove the timeout.')
+  }
   const { plugin, label } = resolvePlugin(service, path, report)
   return {
     id,
@@ -233,6 +236,7 @@ function normalizeService(id: string, service: Table, path: KeyPath, ctx: Normal
       retries: service.health_check.retries ?? 0,
     },
     waitFor: normalizeWaitFor(service.wait_for, [...path, 'wait_for'], report),
+    ...(service.wait_for_span !== undefined && { waitForSpan: { name: service.wait_for_span, timeoutMs: (service.wait_for_span_timeout_secs ?? 30) * 1000 } }),
     reset: argv(service.reset),
     reuse: service.reuse ?? true,
   }

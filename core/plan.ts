@@ -145,5 +145,6 @@ function describeReadiness(service: ServiceSpec): string {
   if (service.waitFor?.kind === 'log') parts.push(`log matches /${service.waitFor.pattern}/`)
   if (service.waitFor?.kind === 'port') parts.push(`port ${service.waitFor.port} accepts connections`)
   if (service.healthCheck) parts.push(`health check \`${service.healthCheck.cmd.join(' ')}\` every ${service.healthCheck.intervalMs}ms`)
+  if (service.waitForSpan) parts.push(`a span named "${service.waitForSpan.name}" appears on its output (within ${service.waitForSpan.timeoutMs / 1000}s)`)
   return parts.length ? parts.join(', then ') : 'running'
 }

@@ -41,6 +41,8 @@ export interface ServiceSpec {
   volumes: VolumeSpec[]
   healthCheck?: HealthCheckSpec
   waitFor?: WaitForSpec
+  /** Upstream's `wait_for_span`: ready once a span of that name appears on the container's output. */
+  waitForSpan?: { name: string; timeoutMs: number }
   /** Run before a reused container serves the next run. */
   reset?: string[]
   reuse: boolean

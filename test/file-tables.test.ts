@@ -181,8 +181,8 @@ describe('service keys', () => {
   beforeEach(async () => ({ dir, cleanup } = await tempDir('clnrm-service-keys-')))
   afterEach(() => cleanup())
 
-  it('username, password, strict and wait_for_span stay CLNRM_NOT_SUPPORTED, and no output shows the password', async () => {
-    writeFileSync(`${dir}/db.clnrm.toml`, '[meta]\nname = "db"\n[services.db]\nimage = "clnrm-examples/busybox:1"\nusername = "root"\npassword = "s3cr3t-value"\nstrict = true\nwait_for_span = "clnrm.run"\n[[steps]]\nrun = "true"\n')
+  it('username, password and strict stay CLNRM_NOT_SUPPORTED, and no output shows the password', async () => {
+    writeFileSync(`${dir}/db.clnrm.toml`, '[meta]\nname = "db"\n[services.db]\nimage = "clnrm-examples/busybox:1"\nusername = "root"\npassword = "s3cr3t-value"\nstrict = true\n[[steps]]\nrun = "true"\n')
     for (const args of [['validate', '.'], ['validate', '.', '--reporter', 'json'], ['run', '.'], ['run', '.', '--reporter', 'json'], ['dry-run', '.']]) {
       const out = await cli(args, dir)
       expect(out.code, args.join(' ')).toBe(1)
@@ -191,11 +191,26 @@ describe('service keys', () => {
       expect(clnrmContainers(out.pid)).toEqual([])
     }
     const human = await cli(['validate', '.'], dir)
-    for (const [line, key] of [[5, 'username'], [6, 'password'], [7, 'strict'], [8, 'wait_for_span']] as const) {
+    for (const [line, key] of [[5, 'username'], [6, 'password'], [7, 'strict']] as const) {
       expect(human.stdout).toContain(`db.clnrm.toml:${line}:1 error CLNRM_NOT_SUPPORTED`)
       expect(human.stdout).toContain(`services.db.${key} is not supported`)
     }
     expect(human.stdout).toContain('password = (value hidden)')
+  })
+
+  it('wait_for_span holds the steps until the span appears on the service\'s output; a span that never comes errors after its timeout', async () => {
+    cpSync(fixture('tables', 'service'), dir, { recursive: true })
+    const dry = await cli(['dry-run', 'wait-for-span.clnrm.toml'], dir)
+    expect(dry.stdout).toContain('ready when: a span named "app.ready" appears on its output (within 10s)')
+    const started = Date.now()
+    // The step reads a file the service writes just before printing the span: it exists only if the step waited.
+    const run = await cli(['run', 'wait-for-span.clnrm.toml', 'never.clnrm.toml', '--reporter', 'json'], dir)
+    expect(Date.now() - started).toBeLessThan(20_000)
+    expect(run.code).toBe(1)
+    const tests = (JSON.parse(run.stdout) as { tests: Array<{ name: string; status: string; error?: { code: string; message: string } }> }).tests
+    expect(tests.find(t => t.name === 'waits for a span')!.status).toBe('pass')
+    expect(tests.find(t => t.name === 'never ready')).toMatchObject({ status: 'error', error: { code: 'CLNRM_SERVICE_NOT_READY', message: expect.stringContaining('did not log the span "app.ready" within 2000ms') } })
+    expect(clnrmContainers(run.pid)).toEqual([])
   })
 })
 

@@ -35,7 +35,7 @@ describe('editor schema', () => {
     // `plugin = "surrealdb"` is rejected by clnrm but not by the schema: whether a plugin value is a
     // label depends on `type` beside it, a rule the schema leaves to `clnrm validate`.
     // Editors flag what clnrm rejects: typos, upstream keys it does not check, impossible values.
-    for (const name of ['unknown-step-key', 'unsupported-expect-chaos', 'otel-validation-performance', 'unsupported-service-wait-for-span', 'service-image-empty', 'service-image-absolute-path', 'step-exit-code-range', 'step-env-name-hyphen', 'service-id-leading-hyphen', 'meta-name-empty']) {
+    for (const name of ['unknown-step-key', 'unsupported-expect-chaos', 'otel-validation-performance', 'unsupported-service-strict', 'service-image-empty', 'service-image-absolute-path', 'step-exit-code-range', 'step-env-name-hyphen', 'service-id-leading-hyphen', 'meta-name-empty']) {
       expect(check(fixture('invalid', `${name}.clnrm.toml`)), name).toBe(false)
     }
   })

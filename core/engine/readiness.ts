@@ -3,6 +3,7 @@ import type Dockerode from 'dockerode'
 import { AbortedError, throwIfAborted } from './docker.ts'
 import { createDemuxer } from './exec/demux.ts'
 import type { CommandRunner } from './exec/types.ts'
+import { spansFromStdout } from '../otel/stdout.ts'
 import { compilePattern } from '../regex.ts'
 import type { ServiceSpec } from '../spec.ts'
 
@@ -43,16 +44,39 @@ export async function waitUntilReady(service: ServiceSpec, container: Dockerode.
   if (service.waitFor?.kind === 'log') await waitForLog(service.id, container, service.waitFor.pattern, service.waitFor.timeoutMs, signal)
   if (service.waitFor?.kind === 'port') await waitForPort(service.id, runner, service.waitFor.port, service.waitFor.timeoutMs, signal)
   if (service.healthCheck) await waitForHealth(service, runner, signal)
+  if (service.waitForSpan) await waitForSpan(service.id, container, service.waitForSpan.name, service.waitForSpan.timeoutMs, signal)
 }
 
-async function waitForLog(id: string, container: Dockerode.Container, pattern: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+function waitForLog(id: string, container: Dockerode.Container, pattern: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
   const regex = compilePattern(pattern)
+  return waitForOutput(id, container, seen => regex.test(seen), `/${pattern}/`, timeoutMs, signal)
+}
+
+/**
+ * Upstream's `wait_for_span`: a span of that name in the service's output (NDJSON spans or
+ * OTLP-JSON lines, as the stdout exporters write them), as upstream polls its service's stdout.
+ */
+function waitForSpan(id: string, container: Dockerode.Container, name: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+  // Only whole lines are spans; a line is parsed once, when its newline arrives.
+  let parsed = 0
+  return waitForOutput(id, container, (seen, total) => {
+    const start = Math.max(0, seen.length - (total - parsed))
+    const end = seen.lastIndexOf('\n') + 1
+    if (end <= start) return false
+    parsed = total - (seen.length - end)
+    return spansFromStdout(seen.slice(start, end)).some(span => span.name === name)
+  }, `the span "${name}"`, timeoutMs, signal)
+}
+
+/** Follows a container's output until `ready(seen, total)` holds; `seen` is its last 64 KiB, `total` every character so far. */
+async function waitForOutput(id: string, container: Dockerode.Container, ready: (seen: string, total: number) => boolean, what: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+  let total = 0
   const stream = await container.logs({ follow: true, stdout: true, stderr: true }) as unknown as Readable
   let seen = ''
   let cleanup = (): void => {}
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ServiceNotReadyError(id, `did not log /${pattern}/ within ${timeoutMs}ms; last output: ${seen.slice(-500) || '(none)'}`)), timeoutMs)
+      const timer = setTimeout(() => reject(new ServiceNotReadyError(id, `did not log ${what} within ${timeoutMs}ms; last output: ${seen.slice(-500) || '(none)'}`)), timeoutMs)
       const onAbort = (): void => reject(new AbortedError())
       cleanup = () => {
         clearTimeout(timer)
@@ -61,12 +85,14 @@ async function waitForLog(id: string, container: Dockerode.Container, pattern: s
       if (signal?.aborted) return reject(new AbortedError())
       signal?.addEventListener('abort', onAbort, { once: true })
       stream.on('data', createDemuxer((_which, chunk) => {
-        seen = (seen + chunk.toString('utf8')).slice(-64 * 1024)
-        if (regex.test(seen)) resolve()
+        const text = chunk.toString('utf8')
+        total += text.length
+        seen = (seen + text).slice(-64 * 1024)
+        if (ready(seen, total)) resolve()
       }))
-      stream.on('end', () => reject(new ServiceNotReadyError(id, `stopped before logging /${pattern}/; last output: ${seen.slice(-500) || '(none)'}`)))
+      stream.on('end', () => reject(new ServiceNotReadyError(id, `stopped before logging ${what}; last output: ${seen.slice(-500) || '(none)'}`)))
       // A broken connection (the engine restarting, the container removed) ends the wait too.
-      stream.on('error', error => reject(new ServiceNotReadyError(id, `log stream failed before /${pattern}/ appeared: ${error.message}`)))
+      stream.on('error', error => reject(new ServiceNotReadyError(id, `log stream failed before ${what} appeared: ${error.message}`)))
     })
   }
   finally {
