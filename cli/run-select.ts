@@ -34,6 +34,7 @@ export async function selectTestFiles(args: CommandArgs, ctx: CommandContext): P
     const recorded = new Set(await readLastFailed(project.root) ?? [])
     const failed = files.filter(f => recorded.has(f))
     if (failed.length) files = failed
+    else if (recorded.size) notes.push(`--last-failed: none of the ${recorded.size} failed test file${recorded.size === 1 ? '' : 's'} recorded in ${LAST_FAILED_FILE} is among these; running all ${files.length}`)
     else notes.push(`--last-failed: no failed test files recorded in ${LAST_FAILED_FILE}; running all ${files.length}`)
   }
 

@@ -182,7 +182,8 @@ export const runCommand: CommandDef = {
     if (filteredSteps || filteredTests) notes.push(`${[filteredTests && plural(filteredTests, 'test'), filteredSteps && plural(filteredSteps, 'step')].filter(Boolean).join(' and ')} filtered out by -t (not run, not counted as passed)`)
     if (bail && !interrupted) {
       const cancelled = skipped.filter(s => s.reason === 'cancelled').length
-      const notRun = skipped.filter(s => s.reason === 'not-run').length
+      // Files, not tests: a [matrix] file never started is one file of several tests.
+      const notRun = new Set(skipped.filter(s => s.reason === 'not-run').map(s => s.file)).size
       if (cancelled) notes.push(`${plural(cancelled, 'test')} cancelled (${bail.flag})`)
       if (notRun) notes.push(`${plural(notRun, 'file')} not run (${bail.flag})`)
     }
