@@ -1,8 +1,8 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { escapeGithubData, escapeGithubProperty, githubCommand, githubPath } from '../core/index.ts'
-import type { LoadedTestFile, TestFilter } from '../core/index.ts'
+import { escapeGithubData, escapeGithubProperty, formatGithubAnnotations, formatGithubSummary, githubCommand, githubPath } from '../core/index.ts'
+import type { LoadedTestFile, RunReport, TestFilter, TestResult } from '../core/index.ts'
 import { createColors } from 'picocolors'
 import { createDevKeys, describeFilter } from '../cli/dev-keys.ts'
 import { affectedTests } from '../cli/changed.ts'
@@ -151,5 +151,33 @@ describe('dev keys', () => {
     expect(k.out.join('')).toMatch(/error Invalid regular expression.*; the name filter is unchanged/)
     k.keys.line('q')
     expect(k.calls.at(-1)).toBe('quit')
+  })
+})
+
+describe('github annotations of a report', () => {
+  const result = (over: Partial<TestResult>): TestResult => ({ file: '/p/t/a.clnrm.toml', name: 'a', status: 'fail', durationMs: 1, steps: [], aborted: false, timings: { acquireMs: 0, reused: {}, steps: [], totalMs: 1 }, ...over })
+  const report: RunReport = {
+    summary: { total: 3, passed: 0, failed: 1, errors: 1, skipped: 0, invalid: 1, durationMs: 1200 },
+    tests: [
+      result({ status: 'error', error: { code: 'CLNRM_IMAGE_NOT_FOUND', message: 'no image x', hint: 'build it' } }),
+      result({ name: 'b', file: '/p/t/b.clnrm.toml', steps: [{ name: 's', service: 'box', status: 'fail', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 1, timedOut: false, failure: { expectation: 'expected_output_regex = "ok"', message: 'no match', excerpt: '', location: { line: 7, column: 3 } } }] }),
+    ],
+    invalid: [{ file: '/p/t/c.clnrm.toml', diagnostics: [{ file: '/p/t/c.clnrm.toml', line: 2, column: 8, severity: 'error', code: 'CLNRM_INVALID_TYPE', message: 'meta.name must be string' }] }],
+    skipped: [],
+  }
+
+  it('annotates a test that could not run, a failing step at its key, and each error of an invalid file', () => {
+    expect(formatGithubAnnotations(report, { root: '/p' }).split('\n').filter(Boolean)).toEqual([
+      '::error file=t/a.clnrm.toml,line=1,title=a::no image x%0Abuild it',
+      '::error file=t/b.clnrm.toml,line=7,col=3,title=b › s::expected_output_regex = "ok": no match',
+      '::error file=t/c.clnrm.toml,line=2,col=8,title=CLNRM_INVALID_TYPE::meta.name must be string',
+    ])
+  })
+
+  it('summarizes counts and failures as a Markdown table', () => {
+    const md = formatGithubSummary(report, { root: '/p' })
+    expect(md).toMatch(/^## clnrm ❌ 1 failed, 1 errored, 1 invalid \(3\) in 1\.20s\n/)
+    expect(md).toContain('| b › s | `t/b.clnrm.toml:7` | expected_output_regex = "ok": no match |')
+    expect(md).toContain('| (invalid file) | `t/c.clnrm.toml:2` | CLNRM_INVALID_TYPE meta.name must be string |')
   })
 })
