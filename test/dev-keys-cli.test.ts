@@ -99,7 +99,7 @@ describe('clnrm dev keys (built CLI, real engine)', () => {
     expect(await dev.exited).toBe(0)
     expect(dev.output()).toMatch(/stopped; containers removed/)
     expect(clnrmContainers(pid)).toEqual([])
-  })
+  }, 120_000)
 
   it('on a piped stdin: "p <filter>" and "t <regex>" lines filter at once, a bad regex keeps the filter, and positionals and -t start filtered', async () => {
     const dev = spawnCli(['dev', 'world', '-t', 'spin'], dir, { env: { GITHUB_ACTIONS: '' } })
@@ -129,5 +129,5 @@ describe('clnrm dev keys (built CLI, real engine)', () => {
     expect(clnrmContainers(dev.pid)).toEqual([])
     // The dev loop does not touch run's record of failed files.
     await expect(readFile(join(dir, '.clnrm/last-failed.json'), 'utf8')).rejects.toThrow()
-  })
+  }, 120_000)
 })

@@ -52,7 +52,7 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     expect(none.code).toBe(1)
     expect(none.stderr()).toMatch(/^No test files found, exiting with code 1\n\nfilter: nothing, nowhere\ninclude: /m)
     expect(none.stdout()).toBe('')
-  })
+  }, 120_000)
 
   it('-t runs only the steps whose name matches: the others are reported skipped (filtered out), never passed, and the summary says so', async () => {
     await writeFile(join(dir, 'api.clnrm.toml'), testFile('api', [['setup', 'echo ready'], ['check', 'exit 4']]))
@@ -84,7 +84,7 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     const bad = await run(dir, ['-t', '(unclosed'])
     expect(bad.code).toBe(2)
     expect(bad.stderr()).toMatch(/-t "\(unclosed" is not a valid regular expression/)
-  })
+  }, 120_000)
 
   it('--bail N stops after N failed tests and --fail-fast after one; the summary says how many files never ran', async () => {
     await writeFile(join(dir, 'a.clnrm.toml'), testFile('a', [['s', 'exit 1']]))
@@ -105,7 +105,7 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     const usage = await run(dir, ['--bail', '0'])
     expect(usage.code).toBe(2)
     expect(usage.stderr()).toMatch(/--bail expects a positive integer, got "0"/)
-  })
+  }, 120_000)
 
   it('--changed runs test files changed against HEAD, untracked ones, tests whose partial changed and tests whose [watch] modules import a changed file; --changed=<ref> diffs against a ref', async () => {
     const git = (...args: string[]): string => execFileSync('git', args, { cwd: dir, encoding: 'utf8' })
@@ -160,7 +160,7 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     const badRef = await run(dir, ['--changed=no-such-ref'])
     expect(badRef.code).toBe(2)
     expect(badRef.stderr()).toMatch(/--changed: git diff --name-only no-such-ref -- failed/)
-  })
+  }, 120_000)
 
   it('--last-failed runs only the files that failed last time, and all of them with a note when none are recorded', async () => {
     await writeFile(join(dir, 'ok.clnrm.toml'), testFile('ok', [['s', 'true']]))
@@ -189,7 +189,7 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     expect(JSON.parse(await readFile(join(dir, '.clnrm/last-failed.json'), 'utf8')).failed).toEqual([])
     const all = await run(dir, ['--last-failed'])
     expect(all.stdout()).toMatch(/Tests: 2 passed \(2\)/)
-  })
+  }, 120_000)
 
   it('under GITHUB_ACTIONS=true the github reporter joins the default: ::error on the failing step\'s line (escaped), ::warning, and a job summary', async () => {
     await writeFile(join(dir, 'ok.clnrm.toml'), testFile('ok', [['s', 'true']]))
@@ -215,7 +215,7 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     expect(named.stdout()).toMatch(/^::error file=bad\.clnrm\.toml,line=12/m)
     const json = await run(dir, ['--reporter', 'json'], { GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: '' })
     expect(JSON.parse(json.stdout()).summary).toMatchObject({ passed: 2, failed: 1 })
-  })
+  }, 120_000)
 
   it('several reporters at once: the default on the terminal, JSON and JUnit to files with relative paths and the failing step\'s line; clashes on stdout are usage errors', async () => {
     await mkdir(join(dir, 'tests'))
@@ -247,5 +247,5 @@ describe('clnrm run: filters, --bail, --changed, --last-failed, reporters (built
     const unknown = await run(dir, ['--reporter', 'tap'])
     expect(unknown.code).toBe(2)
     expect(unknown.stderr()).toMatch(/Unknown reporter "tap"/)
-  })
+  }, 120_000)
 })
