@@ -50,6 +50,8 @@ export async function startRunServer(options: RunServerOptions): Promise<RunServ
   // process.exit): then the exit event removes the containers, synchronously, in a child process.
   let reapOnExit: (() => void) | undefined
   const getPool = (): Promise<ContainerPool> => {
+    // A run that got past its checks while the server closed must not start a pool no one closes.
+    if (closing) return Promise.reject(new Error('the clnrm run server is closing'))
     pool ??= ContainerPool.create().then((created) => {
       if (reaper) {
         reapOnExit = () => {
