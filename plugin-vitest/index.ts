@@ -110,12 +110,13 @@ export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
 
 /**
  * The `tests` globs of clnrm.toml, relative to the Vitest root, so Vitest collects the files
- * `clnrm run` would; the plugin's default without a project file, or with one that does not load
- * (its tests then report why).
+ * `clnrm run` would. The plugin's default without a project file, with one that does not load
+ * (its tests then report why), or with one above the Vitest root (whose globs would reach
+ * outside it: Vitest then collects the clnrm files below its root, as it does its own).
  */
 async function projectGlobs(viteRoot: string, vars: Record<string, string>): Promise<string[]> {
   const project = await loadProject({ cwd: viteRoot, vars }).catch(() => undefined)
-  if (!project?.file) return [...DEFAULT_INCLUDE]
-  const prefix = relative(viteRoot, project.root).split(sep).join('/')
+  const prefix = project?.file && relative(viteRoot, project.root).split(sep).join('/')
+  if (!project?.file || prefix === undefined || prefix.startsWith('..')) return [...DEFAULT_INCLUDE]
   return project.tests.map(glob => (prefix ? posix.join(prefix, glob) : glob))
 }

@@ -78,6 +78,22 @@ describe('the npm package', () => {
     expect(stdout.trim()).toBe('function function function function')
   })
 
+  it('clnrm/vitest from the installed package runs clnrm tests under the consumer\'s Vitest (its runtime loaded from node_modules)', async () => {
+    const project = join(dir, 'vitest-user')
+    await mkdir(join(project, 'tests'), { recursive: true })
+    // The consumer's Vitest: this repository's, as if installed beside clnrm.
+    await symlink(join(root, 'node_modules/vitest'), join(dir, 'node_modules/vitest')).catch(() => undefined)
+    await writeFile(join(project, 'vitest.config.js'), 'import { clnrm } from \'clnrm/vitest\'\nexport default { plugins: [clnrm()] }\n')
+    await writeFile(join(project, 'tests/check.clnrm.toml'), `[meta]\nname = "check"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "greets"\nrun = "echo hi"\nexpected_output_regex = "^hi"\n[[steps]]\nname = "fails"\nrun = "echo no"\nexpected_output_regex = "^yes"\n`)
+    const result = await exec(process.execPath, [join(dir, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=json'], { cwd: project, timeout: 60_000 }).catch((error: { code?: number; stdout: string }) => error)
+    // The other suites count the consumer's test files.
+    await rm(project, { recursive: true, force: true })
+    const report = JSON.parse(result.stdout) as { testResults: Array<{ assertionResults: Array<{ fullName: string; status: string; location?: { line: number } }> }> }
+    // Only the files below Vitest's root (clnrm.toml, one directory up, names its own tests there).
+    expect(report.testResults.map(r => r.assertionResults.map(a => [a.fullName, a.status, a.location?.line]))).toEqual([[['check greets', 'passed', 5], ['check fails', 'failed', 9]]])
+    expect('code' in result ? result.code : 0).toBe(1)
+  }, 90_000)
+
   const installed = (runtime: Omit<Runtime, 'prefix'>, prefix: string[]): Runtime => ({ ...runtime, prefix })
   const runtimes: Runtime[] = [
     installed({ name: 'npx (node)', command: npm }, ['exec', '--no', '--', 'clnrm']),
