@@ -1,7 +1,7 @@
 import * as mittModule from 'mitt'
 import type { Diagnostic } from './diagnostics.ts'
-import type { Selection } from './graph.ts'
-import type { HotReloadMetrics } from './metrics.ts'
+import type { Selection } from './dev/graph.ts'
+import type { HotReloadMetrics } from './dev/metrics.ts'
 import type { PoolEvent } from './engine/pool.ts'
 import type { TestResult } from './run.ts'
 

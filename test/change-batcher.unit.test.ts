@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { createChangeBatcher } from '../core/batch.ts'
+import { createChangeBatcher } from '../core/dev/change-batcher.ts'
 
 describe('change batcher', () => {
   it('hands over one batch after a quiet window, only once armed, and nothing after dispose', async () => {

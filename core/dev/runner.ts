@@ -1,0 +1,143 @@
+import { hasErrors } from '../diagnostics.ts'
+import type { ContainerPool } from '../engine/pool.ts'
+import type { DevEvents, SessionEmitter } from '../events.ts'
+import { isTemplateFile } from '../load.ts'
+import { runTest } from '../run.ts'
+import { selectSteps } from '../test-filter.ts'
+import type { Selection } from './graph.ts'
+import type { HotReloadMetrics } from './metrics.ts'
+import { roundMs } from './metrics.ts'
+import type { DevScope } from './scope.ts'
+import { readText } from './scope.ts'
+
+/** What the runner needs of its session. */
+export interface DevRunnerOptions {
+  scope: DevScope
+  emit: SessionEmitter<DevEvents>['emit']
+  /** Test files run at once. */
+  jobs: number
+  getPool: () => Promise<ContainerPool>
+  isClosed: () => boolean
+  /** Registers a promise the session's `idle()`/`close()` wait for. */
+  track: <T>(promise: Promise<T>) => Promise<T>
+}
+
+/** When the change that caused a run was first seen, and how late its event came. */
+export interface RunTiming {
+  firstAt: number
+  detectionMs: number
+}
+
+/** Runs selections of tests and measures them. */
+export interface DevRunner {
+  /**
+   * Runs the selected tests (those the file filter keeps), newest content wins: a test already
+   * running is cancelled first. Emits `reload:start`, per-test events and `reload:done`; returns
+   * the reload's metrics, `undefined` when nothing ran or the session closed meanwhile.
+   */
+  run: (changed: string[], selection: Selection[], texts: Map<string, string>, timing: RunTiming) => Promise<HotReloadMetrics | undefined>
+  /** The id of the latest reload (0 before the first). */
+  readonly lastId: number
+}
+
+const emptyMetrics = (timing: RunTiming): HotReloadMetrics => ({
+  fileDetectionMs: roundMs(timing.detectionMs),
+  debounceMs: roundMs(performance.now() - timing.firstAt),
+  templateRenderMs: 0,
+  configParseMs: 0,
+  containerStartMs: 0,
+  testExecutionMs: 0,
+  resultFormattingMs: 0,
+  totalLatencyMs: 0,
+  templateCacheHitRate: 0,
+  configCacheHitRate: 0,
+  containerReuseRate: 0,
+  memoryMb: 0,
+  tests: [],
+})
+
+/** Creates the runner of a dev session. */
+export function createDevRunner(options: DevRunnerOptions): DevRunner {
+  const { scope, emit, isClosed, track } = options
+  let reloadId = 0
+  // Every run of every file gets a token; a file's state keeps the newest, so older runs know they were superseded.
+  let tokens = 0
+
+  async function run(changed: string[], all: Selection[], texts: Map<string, string>, timing: RunTiming): Promise<HotReloadMetrics | undefined> {
+    const selected = all.filter(s => scope.matchesFilter(s.test))
+    if (isClosed() || !selected.length) return undefined
+    const id = ++reloadId
+    emit('reload:start', { id, changed, selected })
+    const metrics = emptyMetrics(timing)
+    let services = 0
+    let reused = 0
+    const queue = [...selected]
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next && !isClosed(); next = queue.shift()) {
+        const { test: file, reason } = next
+        scope.states.get(file)?.controller?.abort()
+        const text = texts.get(file) ?? await readText(file)
+        if (text === undefined || scope.removed.has(file) || isClosed()) continue
+        const token = ++tokens
+        const loaded = scope.load(file, text)
+        const current = scope.states.get(file)!
+        current.token = token
+        metrics.templateRenderMs += loaded.timings.renderMs
+        metrics.configParseMs += loaded.timings.parseMs
+        if (!loaded.spec || hasErrors(loaded.diagnostics)) {
+          if (isClosed()) continue
+          current.result = undefined
+          // The invalid view lists every diagnostic; once fixed, its warnings are news again.
+          current.warningsShown = undefined
+          metrics.tests.push({ file, reason, status: 'invalid', durationMs: 0 })
+          const started = performance.now()
+          emit('test:invalid', { id, file, diagnostics: loaded.diagnostics })
+          metrics.resultFormattingMs += performance.now() - started
+          continue
+        }
+        scope.announceWarnings(id, current)
+        const steps = new Set(selectSteps(loaded.spec, scope.filter.pattern))
+        // No step matches the name filter: the test does not run, and its last result stays.
+        if (!steps.size) continue
+        const controller = new AbortController()
+        current.controller = controller
+        emit('test:start', { id, file })
+        const result = await track(runTest(loaded.spec, { pool: await options.getPool(), signal: controller.signal, load: loaded.timings, source: { toml: loaded.toml ?? text, template: isTemplateFile(file) ? text : undefined }, ...(steps.size < loaded.spec.steps.length && { selectStep: (_, i) => steps.has(i) }) }))
+        // Superseded by a newer save, deleted meanwhile (its state is gone), or the session closed.
+        if (current.token !== token || isClosed() || scope.states.get(file) !== current) {
+          metrics.tests.push({ file, name: result.name, reason, status: 'superseded', durationMs: result.durationMs })
+          continue
+        }
+        current.controller = undefined
+        current.result = result
+        services += Object.keys(result.timings.reused).length
+        reused += Object.values(result.timings.reused).filter(Boolean).length
+        metrics.containerStartMs = Math.max(metrics.containerStartMs, result.timings.acquireMs)
+        metrics.testExecutionMs = Math.max(metrics.testExecutionMs, result.timings.steps.reduce((sum, s) => sum + s.ms, 0))
+        if (result.timings.settleMs !== undefined) metrics.settleMs = Math.max(metrics.settleMs ?? 0, result.timings.settleMs)
+        metrics.tests.push({ file, name: result.name, reason, status: result.status, durationMs: roundMs(result.durationMs) })
+        const started = performance.now()
+        emit('test:result', { id, result })
+        metrics.resultFormattingMs += performance.now() - started
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(options.jobs, selected.length) }, worker))
+    if (isClosed()) return undefined
+    metrics.totalLatencyMs = roundMs(performance.now() - timing.firstAt)
+    for (const key of ['templateRenderMs', 'configParseMs', 'containerStartMs', 'testExecutionMs', 'resultFormattingMs'] as const) metrics[key] = roundMs(metrics[key])
+    if (metrics.settleMs !== undefined) metrics.settleMs = roundMs(metrics.settleMs)
+    metrics.templateCacheHitRate = scope.loader.templateCache.stats().hitRate
+    metrics.configCacheHitRate = scope.loader.configCache.stats().hitRate
+    metrics.containerReuseRate = services ? reused / services : 0
+    metrics.memoryMb = Math.round(process.memoryUsage().rss / 1048576)
+    emit('reload:done', { id, changed, selected, metrics })
+    return metrics
+  }
+
+  return {
+    run,
+    get lastId() {
+      return reloadId
+    },
+  }
+}
