@@ -17,12 +17,12 @@ const expectField = (key: string): FieldDef => expectTable.fields[key]!
 
 const expectedSpanTable = table({
   name: field(string({ nonEmpty: true, examples: ['clnrm.run'] }), 'A glob over span names: some span it matches must satisfy the other keys (as `[[expect.span]] name`).', { required: true }),
+  kind: spanRuleTable.fields.kind!,
+  parent: spanRuleTable.fields.parent!,
   attributes: field(attributeMap, 'Attributes the span must carry with these values (as `attrs.all`).'),
   required: field(boolean, 'The span must exist (`true`, the default). `false` is `CLNRM_NOT_SUPPORTED`: an optional span checks nothing when it is absent.', { default: true }),
   min_duration_ms: field(number({ minimum: 0 }), 'The span lasts at least this long (as `duration_ms.min`).'),
   max_duration_ms: field(number({ minimum: 0 }), 'The span lasts at most this long (as `duration_ms.max`).'),
-  kind: spanRuleTable.fields.kind!,
-  parent: spanRuleTable.fields.parent!,
   status: spanRuleTable.fields.status!,
   count: field(integer({ minimum: 0 }), 'Exactly this many spans have this name (as `[expect.counts] by_name`).'),
   required_attributes: notSupported('attributes that must be present with any value (write them with their values in attributes)'),

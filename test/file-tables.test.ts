@@ -157,7 +157,7 @@ describe('scenario keys', () => {
       ['in time', 'pass'], ['slow › quick', 'pass'], ['slow › sleeps past the deadline', 'fail'], ['slow › never starts', 'fail'],
     ])
     expect(steps[2]!.timedOut).toBe(true)
-    expect(steps[2]!.failure).toMatchObject({ key: 'timeout_ms', message: 'scenario "slow" ran past its timeout_ms and the step was killed', location: { line: 15 } })
+    expect(steps[2]!.failure).toMatchObject({ key: 'timeout_ms', message: 'scenario "slow" ran past its timeout_ms and the step was killed', location: { line: 16 } })
     expect(steps[3]!.failure).toMatchObject({ key: 'timeout_ms', message: 'scenario "slow" ran out of its timeout_ms before this step started' })
     expect(clnrmContainers(run.pid)).toEqual([])
   })
