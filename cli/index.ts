@@ -7,6 +7,7 @@ import { devCommand } from './commands/dev.ts'
 import { dryRunCommand } from './commands/dry-run.ts'
 import { fmtCommand } from './commands/fmt.ts'
 import { initCommand } from './commands/init.ts'
+import { mergeReportsCommand } from './commands/merge-reports.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { renderCommand } from './commands/render.ts'
 import { runCommand } from './commands/run.ts'
@@ -27,7 +28,7 @@ export type { Interrupt } from './errors.ts'
 export const version: string = pkg.version
 
 /** Every command, in the order `--help` lists them. */
-export const commands: readonly CommandDef[] = [devCommand, runCommand, validateCommand, dryRunCommand, renderCommand, fmtCommand, migrateCommand, initCommand, schemaCommand]
+export const commands: readonly CommandDef[] = [devCommand, runCommand, validateCommand, dryRunCommand, renderCommand, fmtCommand, migrateCommand, mergeReportsCommand, initCommand, schemaCommand]
 
 function mainHelp(): string {
   const width = Math.max(...commands.map(cmd => `${cmd.name} ${cmd.args}`.length))
@@ -79,7 +80,7 @@ export async function main(argv: readonly string[], context: CliContext = proces
       return EXIT.ok
     }
     const reporter = args.options.reporter
-    if (reporter !== undefined && reporter !== 'human' && reporter !== 'json' && command !== runCommand && command !== devCommand) {
+    if (reporter !== undefined && reporter !== 'human' && reporter !== 'json' && command !== runCommand && command !== devCommand && command !== mergeReportsCommand) {
       throw new UsageError(`Unknown reporter "${reporter}"`, 'Use --reporter human or --reporter json.')
     }
     return await command.run(args, ctx)

@@ -199,7 +199,7 @@ export const runCommand: CommandDef = {
       ...tests.map(t => ({ file: t.file, failed: t.status !== 'pass', passed: t.status === 'pass' && !t.steps.some(s => s.filtered) })),
       ...invalid.map(r => ({ file: r.file, failed: true, passed: false })),
     ])
-    const report: RunReport = { summary, tests, invalid: invalid.map(r => ({ file: r.file, diagnostics: r.diagnostics })), skipped }
+    const report: RunReport = { summary, tests, invalid: invalid.map(r => ({ file: r.file, diagnostics: r.diagnostics })), skipped, ...(shard && { shard: { index: shard.index, total: shard.count } }) }
     if (reporters.machine.length) {
       const warnings = valid.flatMap(r => r.diagnostics.filter(d => d.severity === 'warning'))
       if (!await writeReports(ctx, reporters, report, { root: project.root, warnings })) return EXIT.usage

@@ -36,12 +36,20 @@ export interface InvalidFile {
   diagnostics: Diagnostic[]
 }
 
+/** Which slice of the files a sharded run ran (`clnrm run --shard index/total`). */
+export interface ShardInfo {
+  index: number
+  total: number
+}
+
 /** Everything a run produced, as reporters see it. */
 export interface RunReport {
   summary: RunSummary
   tests: TestResult[]
   invalid: InvalidFile[]
   skipped: SkippedTest[]
+  /** The shard this run was (`--shard`): `clnrm merge-reports` checks the shards of a run are all there. */
+  shard?: ShardInfo
 }
 
 /** Counts results into a summary. */
@@ -69,5 +77,5 @@ export function formatJsonReport(report: RunReport, options?: ReportOptions): st
   const tests = report.tests.map(test => ({ ...test, file: path(test.file) }))
   const invalid = report.invalid.map(i => ({ file: path(i.file), diagnostics: i.diagnostics.map(d => ({ ...d, file: path(d.file) })) }))
   const skipped = report.skipped.map(s => ({ ...s, file: path(s.file) }))
-  return `${JSON.stringify({ version: 1, root: options.root, summary: report.summary, tests, invalid, skipped }, null, 2)}\n`
+  return `${JSON.stringify({ version: 1, root: options.root, ...(report.shard && { shard: report.shard }), summary: report.summary, tests, invalid, skipped }, null, 2)}\n`
 }
