@@ -65,5 +65,5 @@ export function plural(count: number, word: string): string {
 
 /** The one-line error (and hint) for an unreachable Docker engine. */
 export function formatEngineError(ctx: CommandContext, error: Error & { hint: string }): string {
-  return `${ctx.c.red('error')} ${printable(error.message.replace(/^\[clnrm\] /, ''))}\n${ctx.c.cyan('hint:')} ${error.hint}\n`
+  return `${ctx.c.red('error')} ${printable(error.message)}\n${ctx.c.cyan('hint:')} ${error.hint}\n`
 }

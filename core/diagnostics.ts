@@ -1,3 +1,4 @@
+import { ClnrmError } from './errors.ts'
 /**
  * Stable diagnostic codes. Tests and tools match on these, never on message text.
  */
@@ -77,24 +78,21 @@ export interface PendingDiagnostic {
  * Thrown where a single test-file problem must stop the caller (for example `loadTestFileOrThrow`).
  * Carries the first error's location; `diagnostics` has all of them.
  */
-export class TestFileError extends Error {
+export class TestFileError extends ClnrmError {
   override name = 'TestFileError'
-  readonly code: DiagnosticCode
+  declare readonly code: DiagnosticCode
   readonly file: string
   readonly line: number
   readonly column: number
-  readonly hint: string | undefined
   readonly diagnostics: readonly Diagnostic[]
 
   constructor(diagnostics: readonly Diagnostic[], options?: ErrorOptions) {
     const first = diagnostics.find(d => d.severity === 'error') ?? diagnostics[0]
     if (!first) throw new TypeError('TestFileError needs at least one diagnostic')
-    super(`[clnrm] ${first.file}:${first.line}:${first.column} ${first.message}`, options)
-    this.code = first.code
+    super(first.code, `${first.file}:${first.line}:${first.column} ${first.message}`, { ...(first.hint !== undefined && { hint: first.hint }), ...(options && 'cause' in options && { cause: options.cause }) })
     this.file = first.file
     this.line = first.line
     this.column = first.column
-    this.hint = first.hint
     this.diagnostics = diagnostics
   }
 }

@@ -118,7 +118,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   catch (error) {
     const e = (isEngineUnreachable(error) ? new EngineUnavailableError(error) : error) as Error & { code?: string; hint?: string }
     timings.acquireMs = performance.now() - start
-    return finish('error', { error: { code: e.code, message: e.message.replace(/^\[clnrm\] /, ''), hint: e.hint } })
+    return finish('error', { error: { code: e.code, message: e.message, hint: e.hint } })
   }
   timings.acquireMs = lease.acquireMs
   for (const [id, service] of Object.entries(lease.services)) timings.reused[id] = service.reused
@@ -244,7 +244,7 @@ function stepDeadline(step: TestSpec['steps'][number], testDeadline: number, sce
  * terminal and the page say what happened; the pool replaces the dead container on the next run.
  */
 async function stepError(error: unknown, step: TestSpec['steps'][number] | undefined, lease: Lease, pool: ContainerPool): Promise<NonNullable<TestResult['error']>> {
-  const message = (error as Error).message.replace(/^\[clnrm\] /, '')
+  const message = (error as Error).message
   // A service whose main process ended (CLNRM_SERVICE_EXITED) already says which, how and why.
   const coded = error as { code?: unknown; hint?: string }
   if (coded.code === 'CLNRM_SERVICE_EXITED') return { code: coded.code, message, hint: coded.hint }

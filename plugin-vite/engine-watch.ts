@@ -70,8 +70,7 @@ export function createEngineWatch(options: { onChange: (state: EngineView | unde
       retries.set(key, retry)
       if (down) return
       down = true
-      // Without the `[clnrm] ` prefix the error classes carry.
-      const state: EngineView = { status: 'unreachable', message: error.message.replace(/^\[clnrm\] /, ''), ...(error.hint && { hint: error.hint }) }
+      const state: EngineView = { status: 'unreachable', message: error.message, ...(error.hint && { hint: error.hint }) }
       options.onChange(state)
       schedule(state)
     },

@@ -145,7 +145,7 @@ export async function startRunServer(options: RunServerOptions): Promise<RunServ
       run(request, controller.signal, send)
         .catch((error: unknown) => {
           const e = error as { code?: unknown; message?: string; hint?: string }
-          send({ type: 'error', ...(typeof e.code === 'string' && { code: e.code }), message: (e.message ?? String(error)).replace(/^\[clnrm\] /, ''), ...(e.hint && { hint: e.hint }) })
+          send({ type: 'error', ...(typeof e.code === 'string' && { code: e.code }), message: e.message ?? String(error), ...(e.hint && { hint: e.hint }) })
         })
         .finally(() => {
           runs.delete(controller)

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { EngineRefusedError, engineMessage, refusedKey, ServiceExitedError } from '../core/engine/docker.ts'
+import { AbortedError, EngineRefusedError, EngineUnavailableError, engineMessage, MissingImageError, refusedKey, ServiceExitedError } from '../core/engine/docker.ts'
+import { ResetFailedError } from '../core/engine/pool-types.ts'
+import { ServiceNotReadyError } from '../core/engine/readiness.ts'
+import { TestFileError } from '../core/diagnostics.ts'
+import { ClnrmError, isClnrmError } from '../core/errors.ts'
+import { OtlpReceiverError } from '../core/otel/collect.ts'
 
 // Messages as Docker 20.10 returns them (Dockerode wraps them in `(HTTP code …) … - `).
 const refusals: Array<[string, string | undefined]> = [
@@ -23,7 +28,7 @@ describe('engine refusals and exits, worded for the user', () => {
     expect(engineMessage(raw)).toBe('invalid volume specification: \'/tmp:/\'')
     const error = new EngineRefusedError('db', 'create', raw)
     expect(error).toMatchObject({ code: 'CLNRM_ENGINE_REFUSED', service: 'db', key: 'volumes' })
-    expect(error.message).toBe('[clnrm] The engine refused to create service "db" (check its `volumes`): invalid volume specification: \'/tmp:/\'')
+    expect(error.message).toBe('The engine refused to create service "db" (check its `volumes`): invalid volume specification: \'/tmp:/\'')
     expect(error.message).not.toMatch(/HTTP code/)
   })
 
@@ -31,7 +36,30 @@ describe('engine refusals and exits, worded for the user', () => {
     expect(new ServiceExitedError('web', 0, '').hint).toMatch(/exits at once; keep it running/)
     expect(new ServiceExitedError('web', 127, 'sh: nope: not found').hint).toMatch(/`command`/)
     const crash = new ServiceExitedError('web', 2, 'line one\nfatal: no config')
-    expect(crash.message).toBe('[clnrm] Service "web" stopped with exit code 2; its last output:\n  │ line one\n  │ fatal: no config')
+    expect(crash.message).toBe('Service "web" stopped with exit code 2; its last output:\n  │ line one\n  │ fatal: no config')
     expect(crash.hint).toMatch(/last output/)
+  })
+
+  it('every typed error is a ClnrmError with a CLNRM_ code, a hint and no [clnrm] prefix to strip', () => {
+    const errors: ClnrmError[] = [
+      new EngineUnavailableError(new Error('connect ENOENT /var/run/docker.sock')),
+      new MissingImageError('clnrm/none:1', new Error('no registry')),
+      new EngineRefusedError('db', 'start', new Error('port is already allocated')),
+      new ServiceExitedError('web', 1, 'boom'),
+      new ServiceNotReadyError('web', 'did not become healthy within 1 s'),
+      new ResetFailedError('db', 1, 'rm: no such file'),
+      new OtlpReceiverError('the OTLP receiver could not start: EADDRINUSE'),
+      new TestFileError([{ code: 'CLNRM_UNKNOWN_KEY', severity: 'error', file: 'a.clnrm.toml', line: 3, column: 1, message: 'unknown key "x"', hint: 'remove it', path: ['x'] }]),
+    ]
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(ClnrmError)
+      expect(isClnrmError(error)).toBe(true)
+      expect(error.code).toMatch(/^CLNRM_[A-Z_]+$/)
+      expect(error.hint, error.name).toMatch(/\w/)
+      expect(error.message).not.toMatch(/\[clnrm\]/)
+    }
+    expect(new AbortedError().code).toBe('CLNRM_ABORTED')
+    expect(errors[7]!.message).toBe('a.clnrm.toml:3:1 unknown key "x"')
+    expect(isClnrmError(new Error('plain'))).toBe(false)
   })
 })

@@ -1,26 +1,30 @@
 import type Dockerode from 'dockerode'
+import { ClnrmError } from '../errors.ts'
 
 /** Thrown when no Docker engine answers. The CLI prints it and exits 2. */
-export class EngineUnavailableError extends Error {
+export class EngineUnavailableError extends ClnrmError {
   override name = 'EngineUnavailableError'
-  readonly code = 'CLNRM_ENGINE_UNAVAILABLE'
-  // Only what every user has: this repository's setup scripts are not in the published package.
-  readonly hint: string = 'Start Docker (e.g. `sudo systemctl start docker`, or Docker Desktop), or point DOCKER_HOST at a running engine.'
+  declare readonly hint: string
   constructor(cause: unknown) {
-    super(`[clnrm] No Docker engine is reachable${process.env.DOCKER_HOST ? ` at DOCKER_HOST=${process.env.DOCKER_HOST}` : ''}`, { cause })
+    super('CLNRM_ENGINE_UNAVAILABLE', `No Docker engine is reachable${process.env.DOCKER_HOST ? ` at DOCKER_HOST=${process.env.DOCKER_HOST}` : ''}`, {
+      cause,
+      // Only what every user has: this repository's setup scripts are not in the published package.
+      hint: 'Start Docker (e.g. `sudo systemctl start docker`, or Docker Desktop), or point DOCKER_HOST at a running engine.',
+    })
   }
 }
 
 /** Thrown when a test names an image that is not local and cannot be pulled. */
-export class MissingImageError extends Error {
+export class MissingImageError extends ClnrmError {
   override name = 'MissingImageError'
-  readonly code = 'CLNRM_IMAGE_MISSING'
   readonly image: string
-  readonly hint: string
+  declare readonly hint: string
   constructor(image: string, cause: unknown) {
-    super(`[clnrm] Image "${image}" is not on this machine and could not be pulled`, { cause })
+    super('CLNRM_IMAGE_MISSING', `Image "${image}" is not on this machine and could not be pulled`, {
+      cause,
+      hint: `Build or load it first (docker build -t ${image} …, or docker load), or pull it where a registry is reachable: docker pull ${image}.`,
+    })
     this.image = image
-    this.hint = `Build or load it first (docker build -t ${image} …, or docker load), or pull it where a registry is reachable: docker pull ${image}.`
   }
 }
 
@@ -101,13 +105,12 @@ export function refusedKey(message: string): 'volumes' | 'ports' | 'command' | '
 }
 
 /** The engine refused to create or start a service's container (a bad mount, port, command…). */
-export class EngineRefusedError extends Error {
+export class EngineRefusedError extends ClnrmError {
   override name = 'EngineRefusedError'
-  readonly code = 'CLNRM_ENGINE_REFUSED'
   readonly service: string
   /** The service key the refusal most likely comes from, when the engine's message says. */
   readonly key: string | undefined
-  readonly hint: string
+  declare readonly hint: string
   constructor(service: string, phase: 'create' | 'start', cause: unknown) {
     const said = engineMessage(cause)
     const key = refusedKey(said)
@@ -115,42 +118,42 @@ export class EngineRefusedError extends Error {
     const where = key === 'limits' ? { note: ' (check [limits])', fix: 'Fix [limits] in the test file (it applies to every service container)' }
       : key ? { note: ` (check its \`${key}\`)`, fix: `Fix \`${key}\` of [services.${service}] in the test file` }
       : { note: '', fix: `Check [services.${service}] in the test file` }
-    super(`[clnrm] The engine refused to ${phase} service "${service}"${where.note}: ${said}`, { cause })
+    super('CLNRM_ENGINE_REFUSED', `The engine refused to ${phase} service "${service}"${where.note}: ${said}`, { cause, hint: `${where.fix}; the message above is the engine's.` })
     this.service = service
     this.key = key
-    this.hint = `${where.fix}; the message above is the engine's.`
   }
 }
 
 /** A service's main process ended (it exits at once, its binary is missing, it crashed). */
-export class ServiceExitedError extends Error {
+export class ServiceExitedError extends ClnrmError {
   override name = 'ServiceExitedError'
-  readonly code = 'CLNRM_SERVICE_EXITED'
   readonly service: string
   readonly exitCode: number | undefined
   /** The container's last lines of output. */
   readonly logs: string
-  readonly hint: string
+  declare readonly hint: string
   constructor(service: string, exitCode: number | undefined, logs: string, detail?: string) {
     const status = exitCode === undefined ? '' : ` with exit code ${exitCode}`
-    super(`[clnrm] Service "${service}" stopped${status}${detail ? ` (${detail.trim()})` : ''}; ${logs ? `its last output:\n${logs.split('\n').map(l => `  │ ${l}`).join('\n')}` : 'it printed nothing'}`)
+    super('CLNRM_SERVICE_EXITED', `Service "${service}" stopped${status}${detail ? ` (${detail.trim()})` : ''}; ${logs ? `its last output:\n${logs.split('\n').map(l => `  │ ${l}`).join('\n')}` : 'it printed nothing'}`, { hint: exitedHint(service, exitCode, detail) })
     this.service = service
     this.exitCode = exitCode
     this.logs = logs
-    this.hint = exitCode === 127 || /executable file not found|no such file/i.test(detail ?? '')
-      ? `The command of [services.${service}] is not in the image: check \`command\` (or the image's entrypoint).`
-      : exitCode === 0
-        ? `The image's command exits at once; keep it running, e.g. command = ["sleep", "infinity"], or run a server in the foreground.`
-        : `The service's main process ended; its last output above says why. clnrm needs it running for every step.`
   }
 }
 
+function exitedHint(service: string, exitCode: number | undefined, detail: string | undefined): string {
+  return exitCode === 127 || /executable file not found|no such file/i.test(detail ?? '')
+    ? `The command of [services.${service}] is not in the image: check \`command\` (or the image's entrypoint).`
+    : exitCode === 0
+      ? `The image's command exits at once; keep it running, e.g. command = ["sleep", "infinity"], or run a server in the foreground.`
+      : `The service's main process ended; its last output above says why. clnrm needs it running for every step.`
+}
+
 /** Thrown when a run is cancelled (Ctrl-C, a newer save) while its containers start. */
-export class AbortedError extends Error {
+export class AbortedError extends ClnrmError {
   override name = 'AbortedError'
-  readonly code = 'CLNRM_ABORTED'
   constructor(what = 'the run') {
-    super(`[clnrm] ${what} was cancelled`)
+    super('CLNRM_ABORTED', `${what} was cancelled`)
   }
 }
 

@@ -1,3 +1,4 @@
+import { ClnrmError } from '../errors.ts'
 import { randomUUID } from 'node:crypto'
 import type Dockerode from 'dockerode'
 
@@ -44,7 +45,7 @@ export class PoolNetworks {
 
   /** The file's network name (created by `hold`). */
   name(file: string): Promise<string> {
-    return this.#held.get(file)?.name ?? Promise.reject(new Error(`[clnrm] no network is held for ${file}`))
+    return this.#held.get(file)?.name ?? Promise.reject(new ClnrmError('CLNRM_INTERNAL', `no network is held for ${file}`))
   }
 
   /** One container fewer on the file's network; the last one removes it. Call after the container is gone. */

@@ -1,3 +1,4 @@
+import { ClnrmError } from '../errors.ts'
 import type { CommandRunner } from './exec/types.ts'
 import type { DockerConnection } from './docker.ts'
 
@@ -68,14 +69,14 @@ export interface Lease {
 }
 
 /** A service's `reset` failed: the container is replaced, and every run of the test errors alike. */
-export class ResetFailedError extends Error {
+export class ResetFailedError extends ClnrmError {
   override name = 'ResetFailedError'
-  readonly code = 'CLNRM_RESET_FAILED'
   readonly service: string
-  readonly hint: string
+  declare readonly hint: string
   constructor(service: string, exitCode: number, stderr: string) {
-    super(`[clnrm] reset of service "${service}" exited ${exitCode}${stderr ? `: ${stderr}` : ''}`)
+    super('CLNRM_RESET_FAILED', `reset of service "${service}" exited ${exitCode}${stderr ? `: ${stderr}` : ''}`, {
+      hint: '`reset` runs before every run, on fresh containers too: it must succeed on a new container (e.g. `rm -rf /data/*`, not `rm /data/file`).',
+    })
     this.service = service
-    this.hint = '`reset` runs before every run, on fresh containers too: it must succeed on a new container (e.g. `rm -rf /data/*`, not `rm /data/file`).'
   }
 }

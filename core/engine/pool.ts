@@ -1,3 +1,4 @@
+import { ClnrmError } from '../errors.ts'
 import { randomUUID } from 'node:crypto'
 import { availableParallelism, hostname } from 'node:os'
 import type Dockerode from 'dockerode'
@@ -176,7 +177,7 @@ export class ContainerPool {
    * readiness checks at once (with `AbortedError`) and removes what was half started.
    */
   async acquire(spec: TestSpec, options: { signal?: AbortSignal } = {}): Promise<Lease> {
-    if (this.#closing) throw new Error('[clnrm] the container pool is closed')
+    if (this.#closing) throw new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool is closed')
     const start = performance.now()
     const services = Object.values(spec.services)
     const keys = await Promise.all(services.map(service => this.#keyFor(spec, service)))
@@ -195,7 +196,7 @@ export class ContainerPool {
     throwIfAborted(signal)
     const take = (): Reservation | undefined => this.#reserve(spec, services, keys)
     // First come, first served: with tests already waiting, a newcomer queues behind them.
-    const reservation = await this.#turns.take(take, signal, () => (this.#closed ? new Error('[clnrm] the container pool closed') : new AbortedError()))
+    const reservation = await this.#turns.take(take, signal, () => (this.#closed ? new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool closed') : new AbortedError()))
 
     const leased: Record<string, LeasedService> = {}
     // Keyed by entry, not by the entry's service id: tests whose services are defined alike
@@ -361,7 +362,7 @@ export class ContainerPool {
         busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(),
       }
       await runner.prepareWorkdir(entry.nextWorkdir).catch((error: Error) => {
-        throw new Error(`[clnrm] could not create the run directory in "${service.id}": ${error.message}`)
+        throw new ClnrmError('CLNRM_WORKDIR', `could not create the run directory in "${service.id}": ${error.message}`, { cause: error, hint: 'The image must let clnrm create a directory under /tmp (a writable /tmp, or a `workdir` the image can create).' })
       })
       throwIfAborted(signal)
       await waitUntilReady(service, created, runner, signal)
@@ -378,7 +379,7 @@ export class ContainerPool {
       let reason = error
       // Whatever went wrong, a main process that ended is the story worth telling.
       if (container && !(error instanceof AbortedError) && !(error instanceof ServiceExitedError) && !(error instanceof EngineRefusedError)) reason = (await exitedError(container, service.id, { settleMs: 1000 })) ?? error
-      if (signal.aborted && !(reason instanceof ServiceExitedError)) reason = this.#closed ? new Error('[clnrm] the container pool closed while a container started') : new AbortedError()
+      if (signal.aborted && !(reason instanceof ServiceExitedError)) reason = this.#closed ? new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool closed while a container started') : new AbortedError()
       runner?.close()
       await container?.remove({ force: true, v: true }).catch(() => {})
       this.#starting.delete(slot)

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream'
 import type Dockerode from 'dockerode'
 import { AbortedError, throwIfAborted } from './docker.ts'
+import { ClnrmError } from '../errors.ts'
 import { createDemuxer } from './exec/demux.ts'
 import type { CommandRunner } from './exec/types.ts'
 import { spansFromStdout } from '../otel/stdout.ts'
@@ -8,12 +9,11 @@ import { compilePattern } from '../regex.ts'
 import type { ServiceSpec } from '../spec.ts'
 
 /** A service did not become ready in time; carries what the last check said. */
-export class ServiceNotReadyError extends Error {
+export class ServiceNotReadyError extends ClnrmError {
   override name = 'ServiceNotReadyError'
-  readonly code = 'CLNRM_SERVICE_NOT_READY'
   readonly service: string
   constructor(service: string, message: string) {
-    super(`[clnrm] Service "${service}" ${message}`)
+    super('CLNRM_SERVICE_NOT_READY', `Service "${service}" ${message}`, { hint: `Check the health check or wait_for_log of [services.${service}], or give it more time.` })
     this.service = service
   }
 }

@@ -1,3 +1,4 @@
+import { ClnrmError } from '../errors.ts'
 import { randomBytes } from 'node:crypto'
 import { JUDGE_LIMIT_BYTES } from '../engine/exec/types.ts'
 import type { Lease } from '../engine/pool-types.ts'
@@ -13,10 +14,15 @@ import { spansFromStdout } from './stdout.ts'
 import type { RulePath, Span, SpanVerdict } from './types.ts'
 
 /** The receiver could not start: the test errors with this code. */
-export class OtlpReceiverError extends Error {
+export class OtlpReceiverError extends ClnrmError {
   override name = 'OtlpReceiverError'
-  readonly code = 'CLNRM_OTLP_RECEIVER'
-  readonly hint = 'clnrm listens for spans on the docker0 bridge address (127.0.0.1 without one). Set CLNRM_OTLP_HOST to an address the containers can reach, or [otel] endpoint to a collector of yours.'
+  declare readonly hint: string
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('CLNRM_OTLP_RECEIVER', message, {
+      ...options,
+      hint: 'clnrm listens for spans on the docker0 bridge address (127.0.0.1 without one). Set CLNRM_OTLP_HOST to an address the containers can reach, or [otel] endpoint to a collector of yours.',
+    })
+  }
 }
 
 const hubs = new WeakMap<ContainerPool, Promise<OtelHub>>()
@@ -78,7 +84,7 @@ export async function prepareOtel(spec: TestSpec, pool: ContainerPool): Promise<
       hub = await hubFor(pool)
     }
     catch (error) {
-      throw new OtlpReceiverError(`[clnrm] the OTLP receiver could not start: ${(error as Error).message}`, { cause: error })
+      throw new OtlpReceiverError(`the OTLP receiver could not start: ${(error as Error).message}`, { cause: error })
     }
   }
   const endpoint = otel.endpoint ?? hub?.containerEndpoint ?? ''

@@ -1,3 +1,4 @@
+import { ClnrmError } from '../errors.ts'
 import { randomBytes } from 'node:crypto'
 import { networkInterfaces } from 'node:os'
 import type { OtlpReceiver } from './receiver.ts'
@@ -62,7 +63,7 @@ export class OtelHub {
         if (i === hosts.length - 1) throw error
       }
     }
-    if (!receiver) throw new Error('[clnrm] the OTLP receiver could not listen')
+    if (!receiver) throw new ClnrmError('CLNRM_OTLP_RECEIVER', 'the OTLP receiver could not listen')
     hub = new OtelHub(receiver)
     for (const [spans, peer] of pending) hub.deliver(spans, peer)
     return hub

@@ -1,3 +1,4 @@
+import { ClnrmError } from '../errors.ts'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { createServer } from 'node:http'
 import type { Socket } from 'node:net'
@@ -122,7 +123,7 @@ export function startOtlpReceiver(options: OtlpReceiverOptions): Promise<OtlpRec
   server.on('error', error => onError(error))
 
   return new Promise((resolve, reject) => {
-    const failed = (error: Error): void => reject(new Error(`[clnrm] the OTLP receiver could not listen on ${host}: ${error.message}`, { cause: error }))
+    const failed = (error: Error): void => reject(new ClnrmError('CLNRM_OTLP_RECEIVER', `the OTLP receiver could not listen on ${host}: ${error.message}`, { cause: error }))
     server.once('error', failed)
     server.listen(options.port ?? 0, host, () => {
       server.off('error', failed)

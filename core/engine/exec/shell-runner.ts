@@ -1,3 +1,4 @@
+import { ClnrmError } from '../../errors.ts'
 import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type Dockerode from 'dockerode'
@@ -54,7 +55,7 @@ export async function startShellRunner(container: Dockerode.Container): Promise<
   const die = (reason: string): void => {
     if (!alive) return
     alive = false
-    current?.fail(new Error(`[clnrm] the container's shell went away: ${reason}`))
+    current?.fail(new ClnrmError('CLNRM_SHELL_GONE', `the container's shell went away: ${reason}`))
     stream.destroy()
   }
   stream.on('data', createDemuxer((which, chunk) => {
@@ -110,7 +111,7 @@ export async function startShellRunner(container: Dockerode.Container): Promise<
   }
 
   const runOne = (request: ExecRequest, after?: () => string): Promise<ExecResult> => new Promise<ExecResult>((resolve, reject) => {
-    if (!alive) return reject(new Error('[clnrm] the container\'s shell is gone'))
+    if (!alive) return reject(new ClnrmError('CLNRM_SHELL_GONE', 'the container\'s shell is gone'))
     const start = performance.now()
     if (request.signal?.aborted) {
       // Cancelled while queued: nothing is started.

@@ -1,10 +1,11 @@
+import { ClnrmError } from '../../errors.ts'
 /**
  * A tar archive holding one empty directory (`/tmp/x` → entry `tmp/x/`, mode 0777), for the
  * engine's archive API: it makes a directory in a container that has no `mkdir`.
  */
 export function directoryTar(path: string): Buffer {
   const name = `${path.replace(/^\/+|\/+$/g, '')}/`
-  if (Buffer.byteLength(name) > 100) throw new Error(`[clnrm] directory path too long for a tar entry: ${path}`)
+  if (Buffer.byteLength(name) > 100) throw new ClnrmError('CLNRM_PATH_TOO_LONG', `directory path too long for a tar entry: ${path}`, { hint: 'Use a `workdir` of at most 100 bytes in images without sh.' })
   const header = Buffer.alloc(512)
   const field = (offset: number, length: number, value: string): void => {
     header.write(value.slice(0, length), offset, 'latin1')
