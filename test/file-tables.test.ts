@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createTestLoader, runTest } from '../core/index.ts'
 import { clnrmContainers, createRecordingPool } from './engine.ts'
 import { fixture, tempDir } from './helpers.ts'
+import { node, startDev } from './runtimes/contract.ts'
 
 // Upstream's test-file tables ([vars], [matrix], [report], …) as a user meets them: the built
 // CLI spawned on a copy of a fixture project, its exit code and output, and the engine asked
@@ -116,6 +117,21 @@ describe('[matrix]', () => {
     expect(empty.stderr).toContain('empty.clnrm.toml.eta:5:6 error CLNRM_INVALID_VALUE')
     expect(empty.stderr).toContain('would run zero times')
     expect(clnrmContainers(empty.pid)).toEqual([])
+  })
+
+  it('clnrm dev shows a matrix file as one result: every combination runs, the failing step named after its combination', async () => {
+    project()
+    const dev = startDev(node, ['one-fails.clnrm.toml.eta'], dir)
+    try {
+      const result = await dev.waitFor(l => l.type === 'test')
+      // The alpha combination passed; the failing step is beta's, located at the template's line.
+      expect(result).toMatchObject({ name: 'one fails', status: 'fail', failingStep: { name: '[word=beta] only alpha', excerpt: 'beta\n', location: { line: 13 } } })
+    }
+    finally {
+      dev.kill('SIGINT')
+      await dev.exited
+    }
+    expect(clnrmContainers(dev.pid)).toEqual([])
   })
 
   it('runTest on a matrix file (the dev loop\'s one result per file) runs every combination and fails when one fails', async () => {
