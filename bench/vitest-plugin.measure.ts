@@ -16,9 +16,26 @@ const pause = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
 /** The same one-step test both loops rerun: each save changes the echoed value and its expectation. */
 const check = (i: number): string => `[meta]\nname = "check"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "echo v${i}"\nrun = "echo v${i}"\nexpected_output_regex = "(?m)^v${i}$"\n`
 
+interface Marks {
+  rerun?: number
+  queued?: number
+  collected?: number
+  result?: number
+}
+
+/** Where a Vitest rerun's time went: the save until the rerun starts (watcher, 100 ms debounce), the worker's start (until the file is queued in it), transform and collection, the test, reporting. */
+type Phases = Record<'detect' | 'queue' | 'collect' | 'run' | 'report', number>
+
+interface Sample {
+  e2e: number
+  /** The part Vitest timed inside the test. */
+  inTest?: number
+  phases?: Phases
+}
+
 interface Side {
-  /** Save → the passing result of that save, in ms; `inTest` is the part Vitest timed inside the test. */
-  save: (i: number) => Promise<{ e2e: number; inTest?: number }>
+  /** Save → the passing result of that save, in ms. */
+  save: (i: number) => Promise<Sample>
   stop: () => Promise<void>
 }
 
@@ -26,11 +43,12 @@ interface Side {
 // machine conditions. The Vitest side runs in this process through the node API: its reporter's
 // onTestRunEnd is the moment the result is shown (and the main process holds the pool).
 it(`save → result of a clnrm test: ${SAVES} saves each, clnrm/vitest under vitest watch vs clnrm dev`, async () => {
-  const sides = { vitest: await startVitestSide(), clnrm: await startClnrm() }
-  const samples: Record<keyof typeof sides, Array<{ e2e: number; inTest?: number }>> = { vitest: [], clnrm: [] }
+  // Vitest's default pool (forks, a process per rerun) and threads (a worker thread per rerun).
+  const sides = { vitest: await startVitestSide('{}'), threads: await startVitestSide('{ pool: "threads" }'), clnrm: await startClnrm() }
+  const samples: Record<keyof typeof sides, Sample[]> = { vitest: [], threads: [], clnrm: [] }
   try {
     for (let i = 1; i <= SAVES; i++) {
-      for (const name of ['vitest', 'clnrm'] as const) {
+      for (const name of ['vitest', 'threads', 'clnrm'] as const) {
         await pause(200)
         samples[name].push(await sides[name].save(i))
       }
@@ -46,34 +64,45 @@ it(`save → result of a clnrm test: ${SAVES} saves each, clnrm/vitest under vit
     [`${e} › clnrm/vitest › p50`]: { value: percentile(e2e('vitest'), 50), unit: 'ms', better: 'lower' },
     [`${e} › clnrm/vitest › p95`]: { value: percentile(e2e('vitest'), 95), unit: 'ms', better: 'lower' },
     [`${e} › clnrm/vitest › in-test (step run through the main process) p50`]: { value: percentile(inTest, 50), unit: 'ms', better: 'lower' },
+    [`${e} › clnrm/vitest, pool threads › p50`]: { value: percentile(e2e('threads'), 50), unit: 'ms', better: 'lower' },
     [`${e} › clnrm dev alongside › p50`]: { value: percentile(e2e('clnrm'), 50), unit: 'ms', better: 'lower' },
   })
   const p50 = (xs: number[]): number => percentile(xs, 50)
-  const vitestRest = samples.vitest.map(s => s.e2e - 100 - (s.inTest ?? 0))
+  const parts = (name: 'vitest' | 'threads'): string => {
+    const phase = (key: keyof Phases): number => p50(samples[name].map(s => s.phases![key]))
+    return `save → rerun (watcher + fixed 100 ms debounce) ${phase('detect')} · worker start ${phase('queue')} · transform and collect ${phase('collect')} · test ${phase('run')} (in-test ${p50(samples[name].map(s => s.inTest ?? 0))}) · report ${phase('report')}`
+  }
   console.log(`
-  where a save's time goes (p50, ms):
-    clnrm/vitest (vitest watch)   e2e ${p50(e2e('vitest'))} = Vitest's debounce 100 (fixed) · in-test ${p50(inTest)} · the rest (watch, transform, worker, collect, report) ${p50(vitestRest)}
+  where a save's time goes (p50, ms; parts are medians of parts):
+    clnrm/vitest (forks)          e2e ${p50(e2e('vitest'))} = ${parts('vitest')}
+    clnrm/vitest (threads)        e2e ${p50(e2e('threads'))} = ${parts('threads')}
     clnrm dev (debounce 30)       e2e ${p50(e2e('clnrm'))}
 `)
 })
 
 /** `vitest` in watch mode on a project using `clnrm/vitest`, driven through the node API. */
-async function startVitestSide(): Promise<Side> {
+async function startVitestSide(testConfig: string): Promise<Side> {
   const dir = mkdtempSync(join(tmpdir(), 'clnrm-vitest-bench-'))
   mkdirSync(join(dir, 'tests'))
   mkdirSync(join(dir, 'node_modules'))
   symlinkSync(join(root, 'node_modules/vitest'), join(dir, 'node_modules/vitest'))
   symlinkSync(root, join(dir, 'node_modules/clnrm'))
   writeFileSync(join(dir, 'package.json'), '{ "private": true, "type": "module" }\n')
-  writeFileSync(join(dir, 'vitest.config.mjs'), 'import { clnrm } from \'clnrm/vitest\'\nexport default { plugins: [clnrm()] }\n')
+  writeFileSync(join(dir, 'vitest.config.mjs'), `import { clnrm } from 'clnrm/vitest'\nexport default { plugins: [clnrm()], test: ${testConfig} }\n`)
   const file = join(dir, 'tests/check.clnrm.toml')
   writeFileSync(file, check(0))
-  const ends: Array<{ at: number; passed: string[]; inTest: Record<string, number> }> = []
+  const ends: Array<{ at: number; passed: string[]; inTest: Record<string, number>; marks: Marks }> = []
+  // When each phase of Vitest's rerun was reached (reporter events), to split a save's time.
+  let marks: Marks = {}
   const reporter = {
+    onWatcherRerun: () => void (marks = { rerun: performance.now() }),
+    onTestModuleQueued: () => void (marks.queued ??= performance.now()),
+    onTestModuleCollected: () => void (marks.collected ??= performance.now()),
+    onTestCaseResult: () => void (marks.result ??= performance.now()),
     onTestRunEnd(modules: readonly TestModule[]) {
       const at = performance.now()
       const tests = modules.flatMap(m => [...m.children.allTests()])
-      ends.push({ at, passed: tests.filter(t => t.result().state === 'passed').map(t => t.name), inTest: Object.fromEntries(tests.map(t => [t.name, t.diagnostic()?.duration ?? 0])) })
+      ends.push({ at, marks, passed: tests.filter(t => t.result().state === 'passed').map(t => t.name), inTest: Object.fromEntries(tests.map(t => [t.name, t.diagnostic()?.duration ?? 0])) })
     },
   }
   const vitest = await createVitest('test', { root: dir, watch: true, reporters: [reporter] })
@@ -86,7 +115,10 @@ async function startVitestSide(): Promise<Side> {
       const deadline = start + 30_000
       for (;;) {
         const end = ends.find(e => e.at > start && e.passed.includes(name))
-        if (end) return { e2e: end.at - start, inTest: end.inTest[name] }
+        if (end) {
+          const { rerun = start, queued = rerun, collected = queued, result = collected } = end.marks
+          return { e2e: end.at - start, inTest: end.inTest[name], phases: { detect: rerun - start, queue: queued - rerun, collect: collected - queued, run: result - collected, report: end.at - result } }
+        }
         if (performance.now() > deadline) throw new Error(`no passing "${name}" within 30 s`)
         await pause(1)
       }
