@@ -40,3 +40,20 @@ export function matrixCombinations(matrix: Readonly<Record<string, readonly stri
 export function combinationLabel(combination: Readonly<Record<string, string>>): string {
   return `[${Object.entries(combination).map(([key, value]) => `${key}=${value}`).join(', ')}]`
 }
+
+const DETERMINISM_RE = /^\s*\[determinism\]\s*(?:#.*)?$([\s\S]*?)(?=^\s*\[|$(?![\s\S]))/m
+
+/**
+ * Reads a literal `[determinism]` table from the template text before rendering, since the
+ * template's own helpers need the seed and clock. Values produced by tags are not seen.
+ */
+export function literalDeterminism(source: string): { seed?: number; freezeClock?: string } {
+  const body = DETERMINISM_RE.exec(source)?.[1]
+  if (!body) return {}
+  const seed = /^\s*seed\s*=\s*(-?\d+)\s*(?:#.*)?$/m.exec(body)?.[1]
+  const clock = /^\s*freeze_clock\s*=\s*"?([0-9][0-9T:.+\-Zz ]+?)"?\s*(?:#.*)?$/m.exec(body)?.[1]
+  const result: { seed?: number; freezeClock?: string } = {}
+  if (seed !== undefined) result.seed = Number(seed)
+  if (clock !== undefined && !Number.isNaN(Date.parse(clock))) result.freezeClock = new Date(clock).toISOString()
+  return result
+}

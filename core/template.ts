@@ -11,7 +11,7 @@ import { contentHash } from './hash.ts'
 import { outside, realPath, realRootOf } from './real-path.ts'
 import type { EnvRead } from './template-helpers.ts'
 import { createTemplateHelpers } from './template-helpers.ts'
-import { literalTableText } from './template-tables.ts'
+import { literalDeterminism, literalTableText } from './template-tables.ts'
 import { parseToml } from './toml-parse.ts'
 
 /** Everything a render read: the dev loop reruns the test when any of these change. */
@@ -386,21 +386,4 @@ function findBadTag(eta: Eta, text: string): number | undefined {
     code = candidate
   }
   return tags.at(-1)?.lineNo
-}
-
-const DETERMINISM_RE = /^\s*\[determinism\]\s*(?:#.*)?$([\s\S]*?)(?=^\s*\[|$(?![\s\S]))/m
-
-/**
- * Reads a literal `[determinism]` table from the template text before rendering, since the
- * template's own helpers need the seed and clock. Values produced by tags are not seen.
- */
-export function literalDeterminism(source: string): { seed?: number; freezeClock?: string } {
-  const body = DETERMINISM_RE.exec(source)?.[1]
-  if (!body) return {}
-  const seed = /^\s*seed\s*=\s*(-?\d+)\s*(?:#.*)?$/m.exec(body)?.[1]
-  const clock = /^\s*freeze_clock\s*=\s*"?([0-9][0-9T:.+\-Zz ]+?)"?\s*(?:#.*)?$/m.exec(body)?.[1]
-  const result: { seed?: number; freezeClock?: string } = {}
-  if (seed !== undefined) result.seed = Number(seed)
-  if (clock !== undefined && !Number.isNaN(Date.parse(clock))) result.freezeClock = new Date(clock).toISOString()
-  return result
 }

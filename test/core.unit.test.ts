@@ -4,7 +4,7 @@ import { compilePattern, formatTestFile, MemoryCache, parseDuration, toTomlValue
 import { JUDGE_LIMIT_BYTES, OUTPUT_CAP_BYTES, OutputCapture } from '../core/engine/exec/types.ts'
 import { lineAnchorHint, patternError } from '../core/regex.ts'
 import { createTemplateHelpers } from '../core/template-helpers.ts'
-import { literalDeterminism } from '../core/template.ts'
+import { literalDeterminism } from '../core/template-tables.ts'
 import { createEmitter } from '../core/events.ts'
 
 describe('parseDuration', () => {
