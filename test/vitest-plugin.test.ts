@@ -404,6 +404,23 @@ describe('clnrm/vitest through the vitest CLI', () => {
     expect(vitest.output()).toMatch(/Tests\s+1 failed \| 3 skipped \(4\)/)
   }, 60_000)
 
+  it('vitest list names every step with its TOML line, and needs no Docker engine', async () => {
+    const project = await userProject(['tests/fail', 'tests/greet', 'tests/_greeting'])
+    cleanup = project.cleanup
+    const list = spawnCli([], project.dir, { script: [vitestCli, 'list', '--json'], env: { DOCKER_HOST: 'tcp://127.0.0.1:1' } })
+    expect((await list.exited).code).toBe(0)
+    const listed = (JSON.parse(list.stdout()) as Array<{ name: string; file: string; location: { line: number } }>)
+      .map(t => [t.file.slice(project.dir.length + 1), t.name, t.location.line] as const)
+    // Files may be collected in any order; within one, tests keep theirs.
+    expect([...listed].sort((a, b) => a[0].localeCompare(b[0]))).toEqual([
+      ['tests/fail.clnrm.toml', 'failing > first', 7],
+      ['tests/fail.clnrm.toml', 'failing > wrong output', 11],
+      ['tests/fail.clnrm.toml', 'failing > after failure', 16],
+      ['tests/fail.clnrm.toml', 'failing > assertions', 20],
+      ['tests/greet.clnrm.toml.eta', 'templated > greets', 7],
+    ])
+  }, 60_000)
+
   it('honours -t, file:line and --shard, as for any Vitest test', async () => {
     const project = await userProject(['tests/pass', 'tests/fail', 'tests/greet', 'tests/_greeting'])
     cleanup = project.cleanup
