@@ -1,0 +1,120 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { it } from 'vitest'
+import { node, startDev } from '../test/runtimes/contract.ts'
+import type { BenchResult } from './results.ts'
+import { percentile, record } from './results.ts'
+
+/**
+ * `clnrm dev` at scale: N test files in one folder, all including one partial that holds their
+ * one service definition. The dev loop is started with a name filter no step matches (`-t`), so
+ * every file is discovered, read, rendered, checked and watched, but no step runs: what is
+ * measured is clnrm's own work at N files, not the engine's (the pool's container count at scale
+ * is measured by the pool's benchmarks). Each size is compared with the one-file case of the same
+ * run, so machine load affects both sides.
+ *
+ * CLNRM_BENCH_SCALE picks the sizes (default "1,1000,3000"; "1,300" for a quick try) and
+ * CLNRM_BENCH_SCALE_SAVES the one-file saves per size (default 15).
+ */
+const SIZES = (process.env.CLNRM_BENCH_SCALE ?? '1,1000,3000').split(',').map(Number).filter(n => n > 0)
+const SAVES = Number(process.env.CLNRM_BENCH_SCALE_SAVES ?? 15)
+const IMAGE = 'clnrm-examples/busybox:1'
+const NO_STEP = 'no step is named like this'
+const pause = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
+
+/** A fixture of `count` template tests sharing `tests/_svc.eta`. */
+function fixture(count: number): { dir: string; test: (i: number) => string; writeTest: (i: number, v: number) => void; partial: string } {
+  const dir = mkdtempSync(join(tmpdir(), `clnrm-scale-${count}-`))
+  mkdirSync(join(dir, 'tests'))
+  writeFileSync(join(dir, 'clnrm.toml'), '# scale benchmark\n')
+  const partial = join(dir, 'tests/_svc.eta')
+  writeFileSync(partial, `[services.app]\nimage = "${IMAGE}"\n`)
+  const test = (i: number): string => join(dir, 'tests', `t${String(i).padStart(5, '0')}.clnrm.toml.eta`)
+  const writeTest = (i: number, v: number): void => writeFileSync(test(i), `[meta]\nname = "t${i}"\n\n<%~ include('./_svc.eta') %>\n\n[[steps]]\nname = "echo"\nservice = "app"\nrun = "echo ${i} ${v}"\nexpected_output_regex = "^${i} "\n`)
+  for (let i = 0; i < count; i++) writeTest(i, 0)
+  return { dir, test, writeTest, partial }
+}
+
+/** Resident and peak memory of a process, in MB (Linux). */
+function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0)
+  return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) }
+}
+
+/** CPU time a process used so far, in ms (Linux; clock ticks are 10 ms). */
+function cpuOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+interface SizeResult {
+  readyMs: number
+  rss: number
+  peak: number
+  save: number[]
+  saveCpuMs: number
+  partialMs?: number
+  partialSelected?: number
+}
+
+async function measure(count: number): Promise<SizeResult> {
+  const { dir, writeTest, partial } = fixture(count)
+  const started = performance.now()
+  const dev = startDev(node, ['-t', NO_STEP], dir)
+  try {
+    const ready = await dev.waitFor(line => line.type === 'ready', 300_000)
+    const readyMs = performance.now() - started
+    if (ready.tests !== count) throw new Error(`expected ${count} valid tests, dev reported ${JSON.stringify(ready)}`)
+    const { rss, peak } = memoryOf(dev.pid)
+    let reload = 1
+    const save: number[] = []
+    await pause(300)
+    const cpuBefore = cpuOf(dev.pid)
+    // Saves of one test (the middle one): save → the reload's line, clnrm's whole own work.
+    for (let v = 1; v <= SAVES; v++) {
+      const t0 = performance.now()
+      writeTest(Math.floor(count / 2), v)
+      const done = await dev.waitFor(line => line.type === 'reload' && line.id > reload, 60_000)
+      save.push(performance.now() - t0 - done.metrics.debounceMs)
+      reload = done.id
+      await pause(120)
+    }
+    const saveCpuMs = (cpuOf(dev.pid) - cpuBefore) / SAVES
+    let partialMs: number | undefined
+    let partialSelected: number | undefined
+    if (count > 1) {
+      const t0 = performance.now()
+      writeFileSync(partial, `[services.app]\nimage = "${IMAGE}"\nenv = { CHANGED = "1" }\n`)
+      const done = await dev.waitFor(line => line.type === 'reload' && line.id > reload, 300_000)
+      partialMs = performance.now() - t0
+      partialSelected = done.selected.length
+    }
+    return { readyMs, rss, peak, save, saveCpuMs, partialMs, partialSelected }
+  }
+  finally {
+    dev.send('q\n')
+    await dev.exited
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+it(`clnrm dev at scale (${SIZES.join(', ')} files; no step runs)`, async () => {
+  const results = new Map<number, SizeResult>()
+  for (const size of SIZES) results.set(size, await measure(size))
+  const base = results.get(Math.min(...SIZES))!
+  const out: Record<string, BenchResult> = {}
+  const round = (n: number): number => Math.round(n * 10) / 10
+  for (const [size, r] of results) {
+    const p = `dev at scale (${size} files)`
+    out[`${p} › start to ready (load, render, check, watch; no step runs)`] = { value: Math.round(r.readyMs), unit: 'ms', better: 'lower' }
+    out[`${p} › RSS at ready`] = { value: r.rss, unit: 'MB', better: 'lower' }
+    out[`${p} › peak RSS`] = { value: r.peak, unit: 'MB', better: 'lower' }
+    out[`${p} › one-file save → reload shown p50 (debounce excluded)`] = { value: percentile(r.save, 50), unit: 'ms', better: 'lower' }
+    out[`${p} › one-file save › CPU per save`] = { value: round(r.saveCpuMs), unit: 'ms', better: 'lower' }
+    if (size !== Math.min(...SIZES)) out[`${p} › one-file save p50 minus the ${Math.min(...SIZES)}-file case`] = { value: round(percentile(r.save, 50) - percentile(base.save, 50)), unit: 'ms', better: 'lower' }
+    if (r.partialMs !== undefined) out[`${p} › shared partial saved → ${r.partialSelected} tests reloaded`] = { value: Math.round(r.partialMs), unit: 'ms', better: 'lower' }
+  }
+  record(out)
+})
