@@ -20,20 +20,44 @@ export interface MemoryCacheOptions {
 
 /** An in-memory LRU cache with optional TTL and hit/miss statistics. */
 export class MemoryCache<K extends {}, V extends {}> {
-  readonly #lru: LRUCache<K, V>
+  #lru: LRUCache<K, V>
+  readonly #ttl: number | undefined
   #hits = 0
   #misses = 0
   #evictions = 0
 
   constructor(options: MemoryCacheOptions = {}) {
-    this.#lru = new LRUCache<K, V>({
-      max: options.max ?? 100,
-      ttl: options.ttl,
+    this.#ttl = options.ttl
+    this.#lru = this.#create(options.max ?? 100)
+  }
+
+  #create(max: number): LRUCache<K, V> {
+    return new LRUCache<K, V>({
+      max,
+      ttl: this.#ttl,
       // lru-cache reports why an entry left; only capacity and expiry count as evictions.
       dispose: (_value, _key, reason) => {
         if (reason === 'evict' || reason === 'expire') this.#evictions++
       },
     })
+  }
+
+  /** Entries kept before the least recently used is evicted. */
+  get max(): number {
+    return this.#lru.max
+  }
+
+  /**
+   * Grows the cache to hold at least `max` entries (never shrinks it), keeping every entry, its
+   * recency and its remaining TTL: a dev session sizes its caches to the project once it knows
+   * how many test files there are, so a 3000-file project does not evict itself on every pass.
+   */
+  reserve(max: number): void {
+    if (max <= this.#lru.max) return
+    const entries = this.#lru.dump()
+    // Geometric growth: a project gaining files one by one does not copy the cache on each.
+    this.#lru = this.#create(Math.max(Math.ceil(max), Math.ceil(this.#lru.max * 1.5)))
+    this.#lru.load(entries)
   }
 
   /** The value for `key`, counting a hit or a miss. */

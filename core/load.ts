@@ -43,9 +43,9 @@ export interface LoadedTestFile {
 /** Options of a test loader: the project, and caches to share (the dev loop passes its own). */
 export interface TestLoaderOptions {
   project: Pick<Project, 'root' | 'vars' | 'determinism'> & Partial<Pick<Project, 'renderTimeoutMs' | 'defaultImage' | 'varOverrides'>>
-  /** Compiled templates. @default 100 entries */
+  /** Compiled templates. @default 100 entries, grown by `sizeFor` */
   templateCache?: MemoryCache<string, TemplateFunction>
-  /** Checked configs, keyed by a hash of the rendered text. @default 500 entries, 5 min TTL */
+  /** Checked configs, keyed by a hash of the rendered text. @default 500 entries, grown by `sizeFor` */
   configCache?: MemoryCache<string, CachedConfig>
   /** The environment templates read. @default process.env */
   env?: Readonly<Record<string, string | undefined>>
@@ -70,13 +70,24 @@ export interface TestLoader {
   loadSource: (file: string, source: string) => LoadedTestFile
   readonly templateCache: MemoryCache<string, TemplateFunction>
   readonly configCache: MemoryCache<string, CachedConfig>
+  /**
+   * Grows both caches to hold a project of `testFiles` files with room for its partials and a
+   * round of edits, so a pass over every test (a shared partial changed, rerun all) hits instead
+   * of evicting the entries it is about to need. Never shrinks them.
+   */
+  sizeFor: (testFiles: number) => void
 }
+
+/** Cache entries per test file: its own, and one more for the text being edited (and partials, [vars] tags). */
+const ENTRIES_PER_TEST = 2
 
 /** Creates a loader; keep one per project so its caches pay off. */
 export function createTestLoader(options: TestLoaderOptions): TestLoader {
   const { project } = options
   const templateCache = options.templateCache ?? new MemoryCache<string, TemplateFunction>({ max: 100 })
-  const configCache = options.configCache ?? new MemoryCache<string, CachedConfig>({ max: 500, ttl: 5 * 60_000 })
+  // No TTL: entries are keyed by content, so age never makes one wrong, and a count bound is
+  // enough for memory; with a TTL a rerun after a few idle minutes paid the whole check again.
+  const configCache = options.configCache ?? new MemoryCache<string, CachedConfig>({ max: 500 })
   const renderer = createTemplateRenderer({ root: project.root, cache: templateCache, timeoutMs: project.renderTimeoutMs })
   let realRoot: string | undefined
 
@@ -178,6 +189,10 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
   return {
     templateCache,
     configCache,
+    sizeFor(testFiles) {
+      templateCache.reserve(ENTRIES_PER_TEST * testFiles + 64)
+      configCache.reserve(ENTRIES_PER_TEST * testFiles + 100)
+    },
     loadSource,
     async load(file) {
       let source: string

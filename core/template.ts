@@ -104,6 +104,12 @@ export class TemplateRenderError extends TestFileError {
   }
 }
 
+/**
+ * Thrown when a render running without the deadline reaches a partial that needs one; the
+ * render starts again under the deadline. Never leaves the renderer.
+ */
+class NeedsDeadline extends Error {}
+
 /** Thrown inside Eta and turned into a diagnostic at the edge of `render`. */
 class TemplateProblem extends Error {
   constructor(readonly code: DiagnosticCode, message: string, readonly file: string | undefined, readonly line: number | undefined, readonly hint?: string) {
@@ -128,12 +134,23 @@ const ETA_RETURN = '\nreturn __eta.res;'
 
 /**
  * What in a tag's code can make a render run long: loops, functions (recursion, callbacks),
- * includes and layouts (partials unseen yet), regular expressions (backtracking), code from
- * strings, (typed) arrays and builtins that block or repeat work, big-integer powers. A template whose tags hold none of these runs
- * each statement once, so its time is bounded by its length; it skips the deadline and its cost.
+ * regular expressions (backtracking), code from strings, (typed) arrays and builtins that block
+ * or repeat work, big-integer powers. A template whose tags hold none of these runs each
+ * statement once, so its time is bounded by its length; it skips the deadline and its cost (a vm
+ * call with a watchdog thread, about a millisecond: seconds at thousands of tests). Includes and
+ * layouts are not risky by themselves: the partial they reach is compiled through the same cache
+ * and judged there, and a render that reaches a risky one starts again under the deadline.
  * Anything unsure (a `/`, a comment) counts as risky.
  */
-const RISKY_CODE_RE = /\b(?:for|while|do|function|include|includeAsync|layout|block|eval|Function|RegExp|Atomics|BigInt|process|globalThis|require|import|repeat|fill|sort|padStart|padEnd|match|matchAll|replace|replaceAll|search|split|test|exec)\b|Array\b|\d+n\b|\*\*|=>|\//
+const RISKY_CODE_RE = /\b(?:for|while|do|function|block|eval|Function|RegExp|Atomics|BigInt|process|globalThis|require|import|repeat|fill|sort|padStart|padEnd|match|matchAll|replace|replaceAll|search|split|test|exec)\b|Array\b|\d+n\b|\*\*|=>|\//
+
+/**
+ * One-line string literals without escapes or `${`: a `/` in them (a path: `include("./_svc.eta")`)
+ * is no regular expression and is left out of the check; their words still count (code can be
+ * built from strings). A quote inside a regular expression may start a false match, but the
+ * expression's opening `/` stays outside it.
+ */
+const PLAIN_STRING_RE = /'[^'\\\n]*'|"[^"\\\n]*"|`[^`\\\n$]*`/g
 
 /** Compiled templates that need the render deadline (keyed by function, so a shared cache keeps the answer). */
 const needsDeadline = new WeakMap<TemplateFunction, boolean>()
@@ -165,6 +182,10 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
   let partials: Set<string> = new Set()
   let realRoot: string | undefined
   let frames: Frame[] = []
+  // Set while a render runs without the deadline; `escalated` records that it reached risky code
+  // (set even when a tag's own try/catch swallowed the NeedsDeadline).
+  let optimistic = false
+  let escalated = false
   const timeoutMs = options.timeoutMs ?? DEFAULT_RENDER_TIMEOUT_MS
 
   // No auto-trim: in TOML the newline after `key = <%= value %>` is syntax. Blank lines left by
@@ -195,6 +216,10 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
       needsDeadline.set(fn, mayRunLong(eta, text))
       cache.set(key, fn)
     }
+    if (optimistic && needsDeadline.get(fn) !== false) {
+      escalated = true
+      throw new NeedsDeadline()
+    }
     return fn
   }
   eta.resolvePath = (name, resolveOptions) => {
@@ -223,6 +248,7 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
     }
   }
   eta.RuntimeErr = (error: Error, text: string, line: number, file: string): never => {
+    if (error instanceof NeedsDeadline) throw error
     if (error instanceof TemplateProblem) {
       // A problem from a partial already has its place; an include problem gets the include's.
       if (error.line !== undefined) throw error
@@ -232,12 +258,29 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
     throw new TemplateProblem('CLNRM_TEMPLATE_RUNTIME', `Template error: ${error.message}`, file, line, 'Check the expression in the tag on this line.')
   }
 
-  /** Renders `source` with `vars` as data, under the deadline when its tags could run long. */
-  const renderText = (source: string, file: string, vars: Readonly<Record<string, unknown>>, extra: Record<string, unknown>, helpers: Record<string, unknown>): string => {
+  /**
+   * Renders `source` with `vars` as data, under the deadline when its tags, or a partial they
+   * include, could run long. `helpers` is called once per attempt: a render started again under
+   * the deadline gets a fresh seeded generator, so its values are the same as a first attempt's.
+   */
+  const renderText = (source: string, file: string, vars: Readonly<Record<string, unknown>>, extra: Record<string, unknown>, helpers: () => Record<string, unknown>): string => {
     const fn = eta.compile(source, { filepath: file })
-    const data = { ...vars, vars, ...extra, __clnrm: helpers }
-    const render = (): string => eta.render(fn, data, { filepath: file })
-    return needsDeadline.get(fn) === false ? render() : runWithDeadline(render, timeoutMs)
+    const render = (): string => eta.render(fn, { ...vars, vars, ...extra, __clnrm: helpers() }, { filepath: file })
+    if (needsDeadline.get(fn) !== false) return runWithDeadline(render, timeoutMs)
+    optimistic = true
+    escalated = false
+    try {
+      const output = render()
+      if (!escalated) return output
+    }
+    catch (error) {
+      if (!escalated) throw error
+    }
+    finally {
+      optimistic = false
+    }
+    frames = []
+    return runWithDeadline(render, timeoutMs)
   }
   const trace = {
     enter: <T extends Frame['eta']>(eta: T, file: string | undefined): T => (frames.push({ eta, file }), eta),
@@ -259,7 +302,7 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
   const readTable = (request: RenderRequest, source: string, name: string, envReads: Map<string, EnvRead>): LiteralTable | undefined => {
     let text = literalTableText(source, name)
     if (text === undefined) return undefined
-    if (text.includes('<%')) text = renderText(text, request.file, request.vars ?? {}, {}, helpersFor(request, source, envReads))
+    if (text.includes('<%')) text = renderText(text, request.file, request.vars ?? {}, {}, () => helpersFor(request, source, envReads))
     const parsed = parseToml(text)
     if ('error' in parsed) return { text }
     return { text, value: parsed.value[name] }
@@ -293,7 +336,7 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
         vars = { ...request.vars, ...table, ...request.overrides }
         frames = []
         const extra = request.matrix ? { matrix: request.matrix } : {}
-        const output = renderText(source, request.file, vars, extra, helpersFor(request, source, envReads))
+        const output = renderText(source, request.file, vars, extra, () => helpersFor(request, source, envReads))
         return { output, inputs: { template: request.file, partials: [...partials], env: [...envReads.values()] }, vars }
       }
       catch (error) {
@@ -326,7 +369,7 @@ function undefinedMessage(text: string, line: number): string {
 /** Whether a template's tags hold anything that could make its render run long (see RISKY_CODE_RE). */
 function mayRunLong(eta: Eta, text: string): boolean {
   try {
-    return eta.parse(text).some(node => typeof node !== 'string' && RISKY_CODE_RE.test(node.val))
+    return eta.parse(text).some(node => typeof node !== 'string' && RISKY_CODE_RE.test(node.val.replace(PLAIN_STRING_RE, quoted => quoted.replaceAll('/', ''))))
   }
   catch {
     return true

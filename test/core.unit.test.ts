@@ -147,6 +147,24 @@ describe('MemoryCache', () => {
     expect(cache.get('a')).toBeUndefined()
     expect(cache.stats().evictions).toBe(1)
   })
+  it('reserve grows the capacity, keeping every entry, its recency and the counters; it never shrinks', () => {
+    const cache = new MemoryCache<string, number>({ max: 2 })
+    cache.set('a', 1)
+    cache.set('b', 2)
+    expect(cache.get('a')).toBe(1)
+    cache.reserve(3)
+    expect(cache.max).toBeGreaterThanOrEqual(3)
+    expect(cache.stats()).toMatchObject({ hits: 1, size: 2, evictions: 0 })
+    cache.set('c', 3)
+    expect(cache.stats()).toMatchObject({ size: 3, evictions: 0 })
+    // Filled up: the least recently used ('b', since 'a' was read before growing) goes first.
+    for (let i = cache.stats().size; i <= cache.max; i++) cache.set(`x${i}`, i)
+    expect(cache.get('b')).toBeUndefined()
+    expect(cache.get('a')).toBe(1)
+    const max = cache.max
+    cache.reserve(1)
+    expect(cache.max).toBe(max)
+  })
 })
 
 describe('formatTestFile', () => {

@@ -154,6 +154,8 @@ export class DevScope {
 
   /** Loads one file from the text just read, and updates the graph with what the load read. */
   load(file: string, text: string): LoadedTestFile {
+    // Caches sized to the project: a pass over every test must not evict what it needs next.
+    if (!this.states.has(file)) this.loader.sizeFor(this.states.size + 1)
     const loaded = this.loader.loadSource(file, text)
     const state = this.states.get(file) ?? { file, diagnostics: [], token: 0 }
     this.states.set(file, state)

@@ -162,6 +162,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     await scope.open()
     const files = await scope.discover()
     if (closed) return
+    scope.loader.sizeFor(files.length)
     const texts = new Map<string, string>()
     for (const file of files) {
       const text = await readText(file)
