@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Turns } from '../core/engine/turns.ts'
+import { PASS, Turns } from '../core/engine/turns.ts'
 
 /** A pool of `free` slots that takers need `n` of at once. */
 function slots(free: number) {
@@ -51,6 +51,28 @@ describe('Turns: first come, first served, all at once', () => {
     controller.abort()
     await expect(stuck).rejects.toThrow('aborted')
     await expect(behind).resolves.toBe(1)
+    expect(turns.size).toBe(0)
+  })
+
+  it('lets others by a waiter that passes, keeps its place, and serves it first once it can go', async () => {
+    const { turns, state, need, give } = slots(0)
+    const signal = new AbortController().signal
+    let mine = false
+    const order: string[] = []
+    // Waits for something of its own (a busy container of its definition): others may pass it.
+    const own = Promise.resolve(turns.take(() => (mine ? 'own' : PASS), signal, () => new Error('aborted'))).then(v => order.push(v))
+    const other = Promise.resolve(turns.take(need(1), signal, () => new Error('aborted'))).then(() => order.push('other'))
+    const big = Promise.resolve(turns.take(need(2), signal, () => new Error('aborted'))).then(() => order.push('big'))
+    give(1)
+    await other
+    expect(order).toEqual(['other'])
+    mine = true
+    turns.pump()
+    await own
+    expect(order).toEqual(['other', 'own'])
+    give(2)
+    await big
+    expect(state.free).toBe(0)
     expect(turns.size).toBe(0)
   })
 })

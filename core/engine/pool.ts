@@ -17,7 +17,8 @@ import type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './po
 import { LABELS, ResetFailedError } from './pool-types.ts'
 import { waitUntilReady } from './readiness.ts'
 import type { ServiceSpec, TestSpec } from '../spec.ts'
-import { Turns } from './turns.ts'
+import type { TakeResult } from './turns.ts'
+import { PASS, Turns } from './turns.ts'
 
 export { LABELS, ResetFailedError } from './pool-types.ts'
 export type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './pool-types.ts'
@@ -71,6 +72,8 @@ interface Entry {
   nextWorkdir: string
   uses: number
   lastUsed: number
+  /** When its current run took it (`performance.now()`): how long runs hold a definition's containers. */
+  leasedAt: number
   idleTimer?: ReturnType<typeof setTimeout>
   addresses?: Promise<string[]>
 }
@@ -78,8 +81,23 @@ interface Entry {
 /** A slot taken by a container that is starting; it counts against the limit like a live one. */
 interface Starting {
   file: string
+  key: string
   retired: boolean
 }
+
+/**
+ * What the pool learned about one service definition: how long its container takes to start and
+ * how long a run holds it (release included). Moving averages, so a slow first run fades out.
+ */
+interface KeyStats {
+  startMs?: number
+  holdMs?: number
+}
+
+/** Start time assumed before any container has started (a local image on an idle machine). */
+const DEFAULT_START_MS = 300
+
+const average = (previous: number | undefined, sample: number): number => (previous === undefined ? sample : 0.7 * previous + 0.3 * sample)
 
 /** What one test takes from the pool at once: idle containers to reuse and slots to start the rest in. */
 interface Reservation {
@@ -111,6 +129,13 @@ export class ContainerPool {
   /** Tests waiting for containers, served in arrival order. */
   readonly #turns = new Turns<Reservation>()
   readonly #keys = new WeakMap<ServiceSpec, { imageId: string; key: string }>()
+  readonly #keyStats = new Map<string, KeyStats>()
+  /** Start time over every definition: the estimate for a definition not started yet. */
+  #startMs: number | undefined
+  /** Tests acquiring a container of each definition right now (waiting ones and the one being served). */
+  readonly #demand = new Map<string, number>()
+  /** Asks the waiters again once running tests have held their containers longer (see `#worthStarting`). */
+  #recheck: ReturnType<typeof setTimeout> | undefined
   /** Aborts starts and waits when the pool closes. */
   readonly #shutdown = new AbortController()
   /** Containers whose removal failed because the engine was away: removed once it answers again. */
@@ -184,17 +209,24 @@ export class ContainerPool {
     // Not AbortSignal.any: its dependent signals stay attached to the pool's for as long as the
     // pool lives, which a long dev session would feel. This one is detached when acquire ends.
     const { signal, dispose } = linkSignals(options.signal, this.#shutdown.signal)
+    const reusable = keys.filter((_, i) => services[i]!.reuse)
+    for (const key of reusable) this.#demand.set(key, (this.#demand.get(key) ?? 0) + 1)
     try {
       return await this.#acquire(spec, services, keys, signal, options.signal, start)
     }
     finally {
+      for (const key of reusable) {
+        const left = this.#demand.get(key)! - 1
+        if (left) this.#demand.set(key, left)
+        else this.#demand.delete(key)
+      }
       dispose()
     }
   }
 
   async #acquire(spec: TestSpec, services: ServiceSpec[], keys: string[], signal: AbortSignal, runSignal: AbortSignal | undefined, start: number): Promise<Lease> {
     throwIfAborted(signal)
-    const take = (): Reservation | undefined => this.#reserve(spec, services, keys)
+    const take = (): TakeResult<Reservation> => this.#reserve(spec, services, keys)
     // First come, first served: with tests already waiting, a newcomer queues behind them.
     const reservation = await this.#turns.take(take, signal, () => (this.#closed ? new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool closed') : new AbortedError()))
 
@@ -205,6 +237,7 @@ export class ContainerPool {
     const failed = new Set<Entry>()
     const lease = (service: ServiceSpec, entry: Entry, reused: boolean): void => {
       entry.signal = runSignal
+      entry.leasedAt = performance.now()
       entries.set(entry, service)
       leased[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused, workdir: entry.nextWorkdir, addresses: () => addressesOf(entry) }
     }
@@ -261,21 +294,31 @@ export class ContainerPool {
   /**
    * Takes everything a test needs in one synchronous step, or nothing: idle containers of the
    * same definitions, and slots for the rest (removing idle containers of other definitions to
-   * make room). `undefined` means wait: the limit is reached, or a container of a needed
-   * definition is about to be freed (a cancelled run, a release under way).
+   * make room). `undefined` means wait, holding the queue: the limit is reached. `PASS` means wait
+   * for a container of the test's own definition (busy, starting, or about to be freed), letting
+   * tests of other definitions by.
+   *
+   * A definition that has containers gets another only when its queued work justifies the start
+   * (`#worthStarting`), and never while one of its starts is in flight: the tests that arrive
+   * meanwhile wait for that start instead of starting their own (`clnrm run -j 8` on 50 files of
+   * one definition starts one container, not eight).
    */
-  #reserve(spec: TestSpec, services: ServiceSpec[], keys: string[]): Reservation | undefined {
+  #reserve(spec: TestSpec, services: ServiceSpec[], keys: string[]): TakeResult<Reservation> {
     const taken = new Set<Entry>()
     const reused: Reservation['reused'] = []
     const missing: Array<{ service: ServiceSpec; key: string }> = []
+    /** Some missing containers are extra ones of a definition that has some: waiting is an option. */
+    let optional = false
     for (const [i, service] of services.entries()) {
       const key = keys[i]!
       if (service.reuse) {
         let found: Entry | undefined
         let soon = false
+        let live = 0
         for (const entry of this.#entries) {
           if (entry.key !== key || taken.has(entry) || entry.retired) continue
           if (entry.busy) {
+            live++
             soon ||= entry.releasing || !!entry.signal?.aborted
             continue
           }
@@ -294,7 +337,17 @@ export class ContainerPool {
           continue
         }
         // Freed in a few milliseconds: waiting for it beats starting another (the dev loop's pre-emption).
-        if (soon) return undefined
+        if (soon) return PASS
+        const starting = [...this.#starting].filter(slot => slot.key === key && !slot.retired).length
+        // One start in flight per definition: the others wait for it rather than start their own.
+        if (starting) return PASS
+        if (live) {
+          if (!this.#worthStarting(key, live)) {
+            this.#armRecheck(key)
+            return PASS
+          }
+          optional = true
+        }
       }
       missing.push({ service, key })
     }
@@ -305,6 +358,8 @@ export class ContainerPool {
       // Evicting makes room once the evicted containers are gone (`Reservation.evicted`).
       const short = missing.length - free
       if (short > idle.length) {
+        // An extra container of a busy definition is worth less than a place in the queue: wait for one of it.
+        if (optional) return PASS
         // More services than the limit: run alone, once nothing else is busy or starting.
         const alone = services.length > this.#options.maxContainers && this.#starting.size === 0 && [...this.#entries].every(e => !e.busy || taken.has(e))
         if (!alone) return undefined
@@ -318,13 +373,39 @@ export class ContainerPool {
       this.#counts.reused++
     }
     const fresh = missing.map(({ service, key }) => {
-      const slot: Starting = { file: spec.file, retired: false }
+      const slot: Starting = { file: spec.file, key, retired: false }
       this.#starting.add(slot)
       const network = networkKey(spec, service)
       if (network) this.#networks.hold(network)
       return { service, key, slot }
     })
     return { reused, fresh, evicted }
+  }
+
+  /**
+   * Whether another container of a definition pays for its start: the work queued for it (the
+   * tests acquiring it × how long a run holds a container, or how long the current runs have held
+   * theirs so far, if longer), spread over its `live` containers, outlasts a start.
+   */
+  #worthStarting(key: string, live: number): boolean {
+    const stats = this.#keyStats.get(key)
+    const now = performance.now()
+    let held = 0
+    for (const entry of this.#entries) if (entry.key === key && entry.busy) held = Math.max(held, now - entry.leasedAt)
+    const holdMs = Math.max(stats?.holdMs ?? 0, held)
+    const startMs = stats?.startMs ?? this.#startMs ?? DEFAULT_START_MS
+    return ((this.#demand.get(key) ?? 1) * holdMs) / live > startMs
+  }
+
+  /** Runs grow longer without any event: look at the waiters again after about one start time. */
+  #armRecheck(key: string): void {
+    if (this.#recheck || this.#closed) return
+    const startMs = this.#keyStats.get(key)?.startMs ?? this.#startMs ?? DEFAULT_START_MS
+    this.#recheck = setTimeout(() => {
+      this.#recheck = undefined
+      this.#turns.pump()
+    }, Math.max(20, startMs / 2))
+    this.#recheck.unref?.()
   }
 
   #startTracked(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
@@ -359,7 +440,7 @@ export class ContainerPool {
       throwIfAborted(signal)
       const entry: Entry = {
         key, file: spec.file, service: service.id, image: service.image, network, container: created, id, runner, hostPorts,
-        busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(),
+        busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(), leasedAt: performance.now(),
       }
       await runner.prepareWorkdir(entry.nextWorkdir).catch((error: Error) => {
         throw new ClnrmError('CLNRM_WORKDIR', `could not create the run directory in "${service.id}": ${error.message}`, { cause: error, hint: 'The image must let clnrm create a directory under /tmp (a writable /tmp, or a `workdir` the image can create).' })
@@ -372,7 +453,10 @@ export class ContainerPool {
       this.#markBusy(entry)
       this.#entries.add(entry)
       this.#counts.started++
-      this.#emit({ type: 'pool:container-ready', service: service.id, image: service.image, file: spec.file, ms: performance.now() - started })
+      const ms = performance.now() - started
+      this.#startMs = average(this.#startMs, ms)
+      this.#statsOf(key).startMs = average(this.#statsOf(key).startMs, ms)
+      this.#emit({ type: 'pool:container-ready', service: service.id, image: service.image, file: spec.file, ms })
       return entry
     }
     catch (error) {
@@ -387,6 +471,12 @@ export class ContainerPool {
       this.#turns.pump()
       throw reason
     }
+  }
+
+  #statsOf(key: string): KeyStats {
+    let stats = this.#keyStats.get(key)
+    if (!stats) this.#keyStats.set(key, stats = {})
+    return stats
   }
 
   #markBusy(entry: Entry): void {
@@ -415,6 +505,7 @@ export class ContainerPool {
     entry.signal = undefined
     entry.markFreed()
     entry.lastUsed = Date.now()
+    this.#statsOf(entry.key).holdMs = average(this.#statsOf(entry.key).holdMs, performance.now() - entry.leasedAt)
     entry.idleTimer = setTimeout(() => void this.#remove(entry, 'idle'), this.#options.idleTimeoutMs)
     entry.idleTimer.unref?.()
     this.#turns.pump()
@@ -502,6 +593,7 @@ export class ContainerPool {
     this.#closing ??= (async () => {
       // Starts and waits end at once; starting containers remove themselves.
       this.#closed = true
+      clearTimeout(this.#recheck)
       this.#shutdown.abort()
       await Promise.allSettled([...this.#startPromises])
       await Promise.allSettled([...this.#entries].map(entry => this.#remove(entry, 'closed')))

@@ -1,11 +1,22 @@
 /**
+ * What a `take` returns when it waits for something only it (and takers like it) can use, such as
+ * a container of its own definition that is busy or starting: it keeps its place in the queue,
+ * but those behind it may go, since they do not compete for what it waits for.
+ */
+export const PASS: unique symbol = Symbol('pass')
+
+/** A taker's answer: what it took, `undefined` to wait and hold the queue, or `PASS` to wait and let others by. */
+export type TakeResult<T> = T | undefined | typeof PASS
+
+/**
  * First come, first served, for takers that must get everything they need at once: each waiter
  * retries its `take` when `pump()` says something was freed, in arrival order, and the queue
  * stops at the first that cannot go yet, so a large request is never starved by smaller ones
- * behind it. An aborted waiter leaves at once and lets those behind it try.
+ * behind it. A waiter that answers `PASS` waits without holding the others. An aborted waiter
+ * leaves at once and lets those behind it try.
  */
 export class Turns<T> {
-  readonly #waiting: Array<{ take: () => T | undefined; resolve: (value: T) => void }> = []
+  readonly #waiting: Array<{ take: () => TakeResult<T>; resolve: (value: T) => void }> = []
 
   /** How many wait. */
   get size(): number {
@@ -16,9 +27,9 @@ export class Turns<T> {
    * What `take` returns, now when nobody waits and it succeeds (no promise, no tick: the warm
    * path stays synchronous), else in turn. Rejects with `aborted()` when the signal fires first.
    */
-  take(take: () => T | undefined, signal: AbortSignal, aborted: () => Error): T | Promise<T> {
+  take(take: () => TakeResult<T>, signal: AbortSignal, aborted: () => Error): T | Promise<T> {
     const now = this.#waiting.length === 0 ? take() : undefined
-    if (now !== undefined) return now
+    if (now !== undefined && now !== PASS) return now
     return new Promise<T>((resolve, reject) => {
       const waiter = {
         take,
@@ -41,12 +52,16 @@ export class Turns<T> {
     })
   }
 
-  /** Something was freed: serve waiters in order, stopping at the first that cannot go yet. */
+  /** Something was freed: serve waiters in order, stopping at the first that cannot go yet (passing over those that pass). */
   pump(): void {
-    while (this.#waiting.length) {
-      const value = this.#waiting[0]!.take()
+    for (let i = 0; i < this.#waiting.length;) {
+      const value = this.#waiting[i]!.take()
       if (value === undefined) return
-      this.#waiting.shift()!.resolve(value)
+      if (value === PASS) {
+        i++
+        continue
+      }
+      this.#waiting.splice(i, 1)[0]!.resolve(value)
     }
   }
 }

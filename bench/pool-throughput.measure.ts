@@ -1,0 +1,116 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import Dockerode from 'dockerode'
+import { afterAll, it } from 'vitest'
+import { ContainerPool, createTestLoader } from '../core/index.ts'
+import type { TestSpec } from '../core/index.ts'
+import { runTest } from '../core/run.ts'
+import { percentile, record } from './results.ts'
+
+// `clnrm run` throughput and multi-service cold start (issue #12). Each number is printed next to
+// the baseline measured in the same run: -j 1 for -j N, the engine's own parallel starts for the
+// 3-service/1-service ratio. Needs the engine and the local image (npm run prebench sets both up).
+const IMAGE = 'clnrm-examples/busybox:1'
+const FILES = 50
+const ROUNDS = 3
+const bin = resolve(import.meta.dirname, '../dist/cli/bin.mjs')
+const dir = mkdtempSync(join(tmpdir(), 'clnrm-throughput-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+for (let i = 0; i < FILES; i++) writeFileSync(join(dir, `t${String(i).padStart(2, '0')}.clnrm.toml`), `[meta]\nname = "t${i}"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "s"\nrun = "true"\n`)
+const loader = createTestLoader({ project: { root: dir, vars: {}, determinism: {} } })
+const specs: TestSpec[] = Array.from({ length: FILES }, (_, i) => loader.loadSource(join(dir, `t${String(i).padStart(2, '0')}.clnrm.toml`), `[meta]\nname = "t${i}"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "s"\nrun = "true"\n`).spec!)
+
+/** The 50 tests as `clnrm run -j` runs them, on a fresh pool: test time after the first container is ready, and containers started. */
+async function inProcess(jobs: number): Promise<{ afterReadyMs: number; started: number }> {
+  let firstReady: number | undefined
+  const pool = await ContainerPool.create({ onEvent: (event) => {
+    if (event.type === 'pool:container-ready') firstReady ??= performance.now()
+  } })
+  try {
+    const queue = [...specs]
+    const worker = async (): Promise<void> => {
+      for (let spec = queue.shift(); spec; spec = queue.shift()) {
+        const result = await runTest(spec, { pool })
+        if (result.status !== 'pass') throw new Error(`${spec.name}: ${result.status} ${JSON.stringify(result.error)}`)
+      }
+    }
+    await Promise.all(Array.from({ length: jobs }, worker))
+    return { afterReadyMs: performance.now() - firstReady!, started: pool.stats().started }
+  }
+  finally {
+    await pool.close()
+  }
+}
+
+/** Wall time of the real CLI (process start to exit, teardown included). */
+function cli(jobs: number): number {
+  const start = performance.now()
+  const child = spawnSync(process.execPath, [bin, 'run', '-j', String(jobs), '.'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } })
+  if (child.status !== 0) throw new Error(`clnrm run -j ${jobs} exited ${child.status}: ${child.stdout}${child.stderr}`)
+  return performance.now() - start
+}
+
+it(`clnrm run throughput: ${FILES} one-step files sharing one definition, -j 1 / 2 / 8`, { timeout: 600_000 }, async () => {
+  const results: Parameters<typeof record>[0] = {}
+  for (const jobs of [1, 2, 8]) {
+    const samples: Array<{ afterReadyMs: number; started: number }> = []
+    for (let round = 0; round < ROUNDS; round++) samples.push(await inProcess(jobs))
+    const wall: number[] = []
+    for (let round = 0; round < ROUNDS; round++) wall.push(cli(jobs))
+    console.log(`  -j ${jobs}: containers started ${samples.map(s => s.started).join(', ')}`)
+    results[`run throughput (${FILES} files, one definition) › -j ${jobs}: test time after the first container is ready`] = { value: percentile(samples.map(s => s.afterReadyMs), 50), unit: 'ms', better: 'lower' }
+    results[`run throughput (${FILES} files, one definition) › -j ${jobs}: clnrm run wall time`] = { value: percentile(wall, 50), unit: 'ms', better: 'lower' }
+  }
+  const at = (jobs: number): number => results[`run throughput (${FILES} files, one definition) › -j ${jobs}: clnrm run wall time`]!.value
+  results[`run throughput (${FILES} files, one definition) › -j 8 / -j 1 wall (target ≤ 1)`] = { value: Math.round(at(8) / at(1) * 100) / 100, unit: 'ratio', better: 'lower' }
+  record(results)
+})
+
+it('multi-service cold start: 3 services / 1 service, next to the engine\'s own ratio for 3 parallel starts', { timeout: 600_000 }, async () => {
+  const docker = new Dockerode()
+  // The engine alone: create + start of 1 and of 3 containers at once (what any client pays).
+  const raw = async (n: number): Promise<number> => {
+    const start = performance.now()
+    const containers = await Promise.all(Array.from({ length: n }, () => docker.createContainer({ Image: IMAGE, Cmd: ['sleep', '60'], Labels: { 'clnrm.bench': '1' } }).then(async (c) => {
+      await c.start()
+      return c
+    })))
+    const ms = performance.now() - start
+    await Promise.all(containers.map(c => c.remove({ force: true })))
+    return ms
+  }
+  const service = (id: string): string => `[services.${id}]\nimage = "${IMAGE}"\nreuse = false\n`
+  const one = loader.loadSource(join(dir, 'one.clnrm.toml'), `[meta]\nname = "one"\n${service('a')}[[steps]]\nrun = "true"\n`).spec!
+  const three = loader.loadSource(join(dir, 'three.clnrm.toml'), `[meta]\nname = "three"\n${['a', 'b', 'c'].map(service).join('')}[[steps]]\nservice = "a"\nrun = "ping -c1 -W2 c >/dev/null"\n`).spec!
+  const pool = await ContainerPool.create()
+  const samples = { engine1: [] as number[], engine3: [] as number[], clnrm1: [] as number[], clnrm3: [] as number[] }
+  try {
+    for (let round = 0; round < 5; round++) {
+      samples.engine1.push(await raw(1))
+      samples.engine3.push(await raw(3))
+      // Until the result is known (reuse = false: teardown follows, off the result's path).
+      const timed = async (spec: TestSpec): Promise<number> => {
+        const start = performance.now()
+        const result = await runTest(spec, { pool })
+        if (result.status !== 'pass') throw new Error(`${spec.name}: ${JSON.stringify(result.error ?? result.steps)}`)
+        return performance.now() - start
+      }
+      samples.clnrm1.push(await timed(one))
+      samples.clnrm3.push(await timed(three))
+    }
+  }
+  finally {
+    await pool.close()
+  }
+  const p50 = (s: number[]): number => percentile(s, 50)
+  const engineRatio = Math.round(p50(samples.engine3) / p50(samples.engine1) * 100) / 100
+  const clnrmRatio = Math.round(p50(samples.clnrm3) / p50(samples.clnrm1) * 100) / 100
+  record({
+    'multi-service cold start › engine alone: 3 parallel starts / 1 start (the baseline)': { value: engineRatio, unit: 'ratio', better: 'lower' },
+    'multi-service cold start › clnrm: 3-service test / 1-service test, to the result (target ≤ engine + 10%)': { value: clnrmRatio, unit: 'ratio', better: 'lower' },
+    'multi-service cold start › clnrm: 1-service test cold, to the result': { value: p50(samples.clnrm1), unit: 'ms', better: 'lower' },
+    'multi-service cold start › clnrm: 3-service test cold, to the result': { value: p50(samples.clnrm3), unit: 'ms', better: 'lower' },
+  })
+})
