@@ -60,7 +60,7 @@ describe('Turns: first come, first served, all at once', () => {
     let mine = false
     const order: string[] = []
     // Waits for something of its own (a busy container of its definition): others may pass it.
-    const own = Promise.resolve(turns.take(() => (mine ? 'own' : PASS), signal, () => new Error('aborted'))).then(v => order.push(v))
+    const own = Promise.resolve(turns.take(() => (mine ? 1 : PASS), signal, () => new Error('aborted'))).then(() => order.push('own'))
     const other = Promise.resolve(turns.take(need(1), signal, () => new Error('aborted'))).then(() => order.push('other'))
     const big = Promise.resolve(turns.take(need(2), signal, () => new Error('aborted'))).then(() => order.push('big'))
     give(1)
