@@ -3,7 +3,7 @@ import type { TemplateFunction } from 'eta'
 import { MemoryCache } from './cache.ts'
 import type { Diagnostic, KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { hasErrors } from './diagnostics.ts'
-import { checkLiteralMatrix, matrixCombinations, matrixSpec, variantOf } from './matrix.ts'
+import { checkLiteralMatrix, combinationLabel, matrixCombinations, matrixSpec, variantOf } from './matrix.ts'
 import { contentHash } from './hash.ts'
 import { createLocator } from './locate.ts'
 import { normalizeTestFile } from './normalize.ts'
@@ -168,7 +168,7 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
     // A hit only when nothing (template or partial) had to be compiled.
     const templateCacheState = templateCache.stats().misses > missesBefore ? 'miss' : 'hit'
     const first = renders[0]!
-    const diagnostics = dedupe(renders.flatMap(r => r.checked.diagnostics))
+    const diagnostics = renders.length === 1 ? first.checked.diagnostics : matrixDiagnostics(renders)
     const specs = renders.map(r => r.checked.spec)
     const spec = first.combination === undefined
       ? first.checked.spec
@@ -244,15 +244,23 @@ function mergeInputs(a: RenderInputs, b: RenderInputs): RenderInputs {
   return { template: a.template, partials: [...new Set([...a.partials, ...b.partials])], env: [...env.values()] }
 }
 
-/** The same problem found in several renders of a matrix template is shown once. */
-function dedupe(diagnostics: Diagnostic[]): Diagnostic[] {
-  const seen = new Set<string>()
-  return diagnostics.filter((d) => {
-    const key = `${d.code}\0${d.line}\0${d.column}\0${d.message}`
-    if (seen.has(key)) return false
-    seen.add(key)
-    return true
-  })
+/**
+ * The problems of a matrix template's renders: one found in every render is shown once; one
+ * found in some says in which combinations (`[os=alpine] …`), since the others render fine.
+ */
+function matrixDiagnostics(renders: ReadonlyArray<{ combination?: Record<string, string>; checked: { diagnostics: Diagnostic[] } }>): Diagnostic[] {
+  const key = (d: Diagnostic): string => `${d.code}\0${d.line}\0${d.column}\0${d.message}`
+  const found = new Map<string, { diagnostic: Diagnostic; labels: string[] }>()
+  for (const render of renders) {
+    for (const d of render.checked.diagnostics) {
+      const entry = found.get(key(d)) ?? { diagnostic: d, labels: [] }
+      entry.labels.push(combinationLabel(render.combination ?? {}))
+      found.set(key(d), entry)
+    }
+  }
+  return [...found.values()].map(({ diagnostic, labels }) =>
+    labels.length === renders.length ? diagnostic : { ...diagnostic, message: `${labels.join(' ')} ${diagnostic.message}` })
+    .sort((a, b) => a.line - b.line || a.column - b.column)
 }
 
 /** Gives every problem a line and column in the file the user edits. */

@@ -134,6 +134,17 @@ describe('[matrix]', () => {
     expect(clnrmContainers(dev.pid)).toEqual([])
   })
 
+  it('a problem in some combinations of a template names them; one in every combination is shown once', () => {
+    const file = `${dir}/m.clnrm.toml.eta`
+    const text = '[meta]\nname = "m"\n[matrix]\nimg = ["busybox:1.36", "Bad Image", "alpine:3"]\n[services.box]\nimage = "<%= it.matrix.img %>"\n[[steps]]\nrun = "true"\nexpected_exit_code = 300\n'
+    const loaded = createTestLoader({ project: { root: dir, vars: {}, determinism: {} } }).loadSource(file, text)
+    expect(loaded.spec).toBeUndefined()
+    expect(loaded.diagnostics.map(d => [d.line, d.column, d.message])).toEqual([
+      [6, 9, '[img=Bad Image] services.box.image is "Bad Image", not an image reference'],
+      [9, 22, 'steps[0].expected_exit_code is 300, outside 0..255'],
+    ])
+  })
+
   it('runTest on a matrix file (the dev loop\'s one result per file) runs every combination and fails when one fails', async () => {
     project()
     const loaded = await createTestLoader({ project: { root: dir, vars: {}, determinism: {} } }).load(`${dir}/one-fails.clnrm.toml.eta`)
