@@ -9,7 +9,7 @@ import { resolve } from 'node:path'
  */
 export interface BenchResult {
   value: number
-  unit: 'ms' | 'MB' | 'ratio' | 'µs' | 'spans/s'
+  unit: 'ms' | 'MB' | 'ratio' | 'µs' | 'spans/s' | 'count'
   better: 'lower' | 'higher'
   gate?: {
     /** Relative spread of the samples behind the value: (p75 − p25) / p50. */

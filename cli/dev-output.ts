@@ -65,35 +65,49 @@ export function humanDevReporter(ctx: CommandContext, options: { verbose: boolea
   // Which containers are starting: a live line in a terminal, plain lines in logs.
   const progress = createProgress(ctx)
   let ready = false
+  // A reload's header waits for its first shown result: a run pre-empted by a newer save (an
+  // editor's first write burst) shows nothing at all, not a header with no result.
+  const headers = new Map<number, string>()
+  const shown = new Set<number>()
+  const header = (id: number): void => {
+    const text = headers.get(id)
+    headers.delete(id)
+    shown.add(id)
+    if (text) ctx.stdout(text)
+  }
   return {
     on: {
-      'test:result': ({ result }) => {
+      'test:result': ({ id, result }) => {
         progress.clear()
+        header(id)
         ctx.stdout(formatTestResult(ctx, result))
         const note = budgetNote(ctx, result, options.budgetMs)
         if (note) ctx.stdout(note)
       },
-      'test:invalid': ({ file, diagnostics }) => {
+      'test:invalid': ({ id, file, diagnostics }) => {
         progress.clear()
+        header(id)
         ctx.stdout(formatInvalidFile(ctx, file, diagnostics))
       },
-      'test:warnings': ({ file, diagnostics }) => {
+      'test:warnings': ({ id, file, diagnostics }) => {
         if (!diagnostics.length) return
         progress.clear()
+        header(id)
         ctx.stdout(`${c.yellow('!')} ${displayPath(ctx, file)} ${c.yellow(`${diagnostics.length} warning${diagnostics.length === 1 ? '' : 's'}`)}\n`)
         for (const d of diagnostics) ctx.stdout(formatDiagnostic(ctx, d).replace(/^(?=.)/gm, '    '))
       },
       'test:removed': ({ file }) => ctx.stdout(c.dim(`- ${displayPath(ctx, file)} removed\n`)),
       'project:reloaded': ({ file }) => ctx.stdout(c.dim(`${displayPath(ctx, file)} reloaded: rerunning every test\n`)),
-      'reload:start': ({ changed, selected }) => {
+      'reload:start': ({ id, changed, selected }) => {
         if (!ready) return
         const what = changed.length ? changed.map(p => displayPath(ctx, p)).join(', ') : 'rerun'
         // Filters stick across saves: every reload says they are on.
         const filter = options.filter?.()
-        ctx.stdout(c.cyan(`\n↻ ${what} → ${selected.length} test${selected.length === 1 ? '' : 's'}`) + (filter ? c.yellow(` (filter: ${filter})`) : '') + '\n')
+        headers.set(id, c.cyan(`\n↻ ${what} → ${selected.length} test${selected.length === 1 ? '' : 's'}`) + (filter ? c.yellow(` (filter: ${filter})`) : '') + '\n')
       },
-      'reload:done': ({ metrics }) => {
-        if (ready) ctx.stdout(formatMetrics(ctx, metrics, options.verbose))
+      'reload:done': ({ id, metrics }) => {
+        headers.delete(id)
+        if (shown.delete(id) && ready) ctx.stdout(formatMetrics(ctx, metrics, options.verbose))
       },
       'session:ready': ({ tests, invalid, durationMs }) => {
         ready = true

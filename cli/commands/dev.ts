@@ -36,7 +36,7 @@ export const devCommand: CommandDef = {
   ].join('\n'),
   examples: ['clnrm dev', 'clnrm dev tests/api --debounce 50', 'clnrm dev login -t "check"', 'clnrm dev --reporter ndjson'],
   options: {
-    'debounce': { type: 'string', value: '<ms>', description: 'Quiet window after a save before tests rerun', default: String(DEFAULT_DEBOUNCE_MS) },
+    'debounce': { type: 'string', value: '<ms>', description: 'Saves run at once; an error waits this long for an editor\'s next write burst before it shows', default: String(DEFAULT_DEBOUNCE_MS) },
     'jobs': { type: 'string', short: 'j', value: '<n>', description: 'Test files run at once (default: the number of CPUs)' },
     'reporter': { type: 'string', value: '<human|ndjson>', description: 'Output format', default: 'human' },
     'test-name-pattern': { type: 'string', short: 't', value: '<regex>', description: 'Start with a name filter on tests and steps (the t key changes it)' },

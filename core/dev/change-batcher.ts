@@ -1,4 +1,4 @@
-/** Changed paths gathered during one quiet window. */
+/** Changed paths handed over together. */
 export interface ChangeBatch {
   /** `performance.now()` of the first and of the latest change. */
   firstAt: number
@@ -8,35 +8,63 @@ export interface ChangeBatch {
 }
 
 /**
- * A trailing debounce of changed paths: `add` collects them, and once no change came for
- * `debounceMs` the batch is handed to `onQuiet`. It only times while armed (the dev session arms
- * it when the first run is done); changes made before wait in the batch.
+ * Turns change events into batches, leading edge: the first change is handed over on the next
+ * tick (events of one tick, such as a checkout's or a watcher's duplicate events, make one batch),
+ * so a save runs at once instead of after a quiet window. A later change makes a new batch at
+ * once too: the session lets it pre-empt the run of the older content. What an editor's write
+ * bursts would otherwise show (the error of a half-written file) is held back by the session with
+ * `quiet()`. It only hands over while armed (the dev session arms it when the first run is done);
+ * changes made before wait in the batch.
  */
 export interface ChangeBatcher {
   add: (paths: Iterable<string>) => void
-  /** Starts handing batches over (changes already collected count from their last one). */
+  /** Starts handing batches over (changes collected meanwhile go at once). */
   arm: () => void
   /** Whether changes wait to be handed over. */
   readonly pending: boolean
-  /** Stops the timer for good; later changes are dropped. */
+  /**
+   * Resolves once no change came for the quiet window (at once when none came within it), or
+   * when the batcher is disposed.
+   */
+  quiet: () => Promise<void>
+  /** Stops every timer for good; later changes are dropped, `quiet()` waiters resolve. */
   dispose: () => void
 }
 
-/** Creates a `ChangeBatcher`. `onQuiet` gets each batch once; a new batch starts with the next change. */
-export function createChangeBatcher(debounceMs: number, onQuiet: (batch: ChangeBatch) => void): ChangeBatcher {
+/** Creates a `ChangeBatcher`. `onBatch` gets each batch once; a new batch starts with the next change. */
+export function createChangeBatcher(quietMs: number, onBatch: (batch: ChangeBatch) => void): ChangeBatcher {
   let batch: ChangeBatch | undefined
-  let timer: ReturnType<typeof setTimeout> | undefined
+  let handOver: ReturnType<typeof setTimeout> | undefined
   let armed = false
   let disposed = false
+  // `performance.now()` of the latest change, handed over or not.
+  let lastChangeAt = Number.NEGATIVE_INFINITY
+  let quietTimer: ReturnType<typeof setTimeout> | undefined
+  const waiters: Array<() => void> = []
 
   const schedule = (): void => {
-    clearTimeout(timer)
-    if (!armed || !batch) return
-    timer = setTimeout(() => {
+    if (!armed || !batch || handOver !== undefined) return
+    handOver = setTimeout(() => {
+      handOver = undefined
       const ready = batch
       batch = undefined
-      if (ready && !disposed) onQuiet(ready)
-    }, Math.max(0, debounceMs - (performance.now() - batch.lastAt)))
+      if (ready && !disposed) onBatch(ready)
+    }, 0)
+  }
+
+  const release = (): void => {
+    for (const wake of waiters.splice(0)) wake()
+  }
+
+  // One timer for every waiter, re-aimed at the end of the window when a change moved it.
+  const watchQuiet = (): void => {
+    if (quietTimer !== undefined || disposed) return
+    const left = lastChangeAt + quietMs - performance.now()
+    if (left <= 0) return release()
+    quietTimer = setTimeout(() => {
+      quietTimer = undefined
+      watchQuiet()
+    }, left)
   }
 
   return {
@@ -44,6 +72,7 @@ export function createChangeBatcher(debounceMs: number, onQuiet: (batch: ChangeB
       if (disposed) return
       const now = performance.now()
       const wall = Date.now()
+      lastChangeAt = now
       batch ??= { firstAt: now, lastAt: now, paths: new Map() }
       batch.lastAt = now
       for (const path of paths) if (!batch.paths.has(path)) batch.paths.set(path, wall)
@@ -56,10 +85,20 @@ export function createChangeBatcher(debounceMs: number, onQuiet: (batch: ChangeB
     get pending() {
       return batch !== undefined && !disposed
     },
+    quiet() {
+      if (disposed || performance.now() - lastChangeAt >= quietMs) return Promise.resolve()
+      const done = new Promise<void>(resolve => waiters.push(resolve))
+      watchQuiet()
+      return done
+    },
     dispose() {
       disposed = true
-      clearTimeout(timer)
+      clearTimeout(handOver)
+      clearTimeout(quietTimer)
+      handOver = undefined
+      quietTimer = undefined
       batch = undefined
+      release()
     },
   }
 }

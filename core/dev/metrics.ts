@@ -5,7 +5,7 @@
 export interface HotReloadMetrics {
   /** From the file's modification time to the change event reaching the session. */
   fileDetectionMs: number
-  /** From the first change event to the end of the quiet window. */
+  /** From the first change event to the run starting: one tick, since saves no longer wait for a quiet window. */
   debounceMs: number
   templateRenderMs: number
   configParseMs: number

@@ -20,6 +20,13 @@ export interface DevRunnerOptions {
   isClosed: () => boolean
   /** Registers a promise the session's `idle()`/`close()` wait for. */
   track: <T>(promise: Promise<T>) => Promise<T>
+  /**
+   * Resolves when the files have been quiet for the quiet window: an invalid result waits for it,
+   * since a half-written file (an editor's first write burst) looks invalid. @default at once
+   */
+  quiet?: () => Promise<void>
+  /** A result was dropped because its file changed on disk since it was read: the session looks at it again. */
+  onStale?: (file: string) => void
 }
 
 /** When the change that caused a run was first seen, and how late its event came. */
@@ -63,10 +70,20 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
   // Every run of every file gets a token; a file's state keeps the newest, so older runs know they were superseded.
   let tokens = 0
 
+  /** Whether a test file no longer holds the text a run used; then it is handed back to the session. */
+  async function changedOnDisk(file: string, text: string): Promise<boolean> {
+    const now = await readText(file)
+    if (now === text) return false
+    // Gone: the delete event removes it. Changed: the session sees to it (its hash tells whether it is news).
+    if (now !== undefined) options.onStale?.(file)
+    return true
+  }
+
   async function run(changed: string[], all: Selection[], texts: Map<string, string>, timing: RunTiming): Promise<HotReloadMetrics | undefined> {
     const selected = all.filter(s => scope.matchesFilter(s.test))
     if (isClosed() || !selected.length) return undefined
     const id = ++reloadId
+    const since = tokens
     emit('reload:start', { id, changed, selected })
     const metrics = emptyMetrics(timing)
     let services = 0
@@ -75,6 +92,8 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next && !isClosed(); next = queue.shift()) {
         const { test: file, reason } = next
+        // A newer reload ran this file since this one started (it waited in the queue): that run had newer content.
+        if ((scope.states.get(file)?.token ?? 0) > since) continue
         scope.states.get(file)?.controller?.abort()
         const text = texts.get(file) ?? await readText(file)
         if (text === undefined || scope.removed.has(file) || isClosed()) continue
@@ -85,7 +104,13 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         metrics.templateRenderMs += loaded.timings.renderMs
         metrics.configParseMs += loaded.timings.parseMs
         if (!loaded.spec || hasErrors(loaded.diagnostics)) {
+          // What a half-written file gives: shown only if the file stays so for the quiet window.
+          await options.quiet?.()
           if (isClosed()) continue
+          if (current.token !== token || scope.states.get(file) !== current || await changedOnDisk(file, text)) {
+            metrics.tests.push({ file, reason, status: 'superseded', durationMs: 0 })
+            continue
+          }
           current.result = undefined
           // The invalid view lists every diagnostic; once fixed, its warnings are news again.
           current.warningsShown = undefined
@@ -103,8 +128,9 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         current.controller = controller
         emit('test:start', { id, file })
         const result = await track(runTest(loaded.spec, { pool: await options.getPool(), signal: controller.signal, load: loaded.timings, source: { toml: loaded.toml ?? text, template: isTemplateFile(file) ? text : undefined }, ...(steps.size < loaded.spec.steps.length && { selectStep: (_, i) => steps.has(i) }) }))
-        // Superseded by a newer save, deleted meanwhile (its state is gone), or the session closed.
-        if (current.token !== token || isClosed() || scope.states.get(file) !== current) {
+        // Superseded by a newer save, deleted meanwhile (its state is gone), the session closed, or
+        // the file changed since it was read (the watcher's event may still be on its way).
+        if (current.token !== token || isClosed() || scope.states.get(file) !== current || await changedOnDisk(file, text)) {
           metrics.tests.push({ file, name: result.name, reason, status: 'superseded', durationMs: result.durationMs })
           continue
         }

@@ -29,7 +29,11 @@ export interface DevSessionOptions {
   vars?: Record<string, string>
   /** How long one template render may run; overrides `render_timeout`. @default 2000 */
   renderTimeoutMs?: number
-  /** Quiet window after the last change before a reload. @default 30 */
+  /**
+   * The quiet window: how long after the last change an invalid result (what a half-written file
+   * gives) waits, and then shows only if the file still reads the same. Saves run at once and
+   * valid results show at once, whatever this is. @default 30
+   */
   debounceMs?: number
   /** Test files run at once. @default the number of CPUs */
   jobs?: number
@@ -51,7 +55,7 @@ export interface DevSessionOptions {
   resolveAffected?: (path: string) => Selection[]
 }
 
-/** Default quiet window: long enough to merge an editor's write bursts, short enough to stay unnoticed. */
+/** Default quiet window: long enough to span an editor's write bursts, short enough that an error shows without a noticeable wait. */
 export const DEFAULT_DEBOUNCE_MS = 30
 
 /** A running hot-reload loop. Feed it changed paths; listen to its events. */
@@ -59,7 +63,7 @@ export interface DevSession {
   readonly events: SessionEmitter<DevEvents>
   /** Loads every test, pre-warms their containers, runs them all once, then emits `session:ready`. */
   start: () => Promise<void>
-  /** Reports changed, added or deleted paths. Debounced; unchanged content triggers nothing. */
+  /** Reports changed, added or deleted paths. They run at once (a newer save pre-empts); unchanged content triggers nothing. */
   notify: (paths: readonly string[]) => void
   /**
    * Reruns every test, those that failed, or one test file of the session; returns how many tests
@@ -117,11 +121,23 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     reloadId: () => runner.lastId,
     onRemoved: file => void pool?.retire(file),
   })
-  const runner = createDevRunner({ scope, emit, jobs, getPool, isClosed, track })
+  const runner = createDevRunner({
+    scope,
+    emit,
+    jobs,
+    getPool,
+    isClosed,
+    track,
+    quiet: () => batcher.quiet(),
+    onStale: file => session.notify([file]),
+  })
   // A reload may begin while another runs: that is what pre-empts a superseded run.
   const batcher = createChangeBatcher(debounceMs, batch => track(flush(batch).catch((error) => {
     if (!closed) emit('session:error', { message: `reload failed: ${(error as Error).message}` })
   })))
+  // Batches are read one after another (reads take well under a millisecond), so a later read
+  // always means newer content; the runs they start overlap, and the newer pre-empts the older.
+  let selecting: Promise<unknown> = Promise.resolve()
 
   async function getPool(): Promise<ContainerPool> {
     // A closed session never creates a pool: it would outlive close() with its containers.
@@ -142,7 +158,9 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
   /** Runs what a batch of changed paths selects. */
   async function flush(batch: ChangeBatch): Promise<void> {
     if (closed) return
-    const selection = await scope.select(batch)
+    const next = selecting.then(() => (closed ? undefined : scope.select(batch)))
+    selecting = next.catch(() => {})
+    const selection = await next
     if (!selection || closed) return
     await runner.run(selection.changed, selection.selected, selection.texts, { firstAt: batch.firstAt, detectionMs: selection.detectionMs })
   }
@@ -156,7 +174,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
 
   async function startOnce(): Promise<void> {
     if (debounceMs < 10 || debounceMs > 2000) {
-      emit('session:warning', { message: `debounce of ${debounceMs}ms is ${debounceMs < 10 ? 'very low: editors write in bursts, expect extra runs' : 'very high: reloads will feel sluggish'} (10..2000ms recommended)` })
+      emit('session:warning', { message: `debounce of ${debounceMs}ms is ${debounceMs < 10 ? 'very low: the error of a file saved in bursts may show before its last burst lands' : 'very high: reloads will feel sluggish'} (10..2000ms recommended)` })
     }
     const started = performance.now()
     await scope.open()
@@ -228,7 +246,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     tests: () => scope.states,
     async idle() {
       for (;;) {
-        while (batcher.pending && !closed) await new Promise(r => setTimeout(r, debounceMs))
+        while (batcher.pending && !closed) await new Promise(r => setTimeout(r, 1))
         if (running.size === 0) return
         await Promise.allSettled([...running])
       }
