@@ -106,7 +106,7 @@ describe('faults in a long clnrm dev session (built CLI, real engine)', () => {
     expect(containersOf(dev.pid)).toEqual([])
   }, 120_000)
 
-  it('50 saves within one second: a handful of runs, no stale result, the last content\'s result last', async () => {
+  it('50 saves within one second: each pre-empts the older run, a handful of results, no stale result, the last content\'s result last', async () => {
     const SAVES = 50
     await writeFile(file, oneService('save 0', 'echo v0'))
     const dev = startDev(node, ['tests'], dir)
