@@ -4,9 +4,10 @@ import { basename, dirname, join, posix, relative, resolve, sep } from 'node:pat
 import { fileURLToPath } from 'node:url'
 import type { TemplateFunction } from 'eta'
 import { glob } from 'tinyglobby'
-import type { Plugin } from 'vite'
+import type { DevEnvironment, Plugin } from 'vite'
 import { createTestLoader, isTestFile, loadProject, MemoryCache, TestFileError } from '../core/index.ts'
 import type { CachedConfig, LoadedTestFile } from '../core/index.ts'
+import { createModuleTracker } from '../plugin-vite/module-graph.ts'
 import { generateModule } from './generate.ts'
 import { describeProblems, planFile } from './plan.ts'
 import type { SetupOptions } from './protocol.ts'
@@ -41,8 +42,8 @@ const setupFile = beside('global-setup')
 /**
  * Makes every `*.clnrm.toml` and `*.clnrm.toml.eta` file a Vitest test file: each clnrm test a
  * `describe`, each step a `test` located at its `[[steps]]` line, run in warm containers the
- * main process pools for every worker. Editing a test, a partial or a `[watch] files` input
- * reruns it in watch mode.
+ * main process pools for every worker. Editing a test, a partial, a `[watch] files` input or
+ * anything its `[watch] modules` import reruns it in watch mode.
  */
 export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
   const vars = options.vars ?? {}
@@ -103,6 +104,12 @@ export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
       for (const partial of loaded.inputs.partials) this.addWatchFile(partial)
       const watched = loaded.spec?.watch.files ?? []
       if (watched.length) for (const path of await glob(watched, { absolute: true, dot: true, ignore: ['**/node_modules/**', '**/.git/**'] })) this.addWatchFile(path)
+      // `[watch] modules`: everything those entry modules import, as Vite's module graph sees it.
+      const modules = loaded.spec?.watch.modules ?? []
+      const environment = this.environment
+      if (modules.length && 'transformRequest' in environment) {
+        for (const path of await createModuleTracker(() => environment as DevEnvironment).closure(modules)) this.addWatchFile(path)
+      }
       return generateModule(await planFile(loaded, projectRoot), runtimeFile, code)
     },
   }

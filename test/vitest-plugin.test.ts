@@ -96,12 +96,15 @@ image = "${IMAGE}"
 
 [watch]
 files = ["data/*.txt"]
+modules = ["../src/main.js"]
 
 [[steps]]
 name = "runs"
 run = "echo ok"
 `,
   'tests/data/input.txt': 'one\n',
+  'src/main.js': 'import { word } from \'./word.js\'\nexport const greeting = `hi ${word}`\n',
+  'src/word.js': 'export const word = \'there\'\n',
   'clnrm.toml': '[vars]\n',
   'tests/matrix.clnrm.toml.eta': `[meta]
 name = "matrix"
@@ -151,7 +154,7 @@ async function userProject(only?: string[]): Promise<{ dir: string; cleanup: () 
   const made = await tempDir('clnrm-vitest-')
   for (const [path, text] of Object.entries(files)) {
     if (only && path.startsWith('tests/') && !only.some(o => path.startsWith(o))) continue
-    if (only && path === 'clnrm.toml' && !only.includes(path)) continue
+    if (only && (path === 'clnrm.toml' || path.startsWith('src/')) && !only.some(o => path.startsWith(o))) continue
     mkdirSync(join(made.dir, path, '..'), { recursive: true })
     writeFileSync(join(made.dir, path), text)
   }
@@ -292,8 +295,8 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
     expect(await collected('{ include: \'tests/**/*.clnrm.toml\' }')).toEqual(['tests/b.clnrm.toml', 'tests/plain.test.ts'])
   })
 
-  it('reruns a clnrm file in watch mode when it, its partial, a [watch] files input or clnrm.toml is saved', async () => {
-    const project = await userProject(['tests/greet', 'tests/_greeting', 'tests/watched', 'tests/data', 'clnrm.toml'])
+  it('reruns a clnrm file in watch mode when it, its partial, a [watch] files input, a module its [watch] modules import, or clnrm.toml is saved', async () => {
+    const project = await userProject(['tests/greet', 'tests/_greeting', 'tests/watched', 'tests/data', 'clnrm.toml', 'src/'])
     cleanup = project.cleanup
     const runs: Array<Record<string, Reported[]>> = []
     const reporter = { onTestRunEnd: (modules: readonly TestModule[]) => void runs.push(byFile(modules)) }
@@ -320,6 +323,12 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
     const before = runs.length
     writeFileSync(join(project.dir, 'tests/data/input.txt'), 'two\n')
     await expect.poll(() => runs.length, { timeout: 30_000 }).toBeGreaterThan(before)
+    expect(Object.keys(runs.at(-1)!)).toEqual(['tests/watched.clnrm.toml'])
+
+    // A module that a [watch] modules entry imports (not the entry itself) reruns the file that names it.
+    const beforeModule = runs.length
+    writeFileSync(join(project.dir, 'src/word.js'), 'export const word = \'you\'\n')
+    await expect.poll(() => runs.length, { timeout: 30_000 }).toBeGreaterThan(beforeModule)
     expect(Object.keys(runs.at(-1)!)).toEqual(['tests/watched.clnrm.toml'])
 
     // clnrm.toml (vars, the default image) reruns every clnrm file, with its new values.
