@@ -33,6 +33,8 @@ export interface FilePlan {
   suites: PlannedSuite[]
   /** The file is invalid: the message (every diagnostic, located) its one test fails with. */
   invalid?: { message: string; at: SourcePosition }
+  /** Warnings of a valid file, located: annotations of each describe's first test. */
+  warnings?: string[]
 }
 
 /** The generated module and its source map back to the TOML (or template) lines. */

@@ -43,7 +43,8 @@ export async function planFile(loaded: LoadedTestFile, root: string): Promise<Fi
     ...(spec.variants && { variant: index }),
     tests: await planTests(variant, locate),
   })))
-  return { file, suites }
+  const warnings = loaded.diagnostics.filter(d => d.severity === 'warning')
+  return { file, suites, ...(warnings.length && { warnings: warnings.map(w => describeProblems([w], root)) }) }
 }
 
 /**

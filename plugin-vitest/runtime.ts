@@ -33,6 +33,8 @@ export function defineClnrmFile(plan: FilePlan): ClnrmFile {
     test(suite, index) {
       const planned = plan.suites[suite]!.tests[index]!
       test(planned.name, async (context) => {
+        // What clnrm run and dev print as warnings, where Vitest's reporters show annotations.
+        if (index === 0) for (const warning of plan.warnings ?? []) await context.annotate(warning, 'warning')
         const run = runs[suite] ??= startRun(plan, plan.suites[suite]!)
         const outcome = await run.outcome(planned, index)
         if (outcome.kind === 'skip') context.skip(outcome.note)

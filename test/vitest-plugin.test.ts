@@ -42,6 +42,9 @@ timeout = "10s"
 
 [assertions]
 all_steps_should_succeed = true
+
+[watch]
+files = ["nothing/*.txt"]
 `,
   'tests/fail.clnrm.toml': `[meta]
 name = "failing"
@@ -220,6 +223,9 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
       { name: 'passing > longer than Vitest\'s testTimeout', state: 'passed', line: 12, timeout: expect.any(Number) },
       { name: 'passing > assertions', state: 'passed', line: 17, timeout: expect.any(Number) },
     ])
+    // A warning clnrm run would print is an annotation of the file's first test.
+    const [hello] = vitest.state.getTestModules().find(m => m.relativeModuleId === 'tests/pass.clnrm.toml')!.children.allTests()
+    expect(hello!.annotations().map(a => [a.type, a.message])).toEqual([['warning', expect.stringMatching(/^tests\/pass\.clnrm\.toml:21:\d+ CLNRM_WATCH_NO_MATCH /)]])
     // The TOML's 10 s, not the config's 1 s.
     expect(reported['tests/pass.clnrm.toml']![1]!.timeout).toBeGreaterThanOrEqual(10_000)
 
