@@ -13,6 +13,26 @@ export function fitWidth(text: string, width: number): string {
   return width <= 1 ? chars.slice(0, width).join('') : `${chars.slice(0, width - 1).join('')}…`
 }
 
+/** A byte count as people read it: `812 B`, `4.1 kB`, `30.5 MB` (decimal units, as Docker prints them). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`
+  const units = ['kB', 'MB', 'GB']
+  let value = bytes / 1000
+  let unit = 0
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000
+    unit++
+  }
+  return `${value.toFixed(1)} ${units[unit]}`
+}
+
+/** A pull's amounts: `2/3 layers, 12.1 MB/30.5 MB` (layers already on the machine count as done, with no bytes). */
+export function formatPullAmounts(amounts: { layers: { done: number; total: number }; bytes: { current: number; total: number } }): string {
+  if (!amounts.layers.total) return ''
+  const layers = `${amounts.layers.done}/${amounts.layers.total} layer${amounts.layers.total === 1 ? '' : 's'}`
+  return amounts.bytes.total ? `${layers}, ${formatBytes(amounts.bytes.current)}/${formatBytes(amounts.bytes.total)}` : layers
+}
+
 /** The terminal's width: the stream's own, else `COLUMNS`, else 80. */
 export function terminalColumns(ctx: Pick<CommandContext, 'columns' | 'env'>): number {
   const own = ctx.columns?.()
@@ -26,12 +46,16 @@ export function terminalColumns(ctx: Pick<CommandContext, 'columns' | 'env'>): n
  * live lines, one per test with its services (`starting tests/api.clnrm.toml: db, web…`), each
  * cut to the terminal's width so that a narrow terminal never wraps them and they can be erased
  * exactly. Elsewhere (CI logs): plain lines, `starting box (image) for <file>` and
- * `ready box for <file> in 0.4s`, so each `ready` says which test it belongs to.
+ * `ready box for <file> in 0.4s`, so each `ready` says which test it belongs to. Image pulls: one
+ * live line per image in a terminal (`pulling <image>: 2/3 layers, 12.1 MB/30.5 MB`); in a log, a
+ * line when each pull starts, when each layer is done, and when it ends (`pulled … in 1.2s`, or
+ * `could not pull … from <registry>: <reason>` with its hint).
  */
 export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEvent) => void; clear: () => void } {
   // Per test file, its starting services in start order.
   const starting = new Map<string, Map<string, string>>()
   const pulling = new Map<string, string>()
+  const pulledLayers = new Map<string, number>()
   let drawn = 0
 
   const erase = (): string => (drawn ? `\x1B[${drawn}A\r\x1B[J` : '\r\x1B[2K')
@@ -77,10 +101,23 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
         case 'pool:container-replaced':
           say(`${ctx.c.yellow('replaced')} ${printable(`${event.service}: ${event.reason}`)}\n`)
           break
-        case 'pool:image-pull':
-          // Logs get one line per phase; a terminal also gets the progress bar.
-          if (!ctx.isTTY && pulling.get(event.image) !== event.status) say(ctx.c.dim(`pulling ${event.image}: ${event.status}\n`))
-          pulling.set(event.image, ctx.isTTY ? [event.status, event.progress].filter(Boolean).join(' ') : event.status)
+        case 'pool:image-pull-start':
+          pulling.set(event.image, 'waiting')
+          if (!ctx.isTTY) say(ctx.c.dim(`pulling ${printable(event.image)} from ${printable(event.registry)}\n`))
+          break
+        case 'pool:image-pull': {
+          // Logs get a line each time a layer is done; a terminal keeps one live line per image.
+          const amounts = formatPullAmounts(event)
+          if (!ctx.isTTY && event.layers.done !== pulledLayers.get(event.image) && event.layers.done) say(ctx.c.dim(`pulling ${printable(event.image)}: ${amounts}\n`))
+          pulledLayers.set(event.image, event.layers.done)
+          pulling.set(event.image, amounts || event.status)
+          break
+        }
+        case 'pool:image-pull-done':
+          pulling.delete(event.image)
+          pulledLayers.delete(event.image)
+          if (event.error) say(`${ctx.c.red('could not pull')} ${printable(event.image)} from ${printable(event.registry)} ${ctx.c.dim(`after ${formatDuration(event.ms)}`)}: ${printable(event.error.reason)}\n  ${ctx.c.cyan('hint:')} ${printable(event.error.hint)}\n`)
+          else say(ctx.c.dim(`pulled ${printable(event.image)} in ${formatDuration(event.ms)} (${formatPullAmounts(event)})\n`))
           break
         case 'pool:orphans-removed':
           say(ctx.c.dim(`removed ${event.containers} container(s) left by an earlier clnrm process\n`))

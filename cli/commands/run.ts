@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { ContainerPool, EngineUnavailableError, hasErrors, runTest, summarize } from '../../core/index.ts'
-import type { LoadedTestFile, RunReport, SkippedTest, TestResult, TestSpec } from '../../core/index.ts'
+import type { LoadedTestFile, PullRecord, RunReport, SkippedTest, TestResult, TestSpec } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { VAR_OPTION } from '../command.ts'
 import type { Interrupt } from '../errors.ts'
@@ -117,6 +117,7 @@ export const runCommand: CommandDef = {
 
     let interrupted: Interrupt | undefined
     let failures = 0
+    let pulls: readonly PullRecord[] = []
     if (queue.length) {
       const progress = createProgress(ctx)
       let pool: ContainerPool
@@ -129,6 +130,9 @@ export const runCommand: CommandDef = {
         return EXIT.usage
       }
 
+      // Every image the selected tests need, at once: missing ones pull in parallel while tests
+      // with local images already run, and a test needing a pulling image joins its pull.
+      void pool.prepareImages(queue.map(q => q.spec))
       const controller = new AbortController()
       let stopped: string | undefined
       const stop = (why: string): void => {
@@ -170,6 +174,7 @@ export const runCommand: CommandDef = {
       }
       finally {
         progress.clear()
+        pulls = pool.pulls
         await pool.close()
         unsubscribe?.()
       }
@@ -199,7 +204,7 @@ export const runCommand: CommandDef = {
       ...tests.map(t => ({ file: t.file, failed: t.status !== 'pass', passed: t.status === 'pass' && !t.steps.some(s => s.filtered) })),
       ...invalid.map(r => ({ file: r.file, failed: true, passed: false })),
     ])
-    const report: RunReport = { summary, tests, invalid: invalid.map(r => ({ file: r.file, diagnostics: r.diagnostics })), skipped, ...(shard && { shard: { index: shard.index, total: shard.count } }) }
+    const report: RunReport = { summary, tests, invalid: invalid.map(r => ({ file: r.file, diagnostics: r.diagnostics })), skipped, ...(shard && { shard: { index: shard.index, total: shard.count } }), ...(pulls.length ? { pulls: [...pulls] } : {}) }
     if (reporters.machine.length) {
       const warnings = valid.flatMap(r => r.diagnostics.filter(d => d.severity === 'warning'))
       if (!await writeReports(ctx, reporters, report, { root: project.root, warnings })) return EXIT.usage

@@ -14,17 +14,23 @@ export class EngineUnavailableError extends ClnrmError {
   }
 }
 
-/** Thrown when a test names an image that is not local and cannot be pulled. */
+/** Thrown when a test names an image that is not local and cannot be pulled: names the image, the registry and the engine's reason. */
 export class MissingImageError extends ClnrmError {
   override name = 'MissingImageError'
   readonly image: string
+  /** The registry the pull went to (`docker.io` for short names), when one was tried. */
+  readonly registry: string | undefined
+  /** The engine's reason, e.g. `manifest unknown`. */
+  readonly reason: string | undefined
   declare readonly hint: string
-  constructor(image: string, cause: unknown) {
-    super('CLNRM_IMAGE_MISSING', `Image "${image}" is not on this machine and could not be pulled`, {
+  constructor(image: string, cause: unknown, pull?: { registry: string; reason: string; hint: string }) {
+    super('CLNRM_IMAGE_MISSING', `Image "${image}" is not on this machine and could not be pulled${pull ? ` from ${pull.registry}: ${pull.reason}` : ''}`, {
       cause,
-      hint: `Build or load it first (docker build -t ${image} …, or docker load), or pull it where a registry is reachable: docker pull ${image}.`,
+      hint: pull?.hint ?? `Build or load it first (docker build -t ${image} …, or docker load), or pull it where a registry is reachable: docker pull ${image}.`,
     })
     this.image = image
+    this.registry = pull?.registry
+    this.reason = pull?.reason
   }
 }
 

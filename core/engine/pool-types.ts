@@ -15,7 +15,12 @@ export const LABELS = {
 /** What the pool reports: starts, reuse, replacements, removals, pulls. Plain data. */
 export type PoolEvent =
   | { type: 'pool:orphans-removed'; containers: number; networks: number }
-  | { type: 'pool:image-pull'; image: string; status: string; progress?: string }
+  /** A missing image's pull began (all missing images of a run start at once). */
+  | { type: 'pool:image-pull-start'; image: string; registry: string }
+  /** A pull moved: the engine's latest status, and layers and bytes so far (throttled). */
+  | { type: 'pool:image-pull'; image: string; status: string; progress?: string; layers: { done: number; total: number }; bytes: { current: number; total: number } }
+  /** A pull ended: pulled, or failed with `error` (the tests that need the image fail with it). */
+  | { type: 'pool:image-pull-done'; image: string; registry: string; ms: number; layers: { done: number; total: number }; bytes: { current: number; total: number }; error?: { message: string; reason: string; hint: string } }
   | { type: 'pool:container-starting'; service: string; image: string; file: string }
   | { type: 'pool:container-ready'; service: string; image: string; file: string; ms: number }
   | { type: 'pool:container-replaced'; service: string; file: string; reason: string }

@@ -10,6 +10,7 @@ import { startShellRunner } from './exec/shell-runner.ts'
 import type { CommandRunner } from './exec/types.ts'
 import { contentHash } from '../hash.ts'
 import { createImageResolver } from './images.ts'
+import type { ImageResolver, PullRecord } from './images.ts'
 import { removeOrphans } from './orphans.ts'
 import { portEnvName, serviceDefinitionHash } from '../plan.ts'
 import { PoolNetworks } from './pool-networks.ts'
@@ -122,7 +123,7 @@ export class ContainerPool {
   readonly #options: Required<Omit<ContainerPoolOptions, 'connection' | 'onEvent'>> & Pick<ContainerPoolOptions, 'onEvent'>
   readonly #connection: DockerConnection
   readonly #entries = new Set<Entry>()
-  readonly #imageId: (image: string) => Promise<string>
+  readonly #imageId: ImageResolver
   readonly #networks: PoolNetworks
   readonly #starting = new Set<Starting>()
   readonly #startPromises = new Set<Promise<unknown>>()
@@ -149,7 +150,11 @@ export class ContainerPool {
   private constructor(connection: DockerConnection, options: ContainerPoolOptions) {
     this.#connection = connection
     this.#options = { maxContainers: Math.max(1, options.maxContainers ?? 8), idleTimeoutMs: options.idleTimeoutMs ?? 600_000, onEvent: options.onEvent }
-    this.#imageId = createImageResolver(() => this.#docker, progress => this.#emit({ type: 'pool:image-pull', ...progress }))
+    this.#imageId = createImageResolver(() => this.#docker, {
+      start: event => this.#emit({ type: 'pool:image-pull-start', ...event }),
+      progress: event => this.#emit({ type: 'pool:image-pull', ...event }),
+      done: ({ startedAt: _, ...record }) => this.#emit({ type: 'pool:image-pull-done', ...record }),
+    })
     this.#networks = new PoolNetworks(() => this.#docker, () => this.#labels(), this.sessionId.slice(0, 8))
   }
 
@@ -180,6 +185,23 @@ export class ContainerPool {
 
   #labels(extra: Record<string, string> = {}): Record<string, string> {
     return { [LABELS.managed]: '1', [LABELS.pid]: String(process.pid), [LABELS.host]: hostname(), [LABELS.session]: this.sessionId, ...extra }
+  }
+
+  /**
+   * Starts resolving every image these tests need, at once: missing ones are pulled in parallel
+   * (with `pool:image-pull*` events) before any test waits on them, and a test that gets to its
+   * image first joins the pull in flight. A failed pull fails only the tests needing that image,
+   * each with the same `MissingImageError`, without pulling again. Never rejects.
+   */
+  prepareImages(specs: Iterable<TestSpec>): Promise<void> {
+    const images = new Set<string>()
+    for (const spec of specs) for (const variant of spec.variants ?? [spec]) for (const service of Object.values(variant.services)) images.add(service.image)
+    return this.#imageId.prepare(images)
+  }
+
+  /** Every pull this pool made, in start order: image, registry, start (epoch ms), duration, layers, bytes, error. */
+  get pulls(): readonly PullRecord[] {
+    return this.#imageId.pulls()
   }
 
   async #keyFor(spec: TestSpec, service: ServiceSpec): Promise<string> {

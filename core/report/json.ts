@@ -1,4 +1,5 @@
 import type { Diagnostic } from '../diagnostics.ts'
+import type { PullRecord } from '../engine/images.ts'
 import type { TestResult } from '../run.ts'
 import type { ReportOptions } from './location.ts'
 import { reportPath } from './location.ts'
@@ -50,6 +51,8 @@ export interface RunReport {
   skipped: SkippedTest[]
   /** The shard this run was (`--shard`): `clnrm merge-reports` checks the shards of a run are all there. */
   shard?: ShardInfo
+  /** The images this run pulled (start time, duration, layers, bytes, or why it failed); absent when none. */
+  pulls?: PullRecord[]
 }
 
 /** Counts results into a summary. */
@@ -77,5 +80,5 @@ export function formatJsonReport(report: RunReport, options?: ReportOptions): st
   const tests = report.tests.map(test => ({ ...test, file: path(test.file) }))
   const invalid = report.invalid.map(i => ({ file: path(i.file), diagnostics: i.diagnostics.map(d => ({ ...d, file: path(d.file) })) }))
   const skipped = report.skipped.map(s => ({ ...s, file: path(s.file) }))
-  return `${JSON.stringify({ version: 1, root: options.root, ...(report.shard && { shard: report.shard }), summary: report.summary, tests, invalid, skipped }, null, 2)}\n`
+  return `${JSON.stringify({ version: 1, root: options.root, ...(report.shard && { shard: report.shard }), summary: report.summary, tests, invalid, skipped, ...(report.pulls?.length ? { pulls: report.pulls } : {}) }, null, 2)}\n`
 }

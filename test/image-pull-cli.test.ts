@@ -1,0 +1,166 @@
+import { execFileSync, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readFile, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawnCli } from './cli-process.ts'
+import { clnrmContainers, IMAGE } from './engine.ts'
+import { tempDir } from './helpers.ts'
+
+/**
+ * A real registry on loopback (Debian's docker-registry, installed by scripts/setup-registry.sh),
+ * holding two images this test builds with layers of their own, so a pull really downloads them.
+ * Docker allows plain HTTP to 127.0.0.1 registries by default.
+ */
+const docker = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8', env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
+
+const freePort = (): Promise<number> => new Promise((done, fail) => {
+  const server = createServer()
+  server.once('error', fail)
+  server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as { port: number }
+    server.close(() => done(port))
+  })
+})
+
+async function waitForRegistry(url: string, registry: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 15_000
+  while (Date.now() < deadline) {
+    if (registry.exitCode !== null) throw new Error(`docker-registry exited (${registry.exitCode}):\n${log()}`)
+    if (await fetch(url).then(r => r.ok, () => false)) return
+    await new Promise(r => setTimeout(r, 100))
+  }
+  throw new Error(`docker-registry did not answer at ${url} within 15 s:\n${log()}`)
+}
+
+interface PullRecord {
+  image: string
+  registry: string
+  startedAt: number
+  ms: number
+  layers: { done: number; total: number }
+  bytes: { current: number; total: number }
+  error?: { message: string; reason: string; hint: string }
+}
+
+describe('missing images are pulled in parallel at start, with progress (real registry on 127.0.0.1)', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  let registry: ChildProcess
+  let host: string
+  /** Every image reference this test made, removed in afterAll (never anyone else's). */
+  const created: string[] = []
+  const ref = (name: string): string => `${host}/clnrm-pull-${process.pid}/${name}:1`
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('clnrm-pull-'))
+    let registryBin: string
+    try {
+      registryBin = execFileSync('sh', ['-c', 'command -v docker-registry'], { encoding: 'utf8' }).trim()
+    }
+    catch {
+      throw new Error('docker-registry is not installed: run `bash scripts/setup-registry.sh` (npm test\'s pretest does)')
+    }
+    const port = await freePort()
+    host = `127.0.0.1:${port}`
+    await writeFile(join(dir, 'registry.yml'), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'registry-data')}\nhttp:\n  addr: ${host}\n`)
+    let log = ''
+    registry = spawn(registryBin, ['serve', join(dir, 'registry.yml')], { stdio: ['ignore', 'pipe', 'pipe'] })
+    registry.stdout!.on('data', (d: Buffer) => void (log += d))
+    registry.stderr!.on('data', (d: Buffer) => void (log += d))
+    await waitForRegistry(`http://${host}/v2/`, registry, () => log)
+
+    // Two images with 8 MB layers of their own: built, pushed, then every local tag removed, so the
+    // layers are gone from the engine and clnrm has to download them.
+    for (const name of ['alpha', 'beta']) {
+      const context = join(dir, `build-${name}`)
+      execFileSync('mkdir', ['-p', context])
+      await writeFile(join(context, 'blob'), randomBytes(8_000_000))
+      await writeFile(join(context, 'Dockerfile'), `FROM ${IMAGE}\nCOPY blob /blob\n`)
+      const local = `clnrm-pull-${process.pid}/${name}:build`
+      created.push(local, ref(name))
+      docker('build', '-q', '-t', local, context)
+      docker('tag', local, ref(name))
+      docker('push', ref(name))
+      docker('rmi', local, ref(name))
+    }
+    for (const name of ['alpha', 'beta']) expect(() => docker('image', 'inspect', ref(name))).toThrow()
+  }, 120_000)
+
+  afterAll(async () => {
+    registry?.kill('SIGTERM')
+    for (const image of created) {
+      try {
+        docker('rmi', image)
+      }
+      catch {}
+    }
+    await cleanup?.()
+  })
+
+  it('pulls both images at once (-j 1), prints progress, runs both tests; the tests needing an image the registry lacks fail with image, registry, reason and hint, pulled once', async () => {
+    const file = (name: string, image: string): Promise<void> =>
+      writeFile(join(dir, `${name}.clnrm.toml`), `[meta]\nname = "${name}"\n[services.box]\nimage = "${image}"\n[[steps]]\nname = "has its layer"\nrun = "test -f /blob || test ${name} = plain"\n`)
+    await file('alpha', ref('alpha'))
+    await file('beta', ref('beta'))
+    await file('ghost', ref('ghost'))
+    await file('ghost-too', ref('ghost'))
+    await file('plain', IMAGE)
+
+    // -j 1: one test at a time, so the pulls overlap only if they start before any test waits on them.
+    const cli = spawnCli(['run', '.', '-j', '1', '--reporter', 'default', '--reporter', 'json', '--output', 'json=report.json'], dir, { env: { GITHUB_ACTIONS: '' } })
+    const exit = await cli.exited
+    expect(exit.ms).toBeLessThan(90_000)
+    expect(clnrmContainers(cli.pid)).toEqual([])
+    expect(exit.code).toBe(1)
+
+    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as { tests: Array<{ name: string; status: string; error?: { code?: string; message: string; hint?: string } }>; pulls: PullRecord[] }
+    const status = Object.fromEntries(report.tests.map(t => [t.name, t.status]))
+    expect(status).toEqual({ 'alpha': 'pass', 'beta': 'pass', 'ghost': 'error', 'ghost-too': 'error', 'plain': 'pass' })
+
+    // The local image is not pulled; the missing ones once each, the ghost too (two tests, one pull).
+    const pulls = new Map(report.pulls.map(p => [p.image, p]))
+    expect(report.pulls.map(p => p.image).sort()).toEqual([ref('alpha'), ref('beta'), ref('ghost')].sort())
+    const alpha = pulls.get(ref('alpha'))!
+    const beta = pulls.get(ref('beta'))!
+    for (const pull of [alpha, beta]) {
+      expect(pull.registry).toBe(host)
+      expect(pull.error).toBeUndefined()
+      expect(pull.layers.done).toBe(pull.layers.total)
+      // The 8 MB layer really came over the wire.
+      expect(pull.bytes.total).toBeGreaterThan(8_000_000)
+      expect(pull.bytes.current).toBe(pull.bytes.total)
+    }
+    // The pull windows overlap: each started before the other ended.
+    expect(alpha.startedAt).toBeLessThan(beta.startedAt + beta.ms)
+    expect(beta.startedAt).toBeLessThan(alpha.startedAt + alpha.ms)
+
+    // Tests that need the missing image fail with the same clear error; the others pass.
+    for (const name of ['ghost', 'ghost-too']) {
+      const test = report.tests.find(t => t.name === name)!
+      expect(test.error?.code).toBe('CLNRM_IMAGE_MISSING')
+      expect(test.error?.message).toContain(`Image "${ref('ghost')}" is not on this machine and could not be pulled from ${host}: `)
+      expect(test.error?.message).toMatch(/manifest unknown|not found/)
+      expect(test.error?.hint).toBe(`${host} has no image ${ref('ghost')}: check the name and tag in the test file, push it there (docker push ${ref('ghost')}), or build it locally (docker build -t ${ref('ghost')} …).`)
+    }
+    expect(pulls.get(ref('ghost'))!.error?.reason).toMatch(/manifest unknown|not found/)
+
+    // Progress on stderr (not a TTY: plain lines): start, layers with bytes, end, per image.
+    const err = cli.stderr()
+    for (const image of [ref('alpha'), ref('beta')]) {
+      expect(err).toContain(`pulling ${image} from ${host}\n`)
+      expect(err).toMatch(new RegExp(`pulling ${image.replace(/[.:/]/g, '\\$&')}: \\d/\\d layers, [\\d.]+ MB/[\\d.]+ MB\\n`))
+      expect(err).toMatch(new RegExp(`pulled ${image.replace(/[.:/]/g, '\\$&')} in \\S+ \\(\\d/\\d layers, 8\\.\\d MB/8\\.\\d MB\\)\\n`))
+    }
+    expect(err).toContain(`could not pull ${ref('ghost')} from ${host}`)
+    // Both pulls started before either ended.
+    const firstEnd = Math.min(err.indexOf(`pulled ${ref('alpha')}`), err.indexOf(`pulled ${ref('beta')}`))
+    expect(err.indexOf(`pulling ${ref('alpha')} from`)).toBeLessThan(firstEnd)
+    expect(err.indexOf(`pulling ${ref('beta')} from`)).toBeLessThan(firstEnd)
+    // The human report names the error and its hint on the failing tests.
+    expect(cli.stdout()).toMatch(/✗ ghost ghost\.clnrm\.toml[^\n]*\n {4}error Image "[^"]+ghost:1" is not on this machine and could not be pulled from 127\.0\.0\.1:\d+: [^\n]+\n {4}hint: /)
+    expect(cli.stdout()).toMatch(/Tests: 3 passed, 2 errored \(5\)/)
+  }, 120_000)
+})
