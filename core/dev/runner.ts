@@ -7,6 +7,8 @@ import { selectSteps } from '../test-filter.ts'
 import type { Selection } from './graph.ts'
 import type { HotReloadMetrics } from './metrics.ts'
 import { roundMs } from './metrics.ts'
+import type { RunRecord } from './priority.ts'
+import { prioritise } from './priority.ts'
 import type { DevScope } from './scope.ts'
 import { readText } from './scope.ts'
 
@@ -45,6 +47,10 @@ export interface DevRunner {
   run: (changed: string[], selection: Selection[], texts: Map<string, string>, timing: RunTiming) => Promise<HotReloadMetrics | undefined>
   /** The id of the latest reload (0 before the first). */
   readonly lastId: number
+  /** What each test's last shown run did: the order of the next reload comes from it. */
+  readonly records: ReadonlyMap<string, RunRecord>
+  /** Forgets a deleted test's record. */
+  forget: (file: string) => void
 }
 
 const emptyMetrics = (timing: RunTiming): HotReloadMetrics => ({
@@ -69,6 +75,7 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
   let reloadId = 0
   // Every run of every file gets a token; a file's state keeps the newest, so older runs know they were superseded.
   let tokens = 0
+  const records = new Map<string, RunRecord>()
 
   /** Whether a test file no longer holds the text a run used; then it is handed back to the session. */
   async function changedOnDisk(file: string, text: string): Promise<boolean> {
@@ -80,7 +87,8 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
   }
 
   async function run(changed: string[], all: Selection[], texts: Map<string, string>, timing: RunTiming): Promise<HotReloadMetrics | undefined> {
-    const selected = all.filter(s => scope.matchesFilter(s.test))
+    // Recently failed first, then the fastest: the answers a user waits for come first.
+    const selected = prioritise(all.filter(s => scope.matchesFilter(s.test)), records)
     if (isClosed() || !selected.length) return undefined
     const id = ++reloadId
     const since = tokens
@@ -112,6 +120,7 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
             continue
           }
           current.result = undefined
+          records.set(file, { failed: true, durationMs: records.get(file)?.durationMs })
           // The invalid view lists every diagnostic; once fixed, its warnings are news again.
           current.warningsShown = undefined
           metrics.tests.push({ file, reason, status: 'invalid', durationMs: 0 })
@@ -136,6 +145,8 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         }
         current.controller = undefined
         current.result = result
+        // An aborted run's time says nothing of the test's; its verdict still counts as a failure.
+        records.set(file, { failed: result.status !== 'pass', durationMs: result.aborted ? records.get(file)?.durationMs : result.durationMs })
         services += Object.keys(result.timings.reused).length
         reused += Object.values(result.timings.reused).filter(Boolean).length
         metrics.containerStartMs = Math.max(metrics.containerStartMs, result.timings.acquireMs)
@@ -165,5 +176,7 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
     get lastId() {
       return reloadId
     },
+    records,
+    forget: file => void records.delete(file),
   }
 }

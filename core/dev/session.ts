@@ -119,7 +119,10 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     resolveAffected: options.resolveAffected,
     emit,
     reloadId: () => runner.lastId,
-    onRemoved: file => void pool?.retire(file),
+    onRemoved: (file) => {
+      runner.forget(file)
+      void pool?.retire(file)
+    },
   })
   const runner = createDevRunner({
     scope,
