@@ -21,8 +21,8 @@ export interface EngineWatch {
 /** Whether an engine answers now: a ping through the connection the pool uses. */
 async function answers(): Promise<boolean> {
   try {
-    const { docker } = await connectDocker()
-    await docker.ping()
+    const { engine } = await connectDocker()
+    await engine.ping()
     return true
   }
   catch {

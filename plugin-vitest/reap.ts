@@ -6,13 +6,13 @@ import { connectDocker, LABELS } from '../core/index.ts'
  * could close: the Vitest CLI exits 1 ms after Ctrl-C or SIGTERM, too soon for async cleanup.
  */
 async function reap(session: string): Promise<void> {
-  const { docker } = await connectDocker()
+  const { engine } = await connectDocker()
   const label = [`${LABELS.session}=${session}`]
-  const containers = await docker.listContainers({ all: true, filters: { label } })
-  await Promise.allSettled(containers.map(c => docker.getContainer(c.Id).remove({ force: true, v: true })))
+  const containers = await engine.listContainers(label)
+  await Promise.allSettled(containers.map(c => engine.container(c.Id).remove()))
   // After the containers: a network with containers on it cannot be removed.
-  const networks = await docker.listNetworks({ filters: { label } })
-  await Promise.allSettled(networks.map(n => docker.getNetwork(n.Id).remove()))
+  const networks = await engine.listNetworks(label)
+  await Promise.allSettled(networks.map(n => engine.removeNetwork(n.Id)))
 }
 
 const session = process.argv[2]

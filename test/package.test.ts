@@ -78,6 +78,34 @@ describe('the npm package', () => {
     expect(stdout.trim()).toBe('function function function function')
   })
 
+  it('its public types need neither dockerode nor testcontainers types: a strict consumer without @types/dockerode type-checks them (skipLibCheck off)', async () => {
+    const declarations = files.filter(f => f.endsWith('.d.mts'))
+    expect(declarations.length).toBeGreaterThan(10)
+    const leaking: string[] = []
+    for (const file of declarations) {
+      const text = await readFile(join(dir, 'node_modules/clnrm', file), 'utf8')
+      if (/from ["'](dockerode|testcontainers|docker-modem)["']|import\(["'](dockerode|testcontainers)["']\)/.test(text)) leaking.push(file)
+    }
+    expect(leaking).toEqual([])
+    // What a user with a strict package manager has: clnrm's dependencies, @types/node, no dev types.
+    const user = join(dir, 'types-user')
+    await mkdir(user, { recursive: true })
+    await writeFile(join(user, 'use.ts'), [
+      'import { ContainerPool, connectDocker, ClnrmError } from \'clnrm\'',
+      'import type { EngineConnection, EngineAdapter } from \'clnrm\'',
+      'export const pool: Promise<ContainerPool> = ContainerPool.create()',
+      'export const engine: Promise<EngineAdapter> = connectDocker().then((c: EngineConnection) => c.engine)',
+      'export const coded = (e: unknown): string | undefined => (e instanceof ClnrmError ? e.code : undefined)',
+      '',
+    ].join('\n'))
+    await writeFile(join(user, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, skipLibCheck: false, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2023', types: ['node'], typeRoots: [join(root, 'node_modules/@types')] },
+      files: ['use.ts'],
+    }))
+    const tsc = await exec(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', user], { cwd: dir }).then(r => r, (e: { stdout: string; code: number }) => e)
+    expect(tsc.stdout).toBe('')
+  })
+
   it('clnrm/vitest from the installed package runs clnrm tests under the consumer\'s Vitest (its runtime loaded from node_modules)', async () => {
     const project = join(dir, 'vitest-user')
     await mkdir(join(project, 'tests'), { recursive: true })

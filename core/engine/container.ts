@@ -1,4 +1,4 @@
-import type Dockerode from 'dockerode'
+import type { ContainerCreateBody, EngineContainer } from './adapter.ts'
 import type { DockerConnection } from './docker.ts'
 import { EngineRefusedError, ServiceExitedError, throwIfAborted } from './docker.ts'
 import { createDemuxer } from './exec/demux.ts'
@@ -9,7 +9,7 @@ import type { ServiceSpec } from '../spec.ts'
 /** A service container that has started: its id, its Docker API handle and its host ports. */
 export interface StartedService {
   id: string
-  container: Dockerode.Container
+  container: EngineContainer
   /** Container port → host port on 127.0.0.1. */
   hostPorts: Record<number, number>
 }
@@ -18,7 +18,7 @@ export interface StartedService {
 export const PUBLISH_HOST_IP = '127.0.0.1'
 
 /** The engine's create options for a service: labels, env, 127.0.0.1-only ports, binds, network alias. */
-export function containerCreateOptions(service: ServiceSpec, options: { labels: Record<string, string>; network?: string; alias?: boolean }): Dockerode.ContainerCreateOptions {
+export function containerCreateOptions(service: ServiceSpec, options: { labels: Record<string, string>; network?: string; alias?: boolean }): ContainerCreateBody {
   const ports = Object.fromEntries(service.ports.map(port => [`${port}/tcp`, {}]))
   // HostPort "" lets the engine choose a free port; HostIp keeps it off the network.
   const bindings = Object.fromEntries(service.ports.map(port => [`${port}/tcp`, [{ HostIp: PUBLISH_HOST_IP, HostPort: '' }]]))
@@ -55,12 +55,12 @@ export function containerCreateOptions(service: ServiceSpec, options: { labels: 
 export async function startServiceContainer(
   connection: DockerConnection,
   service: ServiceSpec,
-  options: { labels: Record<string, string>; network?: string; alias?: boolean; signal?: AbortSignal; onCreated: (container: Dockerode.Container) => void },
+  options: { labels: Record<string, string>; network?: string; alias?: boolean; signal?: AbortSignal; onCreated: (container: EngineContainer) => void },
 ): Promise<StartedService> {
-  const { docker } = connection
-  let container: Dockerode.Container
+  const { engine } = connection
+  let container: EngineContainer
   try {
-    container = await docker.createContainer(containerCreateOptions(service, options))
+    container = await engine.createContainer(containerCreateOptions(service, options))
   }
   catch (error) {
     throw new EngineRefusedError(service.id, 'create', error)
@@ -91,7 +91,7 @@ export async function startServiceContainer(
  * When the container's main process has ended, the error that says so: the service, its exit
  * code and its last log lines. `undefined` while it runs (or when the engine cannot tell).
  */
-export async function exitedError(container: Dockerode.Container, service: string, options: { settleMs?: number } = {}): Promise<ServiceExitedError | undefined> {
+export async function exitedError(container: EngineContainer, service: string, options: { settleMs?: number } = {}): Promise<ServiceExitedError | undefined> {
   let state: { Running: boolean; Status?: string; Dead?: boolean; ExitCode: number; Error?: string; OOMKilled?: boolean }
   const deadline = Date.now() + (options.settleMs ?? 0)
   let confirmed = false
@@ -120,12 +120,12 @@ export async function exitedError(container: Dockerode.Container, service: strin
 }
 
 /** The container's last lines of output (stdout and stderr together), best effort. */
-async function lastLogLines(container: Dockerode.Container, lines = 20): Promise<string> {
+async function lastLogLines(container: EngineContainer, lines = 20): Promise<string> {
   try {
     // Without `follow` the engine answers with the whole (multiplexed) body at once.
-    const body = await container.logs({ stdout: true, stderr: true, follow: false, tail: lines }) as unknown as Buffer
+    const body = await container.logs(lines)
     const chunks: Buffer[] = []
-    createDemuxer((_which, chunk) => chunks.push(chunk))(Buffer.isBuffer(body) ? body : Buffer.from(String(body)))
+    createDemuxer((_which, chunk) => chunks.push(chunk))(body)
     return Buffer.concat(chunks).toString('utf8').trimEnd()
   }
   catch {
@@ -137,7 +137,7 @@ async function lastLogLines(container: Dockerode.Container, lines = 20): Promise
  * Wraps a runner so that its failures name a service that exited (its exit code and last
  * output) rather than a broken stream. Costs nothing while commands succeed.
  */
-export function explainExits(raw: CommandRunner, container: Dockerode.Container, service: string): CommandRunner {
+export function explainExits(raw: CommandRunner, container: EngineContainer, service: string): CommandRunner {
   return {
     kind: raw.kind,
     get alive() {

@@ -1,4 +1,4 @@
-import type Dockerode from 'dockerode'
+import type { EngineAdapter } from './adapter.ts'
 import { ClnrmError } from '../errors.ts'
 
 /** Thrown when no Docker engine answers. The CLI prints it and exits 2. */
@@ -51,36 +51,72 @@ export function isEngineUnreachable(error: unknown): boolean {
   return false
 }
 
-/** The Docker API and testcontainers, loaded on first use so static commands never pay for them. */
-export interface DockerConnection {
-  docker: Dockerode
-  testcontainers: typeof import('testcontainers')
+/** Where the engine was found: an explicit `DOCKER_HOST`, or testcontainers' discovery. */
+export interface EngineSource {
+  /** `DOCKER_HOST` (the user's), or `discovery` (testcontainers: its properties file, the usual sockets). */
+  via: 'DOCKER_HOST' | 'discovery'
+  /** The endpoint clnrm talks to: `unix:///var/run/docker.sock`, `tcp://127.0.0.1:2375`, … */
+  endpoint: string
+  /** `~/.testcontainers.properties`, when it exists (it can point discovery elsewhere). */
+  propertiesFile?: string
 }
 
-let connecting: Promise<DockerConnection> | undefined
+/**
+ * A connection to a container engine: the adapter every engine call goes through, and where the
+ * engine was found. No dockerode or testcontainers type appears here: they are implementation.
+ */
+export interface EngineConnection {
+  engine: EngineAdapter
+  source: EngineSource
+}
 
-/** Connects once per process. Throws `EngineUnavailableError` when no engine answers. */
-export function connectDocker(): Promise<DockerConnection> {
+/** The former name of `EngineConnection`. */
+export type DockerConnection = EngineConnection
+
+let connecting: Promise<EngineConnection> | undefined
+
+/** The endpoint a dockerode client talks to, from its modem's settings. */
+function endpointOf(modem: { socketPath?: unknown; host?: unknown; port?: unknown; protocol?: unknown }): string {
+  if (typeof modem.socketPath === 'string' && modem.socketPath) return `unix://${modem.socketPath}`
+  const protocol = modem.protocol === 'https' ? 'https' : modem.protocol === 'ssh' ? 'ssh' : 'tcp'
+  return `${protocol}://${String(modem.host ?? '?')}${modem.port ? `:${String(modem.port)}` : ''}`
+}
+
+/**
+ * Connects once per process. Throws `EngineUnavailableError` when no engine answers. Finding the
+ * engine is testcontainers' job (Docker Desktop, Colima, Rancher and Podman sockets,
+ * `~/.testcontainers.properties`); every call after that goes through the dockerode adapter.
+ */
+export function connectDocker(): Promise<EngineConnection> {
   connecting ??= (async () => {
     // clnrm labels and removes its own containers, so testcontainers' Ryuk sidecar is not needed
     // (and cannot be pulled on machines without a registry).
     process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'
+    const { dockerodeAdapter } = await import('./docker-adapter.ts')
+    const { existsSync } = await import('node:fs')
+    const { homedir } = await import('node:os')
+    const { join } = await import('node:path')
+    const properties = join(homedir(), '.testcontainers.properties')
+    const propertiesFile = existsSync(properties) ? properties : undefined
     // An explicit DOCKER_HOST is what the user means: testcontainers would quietly fall back to
-    // the default socket, so check it ourselves first.
+    // the default socket, so it is not asked at all.
     if (process.env.DOCKER_HOST) {
       const { default: Dockerode } = await import('dockerode')
+      const docker = new Dockerode()
       try {
-        await new Dockerode().ping()
+        await docker.ping()
       }
       catch (error) {
         throw new EngineUnavailableError(error)
       }
+      return { engine: dockerodeAdapter(docker), source: { via: 'DOCKER_HOST', endpoint: process.env.DOCKER_HOST, ...(propertiesFile && { propertiesFile }) } }
     }
     const testcontainers = await import('testcontainers')
     try {
       const client = await testcontainers.getContainerRuntimeClient()
-      await client.container.dockerode.ping()
-      return { docker: client.container.dockerode, testcontainers }
+      const docker = client.container.dockerode
+      await docker.ping()
+      return { engine: dockerodeAdapter(docker), source: { via: 'discovery', endpoint: endpointOf(docker.modem as object), ...(propertiesFile && { propertiesFile }) } }
     }
     catch (error) {
       throw new EngineUnavailableError(error)

@@ -1,4 +1,4 @@
-import type Dockerode from 'dockerode'
+import type { EngineAdapter, PullEvent, RegistryAuth } from './adapter.ts'
 import { engineMessage, MissingImageError } from './docker.ts'
 
 /** Layers and bytes of one pull so far, summed over its layers as the engine reports them. */
@@ -70,12 +70,12 @@ export function pullHint(image: string, registry: string, reason: string): strin
 }
 
 /** The registry credentials testcontainers finds (docker config, credential helpers), as the engine's pull wants them. */
-async function authFor(registry: string | undefined): Promise<Dockerode.AuthConfig | undefined> {
+async function authFor(registry: string | undefined): Promise<RegistryAuth | undefined> {
   try {
     // Testcontainers reads ~/.docker/config.json, credsStore and credHelpers the way its users set them up.
     const { getAuthConfig } = await import('testcontainers/build/container-runtime/index.js')
     const auth = await getAuthConfig(registry ?? DOCKER_HUB_INDEX)
-    return auth as Dockerode.AuthConfig | undefined
+    return auth as RegistryAuth | undefined
   }
   catch {
     return undefined
@@ -85,23 +85,16 @@ async function authFor(registry: string | undefined): Promise<Dockerode.AuthConf
 /** Progress events of one pull come fast (a line per chunk): at most one per this many ms, plus every status change. */
 const PROGRESS_EVERY_MS = 100
 
-interface EngineProgress {
-  id?: string
-  status?: string
-  progress?: string
-  progressDetail?: { current?: number; total?: number }
-  error?: string
-}
-
 /** Follows one pull's event stream, summing its layers' progress; rejects with the engine's reason. */
-function followPull(docker: Dockerode, stream: NodeJS.ReadableStream, image: string, amounts: PullAmounts, onProgress: PullEvents['progress']): Promise<void> {
+async function followPull(engine: EngineAdapter, image: string, auth: RegistryAuth | undefined, amounts: PullAmounts, onProgress: PullEvents['progress']): Promise<void> {
   const layers = new Map<string, { current: number; total: number; done: boolean }>()
   let failure: string | undefined
   let last = 0
   let lastStatus = ''
-  return new Promise((done, fail) => {
-    // followProgress reads the stream to its end and listens for its errors; an `error` line is a failed pull.
-    docker.modem.followProgress(stream, (error: Error | null) => (error ?? failure ? fail(error ?? new Error(failure)) : done()), (event: EngineProgress) => {
+  // The adapter reads the stream to its end; an `error` line is a failed pull.
+  await engine.pull(image, {
+    ...(auth && { auth }),
+    onEvent: (event: PullEvent) => {
       if (event.error) {
         failure ??= event.error
         return
@@ -123,8 +116,9 @@ function followPull(docker: Dockerode, stream: NodeJS.ReadableStream, image: str
       last = now
       lastStatus = status
       onProgress({ image, status, ...(event.progress && { progress: event.progress }), layers: { ...amounts.layers }, bytes: { ...amounts.bytes } })
-    })
+    },
   })
+  if (failure) throw new Error(failure)
 }
 
 /**
@@ -133,7 +127,7 @@ function followPull(docker: Dockerode, stream: NodeJS.ReadableStream, image: str
  * callers of one image share one pull. A failure is not remembered by `resolve` alone, so the next
  * run tries again; `prepare` remembers its failures (see `ImageResolver.prepare`).
  */
-export function createImageResolver(docker: () => Dockerode, events: PullEvents): ImageResolver {
+export function createImageResolver(engine: () => EngineAdapter, events: PullEvents): ImageResolver {
   const ids = new Map<string, Promise<string>>()
   const failed = new Map<string, MissingImageError>()
   const records: PullRecord[] = []
@@ -146,10 +140,9 @@ export function createImageResolver(docker: () => Dockerode, events: PullEvents)
     const started = performance.now()
     events.start({ image, registry })
     try {
-      const authconfig = await authFor(host)
-      const stream = await docker().pull(image, authconfig ? { authconfig } : {})
-      await followPull(docker(), stream, image, record, events.progress)
-      const id = (await docker().getImage(image).inspect()).Id
+      await followPull(engine(), image, await authFor(host), record, events.progress)
+      const id = await engine().imageId(image)
+      if (!id) throw new Error(`the engine has no image "${image}" after pulling it`)
       record.ms = performance.now() - started
       events.done(record)
       return id
@@ -166,10 +159,8 @@ export function createImageResolver(docker: () => Dockerode, events: PullEvents)
   }
 
   const resolve = async (image: string): Promise<string> => {
-    try {
-      return (await docker().getImage(image).inspect()).Id
-    }
-    catch {}
+    const local = await engine().imageId(image)
+    if (local) return local
     // Failed once in this run: every test needing it gets that error, without another pull.
     const known = failed.get(image)
     if (known) throw known

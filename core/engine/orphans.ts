@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import type Dockerode from 'dockerode'
+import type { EngineAdapter } from './adapter.ts'
 import { LABELS } from './pool-types.ts'
 
 const isAlive = (pid: number): boolean => {
@@ -16,16 +16,16 @@ const isAlive = (pid: number): boolean => {
  * Removes the containers and networks of clnrm processes on this host that no longer run
  * (`kill -9`, a crash). A live process's are never touched, nor another host's.
  */
-export async function removeOrphans(docker: Dockerode): Promise<{ containers: number; networks: number }> {
+export async function removeOrphans(engine: EngineAdapter): Promise<{ containers: number; networks: number }> {
   const host = hostname()
   const dead = (labels: Record<string, string> | undefined): boolean =>
     !!labels && labels[LABELS.host] === host && !isAlive(Number(labels[LABELS.pid]))
-  const containers = await docker.listContainers({ all: true, filters: { label: [LABELS.managed] } })
+  const containers = await engine.listContainers([LABELS.managed])
   const orphans = containers.filter(c => dead(c.Labels))
-  await Promise.allSettled(orphans.map(c => docker.getContainer(c.Id).remove({ force: true, v: true })))
+  await Promise.allSettled(orphans.map(c => engine.container(c.Id).remove()))
   // After the containers: a network with containers on it cannot be removed.
-  const networks = await docker.listNetworks({ filters: { label: [LABELS.managed] } })
+  const networks = await engine.listNetworks([LABELS.managed])
   const orphanNetworks = networks.filter(n => dead(n.Labels))
-  await Promise.allSettled(orphanNetworks.map(n => docker.getNetwork(n.Id).remove()))
+  await Promise.allSettled(orphanNetworks.map(n => engine.removeNetwork(n.Id)))
   return { containers: orphans.length, networks: orphanNetworks.length }
 }

@@ -1,6 +1,6 @@
 import { ClnrmError } from '../errors.ts'
 import { randomUUID } from 'node:crypto'
-import type Dockerode from 'dockerode'
+import type { EngineAdapter } from './adapter.ts'
 
 interface Held {
   name: Promise<string>
@@ -15,13 +15,13 @@ interface Held {
  * holds at least one of the pool's containers, the container limit bounds them too.
  */
 export class PoolNetworks {
-  readonly #docker: () => Dockerode
+  readonly #docker: () => EngineAdapter
   readonly #labels: () => Record<string, string>
   readonly #prefix: string
   readonly #held = new Map<string, Held>()
   readonly #removing = new Set<Promise<void>>()
 
-  constructor(docker: () => Dockerode, labels: () => Record<string, string>, prefix: string) {
+  constructor(docker: () => EngineAdapter, labels: () => Record<string, string>, prefix: string) {
     this.#docker = docker
     this.#labels = labels
     this.#prefix = prefix
@@ -33,7 +33,7 @@ export class PoolNetworks {
     if (!held) {
       // A fresh name each time: a network being removed may still carry the previous one.
       const name = `clnrm-${this.#prefix}-${randomUUID().slice(0, 10)}`
-      const created = this.#docker().createNetwork({ Name: name, Labels: this.#labels(), CheckDuplicate: true }).then(() => name)
+      const created = this.#docker().createNetwork({ Name: name, Labels: this.#labels() })
       held = { name: created, users: 0 }
       this.#held.set(file, held)
       created.catch(() => {
@@ -53,7 +53,7 @@ export class PoolNetworks {
     const held = this.#held.get(file)
     if (!held || --held.users > 0) return
     this.#held.delete(file)
-    const removal = held.name.then(name => this.#docker().getNetwork(name).remove()).then(() => {}, () => {})
+    const removal = held.name.then(name => this.#docker().removeNetwork(name)).then(() => {}, () => {})
     this.#removing.add(removal)
     await removal
     this.#removing.delete(removal)
@@ -68,6 +68,6 @@ export class PoolNetworks {
   async close(): Promise<void> {
     const all = [...this.#held.values()]
     this.#held.clear()
-    await Promise.allSettled([...this.#removing, ...all.map(held => held.name.then(name => this.#docker().getNetwork(name).remove()))])
+    await Promise.allSettled([...this.#removing, ...all.map(held => held.name.then(name => this.#docker().removeNetwork(name)))])
   }
 }

@@ -1,7 +1,7 @@
 import { ClnrmError } from '../errors.ts'
 import { randomUUID } from 'node:crypto'
 import { availableParallelism, hostname } from 'node:os'
-import type Dockerode from 'dockerode'
+import type { EngineAdapter, EngineContainer } from './adapter.ts'
 import { exitedError, explainExits, startServiceContainer } from './container.ts'
 import type { DockerConnection } from './docker.ts'
 import { AbortedError, connectDocker, EngineRefusedError, isEngineUnreachable, linkSignals, ServiceExitedError, throwIfAborted } from './docker.ts'
@@ -40,7 +40,7 @@ function networkKey(spec: TestSpec, service: ServiceSpec): string | undefined {
 /** A container's IPv4 addresses on its networks, asked once (they do not change while it runs). */
 function addressesOf(entry: Entry): Promise<string[]> {
   entry.addresses ??= entry.container.inspect().then(
-    info => Object.values(info.NetworkSettings.Networks ?? {}).map(n => n.IPAddress).filter(Boolean),
+    info => Object.values(info.NetworkSettings.Networks ?? {}).map(n => n.IPAddress).filter((a): a is string => !!a),
     () => [],
   )
   return entry.addresses
@@ -56,7 +56,7 @@ interface Entry {
   image: string
   /** The key of the pool network it is on (`networkKey`). */
   network?: string
-  container: Dockerode.Container
+  container: EngineContainer
   id: string
   runner: CommandRunner
   hostPorts: Record<number, number>
@@ -140,7 +140,7 @@ export class ContainerPool {
   /** Aborts starts and waits when the pool closes. */
   readonly #shutdown = new AbortController()
   /** Containers whose removal failed because the engine was away: removed once it answers again. */
-  readonly #unremoved = new Set<Dockerode.Container>()
+  readonly #unremoved = new Set<EngineContainer>()
   #closing: Promise<void> | undefined
   #closed = false
   readonly #onClose = new Set<() => Promise<void> | void>()
@@ -172,8 +172,8 @@ export class ContainerPool {
     catch {}
   }
 
-  get #docker(): Dockerode {
-    return this.#connection.docker
+  get #docker(): EngineAdapter {
+    return this.#connection.engine
   }
 
   /** Removes containers and networks left by clnrm processes on this host that no longer run. */
@@ -440,7 +440,7 @@ export class ContainerPool {
   async #start(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
     const started = performance.now()
     const network = networkKey(spec, service)
-    let container: Dockerode.Container | undefined
+    let container: EngineContainer | undefined
     let runner: CommandRunner | undefined
     try {
       this.#emit({ type: 'pool:container-starting', service: service.id, image: service.image, file: spec.file })
@@ -487,7 +487,7 @@ export class ContainerPool {
       if (container && !(error instanceof AbortedError) && !(error instanceof ServiceExitedError) && !(error instanceof EngineRefusedError)) reason = (await exitedError(container, service.id, { settleMs: 1000 })) ?? error
       if (signal.aborted && !(reason instanceof ServiceExitedError)) reason = this.#closed ? new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool closed while a container started') : new AbortedError()
       runner?.close()
-      await container?.remove({ force: true, v: true }).catch(() => {})
+      await container?.remove().catch(() => {})
       this.#starting.delete(slot)
       if (network) await this.#networks.drop(network)
       this.#turns.pump()
@@ -540,7 +540,7 @@ export class ContainerPool {
     entry.runner.close()
     // Counted until the engine has removed it: the limit is about what the engine holds.
     this.#removing++
-    await entry.container.remove({ force: true, v: true }).catch((error: unknown) => {
+    await entry.container.remove().catch((error: unknown) => {
       if (isEngineUnreachable(error)) this.#unremoved.add(entry.container)
     })
     this.#removing--
@@ -552,7 +552,7 @@ export class ContainerPool {
   async #removeUnremoved(): Promise<void> {
     const containers = [...this.#unremoved]
     this.#unremoved.clear()
-    await Promise.allSettled(containers.map(c => c.remove({ force: true, v: true }).catch((error: unknown) => {
+    await Promise.allSettled(containers.map(c => c.remove().catch((error: unknown) => {
       if (isEngineUnreachable(error)) this.#unremoved.add(c)
     })))
   }
@@ -634,10 +634,9 @@ export class ContainerPool {
    */
   async bridgeGateway(): Promise<string | undefined> {
     try {
-      const info = await this.#docker.getNetwork('bridge').inspect() as { IPAM?: { Config?: Array<{ Gateway?: string; Subnet?: string }> } }
-      const config = info.IPAM?.Config?.find(c => c.Gateway || /^\d+\.\d+\.\d+\.\d+\//.test(c.Subnet ?? ''))
-      if (config?.Gateway) return config.Gateway.split('/')[0]
-      const [a, b, c, d] = config!.Subnet!.split('/')[0]!.split('.').map(Number) as [number, number, number, number]
+      const config = await this.#docker.inspectNetwork('bridge')
+      if (config.gateway) return config.gateway.split('/')[0]
+      const [a, b, c, d] = config.subnet!.split('/')[0]!.split('.').map(Number) as [number, number, number, number]
       return `${a}.${b}.${c}.${d + 1}`
     }
     catch {

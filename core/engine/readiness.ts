@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import type Dockerode from 'dockerode'
+import type { EngineContainer } from './adapter.ts'
 import { AbortedError, throwIfAborted } from './docker.ts'
 import { ClnrmError } from '../errors.ts'
 import { createDemuxer } from './exec/demux.ts'
@@ -39,7 +39,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * quick. Aborting the signal ends the wait at once (with `AbortedError`): a Ctrl-C never waits
  * out a readiness timeout.
  */
-export async function waitUntilReady(service: ServiceSpec, container: Dockerode.Container, runner: CommandRunner, signal?: AbortSignal): Promise<void> {
+export async function waitUntilReady(service: ServiceSpec, container: EngineContainer, runner: CommandRunner, signal?: AbortSignal): Promise<void> {
   throwIfAborted(signal)
   if (service.waitFor?.kind === 'log') await waitForLog(service.id, container, service.waitFor.pattern, service.waitFor.timeoutMs, signal)
   if (service.waitFor?.kind === 'port') await waitForPort(service.id, runner, service.waitFor.port, service.waitFor.timeoutMs, signal)
@@ -47,7 +47,7 @@ export async function waitUntilReady(service: ServiceSpec, container: Dockerode.
   if (service.waitForSpan) await waitForSpan(service.id, container, service.waitForSpan.name, service.waitForSpan.timeoutMs, signal)
 }
 
-function waitForLog(id: string, container: Dockerode.Container, pattern: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+function waitForLog(id: string, container: EngineContainer, pattern: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
   const regex = compilePattern(pattern)
   return waitForOutput(id, container, seen => regex.test(seen), `/${pattern}/`, timeoutMs, signal)
 }
@@ -56,7 +56,7 @@ function waitForLog(id: string, container: Dockerode.Container, pattern: string,
  * Upstream's `wait_for_span`: a span of that name in the service's output (NDJSON spans or
  * OTLP-JSON lines, as the stdout exporters write them), as upstream polls its service's stdout.
  */
-function waitForSpan(id: string, container: Dockerode.Container, name: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+function waitForSpan(id: string, container: EngineContainer, name: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
   // Only whole lines are spans; a line is parsed once, when its newline arrives.
   let parsed = 0
   return waitForOutput(id, container, (seen, total) => {
@@ -69,9 +69,9 @@ function waitForSpan(id: string, container: Dockerode.Container, name: string, t
 }
 
 /** Follows a container's output until `ready(seen, total)` holds; `seen` is its last 64 KiB, `total` every character so far. */
-async function waitForOutput(id: string, container: Dockerode.Container, ready: (seen: string, total: number) => boolean, what: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+async function waitForOutput(id: string, container: EngineContainer, ready: (seen: string, total: number) => boolean, what: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
   let total = 0
-  const stream = await container.logs({ follow: true, stdout: true, stderr: true }) as unknown as Readable
+  const stream = await container.followLogs()
   let seen = ''
   let cleanup = (): void => {}
   try {

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream'
-import type Dockerode from 'dockerode'
+import type { EngineContainer } from '../adapter.ts'
 
 /**
  * Waits until an engine stream has ended, then destroys it. Every stream the engine hands us
@@ -25,12 +25,12 @@ export function drain(stream: Duplex, timeoutMs = 10_000): Promise<void> {
  * Runs a short command beside whatever the container is doing (one `docker exec`), reads its
  * response to the end and returns its exit code; `undefined` when the engine refused it.
  */
-export async function execOnce(container: Dockerode.Container, argv: string[], timeoutMs = 10_000): Promise<number | undefined> {
+export async function execOnce(container: EngineContainer, argv: string[], timeoutMs = 10_000): Promise<number | undefined> {
   try {
     const exec = await container.exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, Tty: false })
-    const stream = await exec.start({ hijack: true, stdin: false }) as Duplex
+    const stream = await exec.start({ stdin: false })
     await drain(stream, timeoutMs)
-    return (await exec.inspect()).ExitCode ?? undefined
+    return (await exec.inspect()).exitCode
   }
   catch {
     return undefined

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
-import type Dockerode from 'dockerode'
+import type { EngineContainer } from '../adapter.ts'
 import { createDemuxer } from './demux.ts'
 import { ENV_NAME_RE } from './quote.ts'
 import { directoryTar } from './tar.ts'
@@ -17,7 +17,7 @@ const START_FAILED_RE = /^OCI runtime exec failed: .*$/m
  * replaces the container for the next run. Run directories are made through the engine's
  * archive API (no `mkdir` needed) and stay behind (no `rm`).
  */
-export function createExecRunner(container: Dockerode.Container): CommandRunner {
+export function createExecRunner(container: EngineContainer): CommandRunner {
   let alive = true
   let stopped: string | undefined
   let runToken = randomBytes(6).toString('hex')
@@ -46,7 +46,7 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
         AttachStderr: true,
         Tty: false,
       })
-      const stream = await exec.start({ hijack: true, stdin: false }) as Duplex
+      const stream = await exec.start({ stdin: false })
       stream.on('data', createDemuxer((which, chunk) => (which === 'stdout' ? stdout : stderr).push(chunk)))
       let timedOut = false
       let aborted = false
@@ -79,7 +79,7 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
         stream.on('error', done)
       })
       if (timedOut || aborted) return execResult(stdout, stderr, { exitCode: 137, startedAt: start, timedOut, aborted })
-      let exitCode = (await exec.inspect()).ExitCode ?? -1
+      let exitCode = (await exec.inspect()).exitCode ?? -1
       if (exitCode === 126) {
         // The engine could not start the command and said why on stdout: report it as sh
         // would, on stderr, with 127 for a command that does not exist.
@@ -98,7 +98,7 @@ export function createExecRunner(container: Dockerode.Container): CommandRunner 
       return execResult(stdout, stderr, { exitCode, startedAt: start, timedOut, aborted })
     },
     async prepareWorkdir(dir) {
-      await container.putArchive(directoryTar(dir), { path: '/' })
+      await container.putArchive(directoryTar(dir), '/')
     },
     async endRun(_workdir, nextWorkdir) {
       // No rm in such images: the finished run's (fresh, per-run) directory stays.

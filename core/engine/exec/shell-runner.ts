@@ -1,7 +1,7 @@
 import { ClnrmError } from '../../errors.ts'
 import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
-import type Dockerode from 'dockerode'
+import type { EngineContainer } from '../adapter.ts'
 import { createDemuxer } from './demux.ts'
 import { execOnce } from './engine-exec.ts'
 import { MarkerScanner } from './marker-scanner.ts'
@@ -34,13 +34,13 @@ interface Pending {
  *
  * Returns `undefined` when the image has no `sh`.
  */
-export async function startShellRunner(container: Dockerode.Container): Promise<CommandRunner | undefined> {
+export async function startShellRunner(container: EngineContainer): Promise<CommandRunner | undefined> {
   // The shell is busy waiting for the step, so a kill comes from a second, short exec.
   const kill = (pid: number): Promise<unknown> => execOnce(container, ['sh', '-c', `kill -9 -${pid} 2>/dev/null || kill -9 ${pid}`])
   let stream: Duplex
   try {
     const exec = await container.exec({ Cmd: ['sh'], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false })
-    stream = await exec.start({ hijack: true, stdin: true }) as Duplex
+    stream = await exec.start({ stdin: true })
   }
   catch {
     return undefined

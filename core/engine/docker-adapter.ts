@@ -1,0 +1,101 @@
+import type { Duplex, Readable } from 'node:stream'
+import type Dockerode from 'dockerode'
+import type { ContainerCreateBody, ContainerInfo, EngineAdapter, EngineContainer, EngineVersion, PullEvent } from './adapter.ts'
+
+/**
+ * The engine adapter over dockerode: every engine call clnrm makes on the hot path goes through
+ * here (testcontainers only finds the engine). The only module besides `docker.ts` that knows
+ * dockerode; nothing it returns carries dockerode's types.
+ */
+export function dockerodeAdapter(docker: Dockerode): EngineAdapter {
+  return {
+    ping: async () => {
+      await docker.ping()
+    },
+    version: async () => versionOf(await docker.version() as RawVersion),
+    createContainer: async (body: ContainerCreateBody) => wrapContainer(await docker.createContainer(body as Dockerode.ContainerCreateOptions)),
+    container: id => wrapContainer(docker.getContainer(id)),
+    listContainers: async labels => (await docker.listContainers({ all: true, filters: { label: labels } }))
+      .map(c => ({ Id: c.Id, Labels: c.Labels ?? {}, State: c.State })),
+    createNetwork: async (body) => {
+      await docker.createNetwork({ Name: body.Name, Labels: body.Labels, CheckDuplicate: true })
+      return body.Name
+    },
+    removeNetwork: async (idOrName) => {
+      await docker.getNetwork(idOrName).remove()
+    },
+    listNetworks: async labels => (await docker.listNetworks({ filters: { label: labels } }))
+      .map(n => ({ Id: n.Id, Name: n.Name, Labels: n.Labels ?? {} })),
+    inspectNetwork: async (idOrName) => {
+      const info = await docker.getNetwork(idOrName).inspect() as { IPAM?: { Config?: Array<{ Gateway?: string; Subnet?: string }> | null } }
+      const config = info.IPAM?.Config?.find(c => c.Gateway || /^\d+\.\d+\.\d+\.\d+\//.test(c.Subnet ?? ''))
+      return { gateway: config?.Gateway, subnet: config?.Subnet }
+    },
+    imageId: async (image) => {
+      try {
+        return (await docker.getImage(image).inspect()).Id
+      }
+      catch {
+        return undefined
+      }
+    },
+    pull: async (image, { auth, onEvent }) => {
+      const stream = await docker.pull(image, auth ? { authconfig: auth as Dockerode.AuthConfig } : {})
+      // followProgress reads the stream to its end and listens for its errors.
+      await new Promise<void>((done, fail) => {
+        docker.modem.followProgress(stream, (error: Error | null) => (error ? fail(error) : done()), (event: PullEvent) => onEvent(event))
+      })
+    },
+  }
+}
+
+interface RawVersion {
+  Version?: string
+  ApiVersion?: string
+  Os?: string
+  Arch?: string
+  Components?: Array<{ Name?: string; Version?: string }>
+}
+
+/** Names the product: Podman's compatible API lists a "Podman Engine" component; Docker an "Engine". */
+export function versionOf(raw: RawVersion): EngineVersion {
+  const components = raw.Components ?? []
+  const podman = components.find(c => /podman/i.test(c.Name ?? ''))
+  const name = podman ? 'Podman' : components.some(c => c.Name === 'Engine') ? 'Docker' : (components[0]?.Name ?? 'unknown engine')
+  return { name, version: podman?.Version ?? raw.Version ?? '?', apiVersion: raw.ApiVersion ?? '?', os: raw.Os ?? '?', arch: raw.Arch ?? '?' }
+}
+
+function wrapContainer(container: Dockerode.Container): EngineContainer {
+  return {
+    id: container.id,
+    start: async () => {
+      await container.start()
+    },
+    inspect: async () => await container.inspect() as unknown as ContainerInfo,
+    logs: async (tail) => {
+      // Without `follow` the engine answers with the whole (multiplexed) body at once.
+      const body = await container.logs({ stdout: true, stderr: true, follow: false, tail }) as unknown
+      return Buffer.isBuffer(body) ? body : Buffer.from(String(body))
+    },
+    followLogs: async () => await container.logs({ follow: true, stdout: true, stderr: true }) as unknown as Readable,
+    remove: async () => {
+      await container.remove({ force: true, v: true })
+    },
+    kill: async () => {
+      await container.kill()
+    },
+    exec: async (body) => {
+      const exec = await container.exec(body)
+      return {
+        start: async ({ stdin }) => await exec.start({ hijack: true, stdin }) as Duplex,
+        inspect: async () => {
+          const info = await exec.inspect()
+          return { exitCode: info.ExitCode ?? undefined, running: info.Running }
+        },
+      }
+    },
+    putArchive: async (tar, path) => {
+      await container.putArchive(tar, { path })
+    },
+  }
+}
