@@ -11,6 +11,7 @@ import { mergeReportsCommand } from './commands/merge-reports.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { renderCommand } from './commands/render.ts'
 import { runCommand } from './commands/run.ts'
+import { doctorCommand } from './commands/doctor.ts'
 import { schemaCommand } from './commands/schema.ts'
 import { validateCommand } from './commands/validate.ts'
 import type { CliContext, CommandContext } from './context.ts'
@@ -28,7 +29,7 @@ export type { Interrupt } from './errors.ts'
 export const version: string = pkg.version
 
 /** Every command, in the order `--help` lists them. */
-export const commands: readonly CommandDef[] = [devCommand, runCommand, validateCommand, dryRunCommand, renderCommand, fmtCommand, migrateCommand, mergeReportsCommand, initCommand, schemaCommand]
+export const commands: readonly CommandDef[] = [devCommand, runCommand, validateCommand, dryRunCommand, renderCommand, fmtCommand, migrateCommand, mergeReportsCommand, initCommand, schemaCommand, doctorCommand]
 
 function mainHelp(): string {
   const width = Math.max(...commands.map(cmd => `${cmd.name} ${cmd.args}`.length))

@@ -5,8 +5,7 @@ import type { EngineAdapter, EngineContainer } from './adapter.ts'
 import { exitedError, explainExits, startServiceContainer } from './container.ts'
 import type { DockerConnection } from './docker.ts'
 import { AbortedError, connectDocker, EngineRefusedError, isEngineUnreachable, linkSignals, ServiceExitedError, throwIfAborted } from './docker.ts'
-import { createExecRunner } from './exec/exec-runner.ts'
-import { startShellRunner } from './exec/shell-runner.ts'
+import { startRunner } from './exec/strategy.ts'
 import type { CommandRunner } from './exec/types.ts'
 import { contentHash } from '../hash.ts'
 import { createImageResolver } from './images.ts'
@@ -457,7 +456,7 @@ export class ContainerPool {
       const created = container!
       // The engine answers again: drop what it could not remove while it was away (once per outage).
       if (this.#unremoved.size) await this.#removeUnremoved()
-      const raw = await startShellRunner(created) ?? createExecRunner(created)
+      const raw = await startRunner(this.#docker, created)
       runner = explainExits(raw, created, service.id)
       throwIfAborted(signal)
       const entry: Entry = {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { EngineContainer } from '../adapter.ts'
 import { createDemuxer } from './demux.ts'
-import { ENV_NAME_RE } from './quote.ts'
+import { ENV_NAME_RE, shellQuote } from './quote.ts'
 import { directoryTar } from './tar.ts'
 import type { CommandRunner, ExecRequest, ExecResult } from './types.ts'
 import { execResult, OutputCapture, RUN_ENV } from './types.ts'
@@ -16,8 +16,12 @@ const START_FAILED_RE = /^OCI runtime exec failed: .*$/m
  * whole container: its processes end with it, later commands of the run fail unstarted (exit 137, saying why), and the pool
  * replaces the container for the next run. Run directories are made through the engine's
  * archive API (no `mkdir` needed) and stay behind (no `rm`).
+ *
+ * Also the fallback for engines without attach-with-stdin (no long-lived shell). With `wrap`
+ * (an engine that drops an exec's `Env` or `WorkingDir`), both go into the command instead:
+ * `sh -c 'cd DIR || exit 125; export K=V…; exec "$@"' sh ARGV…`, same exit codes as unwrapped.
  */
-export function createExecRunner(container: EngineContainer): CommandRunner {
+export function createExecRunner(container: EngineContainer, options: { wrap?: boolean } = {}): CommandRunner {
   let alive = true
   let stopped: string | undefined
   let runToken = randomBytes(6).toString('hex')
@@ -37,15 +41,11 @@ export function createExecRunner(container: EngineContainer): CommandRunner {
         return execResult(stdout, stderr, { exitCode: 137, startedAt: start, timedOut: false, aborted: false })
       }
       const env = { ...request.env, [RUN_ENV]: runToken }
-      const exec = await container.exec({
-        Cmd: request.argv,
-        // As on the sh path, only names a shell could export.
-        Env: Object.entries(env).filter(([k]) => ENV_NAME_RE.test(k)).map(([k, v]) => `${k}=${v}`),
-        WorkingDir: request.workdir,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: false,
-      })
+      // As on the sh path, only names a shell could export.
+      const pairs = Object.entries(env).filter(([k]) => ENV_NAME_RE.test(k))
+      const exec = await container.exec(options.wrap
+        ? { Cmd: wrapCommand(request.argv, pairs, request.workdir), AttachStdout: true, AttachStderr: true, Tty: false }
+        : { Cmd: request.argv, Env: pairs.map(([k, v]) => `${k}=${v}`), WorkingDir: request.workdir, AttachStdout: true, AttachStderr: true, Tty: false })
       const stream = await exec.start({ stdin: false })
       stream.on('data', createDemuxer((which, chunk) => (which === 'stdout' ? stdout : stderr).push(chunk)))
       let timedOut = false
@@ -111,4 +111,11 @@ export function createExecRunner(container: EngineContainer): CommandRunner {
       alive = false
     },
   }
+}
+
+/** The command with its working directory and env inside it, for engines that drop them from the exec. */
+export function wrapCommand(argv: string[], env: Array<[string, string]>, workdir: string | undefined): string[] {
+  const cd = workdir ? `cd ${shellQuote(workdir)} || exit 125; ` : ''
+  const exports = env.map(([k, v]) => `export ${k}=${shellQuote(v)}; `).join('')
+  return ['sh', '-c', `${cd}${exports}exec "$@"`, 'sh', ...argv]
 }
