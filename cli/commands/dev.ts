@@ -1,6 +1,6 @@
 import { basename } from 'node:path'
-import { createDevSession, DEFAULT_DEBOUNCE_MS, EngineUnavailableError, feedChanges } from '../../core/index.ts'
-import type { DevEvents } from '../../core/index.ts'
+import { createDevSession, DEFAULT_DEBOUNCE_MS, EngineUnavailableError, watchTree } from '../../core/index.ts'
+import type { DevEvents, TreeWatcher } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { VAR_OPTION } from '../command.ts'
 import type { CommandContext } from '../context.ts'
@@ -60,8 +60,8 @@ export const devCommand: CommandDef = {
     const debounceMs = number('debounce', 0)
     const jobs = number('jobs', 1)
     const budgetMs = number('budget', 0) ?? 1000
-    const { watch } = await import('chokidar')
-    let watcher: ReturnType<typeof watch> | undefined
+    // One fs.watch per directory, no work per file: a save costs the same at 3000 tests as at one.
+    let watcher: TreeWatcher | undefined
 
     let finish!: (code: number) => void
     const done = new Promise<number>(resolve => (finish = resolve))
@@ -99,10 +99,13 @@ export const devCommand: CommandDef = {
         // Stopped while the first run went on: a watcher started now would keep the process alive.
         if (stopping) return
         await modules.settled()
-        watcher = watch([...paths, ...modules.files()], { ignoreInitial: true, ignored: isIgnoredPath })
-        feedChanges(watcher, path => session.notify([path]), isIgnoredPath)
-        watcher.on('error', error => ctx.stderr(`${ctx.c.yellow('watcher')} ${String(error)}\n`))
-        await new Promise<void>(resolve => watcher!.once('ready', () => resolve()))
+        // Assigned before its first await, so a quit meanwhile closes it.
+        watcher = watchTree([...paths, ...modules.files()], {
+          ignored: isIgnoredPath,
+          onChange: path => session.notify([path]),
+          onError: error => ctx.stderr(`${ctx.c.yellow('watcher')} ${String(error)}\n`),
+        })
+        await watcher.add([])
       },
     })
     session.setFilter({ ...(filters.length && { files: filters }), ...(pattern && { pattern }) })
