@@ -1,6 +1,7 @@
 import { hasErrors } from '../diagnostics.ts'
 import type { ContainerPool } from '../engine/pool.ts'
 import type { DevEvents, SessionEmitter } from '../events.ts'
+import type { LoadedTestFile } from '../load.ts'
 import { isTemplateFile } from '../load.ts'
 import { runTest } from '../run.ts'
 import { selectSteps } from '../test-filter.ts'
@@ -44,7 +45,7 @@ export interface DevRunner {
    * running is cancelled first. Emits `reload:start`, per-test events and `reload:done`; returns
    * the reload's metrics, `undefined` when nothing ran or the session closed meanwhile.
    */
-  run: (changed: string[], selection: Selection[], texts: Map<string, string>, timing: RunTiming) => Promise<HotReloadMetrics | undefined>
+  run: (changed: string[], selection: Selection[], texts: Map<string, string>, timing: RunTiming, preloaded?: Map<string, LoadedTestFile>) => Promise<HotReloadMetrics | undefined>
   /** The id of the latest reload (0 before the first). */
   readonly lastId: number
   /** What each test's last shown run did: the order of the next reload comes from it. */
@@ -86,7 +87,11 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
     return true
   }
 
-  async function run(changed: string[], all: Selection[], texts: Map<string, string>, timing: RunTiming): Promise<HotReloadMetrics | undefined> {
+  /**
+   * `preloaded`: loads of exactly `texts` made just before (the session's start loads every file
+   * to prewarm their containers), used once instead of rendering and checking each file again.
+   */
+  async function run(changed: string[], all: Selection[], texts: Map<string, string>, timing: RunTiming, preloaded?: Map<string, LoadedTestFile>): Promise<HotReloadMetrics | undefined> {
     // Recently failed first, then the fastest: the answers a user waits for come first.
     const selected = prioritise(all.filter(s => scope.matchesFilter(s.test)), records)
     if (isClosed() || !selected.length) return undefined
@@ -106,7 +111,9 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         const text = texts.get(file) ?? await readText(file)
         if (text === undefined || scope.removed.has(file) || isClosed()) continue
         const token = ++tokens
-        const loaded = scope.load(file, text)
+        const early = preloaded?.get(file)
+        preloaded?.delete(file)
+        const loaded = early ?? scope.load(file, text)
         const current = scope.states.get(file)!
         current.token = token
         metrics.templateRenderMs += loaded.timings.renderMs

@@ -205,7 +205,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     // The containers runs will lease: OTel tests' services carry the injected env.
     await p.prewarm(await Promise.all(valid.map(spec => leasedSpec(spec, p))), { jobs })
     if (closed) return
-    await runner.run([], loaded.map(l => ({ test: l.file, reason: 'start' })), texts, { firstAt: performance.now(), detectionMs: 0 })
+    await runner.run([], loaded.map(l => ({ test: l.file, reason: 'start' })), texts, { firstAt: performance.now(), detectionMs: 0 }, new Map(loaded.map(l => [l.file, l])))
     if (closed) return
     await options.startWatching?.(session.watchedPaths())
     if (closed) return
