@@ -6,7 +6,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnCli } from './cli-process.ts'
-import { clnrmContainers, IMAGE } from './engine.ts'
+import { clnrmContainers, createRecordingPool, IMAGE, specFrom } from './engine.ts'
 import { tempDir } from './helpers.ts'
 
 /**
@@ -163,4 +163,30 @@ describe('missing images are pulled in parallel at start, with progress (real re
     expect(cli.stdout()).toMatch(/✗ ghost ghost\.clnrm\.toml[^\n]*\n {4}error Image "[^"]+ghost:1" is not on this machine and could not be pulled from 127\.0\.0\.1:\d+: [^\n]+\n {4}hint: /)
     expect(cli.stdout()).toMatch(/Tests: 3 passed, 2 errored \(5\)/)
   }, 120_000)
+
+  it('clnrm dev\'s prewarm (the pool, in process) pulls the missing images of every test at once too, even one job at a time', async () => {
+    // The previous test pulled them (when it ran): remove them again (only the references this test created).
+    for (const name of ['alpha', 'beta']) {
+      try {
+        docker('rmi', ref(name))
+      }
+      catch {}
+    }
+    for (const name of ['alpha', 'beta']) expect(() => docker('image', 'inspect', ref(name))).toThrow()
+    const specs = ['alpha', 'beta'].map(name => specFrom(join(dir, 'prewarm'), name, `[meta]\nname = "${name}"\n[services.box]\nimage = "${ref(name)}"\n[[steps]]\nrun = "test -f /blob"\n`))
+    const { pool, events } = await createRecordingPool()
+    try {
+      await pool.prewarm(specs, { jobs: 1 })
+      const pulls = events.filter(e => e.type.startsWith('pool:image-pull-'))
+      // Both started before either ended.
+      expect(pulls.slice(0, 2).map(e => e.type)).toEqual(['pool:image-pull-start', 'pool:image-pull-start'])
+      expect(pulls.filter(e => e.type === 'pool:image-pull-done').map(e => (e as { image: string }).image).sort()).toEqual([ref('alpha'), ref('beta')])
+      expect(events.some(e => e.type === 'pool:image-pull' && e.bytes.total > 8_000_000)).toBe(true)
+      expect(pool.pulls.every(p => !p.error)).toBe(true)
+    }
+    finally {
+      await pool.close()
+    }
+    expect(clnrmContainers(process.pid)).toEqual([])
+  }, 60_000)
 })

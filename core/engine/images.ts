@@ -41,10 +41,11 @@ export interface ImageResolver {
   /**
    * Starts resolving every image at once, so missing ones are pulled in parallel before any test
    * waits on them. A failed pull is remembered until the next `prepare` that names the image, so
-   * every test that needs it fails with the same error without pulling again. Settles when all
+   * every test that needs it fails with the same error without pulling again (`remember: false`:
+   * not remembered, for a long session where a later save should try again). Settles when all
    * are resolved or failed; never rejects.
    */
-  prepare: (images: Iterable<string>) => Promise<void>
+  prepare: (images: Iterable<string>, options?: { remember?: boolean }) => Promise<void>
   /** Every pull made so far, in start order. */
   pulls: () => readonly PullRecord[]
 }
@@ -176,11 +177,11 @@ export function createImageResolver(engine: () => EngineAdapter, events: PullEve
     }
     return id
   }
-  resolver.prepare = async (images: Iterable<string>): Promise<void> => {
+  resolver.prepare = async (images: Iterable<string>, options: { remember?: boolean } = {}): Promise<void> => {
     const unique = [...new Set(images)]
     for (const image of unique) failed.delete(image)
     await Promise.all(unique.map(image => resolver(image).catch((error: unknown) => {
-      if (error instanceof MissingImageError) failed.set(image, error)
+      if (error instanceof MissingImageError && options.remember !== false) failed.set(image, error)
     })))
   }
   resolver.pulls = (): readonly PullRecord[] => records

@@ -190,12 +190,12 @@ export class ContainerPool {
    * Starts resolving every image these tests need, at once: missing ones are pulled in parallel
    * (with `pool:image-pull*` events) before any test waits on them, and a test that gets to its
    * image first joins the pull in flight. A failed pull fails only the tests needing that image,
-   * each with the same `MissingImageError`, without pulling again. Never rejects.
+   * each with the same `MissingImageError`, without pulling again (unless `remember: false`). Never rejects.
    */
-  prepareImages(specs: Iterable<TestSpec>): Promise<void> {
+  prepareImages(specs: Iterable<TestSpec>, options: { remember?: boolean } = {}): Promise<void> {
     const images = new Set<string>()
     for (const spec of specs) for (const variant of spec.variants ?? [spec]) for (const service of Object.values(variant.services)) images.add(service.image)
-    return this.#imageId.prepare(images)
+    return this.#imageId.prepare(images, options)
   }
 
   /** Every pull this pool made, in start order: image, registry, start (epoch ms), duration, layers, bytes, error. */
@@ -561,6 +561,9 @@ export class ContainerPool {
    * at a time, only into free slots (prewarming never evicts). Failures are left to the runs.
    */
   async prewarm(specs: readonly TestSpec[], options: { jobs?: number } = {}): Promise<void> {
+    // Every missing image pulls at once; the keys below then join those pulls one by one. A long
+    // session does not remember a failure: a later save tries the pull again.
+    void this.prepareImages(specs, { remember: false })
     const seen = new Set<string>()
     const distinct: TestSpec[] = []
     for (const spec of specs) {
