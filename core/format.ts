@@ -190,6 +190,10 @@ export const testFileTable: TypeDef & { kind: 'table' } = table({
   matrix: matrixField,
   report: field(reportTable, 'Reports `clnrm run` writes for this file\'s tests: `json`, `junit`, `digest` (paths relative to the project root).'),
   limits: field(limitsTable, 'CPU and memory limits of every service container of the test.'),
+  template: field(table({
+    matrix: field(record(any), 'Data for the template\'s loops, read as `it.matrix.<key>` (upstream\'s `[template.matrix]`; unlike `[matrix]`, the test runs once).'),
+    env_defaults: field(record(scalar), 'What `env("NAME")` returns when the variable is unset (upstream\'s `[template.env_defaults]`).'),
+  }), 'Upstream\'s template data: `[template.matrix]` and `[template.env_defaults]`. Data, not claims.'),
   vars: field(record(any), 'Data for this file\'s template tags (`it.<name>`, `it.vars.<name>`): overrides `[vars]` of clnrm.toml, and `--var` overrides both. Shown by `clnrm dry-run`; data, not a claim, so nothing is checked.'),
 })
 

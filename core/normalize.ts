@@ -154,9 +154,14 @@ export function normalizeTestFile(raw: Record<string, unknown>, ctx: NormalizeCo
     own => mergeExpectations(own, normalizeOtelValidation(doc.otel_validation, doc.expect, serviceIds, error)))
   const assertions = normalizeAssertions(doc, !!otel, services, error)
   const reports = normalizeReport(doc.report, ctx.root, error)
+  if (doc.matrix !== undefined && doc.template?.matrix !== undefined) {
+    error('CLNRM_CONFLICTING_KEYS', '[matrix] and [template.matrix] both give templates it.matrix', ['template', 'matrix'], 'key',
+      'Keep [matrix] to run the test once per combination, or [template.matrix] for data the template loops over; rename one of them.')
+  }
   const matrix = normalizeMatrix(doc.matrix, error)
   if (matrix && !ctx.matrixRendered) {
-    error('CLNRM_MATRIX_UNUSED', `[matrix] runs this test ${matrixCombinations(matrix).length} times with the same steps: only templates read its values`, ['matrix'], 'table',
+    const times = matrixCombinations(matrix).length
+    error('CLNRM_MATRIX_UNUSED', `[matrix] runs this test ${times} time${times === 1 ? '' : 's'} with the same steps: only templates read its values`, ['matrix'], 'table',
       'Rename the file to .clnrm.toml.eta and write <%= it.matrix.<key> %> where a value goes (upstream substitutes them in templates only).', 'warning')
   }
 

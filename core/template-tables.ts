@@ -57,3 +57,22 @@ export function literalDeterminism(source: string): { seed?: number; freezeClock
   if (clock !== undefined && !Number.isNaN(Date.parse(clock))) result.freezeClock = new Date(clock).toISOString()
   return result
 }
+
+/** A parsed TOML table, or an empty one for anything else. */
+export const asTable = (value: unknown): Record<string, unknown> =>
+  value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date) ? value as Record<string, unknown> : {}
+
+/**
+ * Upstream's `[template]` data for a render: `[template.matrix]` (data for loops, `matrix.<key>`)
+ * and `[template.env_defaults]` (what `env()` reads when a variable is unset). A `[matrix]`
+ * combination is `matrix` instead (both at once is a located conflict of the rendered file).
+ */
+export function upstreamTemplateData(table: unknown, combination: Readonly<Record<string, string>> | undefined): { data: Record<string, unknown>; envDefaults?: Record<string, string> } {
+  const upstream = asTable(table)
+  const defaults = Object.entries(asTable(upstream.env_defaults))
+  const matrix = combination ?? upstream.matrix
+  return {
+    data: matrix === undefined ? {} : { matrix },
+    ...(defaults.length > 0 && { envDefaults: Object.fromEntries(defaults.map(([key, value]) => [key, String(value)])) }),
+  }
+}

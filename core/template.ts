@@ -11,7 +11,7 @@ import { contentHash } from './hash.ts'
 import { outside, realPath, realRootOf } from './real-path.ts'
 import type { EnvRead } from './template-helpers.ts'
 import { createTemplateHelpers } from './template-helpers.ts'
-import { literalDeterminism, literalTableText } from './template-tables.ts'
+import { asTable, literalDeterminism, literalTableText, upstreamTemplateData } from './template-tables.ts'
 import { parseToml } from './toml-parse.ts'
 
 /** Everything a render read: the dev loop reruns the test when any of these change. */
@@ -331,12 +331,12 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
       let vars: Record<string, unknown> = { ...request.vars }
       try {
         // The template's own [vars] table is data for its tags, between the project's vars and --var.
-        const own = readTable(request, source, 'vars', envReads)?.value
-        const table = own && typeof own === 'object' && !Array.isArray(own) ? own as Record<string, unknown> : {}
+        const table = asTable(readTable(request, source, 'vars', envReads)?.value)
         vars = { ...request.vars, ...table, ...request.overrides }
+        const upstream = upstreamTemplateData(readTable(request, source, 'template', envReads)?.value, request.matrix)
+        const withDefaults = upstream.envDefaults ? { ...request, env: { ...upstream.envDefaults, ...(request.env ?? process.env) } } : request
         frames = []
-        const extra = request.matrix ? { matrix: request.matrix } : {}
-        const output = renderText(source, request.file, vars, extra, () => helpersFor(request, source, envReads))
+        const output = renderText(source, request.file, vars, upstream.data, () => helpersFor(withDefaults, source, envReads))
         return { output, inputs: { template: request.file, partials: [...partials], env: [...envReads.values()] }, vars }
       }
       catch (error) {

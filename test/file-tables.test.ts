@@ -58,6 +58,22 @@ describe('upstream\'s test-file tables', () => {
     expect(validate.code, validate.stdout).toBe(0)
   })
 
+  it('upstream\'s [template.matrix] is data for loops and [template.env_defaults] what env() reads when unset; beside [matrix] it is a conflict', async () => {
+    project('vars')
+    const run = await cli(['run', 'upstream-template.clnrm.toml.eta', '--reporter', 'json'], dir)
+    expect(run.code, run.stderr).toBe(0)
+    const test = (JSON.parse(run.stdout) as { tests: Array<{ name: string; steps: Array<{ name: string; stdout: string }> }> }).tests
+    expect(test.map(t => t.name)).toEqual(['upstream template data'])
+    expect(test[0]!.steps.map(s => [s.name, s.stdout])).toEqual([['say alpha', 'hello alpha\n'], ['say beta', 'hello beta\n']])
+    expect(clnrmContainers(run.pid)).toEqual([])
+    const render = await cli(['render', 'upstream-template.clnrm.toml.eta'], dir, { CLNRM_TABLES_GREETING: 'hi' })
+    expect(render.stdout).toContain('run = "echo hi alpha"')
+    writeFileSync(`${dir}/both.clnrm.toml`, '[meta]\nname = "b"\n[matrix]\nos = ["a"]\n[template.matrix]\nos = ["b"]\n[services.box]\nimage = "clnrm-examples/busybox:1"\n[[steps]]\nrun = "true"\n')
+    const both = await cli(['validate', 'both.clnrm.toml'], dir)
+    expect(both.code).toBe(1)
+    expect(both.stdout).toContain('both.clnrm.toml:5:11 error CLNRM_CONFLICTING_KEYS')
+  })
+
   it('a tag that prints undefined is a located error naming it, in validate and run; nothing starts', async () => {
     project('vars')
     const validate = await cli(['validate', 'undefined.clnrm.toml.eta'], dir)
