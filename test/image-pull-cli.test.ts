@@ -25,11 +25,15 @@ const freePort = (): Promise<number> => new Promise((done, fail) => {
   })
 })
 
-async function waitForRegistry(url: string, registry: ChildProcess, log: () => string): Promise<void> {
+/** The password of the registry that wants a login, and its bcrypt hash for htpasswd. */
+const PASSWORD = 'clnrm-pull-test'
+const PASSWORD_HASH = '$2b$10$nwXrT7CLRvxY9VCLl/zE5O5duj7exCwjCmQJYZyFz0DVSQ3NULUwe'
+
+async function waitForRegistry(url: string, registry: ChildProcess, log: () => string, status: number): Promise<void> {
   const deadline = Date.now() + 15_000
   while (Date.now() < deadline) {
     if (registry.exitCode !== null) throw new Error(`docker-registry exited (${registry.exitCode}):\n${log()}`)
-    if (await fetch(url).then(r => r.ok, () => false)) return
+    if (await fetch(url).then(r => r.status === status, () => false)) return
     await new Promise(r => setTimeout(r, 100))
   }
   throw new Error(`docker-registry did not answer at ${url} within 15 s:\n${log()}`)
@@ -48,8 +52,9 @@ interface PullRecord {
 describe('missing images are pulled in parallel at start, with progress (real registry on 127.0.0.1)', () => {
   let dir: string
   let cleanup: () => Promise<void>
-  let registry: ChildProcess
+  const registries: ChildProcess[] = []
   let host: string
+  let lockedHost: string
   /** Every image reference this test made, removed in afterAll (never anyone else's). */
   const created: string[] = []
   const ref = (name: string): string => `${host}/clnrm-pull-${process.pid}/${name}:1`
@@ -63,14 +68,22 @@ describe('missing images are pulled in parallel at start, with progress (real re
     catch {
       throw new Error('docker-registry is not installed: run `bash scripts/setup-registry.sh` (npm test\'s pretest does)')
     }
-    const port = await freePort()
-    host = `127.0.0.1:${port}`
-    await writeFile(join(dir, 'registry.yml'), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'registry-data')}\nhttp:\n  addr: ${host}\n`)
-    let log = ''
-    registry = spawn(registryBin, ['serve', join(dir, 'registry.yml')], { stdio: ['ignore', 'pipe', 'pipe'] })
-    registry.stdout!.on('data', (d: Buffer) => void (log += d))
-    registry.stderr!.on('data', (d: Buffer) => void (log += d))
-    await waitForRegistry(`http://${host}/v2/`, registry, () => log)
+    // Two registries over one storage: an open one (pushes, plain pulls) and one that wants a login.
+    const start = async (name: string, extra: string): Promise<string> => {
+      const address = `127.0.0.1:${await freePort()}`
+      await writeFile(join(dir, `${name}.yml`), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'registry-data')}\nhttp:\n  addr: ${address}\n${extra}`)
+      let log = ''
+      const child = spawn(registryBin, ['serve', join(dir, `${name}.yml`)], { stdio: ['ignore', 'pipe', 'pipe'] })
+      registries.push(child)
+      child.stdout!.on('data', (d: Buffer) => void (log += d))
+      child.stderr!.on('data', (d: Buffer) => void (log += d))
+      await waitForRegistry(`http://${address}/v2/`, child, () => log, name === 'locked' ? 401 : 200)
+      return address
+    }
+    // A fixed bcrypt hash (cost 10) of PASSWORD: the test needs no bcrypt tool.
+    await writeFile(join(dir, 'htpasswd'), `clnrm:${PASSWORD_HASH}\n`)
+    host = await start('open', '')
+    lockedHost = await start('locked', `auth:\n  htpasswd:\n    realm: clnrm\n    path: ${join(dir, 'htpasswd')}\n`)
 
     // Two images with 8 MB layers of their own: built, pushed, then every local tag removed, so the
     // layers are gone from the engine and clnrm has to download them.
@@ -90,7 +103,7 @@ describe('missing images are pulled in parallel at start, with progress (real re
   }, 120_000)
 
   afterAll(async () => {
-    registry?.kill('SIGTERM')
+    for (const registry of registries) registry.kill('SIGTERM')
     for (const image of created) {
       try {
         docker('rmi', image)
@@ -189,4 +202,30 @@ describe('missing images are pulled in parallel at start, with progress (real re
     }
     expect(clnrmContainers(process.pid)).toEqual([])
   }, 60_000)
+
+  it('pulls from a registry that wants a login with the credentials of the Docker config (found through testcontainers); without them, the login hint', async () => {
+    const image = `${lockedHost}/clnrm-pull-${process.pid}/alpha:1`
+    created.push(image)
+    execFileSync('mkdir', ['-p', join(dir, 'locked')])
+    await writeFile(join(dir, 'locked', 'locked.clnrm.toml'), `[meta]\nname = "locked"\n[services.box]\nimage = "${image}"\n[[steps]]\nrun = "test -f /blob"\n`)
+    const config = join(dir, 'docker-config')
+    execFileSync('mkdir', ['-p', config])
+    await writeFile(join(config, 'config.json'), JSON.stringify({ auths: {} }))
+    const run = async (): Promise<{ code: number | null; stdout: string }> => {
+      const cli = spawnCli(['run', join(dir, 'locked')], dir, { env: { GITHUB_ACTIONS: '', DOCKER_CONFIG: config } })
+      const exit = await cli.exited
+      expect(exit.ms).toBeLessThan(60_000)
+      expect(clnrmContainers(cli.pid)).toEqual([])
+      return { code: exit.code, stdout: cli.stdout() }
+    }
+    const anonymous = await run()
+    expect(anonymous.code).toBe(1)
+    expect(anonymous.stdout).toMatch(/could not be pulled from 127\.0\.0\.1:\d+: .*(no basic auth credentials|unauthorized)/)
+    expect(anonymous.stdout).toContain(`hint: ${lockedHost} refused the pull: log in (docker login ${lockedHost})`)
+
+    await writeFile(join(config, 'config.json'), JSON.stringify({ auths: { [lockedHost]: { auth: Buffer.from(`clnrm:${PASSWORD}`).toString('base64') } } }))
+    const authorised = await run()
+    expect(authorised.stdout).toMatch(/✓ locked /)
+    expect(authorised.code).toBe(0)
+  }, 90_000)
 })

@@ -65,7 +65,7 @@ export function registryOf(image: string): string | undefined {
 export function pullHint(image: string, registry: string, reason: string): string {
   // Unreachable first: "lookup … no such host" is not a missing image.
   if (/connection refused|no route|i\/o timeout|dial tcp|no such host|timeout|TLS|certificate|server gave HTTP response to HTTPS/i.test(reason)) return `${registry} is not reachable from the Docker engine: start it, check the network or proxy, or build and load the image locally (docker build -t ${image} …, docker load).`
-  if (/unauthorized|authentication required|denied|forbidden/i.test(reason)) return `${registry} refused the pull: log in (docker login ${registry}) or check the credentials in ~/.docker/config.json; or build it locally (docker build -t ${image} …).`
+  if (/unauthorized|authentication required|no basic auth credentials|denied|forbidden/i.test(reason)) return `${registry} refused the pull: log in (docker login ${registry}) or check the credentials in ~/.docker/config.json; or build it locally (docker build -t ${image} …).`
   if (/manifest unknown|not found|does not exist/i.test(reason)) return `${registry} has no image ${image}: check the name and tag in the test file, push it there (docker push ${image}), or build it locally (docker build -t ${image} …).`
   return `Pull it by hand to see more (docker pull ${image}), or build and load it locally (docker build -t ${image} …, docker load).`
 }
