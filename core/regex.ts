@@ -12,9 +12,15 @@ export interface CompiledPattern {
   firstMatch: (text: string) => string | undefined
 }
 
-/** Compiled patterns by source: the dev loop judges the same patterns on every save. */
+/**
+ * Compiled patterns by source, least recently used first: the dev loop judges the same patterns
+ * on every save, and checking a file compiles its patterns once more to report bad ones. Sized
+ * for thousands of test files (a pattern compiles to a few kilobytes); with the former limit of
+ * 1000, dropping the oldest, a project with more patterns than that compiled each one again on
+ * every pass over its tests.
+ */
 const cache = new Map<string, CompiledPattern>()
-const CACHE_LIMIT = 1000
+const CACHE_LIMIT = 10_000
 
 /**
  * Compiles a user pattern (RE2 syntax). As in upstream clnrm, `^` and `$` anchor the whole
@@ -24,7 +30,12 @@ const CACHE_LIMIT = 1000
  */
 export function compilePattern(pattern: string): CompiledPattern {
   let compiled = cache.get(pattern)
-  if (compiled) return compiled
+  if (compiled) {
+    // Most recently used last, so the limit drops patterns no test uses any more.
+    cache.delete(pattern)
+    cache.set(pattern, compiled)
+    return compiled
+  }
   let re: RE2JS
   try {
     re = RE2JS.compile(pattern)

@@ -15,6 +15,14 @@ describe('parseDuration', () => {
 })
 
 describe('compilePattern (RE2 syntax, as upstream clnrm)', () => {
+  it('reuses a compiled pattern while it is in use, however many other patterns a big project compiles', () => {
+    const used = compilePattern('^ready \\d+$')
+    for (let i = 0; i < 3000; i++) {
+      compilePattern(`^step ${i} of many$`)
+      if (i % 100 === 0) expect(compilePattern('^ready \\d+$')).toBe(used)
+    }
+    expect(compilePattern('^ready \\d+$')).toBe(used)
+  })
   it('takes inline flags (?i), (?m), (?s), also scoped', () => {
     expect(compilePattern('(?i)hello').test('HELLO')).toBe(true)
     expect(compilePattern('hello').test('HELLO')).toBe(false)
