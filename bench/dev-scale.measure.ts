@@ -15,12 +15,15 @@ import { percentile, record } from './results.ts'
  * run, so machine load affects both sides.
  *
  * CLNRM_BENCH_SCALE picks the sizes (default "1,1000,3000"; "1,300" for a quick try) and
- * CLNRM_BENCH_SCALE_SAVES the one-file saves per size (default 15).
+ * CLNRM_BENCH_SCALE_SAVES the one-file saves per size (default 15). CLNRM_BENCH_SCALE_STEPS=1
+ * runs the steps too (no name filter): end to end, engine included (the pool's share).
  */
 const SIZES = (process.env.CLNRM_BENCH_SCALE ?? '1,1000,3000').split(',').map(Number).filter(n => n > 0)
 const SAVES = Number(process.env.CLNRM_BENCH_SCALE_SAVES ?? 15)
 const IMAGE = 'clnrm-examples/busybox:1'
 const NO_STEP = 'no step is named like this'
+const STEPS = process.env.CLNRM_BENCH_SCALE_STEPS === '1'
+const LABEL = STEPS ? 'steps run' : 'no step runs'
 const pause = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
 
 /** A fixture of `count` template tests sharing `tests/_svc.eta`. */
@@ -62,7 +65,7 @@ interface SizeResult {
 async function measure(count: number): Promise<SizeResult> {
   const { dir, writeTest, partial } = fixture(count)
   const started = performance.now()
-  const dev = startDev(node, ['-t', NO_STEP], dir)
+  const dev = startDev(node, STEPS ? [] : ['-t', NO_STEP], dir)
   try {
     const ready = await dev.waitFor(line => line.type === 'ready', 300_000)
     const readyMs = performance.now() - started
@@ -100,15 +103,15 @@ async function measure(count: number): Promise<SizeResult> {
   }
 }
 
-it(`clnrm dev at scale (${SIZES.join(', ')} files; no step runs)`, async () => {
+it(`clnrm dev at scale (${SIZES.join(', ')} files; ${LABEL})`, async () => {
   const results = new Map<number, SizeResult>()
   for (const size of SIZES) results.set(size, await measure(size))
   const base = results.get(Math.min(...SIZES))!
   const out: Record<string, BenchResult> = {}
   const round = (n: number): number => Math.round(n * 10) / 10
   for (const [size, r] of results) {
-    const p = `dev at scale (${size} files)`
-    out[`${p} › start to ready (load, render, check, watch; no step runs)`] = { value: Math.round(r.readyMs), unit: 'ms', better: 'lower' }
+    const p = `dev at scale (${size} files${STEPS ? ', steps run' : ''})`
+    out[`${p} › start to ready (load, render, check, watch${STEPS ? ', run every test' : '; no step runs'})`] = { value: Math.round(r.readyMs), unit: 'ms', better: 'lower' }
     out[`${p} › RSS at ready`] = { value: r.rss, unit: 'MB', better: 'lower' }
     out[`${p} › peak RSS`] = { value: r.peak, unit: 'MB', better: 'lower' }
     out[`${p} › one-file save → reload shown p50 (debounce excluded)`] = { value: percentile(r.save, 50), unit: 'ms', better: 'lower' }
