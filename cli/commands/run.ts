@@ -118,6 +118,13 @@ export const runCommand: CommandDef = {
     let interrupted: Interrupt | undefined
     let failures = 0
     let pulls: readonly PullRecord[] = []
+    // Containers are removed while the summary and reports are written: results come first,
+    // and the exit still waits for the removal (`done`).
+    let teardown: Promise<void> = Promise.resolve()
+    const done = async (code: number): Promise<number> => {
+      await teardown
+      return code
+    }
     if (queue.length) {
       const progress = createProgress(ctx)
       let pool: ContainerPool
@@ -172,12 +179,16 @@ export const runCommand: CommandDef = {
         }
         await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, worker))
       }
-      finally {
+      catch (error) {
         progress.clear()
         pulls = pool.pulls
         await pool.close()
         unsubscribe?.()
+        throw error
       }
+      progress.clear()
+      pulls = pool.pulls
+      teardown = pool.close().finally(() => unsubscribe?.())
     }
 
     const summary = summarize(tests, { invalid: invalid.length, skipped: skipped.length }, performance.now() - started)
@@ -207,10 +218,10 @@ export const runCommand: CommandDef = {
     const report: RunReport = { summary, tests, invalid: invalid.map(r => ({ file: r.file, diagnostics: r.diagnostics })), skipped, ...(shard && { shard: { index: shard.index, total: shard.count } }), ...(pulls.length ? { pulls: [...pulls] } : {}) }
     if (reporters.machine.length) {
       const warnings = valid.flatMap(r => r.diagnostics.filter(d => d.severity === 'warning'))
-      if (!await writeReports(ctx, reporters, report, { root: project.root, warnings })) return EXIT.usage
+      if (!await writeReports(ctx, reporters, report, { root: project.root, warnings })) return done(EXIT.usage)
     }
-    if (!interrupted && !await writeFileReports(ctx, valid.map(r => r.spec as TestSpec), report, project.root)) return EXIT.usage
-    if (interrupted) return INTERRUPT_EXIT[interrupted]
-    return summary.failed || summary.errors || summary.invalid ? EXIT.failure : EXIT.ok
+    if (!interrupted && !await writeFileReports(ctx, valid.map(r => r.spec as TestSpec), report, project.root)) return done(EXIT.usage)
+    if (interrupted) return done(INTERRUPT_EXIT[interrupted])
+    return done(summary.failed || summary.errors || summary.invalid ? EXIT.failure : EXIT.ok)
   },
 }

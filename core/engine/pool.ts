@@ -226,6 +226,8 @@ export class ContainerPool {
     if (this.#closing) throw new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool is closed')
     const start = performance.now()
     const services = Object.values(spec.services)
+    // The test's network is made while its images resolve (a spare it then takes).
+    if (services.length > 1) this.#networks.prepare(spec.file)
     const keys = await Promise.all(services.map(service => this.#keyFor(spec, service)))
     // Not AbortSignal.any: its dependent signals stay attached to the pool's for as long as the
     // pool lives, which a long dev session would feel. This one is detached when acquire ends.
