@@ -104,11 +104,11 @@ export class PoolNetworks {
   }
 
   /** One container fewer on the file's network; the last one makes it a spare or removes it. Call after the container is gone. */
-  async drop(file: string): Promise<void> {
+  async drop(file: string, options: { spare?: boolean } = {}): Promise<void> {
     const held = this.#held.get(file)
     if (!held || --held.users > 0) return
     this.#held.delete(file)
-    if (!this.#closed && this.#spares.length < SPARE_MAX) return this.#spare(held.name)
+    if (options.spare !== false && !this.#closed && this.#spares.length < SPARE_MAX) return this.#spare(held.name)
     await this.#remove(held.name)
   }
 

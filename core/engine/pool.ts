@@ -480,6 +480,8 @@ export class ContainerPool {
       this.#startMs = average(this.#startMs, ms)
       this.#statsOf(key).startMs = average(this.#statsOf(key).startMs, ms)
       this.#emit({ type: 'pool:container-ready', service: service.id, image: service.image, file: spec.file, ms })
+      // Tests waiting for this definition's start may now justify the next one (`#worthStarting`).
+      this.#turns.pump()
       return entry
     }
     catch (error) {
@@ -490,7 +492,7 @@ export class ContainerPool {
       runner?.close()
       await container?.remove().catch(() => {})
       this.#starting.delete(slot)
-      if (network) await this.#networks.drop(network)
+      if (network) await this.#networks.drop(network, { spare: !slot.retired })
       this.#turns.pump()
       throw reason
     }
@@ -546,7 +548,8 @@ export class ContainerPool {
     })
     this.#removing--
     this.#emit({ type: 'pool:container-removed', service: entry.service, reason })
-    if (entry.network) await this.#networks.drop(entry.network)
+    // A deleted test's network goes with it; others may serve the next test as a spare.
+    if (entry.network) await this.#networks.drop(entry.network, { spare: reason !== 'retired' })
     this.#turns.pump()
   }
 
