@@ -40,7 +40,7 @@ export type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './en
 export type { PullRecord } from './engine/images.ts'
 export { ServiceNotReadyError } from './engine/readiness.ts'
 export { formatJsonReport, summarize } from './report/json.ts'
-export type { InvalidFile, RunReport, RunSummary, ShardInfo, SkippedTest } from './report/json.ts'
+export type { InvalidFile, MergeInfo, RunReport, RunSummary, ShardInfo, SkippedTest } from './report/json.ts'
 export { JSON_REPORT_VERSION, mergeReports, parseJsonReport, ReportReadError } from './report/merge.ts'
 export type { MergedReport, ReportInput } from './report/merge.ts'
 export { escapeXml, formatJunitReport } from './report/junit.ts'

@@ -26,6 +26,7 @@ interface JsonReport {
   shard?: { index: number; total: number }
   summary: { total: number; passed: number; failed: number; errors: number; skipped: number; invalid: number; durationMs: number }
   tests: Array<{ file: string; name: string; status: string }>
+  merged?: { reports: Array<{ file: string; shard?: { index: number; total: number }; durationMs: number }>; wallMs: number; totalMs: number }
 }
 const readJson = async (path: string): Promise<JsonReport> => JSON.parse(await readFile(path, 'utf8')) as JsonReport
 
@@ -75,8 +76,14 @@ describe('clnrm merge-reports (built CLI, real engine)', () => {
     expect(counts).toMatchObject({ total: 4, passed: 3, failed: 1 })
     const byName = (r: JsonReport): string[] => r.tests.map(t => `${t.file} ${t.name} ${t.status}`).sort()
     expect(byName(json)).toEqual(byName(whole))
-    // The wall time is the longest shard's, not their sum.
-    expect(json.summary.durationMs).toBe(Math.max(...shards.map(s => s.summary.durationMs)))
+    // The wall time is the longest shard's, not their sum; the sum is kept beside it.
+    const wall = Math.max(...shards.map(s => s.summary.durationMs))
+    expect(json.summary.durationMs).toBe(wall)
+    expect(json.merged).toEqual({
+      reports: [{ file: 'reports/shard-1/a.json', shard: { index: 1, total: 2 }, durationMs: shards[0]!.summary.durationMs }, { file: 'reports/shard-2/b.json', shard: { index: 2, total: 2 }, durationMs: shards[1]!.summary.durationMs }],
+      wallMs: wall,
+      totalMs: shards[0]!.summary.durationMs + shards[1]!.summary.durationMs,
+    })
     expect(json.version).toBe(1)
   })
 

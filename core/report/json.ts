@@ -53,6 +53,17 @@ export interface RunReport {
   shard?: ShardInfo
   /** The images this run pulled (start time, duration, layers, bytes, or why it failed); absent when none. */
   pulls?: PullRecord[]
+  /** Set by `clnrm merge-reports`: the reports merged, and the wall (longest) and total (summed) time of the shards. */
+  merged?: MergeInfo
+}
+
+/** What `clnrm merge-reports` merged: each report's file (relative to the root), shard and wall time. */
+export interface MergeInfo {
+  reports: Array<{ file: string; shard?: ShardInfo; durationMs: number }>
+  /** The longest shard's wall time: how long the sharded run took (also `summary.durationMs`). */
+  wallMs: number
+  /** Every shard's wall time added up: the machine time the run cost. */
+  totalMs: number
 }
 
 /** Counts results into a summary. */
@@ -80,5 +91,5 @@ export function formatJsonReport(report: RunReport, options?: ReportOptions): st
   const tests = report.tests.map(test => ({ ...test, file: path(test.file) }))
   const invalid = report.invalid.map(i => ({ file: path(i.file), diagnostics: i.diagnostics.map(d => ({ ...d, file: path(d.file) })) }))
   const skipped = report.skipped.map(s => ({ ...s, file: path(s.file) }))
-  return `${JSON.stringify({ version: 1, root: options.root, ...(report.shard && { shard: report.shard }), summary: report.summary, tests, invalid, skipped, ...(report.pulls?.length ? { pulls: report.pulls } : {}) }, null, 2)}\n`
+  return `${JSON.stringify({ version: 1, root: options.root, ...(report.shard && { shard: report.shard }), summary: report.summary, tests, invalid, skipped, ...(report.pulls?.length ? { pulls: report.pulls } : {}), ...(report.merged && { merged: { ...report.merged, reports: report.merged.reports.map(r => ({ ...r, file: path(r.file) })) } }) }, null, 2)}\n`
 }

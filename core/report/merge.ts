@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path'
 import type { TestResult } from '../run.ts'
+import type { PullRecord } from '../engine/images.ts'
 import type { InvalidFile, RunReport, ShardInfo, SkippedTest } from './json.ts'
 import { summarize } from './json.ts'
 
@@ -73,6 +74,7 @@ export function parseJsonReport(file: string, text: string, base: string): Repor
     invalid: list<InvalidFile>('invalid').map(i => ({ ...i, file: path(i.file), diagnostics: (i.diagnostics ?? []).map(d => ({ ...d, file: path(d.file) })) })),
     skipped: list<SkippedTest>('skipped').map(s => ({ ...s, file: path(s.file) })),
     ...(shard && { shard }),
+    ...(Array.isArray(data.pulls) && { pulls: data.pulls as PullRecord[] }),
   }
   return { file, report }
 }
@@ -102,6 +104,7 @@ export function mergeReports(inputs: readonly ReportInput[], show: (file: string
   const tests: TestResult[] = []
   const invalid: InvalidFile[] = []
   const skipped: SkippedTest[] = []
+  const pulls: PullRecord[] = []
   // A test file's owner: the first report that holds it (tests, invalid or skipped).
   const owner = new Map<string, string>()
   const overlaps = new Map<string, Set<string>>()
@@ -115,6 +118,7 @@ export function mergeReports(inputs: readonly ReportInput[], show: (file: string
     tests.push(...report.tests)
     invalid.push(...report.invalid)
     skipped.push(...report.skipped)
+    pulls.push(...report.pulls ?? [])
   }
   for (const [f, reports] of overlaps) warnings.push(`test file ${show(f)} is in ${reports.size} reports (${[...reports].map(show).join(', ')}): its results are counted once per report`)
 
@@ -136,9 +140,10 @@ export function mergeReports(inputs: readonly ReportInput[], show: (file: string
   const wallMs = durations.length ? Math.max(...durations) : 0
   const totalMs = durations.reduce((a, b) => a + b, 0)
   const summary = summarize(tests, { invalid: invalid.length, skipped: skipped.length }, wallMs)
+  const shards = inputs.map(i => ({ file: i.file, ...(i.report.shard && { shard: i.report.shard }), durationMs: i.report.summary.durationMs }))
   return {
-    report: { summary, tests, invalid, skipped },
-    shards: inputs.map(i => ({ file: i.file, ...(i.report.shard && { shard: i.report.shard }), durationMs: i.report.summary.durationMs })),
+    report: { summary, tests, invalid, skipped, ...(pulls.length ? { pulls } : {}), merged: { reports: shards, wallMs, totalMs } },
+    shards,
     wallMs,
     totalMs,
     warnings,
