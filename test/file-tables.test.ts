@@ -117,6 +117,11 @@ describe('[matrix]', () => {
     ])
     const validate = await cli(['validate', 'matrix.clnrm.toml.eta'], dir)
     expect(validate.stdout).toContain('matrix (4 [matrix] combinations)')
+    const render = await cli(['render', 'one-fails.clnrm.toml.eta'], dir)
+    expect(render.code).toBe(0)
+    expect(render.stdout).toMatch(/^# \[word=alpha\]\n[\s\S]*run = "echo alpha"[\s\S]*\n# \[word=beta\]\n[\s\S]*run = "echo beta"/)
+    const renders = JSON.parse((await cli(['render', 'one-fails.clnrm.toml.eta', '--reporter', 'json'], dir)).stdout).renders as Array<{ matrix: unknown; output: string }>
+    expect(renders.map(r => r.matrix)).toEqual([{ word: 'alpha' }, { word: 'beta' }])
   })
 
   it('a plain file runs the same steps per combination, with a warning that nothing reads the values; an empty list is a located error', async () => {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { createTemplateRenderer, isTemplateFile, TestFileError } from '../../core/index.ts'
+import { checkLiteralMatrix, combinationLabel, createTemplateRenderer, isTemplateFile, matrixCombinations, TestFileError } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { REPORTER_OPTION, VAR_OPTION } from '../command.ts'
 import { EXIT, UsageError } from '../errors.ts'
@@ -12,7 +12,7 @@ export const renderCommand: CommandDef = {
   name: 'render',
   args: '<file>',
   summary: 'Print the TOML a *.clnrm.toml.eta template renders to.',
-  details: 'Templates see the project\'s [vars], then the template\'s own [vars] table (both overridden by --var) as it.<name>, and the helpers env(), now(),\nsha256(), toml(), uuid() and fake.{name,email,int,word}. With --reporter json, the inputs the render\nread (partials, env vars) are printed too.',
+  details: 'Templates see the project\'s [vars], then the template\'s own [vars] table (both overridden by --var) as it.<name>, and the helpers env(), now(),\nsha256(), toml(), uuid() and fake.{name,email,int,word}. With --reporter json, the inputs the render\nread (partials, env vars) are printed too. A [matrix] template renders once per combination, each under a\n# [key=value] comment (with --reporter json, in renders).',
   examples: ['clnrm render tests/api.clnrm.toml.eta --var port=8080'],
   options: { ...REPORTER_OPTION, ...VAR_OPTION },
   async run(args, ctx) {
@@ -32,10 +32,22 @@ export const renderCommand: CommandDef = {
       return EXIT.ok
     }
     try {
-      const { output, inputs } = createTemplateRenderer({ root: project.root, timeoutMs: project.renderTimeoutMs })
-        .render({ file, source, vars: project.vars, overrides: project.varOverrides, determinism: project.determinism, env: ctx.env })
-      const envNames = inputs.env.map(read => ({ name: read.name, set: read.value !== undefined }))
-      ctx.stdout(json ? `${JSON.stringify({ file, output, inputs: { ...inputs, env: envNames } }, null, 2)}\n` : output)
+      const renderer = createTemplateRenderer({ root: project.root, timeoutMs: project.renderTimeoutMs })
+      const request = { file, source, vars: project.vars, overrides: project.varOverrides, determinism: project.determinism, env: ctx.env }
+      // A [matrix] template renders once per combination: each is shown under a comment naming it.
+      const literal = renderer.readTable(request, 'matrix')
+      const matrix = literal?.value === undefined ? undefined : checkLiteralMatrix(file, literal)
+      if (matrix && !matrix.values) throw new TestFileError(matrix.diagnostics)
+      const renders = (matrix?.values ? matrixCombinations(matrix.values) : [undefined]).map((combination) => {
+        const rendered = renderer.render(combination ? { ...request, matrix: combination } : request)
+        return { ...(combination && { matrix: combination }), output: rendered.output, inputs: rendered.inputs }
+      })
+      const output = renders.map(r => (r.matrix ? `# ${combinationLabel(r.matrix)}\n${r.output}` : r.output)).join('\n')
+      const inputs = renders[0]!.inputs
+      const envNames = [...new Map(renders.flatMap(r => r.inputs.env).map(read => [read.name, { name: read.name, set: read.value !== undefined }])).values()]
+      const partials = [...new Set(renders.flatMap(r => r.inputs.partials))]
+      const matrixRenders = matrix ? { renders: renders.map(r => ({ matrix: r.matrix, output: r.output })) } : {}
+      ctx.stdout(json ? `${JSON.stringify({ file, output, ...matrixRenders, inputs: { ...inputs, partials, env: envNames } }, null, 2)}\n` : output)
       return EXIT.ok
     }
     catch (error) {
