@@ -1,0 +1,188 @@
+import { execFileSync } from 'node:child_process'
+import { request } from 'node:http'
+import { hostname } from 'node:os'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { TestContext } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { connectDocker, LABELS, probeEngine } from '../core/index.ts'
+import type { Capability, EngineConnection, EngineContainer, EngineProbe } from '../core/index.ts'
+import { createDemuxer } from '../core/engine/exec/demux.ts'
+import { drain } from '../core/engine/exec/engine-exec.ts'
+import { spawnCli } from './cli-process.ts'
+import { IMAGE } from './engine.ts'
+import { tempDir } from './helpers.ts'
+
+/**
+ * The engine contract: what clnrm needs of any Docker-API engine, asked through the engine
+ * adapter, plus one real `clnrm run` of a two-service test. The main suite runs it against the
+ * local engine; scripts/engines.sh runs the same file with only DOCKER_HOST set, against a second
+ * dockerd over TCP and against Podman's Docker-compatible API. What the capability probe says an
+ * engine cannot do is skipped with the probe's reason, never silently.
+ */
+const where = process.env.DOCKER_HOST ?? 'the local engine'
+const session = `contract-${process.pid}-${Date.now().toString(36)}`
+const labels = { [LABELS.managed]: 'true', [LABELS.pid]: String(process.pid), [LABELS.host]: hostname(), [LABELS.session]: session }
+
+/** The engine's containers carrying this run's session label (through the docker CLI, as a user would look). */
+function sessionContainers(): string[] {
+  return execFileSync('docker', ['ps', '-aq', '--filter', `label=${LABELS.session}=${session}`], { encoding: 'utf8' }).split('\n').filter(Boolean)
+}
+
+async function execText(container: EngineContainer, argv: string[], extra: { Env?: string[]; WorkingDir?: string } = {}): Promise<{ out: string; err: string; exitCode: number | undefined }> {
+  const exec = await container.exec({ Cmd: argv, ...extra, AttachStdout: true, AttachStderr: true, Tty: false })
+  const stream = await exec.start({ stdin: false })
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  stream.on('data', createDemuxer((which, chunk) => (which === 'stdout' ? out : err).push(chunk)))
+  await drain(stream)
+  return { out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString(), exitCode: (await exec.inspect()).exitCode }
+}
+
+function httpGet(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 3000 }, (res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()))
+      res.on('end', () => resolve(body))
+    })
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.end()
+  })
+}
+
+describe(`the engine contract (${where})`, () => {
+  let connection: EngineConnection
+  let probe: EngineProbe
+  const created: EngineContainer[] = []
+  const networks: string[] = []
+
+  beforeAll(async () => {
+    connection = await connectDocker()
+    probe = await probeEngine(connection)
+  }, 60_000)
+  afterAll(async () => {
+    await Promise.allSettled(created.map(c => c.remove()))
+    await Promise.allSettled(networks.map(n => connection.engine.removeNetwork(n)))
+  })
+
+  /** Skips, saying why, when the probe found the engine without a capability. */
+  const requires = (ctx: TestContext, ...caps: Capability[]): void => {
+    const missing = caps.filter(c => !probe.capabilities[c].ok)
+    if (missing.length) ctx.skip(`${probe.engine.name} ${probe.engine.version} lacks ${missing.map(c => `${c} (${probe.capabilities[c].detail})`).join(', ')}`)
+  }
+
+  const start = async (body: Parameters<EngineConnection['engine']['createContainer']>[0]): Promise<EngineContainer> => {
+    const container = await connection.engine.createContainer({ ...body, Labels: { ...labels, ...body.Labels } })
+    created.push(container)
+    await container.start()
+    return container
+  }
+
+  it('names the engine and its version, and the probe measured every capability', () => {
+    expect(probe.engine.name).toMatch(/^(Docker|Podman)$/)
+    expect(probe.engine.version).toMatch(/^\d+\.\d+/)
+    expect(probe.image).toBe(IMAGE)
+    // Printed so every engine's run shows what it found.
+    console.log(`[contract] ${where}: ${probe.engine.name} ${probe.engine.version} (API ${probe.engine.apiVersion}); ${Object.entries(probe.capabilities).map(([c, r]) => `${r.ok ? '✓' : '✗'} ${c}`).join(', ')}`)
+    for (const [cap, result] of Object.entries(probe.capabilities)) expect(result.detail, cap).not.toMatch(/could not run|not measured/)
+  })
+
+  it('creates, starts, inspects, reads logs, execs with env and workdir, and removes a container', async (ctx) => {
+    const container = await start({ Image: IMAGE, Cmd: ['sh', '-c', 'echo started-$MARK; exec sleep 300'], Env: ['MARK=contract'] })
+    expect((await container.inspect()).State.Running).toBe(true)
+    await expect.poll(async () => {
+      const logs: Buffer[] = []
+      createDemuxer((_w, chunk) => logs.push(chunk))(await container.logs(10))
+      return Buffer.concat(logs).toString()
+    }).toContain('started-contract')
+    const plain = await execText(container, ['sh', '-c', 'echo out; echo err >&2; exit 3'])
+    expect(plain).toEqual({ out: 'out\n', err: 'err\n', exitCode: 3 })
+    requires(ctx, 'exec-env', 'exec-workdir')
+    expect((await execText(container, ['sh', '-c', 'echo "$STEP $(pwd)"'], { Env: ['STEP=two'], WorkingDir: '/etc' })).out).toBe('two /etc\n')
+  })
+
+  it('attaches to an exec with stdin: a shell reads commands and answers', async (ctx) => {
+    requires(ctx, 'attach-stdin')
+    const container = await start({ Image: IMAGE, Cmd: ['sleep', '300'] })
+    const exec = await container.exec({ Cmd: ['sh'], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false })
+    const stream = await exec.start({ stdin: true })
+    let text = ''
+    stream.on('data', createDemuxer((_w, chunk) => (text += chunk.toString())))
+    stream.write('echo one\n')
+    await expect.poll(() => text).toBe('one\n')
+    stream.write('echo two; exit 0\n')
+    await expect.poll(() => text).toBe('one\ntwo\n')
+    stream.destroy()
+  })
+
+  it('creates a labelled network where containers reach each other by alias, lists and removes it', async (ctx) => {
+    requires(ctx, 'network-aliases')
+    const name = `clnrm-contract-${process.pid}`
+    await connection.engine.createNetwork({ Name: name, Labels: labels })
+    networks.push(name)
+    expect((await connection.engine.listNetworks([`${LABELS.session}=${session}`])).map(n => n.Name)).toEqual([name])
+    const server = await start({
+      Image: IMAGE, Cmd: ['sh', '-c', 'echo by-alias > /tmp/index.html && exec httpd -f -p 8080 -h /tmp'],
+      HostConfig: { NetworkMode: name }, NetworkingConfig: { EndpointsConfig: { [name]: { Aliases: ['web'] } } },
+    })
+    const client = await start({ Image: IMAGE, Cmd: ['sleep', '300'], HostConfig: { NetworkMode: name }, NetworkingConfig: { EndpointsConfig: { [name]: { Aliases: ['client'] } } } })
+    await expect.poll(async () => (await execText(client, ['sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 web 8080'])).out, { timeout: 10_000 }).toContain('by-alias')
+    await server.remove()
+    await client.remove()
+    await connection.engine.removeNetwork(name)
+    networks.splice(networks.indexOf(name), 1)
+    expect(await connection.engine.listNetworks([`${LABELS.session}=${session}`])).toEqual([])
+  })
+
+  it('publishes a port on 127.0.0.1 only, reachable from this machine', async (ctx) => {
+    requires(ctx, 'published-ports')
+    const container = await start({
+      Image: IMAGE, Cmd: ['sh', '-c', 'echo published > /tmp/index.html && exec httpd -f -p 8080 -h /tmp'],
+      ExposedPorts: { '8080/tcp': {} }, HostConfig: { PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+    })
+    const bindings = (await container.inspect()).NetworkSettings.Ports?.['8080/tcp'] ?? []
+    expect(bindings.map(b => b.HostIp)).toEqual(['127.0.0.1'])
+    await expect.poll(() => httpGet(Number(bindings[0]!.HostPort)).catch(() => ''), { timeout: 10_000 }).toContain('published')
+  })
+
+  it('lists the containers it manages by label, and none once removed', async () => {
+    const one = await start({ Image: IMAGE, Cmd: ['sleep', '300'], Labels: { [LABELS.service]: 'listed' } })
+    const listed = await connection.engine.listContainers([`${LABELS.session}=${session}`, `${LABELS.service}=listed`])
+    expect(listed.map(c => c.Id)).toEqual([one.id])
+    expect(listed[0]!.Labels[LABELS.pid]).toBe(String(process.pid))
+    await one.remove()
+    expect(await connection.engine.listContainers([`${LABELS.session}=${session}`, `${LABELS.service}=listed`])).toEqual([])
+  })
+
+  afterAll(async () => {
+    await Promise.allSettled(created.map(c => c.remove()))
+    expect(sessionContainers()).toEqual([])
+  })
+})
+
+describe(`clnrm run on the engine (${where})`, () => {
+  it('runs a two-service test (a server and a client reaching it by name, a port on 127.0.0.1) and leaves nothing behind', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await writeFile(join(dir, 'pair.clnrm.toml'), [
+        '[meta]', 'name = "pair"',
+        '[services.web]', `image = "${IMAGE}"`, 'command = ["sh", "-c", "echo from-web > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"]', 'ports = [8080]', 'wait_for = { port = 8080, timeout = "20s" }',
+        '[services.client]', `image = "${IMAGE}"`,
+        '[[steps]]', 'name = "client reaches web by name"', 'service = "client"', 'run = "printf \'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n\' | nc -w 3 web 8080"', 'expected_output_regex = "from-web"',
+        '[[steps]]', 'name = "env and workdir"', 'service = "client"', 'run = "echo \\"$X $(pwd)\\""', 'env = { X = "y" }', 'workdir = "/etc"', 'expected_output_regex = "^y /etc\\n$"',
+        '',
+      ].join('\n'))
+      const run = spawnCli(['run', 'pair.clnrm.toml'], dir)
+      const exit = await run.exited
+      expect(exit.code, run.output()).toBe(0)
+      expect(run.output()).toMatch(/1 passed/)
+      expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=clnrm.pid=${run.pid}`], { encoding: 'utf8' }).trim()).toBe('')
+      expect(execFileSync('docker', ['network', 'ls', '-q', '--filter', `label=clnrm.pid=${run.pid}`], { encoding: 'utf8' }).trim()).toBe('')
+    }
+    finally {
+      await cleanup()
+    }
+  }, 120_000)
+})
