@@ -95,15 +95,8 @@ async function measure(engine: EngineAdapter, image: string): Promise<Record<Cap
   const id = randomBytes(4).toString('hex')
   const labels = { [LABELS.managed]: 'true', [LABELS.pid]: String(process.pid), [LABELS.host]: hostname(), [LABELS.service]: 'probe' }
   const network = `clnrm-probe-${id}`
-  // The host side of host reachability: a one-shot HTTP server on the default bridge's gateway
-  // (what host-gateway resolves to), never on every interface.
-  const gateway = await engine.inspectNetwork('bridge').then(n => n.gateway?.split('/')[0], () => undefined)
-  const server = createServer((_req, res) => res.end('clnrm-host'))
-  const listening = await new Promise<number | undefined>((resolve) => {
-    server.once('error', () => resolve(undefined))
-    server.listen(0, gateway ?? '127.0.0.1', () => resolve((server.address() as AddressInfo).port))
-  })
   let container: EngineContainer | undefined
+  let peer: EngineContainer | undefined
   let networkMade = false
   try {
     await engine.createNetwork({ Name: network, Labels: labels })
@@ -118,24 +111,30 @@ async function measure(engine: EngineAdapter, image: string): Promise<Record<Cap
         PortBindings: { [`${PROBE_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
         NetworkMode: network,
         ExtraHosts: ['host.docker.internal:host-gateway'],
+        // As the pool's containers: an engine without an init binary (Podman without catatonit) says so here.
+        Init: true,
       },
       NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [ALIAS] } } },
     })
     await container.start()
+    // A second container on the network: an alias must answer across the bridge, not only locally.
+    peer = await engine.createContainer({
+      Image: image, Entrypoint: ['sh', '-c'], Cmd: ['exec sleep 300'], Labels: labels, HostConfig: { NetworkMode: network, Init: true },
+      NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [`${ALIAS}-peer`] } } },
+    })
+    await peer.start()
     const c = container
+    const p = peer
     const [attach, env, workdir, aliases, ports, host] = await Promise.all([
       attachStdin(c),
       run(c, ['sh', '-c', 'printf %s "${CLNRM_PROBE-}"'], { Env: ['CLNRM_PROBE=passed'] })
         .then(r => (r.out === 'passed' ? { ok: true, detail: 'the exec saw its env' } : { ok: false, detail: `the exec did not get its env (saw ${JSON.stringify(r.out)})` })),
       run(c, ['pwd'], { WorkingDir: '/tmp' })
         .then(r => (r.out.trim() === '/tmp' ? { ok: true, detail: 'the exec ran in its working directory' } : { ok: false, detail: `the exec ignored its working directory (ran in ${JSON.stringify(r.out.trim())})` })),
-      retry(() => run(c, ['sh', '-c', `ip=$(nslookup ${ALIAS} 2>/dev/null | awk '/^Address/ { a = $NF } END { print a }'); [ -n "$ip" ] || { echo 'no DNS answer for ${ALIAS}' >&2; exit 1; }; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 "$ip" ${PROBE_PORT}`]), r => r.out.includes('clnrm-port'))
-        .then(r => (r.out.includes('clnrm-port') ? { ok: true, detail: `"${ALIAS}" resolved on a network of the probe's own` } : { ok: false, detail: `the alias did not answer: ${(r.err || r.out).trim() || `exit ${r.exitCode}`}` })),
+      retry(() => run(p, ['sh', '-c', `ip=$(nslookup ${ALIAS} 2>/dev/null | awk '/^Address/ { a = $NF } END { print a }'); [ -n "$ip" ] || { echo 'no DNS answer for ${ALIAS}' >&2; exit 1; }; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 "$ip" ${PROBE_PORT}`]), r => r.out.includes('clnrm-port'))
+        .then(r => (r.out.includes('clnrm-port') ? { ok: true, detail: `a second container reached "${ALIAS}" by name on a network of the probe's own` } : { ok: false, detail: `the alias did not answer: ${(r.err || r.out).trim() || `exit ${r.exitCode}`}` })),
       publishedPort(c),
-      listening === undefined
-        ? Promise.resolve({ ok: false, detail: `could not listen on ${gateway ?? '127.0.0.1'} on this machine` })
-        : run(c, ['sh', '-c', `ip=$(awk '$2 == "host.docker.internal" { print $1; exit }' /etc/hosts); [ -n "$ip" ] || { echo 'no host.docker.internal in /etc/hosts' >&2; exit 1; }; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "$ip" ${listening}`])
-          .then(r => (r.out.includes('clnrm-host') ? { ok: true, detail: `host.docker.internal reached this machine at ${gateway ?? '127.0.0.1'}` } : { ok: false, detail: `host.docker.internal did not reach ${gateway ?? '127.0.0.1'}:${listening}: ${(r.err || r.out).trim() || `exit ${r.exitCode}`}` })),
+      hostReachable(c),
     ])
     return { 'attach-stdin': attach, 'exec-env': env, 'exec-workdir': workdir, 'network-aliases': aliases, 'published-ports': ports, 'host-reachable': host }
   }
@@ -145,9 +144,38 @@ async function measure(engine: EngineAdapter, image: string): Promise<Record<Cap
     return Object.fromEntries(CAPABILITIES.map(c => [c, failed])) as Record<Capability, CapabilityResult>
   }
   finally {
-    server.close()
-    await container?.remove().catch(() => {})
+    await Promise.all([container?.remove().catch(() => {}), peer?.remove().catch(() => {})])
     if (networkMade) await engine.removeNetwork(network).catch(() => {})
+  }
+}
+
+/**
+ * The container reaches this machine through `host.docker.internal` (host-gateway): what the OTLP
+ * receiver needs. The name is read from the container's /etc/hosts, then a one-shot HTTP server
+ * listens on exactly that address here (never on every interface) and the container calls it.
+ */
+async function hostReachable(container: EngineContainer): Promise<CapabilityResult> {
+  const ip = (await run(container, ['awk', '$2 == "host.docker.internal" { print $1; exit }', '/etc/hosts'])).out.trim()
+  if (!ip) return { ok: false, detail: 'host-gateway gave no host.docker.internal entry in the container\'s /etc/hosts' }
+  if (!/^[\d.]+$|:/.test(ip)) {
+    // Podman 4.3 writes the word itself; it names the host host.containers.internal instead.
+    const own = (await run(container, ['awk', '$2 == "host.containers.internal" { print $1; exit }', '/etc/hosts'])).out.trim()
+    return { ok: false, detail: `the engine does not resolve host-gateway (its /etc/hosts maps host.docker.internal to "${ip}")${own ? `; it maps host.containers.internal to ${own}` : ''}` }
+  }
+  const server = createServer((_req, res) => res.end('clnrm-host'))
+  try {
+    const port = await new Promise<number | undefined>((resolve) => {
+      server.once('error', () => resolve(undefined))
+      server.listen(0, ip, () => resolve((server.address() as AddressInfo).port))
+    })
+    if (port === undefined) return { ok: false, detail: `host.docker.internal is ${ip}, not an address of this machine (a remote engine's host, or a bridge that is down)` }
+    const r = await run(container, ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} ${port}`])
+    return r.out.includes('clnrm-host')
+      ? { ok: true, detail: `host.docker.internal (${ip}) reached this machine` }
+      : { ok: false, detail: `host.docker.internal (${ip}) did not answer from the container: ${(r.err || r.out).trim() || `exit ${r.exitCode}`}` }
+  }
+  finally {
+    server.close()
   }
 }
 
