@@ -25,7 +25,9 @@ const expectedSpanTable = table({
   max_duration_ms: field(number({ minimum: 0 }), 'The span lasts at most this long (as `duration_ms.max`).'),
   status: spanRuleTable.fields.status!,
   count: field(integer({ minimum: 0 }), 'Exactly this many spans have this name (as `[expect.counts] by_name`).'),
-  required_attributes: notSupported('attributes that must be present with any value (write them with their values in attributes)'),
+  required_attributes: field(table({
+    attributes: field(array(string({ nonEmpty: true })), 'Attribute keys the span must carry, with any value.', { required: true }),
+  }), 'Attributes that must be present with any value (upstream\'s files write them beside `attributes`).'),
 })
 
 const expectedTraceTable = table({
@@ -131,6 +133,7 @@ export function normalizeOtelValidation(raw: Table | undefined, declared: Table 
     }
     const rule: SpanRule = { name: span.name, source }
     if (span.attributes !== undefined) rule.attrsAll = flattenAttributes(span.attributes)
+    if (span.required_attributes?.attributes !== undefined) rule.attrsPresent = span.required_attributes.attributes
     if (span.kind !== undefined) rule.kind = (span.kind as string).toLowerCase() as SpanKind
     if (span.parent !== undefined) rule.parent = span.parent
     if (span.status !== undefined) rule.status = (span.status as string).toLowerCase() as StatusCode

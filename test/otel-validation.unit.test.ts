@@ -64,3 +64,14 @@ describe('normalizeOtelValidation', () => {
     expect(run({ enabled: true, expect_counts: { spans_total: { gte: 3, lte: 1 } } }).problems).toEqual([['CLNRM_INVALID_VALUE', 'otel_validation.expect_counts.spans_total']])
   })
 })
+
+describe('expected_spans.required_attributes', () => {
+  it('passes when the span carries each key with any value, and names the missing ones', () => {
+    const expectations = normalizeOtelValidation({ enabled: true, expected_spans: [{ name: 'job', required_attributes: { attributes: ['http.method', 'http.route'] } }] }, undefined, [], () => {})!
+    expect(expectations.spans[0]!.attrsPresent).toEqual(['http.method', 'http.route'])
+    const withBoth = { ...span('a', '1', 'job'), attributes: { 'http.method': 'GET', 'http.route': '/x' } }
+    expect(failures([withBoth], expectations)).toEqual([])
+    const withOne = { ...span('a', '1', 'job'), attributes: { 'http.method': 'POST' } }
+    expect(failures([withOne], expectations)).toMatchObject([{ rule: 'expect.span[job].attrs.present', expected: 'attributes http.method, http.route present', actual: 'no attribute http.route' }])
+  })
+})

@@ -26,6 +26,7 @@ export function describeSpanRuleParts(rule: SpanRule): Array<{ key: string; expe
   if (rule.kind !== undefined) parts.push({ key: 'kind', expected: `kind ${rule.kind}` })
   if (rule.attrsAll) parts.push({ key: 'attrs.all', expected: `attrs.all ${map(rule.attrsAll)}` })
   if (rule.attrsAny) parts.push({ key: 'attrs.any', expected: `attrs.any ${map(rule.attrsAny)}` })
+  if (rule.attrsPresent) parts.push({ key: 'attrs.present', expected: `attributes ${rule.attrsPresent.join(', ')} present` })
   if (rule.eventsAll) parts.push({ key: 'events.all', expected: `events.all [${rule.eventsAll.join(', ')}]` })
   if (rule.eventsAny) parts.push({ key: 'events.any', expected: `events.any [${rule.eventsAny.join(', ')}]` })
   if (rule.status !== undefined) parts.push({ key: 'status', expected: `status ${rule.status.toUpperCase()}` })

@@ -70,6 +70,10 @@ function spanDifferences(rule: SpanRule, span: Span, index: SpanIndex): Differen
       out.push({ key: 'attrs.any', text: `attrs ${entries.map(([k]) => describeAttribute(span, k)).join(', ')}` })
     }
   }
+  if (rule.attrsPresent) {
+    const missing = rule.attrsPresent.filter(k => !(k in span.attributes))
+    if (missing.length) out.push({ key: 'attrs.present', text: `no attribute ${missing.join(', ')}` })
+  }
   if (rule.eventsAll || rule.eventsAny) {
     const names = new Set(span.events.map(e => e.name))
     const shown = names.size ? `events [${[...names].join(', ')}]` : 'no events'

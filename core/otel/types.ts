@@ -73,6 +73,8 @@ export interface SpanRule {
   attrsAll?: Record<string, string>
   /** At least one must be present with this value. */
   attrsAny?: Record<string, string>
+  /** Attribute keys that must be present, with any value (upstream's `required_attributes`). */
+  attrsPresent?: string[]
   /** Event names that must all occur on the span. */
   eventsAll?: string[]
   /** Event names of which at least one must occur. */
