@@ -1,6 +1,6 @@
 import type { Dirent, FSWatcher } from 'node:fs'
 import { watch } from 'node:fs'
-import { lstat, readdir } from 'node:fs/promises'
+import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 
 /** Options of `watchTree`. */
@@ -33,6 +33,8 @@ interface WatchedDir {
   files: Set<string>
   /** Subdirectory names watched under it. */
   dirs: Set<string>
+  /** Its real path, once walked as a tree. */
+  real?: string
 }
 
 /**
@@ -51,6 +53,9 @@ interface WatchedDir {
 export function watchTree(paths: readonly string[], options: TreeWatcherOptions): TreeWatcher {
   const ignored = options.ignored ?? (() => false)
   const dirs = new Map<string, WatchedDir>()
+  // Real paths of the trees walked, so a symbolic link to a folder already watched (a parent: a
+  // loop) is not walked again.
+  const real = new Set<string>()
   let closed = false
 
   const report = (path: string): void => {
@@ -89,6 +94,7 @@ export function watchTree(paths: readonly string[], options: TreeWatcherOptions)
     const entry = dirs.get(dir)
     if (!entry) return
     dirs.delete(dir)
+    if (entry.real) real.delete(entry.real)
     entry.watcher.close()
     for (const name of entry.files) report(join(dir, name))
     for (const name of entry.dirs) forget(join(dir, name))
@@ -97,8 +103,12 @@ export function watchTree(paths: readonly string[], options: TreeWatcherOptions)
   /** Watches a directory tree; with `announce`, reports every file found (the tree is new). */
   const walk = async (dir: string, announce: boolean): Promise<void> => {
     if (closed || ignored(dir)) return
+    const at = await realpath(dir).catch(() => dir)
+    if (closed || real.has(at)) return
     const entry = watchDir(dir, true)
     if (!entry) return
+    real.add(at)
+    entry.real = at
     let entries: Dirent[]
     try {
       entries = await readdir(dir, { withFileTypes: true })
@@ -110,8 +120,9 @@ export function watchTree(paths: readonly string[], options: TreeWatcherOptions)
     for (const dirent of entries) {
       const path = join(dir, dirent.name)
       if (ignored(path)) continue
-      // Symbolic links are reported as entries, never followed: a link to a parent would loop.
-      if (dirent.isDirectory()) {
+      // A link to a folder is followed as tinyglobby follows it to find tests (once per real
+      // folder, so a link to a parent does not loop); one stat per link, none per file.
+      if (dirent.isDirectory() || (dirent.isSymbolicLink() && await stat(path).then(s => s.isDirectory(), () => false))) {
         entry.dirs.add(dirent.name)
         below.push(walk(path, announce))
       }
@@ -140,7 +151,8 @@ export function watchTree(paths: readonly string[], options: TreeWatcherOptions)
     void lstat(path).then(
       (stats) => {
         if (closed || dirs.get(dir) !== entry) return
-        if (stats.isDirectory() && entry.tree) {
+        if (stats.isDirectory()) {
+          // In a tree, or a folder watched by name that did not exist yet (`clnrm dev tests/new`).
           if (!entry.dirs.has(name)) {
             entry.dirs.add(name)
             void walk(path, true)

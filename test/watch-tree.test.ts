@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -71,6 +71,22 @@ describe('watchTree', () => {
     await until(join(dir, 'tests/gone/a.clnrm.toml'))
     await until(join(dir, 'tests/gone/b.clnrm.toml'))
     expect(w.directories()).toBe(1)
+  })
+
+  it('follows a link to a folder once (a link to a parent does not loop), and walks a watched folder that did not exist yet', async () => {
+    mkdirSync(join(dir, 'real/inner'), { recursive: true })
+    mkdirSync(join(dir, 'tests'))
+    symlinkSync(join(dir, 'real'), join(dir, 'tests/linked'))
+    symlinkSync(dir, join(dir, 'real/inner/up'))
+    const w = await start([join(dir, 'tests'), join(dir, 'later')])
+    // tests, tests/linked, tests/linked/inner; the link back up to dir is walked once, as dir.
+    writeFileSync(join(dir, 'real/inner/t.clnrm.toml'), '')
+    await until(join(dir, 'tests/linked/inner/t.clnrm.toml'))
+    const watched = w.directories()
+    mkdirSync(join(dir, 'later/sub'), { recursive: true })
+    writeFileSync(join(dir, 'later/sub/new.clnrm.toml'), '')
+    await until(join(dir, 'later/sub/new.clnrm.toml'))
+    expect(w.directories()).toBeGreaterThan(watched)
   })
 
   it('a single file is watched through its folder, filtered to its name: an atomic save (write a temp file, rename it over) is seen', async () => {
