@@ -61,9 +61,10 @@ describe('clnrm doctor', () => {
     const probe = JSON.parse(doctor.stdout()) as ProbeJson
     for (const cap of ['attach-stdin', 'exec-env', 'exec-workdir']) expect(probe.capabilities[cap]).toMatchObject({ ok: false, forced: true, detail: expect.stringMatching(/^forced by CLNRM_ENGINE_CAPS \(measured: yes/) })
     expect(probe.capabilities['published-ports']).toMatchObject({ ok: true })
-    const human = spawnCli(['doctor'], dir, { env })
+    const human = spawnCli(['doctor'], dir, { env: { CLNRM_ENGINE_CAPS: `${env.CLNRM_ENGINE_CAPS},-exec-envv` } })
     expect((await human.exited).code).toBe(0)
     expect(human.stdout()).toMatch(/^✗ exec-env \(forced\): clnrm exports the env inside the command/m)
+    expect(human.stdout()).toMatch(/^warning CLNRM_ENGINE_CAPS names no capability: exec-envv \(known: attach-stdin, /m)
 
     await writeFile(join(dir, 'wrapped.clnrm.toml'), [
       '[meta]', 'name = "wrapped"',

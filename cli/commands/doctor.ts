@@ -54,6 +54,8 @@ function humanProbe(ctx: CommandContext, probe: EngineProbe): string {
     lines.push(`${mark} ${name}${result.forced ? c.yellow(' (forced)') : ''}: ${result.ok ? meaning.what : meaning.without}`)
     lines.push(`    ${c.dim(result.detail)}`)
   }
+  const unknown = (ctx.env.CLNRM_ENGINE_CAPS ?? '').split(',').map(w => w.trim().replace(/^[+-]/, '')).filter(w => w && !(CAPABILITIES as readonly string[]).includes(w))
+  if (unknown.length) lines.push('', `${c.yellow('warning')} CLNRM_ENGINE_CAPS names no capability: ${unknown.join(', ')} (known: ${CAPABILITIES.join(', ')})`)
   const missing = CAPABILITIES.filter(n => !probe.capabilities[n].ok)
   lines.push('', missing.length ? `${missing.length} of ${CAPABILITIES.length} capabilities missing; clnrm works around what it can (see docs/engines.md).` : `Every capability clnrm uses works on this engine.`)
   return `${lines.join('\n')}\n`

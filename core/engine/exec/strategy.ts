@@ -14,7 +14,7 @@ export const CAPABILITIES: readonly Capability[] = ['attach-stdin', 'exec-env', 
 /**
  * Capabilities forced off (or on) by `CLNRM_ENGINE_CAPS`, a diagnostic aid: `-attach-stdin,-exec-env`
  * makes clnrm behave as it would on an engine without them (kubedock, say), on the engine at hand.
- * Unknown names are ignored here; `clnrm doctor` lists them.
+ * Unknown names are ignored here; `clnrm doctor` warns about them.
  */
 export function forcedCapabilities(value: string | undefined = process.env.CLNRM_ENGINE_CAPS): Partial<Record<Capability, boolean>> {
   const forced: Partial<Record<Capability, boolean>> = {}
