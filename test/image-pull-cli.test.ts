@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
+import { createServer as createHttpServer } from 'node:http'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -228,4 +229,29 @@ describe('missing images are pulled in parallel at start, with progress (real re
     expect(authorised.stdout).toMatch(/✓ locked /)
     expect(authorised.code).toBe(0)
   }, 90_000)
+
+  it('Ctrl-C during a pull that never ends (a registry that answers /v2/ and then nothing) exits 130 at once, leaving nothing', async () => {
+    // A tarpit: the engine sees a registry, then waits for a manifest that never comes.
+    const tarpit = createHttpServer((req, res) => {
+      if (req.url === '/v2/') res.writeHead(200, { 'Content-Type': 'application/json', 'Docker-Distribution-API-Version': 'registry/2.0' }).end('{}')
+    })
+    await new Promise<void>(done => tarpit.listen(0, '127.0.0.1', done))
+    const slow = `127.0.0.1:${(tarpit.address() as { port: number }).port}/clnrm-pull-${process.pid}/slow:1`
+    try {
+      execFileSync('mkdir', ['-p', join(dir, 'slow')])
+      await writeFile(join(dir, 'slow', 'slow.clnrm.toml'), `[meta]\nname = "slow"\n[services.box]\nimage = "${slow}"\n[[steps]]\nrun = "true"\n`)
+      const cli = spawnCli(['run', join(dir, 'slow')], dir, { env: { GITHUB_ACTIONS: '' } })
+      await cli.until(new RegExp(`pulling ${slow.replace(/[.:/]/g, '\\$&')} from`), 30_000)
+      // The engine is waiting on the tarpit now.
+      await new Promise(r => setTimeout(r, 500))
+      cli.child.kill('SIGINT')
+      expect(await cli.timeToExit()).toBeLessThan(10_000)
+      expect((await cli.exited).code).toBe(130)
+      expect(clnrmContainers(cli.pid)).toEqual([])
+    }
+    finally {
+      tarpit.closeAllConnections()
+      tarpit.close()
+    }
+  }, 60_000)
 })

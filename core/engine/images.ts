@@ -1,5 +1,5 @@
 import type { EngineAdapter, PullEvent, RegistryAuth } from './adapter.ts'
-import { engineMessage, MissingImageError } from './docker.ts'
+import { AbortedError, engineMessage, MissingImageError } from './docker.ts'
 
 /** Layers and bytes of one pull so far, summed over its layers as the engine reports them. */
 export interface PullAmounts {
@@ -48,6 +48,29 @@ export interface ImageResolver {
   prepare: (images: Iterable<string>, options?: { remember?: boolean }) => Promise<void>
   /** Every pull made so far, in start order. */
   pulls: () => readonly PullRecord[]
+  /** Ends every pull in flight (the engine stops it when its client goes): the pool is closing. */
+  close: () => void
+}
+
+/**
+ * Waits for `promise`, or throws `AbortedError` as soon as one of the signals fires: a pull can take
+ * minutes, and a cancelled run must not wait for it (the pull goes on for whoever else needs it).
+ */
+export function untilAborted<T>(promise: Promise<T>, ...signals: Array<AbortSignal | undefined>): Promise<T> {
+  const live = signals.filter((s): s is AbortSignal => s !== undefined)
+  if (live.some(s => s.aborted)) return Promise.reject(new AbortedError())
+  if (!live.length) return promise
+  return new Promise<T>((done, fail) => {
+    const abort = (): void => {
+      cleanup()
+      fail(new AbortedError())
+    }
+    const cleanup = (): void => {
+      for (const s of live) s.removeEventListener('abort', abort)
+    }
+    for (const s of live) s.addEventListener('abort', abort, { once: true })
+    promise.then(value => (cleanup(), done(value)), error => (cleanup(), fail(error)))
+  })
 }
 
 /** Docker Hub's index: where short names (`busybox:1.36`) are pulled from, and its auth key. */
@@ -132,6 +155,7 @@ export function createImageResolver(engine: () => EngineAdapter, events: PullEve
   const ids = new Map<string, Promise<string>>()
   const failed = new Map<string, MissingImageError>()
   const records: PullRecord[] = []
+  const closing = new AbortController()
 
   const pull = async (image: string): Promise<string> => {
     const host = registryOf(image)
@@ -185,5 +209,6 @@ export function createImageResolver(engine: () => EngineAdapter, events: PullEve
     })))
   }
   resolver.pulls = (): readonly PullRecord[] => records
+  resolver.close = (): void => closing.abort()
   return resolver
 }

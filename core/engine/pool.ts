@@ -8,7 +8,7 @@ import { AbortedError, connectDocker, EngineRefusedError, isEngineUnreachable, l
 import { startRunner } from './exec/strategy.ts'
 import type { CommandRunner } from './exec/types.ts'
 import { contentHash } from '../hash.ts'
-import { createImageResolver } from './images.ts'
+import { createImageResolver, untilAborted } from './images.ts'
 import type { ImageResolver, PullRecord } from './images.ts'
 import { removeOrphans } from './orphans.ts'
 import { portEnvName, serviceDefinitionHash } from '../plan.ts'
@@ -228,7 +228,8 @@ export class ContainerPool {
     const services = Object.values(spec.services)
     // The test's network is made while its images resolve (a spare it then takes).
     if (services.length > 1) this.#networks.prepare(spec.file)
-    const keys = await Promise.all(services.map(service => this.#keyFor(spec, service)))
+    // A pull can take minutes: a cancelled run or a closing pool stops waiting for it at once.
+    const keys = await untilAborted(Promise.all(services.map(service => this.#keyFor(spec, service))), options.signal, this.#shutdown.signal)
     // Not AbortSignal.any: its dependent signals stay attached to the pool's for as long as the
     // pool lives, which a long dev session would feel. This one is detached when acquire ends.
     const { signal, dispose } = linkSignals(options.signal, this.#shutdown.signal)
@@ -624,6 +625,7 @@ export class ContainerPool {
       this.#closed = true
       clearTimeout(this.#recheck)
       this.#shutdown.abort()
+      this.#imageId.close()
       await Promise.allSettled([...this.#startPromises])
       await Promise.allSettled([...this.#entries].map(entry => this.#remove(entry, 'closed')))
       await this.#removeUnremoved()
