@@ -13,7 +13,7 @@ import type { Selection } from './graph.ts'
 import { roundMs } from './metrics.ts'
 import { createDevRunner } from './runner.ts'
 import type { TestFileState } from './scope.ts'
-import { DevScope, readText } from './scope.ts'
+import { DevScope, readText, readTexts } from './scope.ts'
 
 export type { TestFileState } from './scope.ts'
 
@@ -185,12 +185,13 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     if (closed) return
     scope.loader.sizeFor(files.length)
     const texts = new Map<string, string>()
-    for (const file of files) {
-      const text = await readText(file)
-      if (text === undefined) continue
+    const read = await readTexts(files)
+    files.forEach((file, i) => {
+      const text = read[i]
+      if (text === undefined) return
       texts.set(file, text)
       scope.remember(file, text)
-    }
+    })
     const projectText = await readText(scope.projectFile)
     if (projectText !== undefined) scope.remember(scope.projectFile, projectText)
     const loaded = files.filter(f => texts.has(f)).map(file => scope.load(file, texts.get(file)!))
