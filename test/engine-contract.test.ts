@@ -156,14 +156,8 @@ describe(`the engine contract (${where})`, () => {
     expect(await connection.engine.listContainers([`${LABELS.session}=${session}`, `${LABELS.service}=listed`])).toEqual([])
   })
 
-  afterAll(async () => {
-    await Promise.allSettled(created.map(c => c.remove()))
-    expect(sessionContainers()).toEqual([])
-  })
-})
-
-describe(`clnrm run on the engine (${where})`, () => {
-  it('runs a two-service test (a server and a client reaching it by name, a port on 127.0.0.1) and leaves nothing behind', async () => {
+  it('clnrm run: a two-service test (a server with a published port, a client reaching it by name, step env and workdir) passes and leaves nothing behind', async (ctx) => {
+    requires(ctx, 'network-aliases', 'published-ports')
     const { dir, cleanup } = await tempDir()
     try {
       await writeFile(join(dir, 'pair.clnrm.toml'), [
@@ -185,4 +179,9 @@ describe(`clnrm run on the engine (${where})`, () => {
       await cleanup()
     }
   }, 120_000)
+
+  afterAll(async () => {
+    await Promise.allSettled(created.map(c => c.remove()))
+    expect(sessionContainers()).toEqual([])
+  })
 })
