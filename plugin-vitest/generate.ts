@@ -43,20 +43,27 @@ export interface GeneratedModule {
   map: { version: 3; file: string; sources: string[]; sourcesContent: string[]; names: string[]; mappings: string }
 }
 
+/** The name of the invalid file's one test, as Vitest shows it. */
+const INVALID_TEST_NAME = 'is a valid clnrm test'
+
 /**
  * The JavaScript a clnrm file becomes: each `describe`/test call on its own line, and a source map
  * sending that line to the TOML line of its `[[steps]]` entry, so Vitest's task locations (taken
  * from the call's stack frame, source-mapped) and error frames point at the step in the file.
+ * The calls are written as Vitest's static collector recognises them (callees named `describe`
+ * and `test`/`…Test`, each name a string literal first): `experimental_parseSpecifications`, with
+ * which VS Code's Vitest extension lists a file's tests before any run, then finds every step at
+ * its line without running the file. The indexes after the name say which planned test it is.
  */
 export function generateModule(plan: FilePlan, runtime: string, source: string): GeneratedModule {
   const lines: Array<{ code: string; at?: SourcePosition }> = [
     { code: `import { defineClnrmFile } from ${JSON.stringify(runtime)};` },
-    { code: `const clnrm = defineClnrmFile(${JSON.stringify(plan)});` },
+    { code: `const { describe, test, invalidTest } = defineClnrmFile(${JSON.stringify(plan)});` },
   ]
   plan.suites.forEach((suite, s) => {
-    lines.push({ code: `clnrm.describe(${s}, () => {`, at: suite.at })
-    if (plan.invalid) lines.push({ code: '  clnrm.invalid();', at: plan.invalid.at })
-    suite.tests.forEach((test, t) => lines.push({ code: `  clnrm.test(${s}, ${t});`, at: test.at }))
+    lines.push({ code: `describe(${JSON.stringify(suite.name)}, ${s}, () => {`, at: suite.at })
+    if (plan.invalid) lines.push({ code: `  invalidTest(${JSON.stringify(INVALID_TEST_NAME)});`, at: plan.invalid.at })
+    suite.tests.forEach((test, t) => lines.push({ code: `  test(${JSON.stringify(test.name)}, ${s}, ${t});`, at: test.at }))
     lines.push({ code: '});' })
   })
   return {

@@ -10,9 +10,11 @@ type Outcome = { kind: 'pass' } | { kind: 'fail'; error: Error; at?: SourcePosit
 
 /** The collected tests of one clnrm file, as the generated module declares them. */
 export interface ClnrmFile {
-  describe: (suite: number, body: () => void) => void
-  test: (suite: number, index: number) => void
-  invalid: () => void
+  /** `name` is the planned suite's, written out for Vitest's static collector; `suite` selects it. */
+  describe: (name: string, suite: number, body: () => void) => void
+  /** `name` is the planned test's, written out for Vitest's static collector; the indexes select it. */
+  test: (name: string, suite: number, index: number) => void
+  invalidTest: (name: string) => void
 }
 
 /**
@@ -23,14 +25,14 @@ export interface ClnrmFile {
 export function defineClnrmFile(plan: FilePlan): ClnrmFile {
   const runs: Array<RunStream | undefined> = []
   return {
-    describe(suite, body) {
+    describe(_name, suite, body) {
       describe.sequential(plan.suites[suite]!.name, () => {
         body()
         // Filters may select only some steps: once they are done, the rest of the run is not needed.
         afterAll(() => runs[suite]?.abort())
       })
     },
-    test(suite, index) {
+    test(_name, suite, index) {
       const planned = plan.suites[suite]!.tests[index]!
       test(planned.name, async (context) => {
         // What clnrm run and dev print as warnings, where Vitest's reporters show annotations.
@@ -41,8 +43,8 @@ export function defineClnrmFile(plan: FilePlan): ClnrmFile {
         else if (outcome.kind === 'fail') throw at(outcome.error, plan.file, outcome.at ?? planned.at)
       }, planned.timeoutMs)
     },
-    invalid() {
-      test('is a valid clnrm test', () => {
+    invalidTest(name) {
+      test(name, () => {
         throw at(clnrmError('InvalidTestFile', plan.invalid?.message ?? 'the file could not be loaded'), plan.file, plan.invalid?.at ?? plan.suites[0]!.at)
       })
     },

@@ -29,18 +29,19 @@ describe('generateModule', () => {
   }
 
   it('maps every describe and test call to its TOML line and column', () => {
-    expect(original('clnrm.describe(0')).toEqual({ line: 1, column: 1 })
-    expect(original('clnrm.test(0, 0)')).toEqual({ line: 30, column: 1 })
-    expect(original('clnrm.test(0, 1)')).toEqual({ line: 12, column: 3 })
-    expect(original('clnrm.test(0, 2)')).toEqual({ line: 40, column: 1 })
-    expect(original('clnrm.test(1, 0)')).toEqual({ line: 30, column: 1 })
+    expect(original('describe("a", 0,')).toEqual({ line: 1, column: 1 })
+    expect(original('test("late", 0, 0)')).toEqual({ line: 30, column: 1 })
+    expect(original('test("early", 0, 1)')).toEqual({ line: 12, column: 3 })
+    expect(original('test("spans", 0, 2)')).toEqual({ line: 40, column: 1 })
+    expect(original('describe("a [x=2]", 1,')).toEqual({ line: 1, column: 1 })
+    expect(original('test("late", 1, 0)')).toEqual({ line: 30, column: 1 })
   })
 
   it('imports the runtime and embeds the plan as data', () => {
     expect(lines[0]).toBe('import { defineClnrmFile } from "/runtime.ts";')
     expect(generated.map.sources).toEqual([plan.file])
     expect(generated.map.sourcesContent).toEqual(['source'])
-    expect(JSON.parse(lines[1]!.replace(/^const clnrm = defineClnrmFile\((.*)\);$/, '$1'))).toEqual(plan)
+    expect(JSON.parse(lines[1]!.replace(/^const \{ describe, test, invalidTest \} = defineClnrmFile\((.*)\);$/, '$1'))).toEqual(plan)
   })
 
   it('encodes large and negative deltas as base64 VLQ', () => {

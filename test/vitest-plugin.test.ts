@@ -275,6 +275,25 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
     expect(clnrmContainers(process.pid)).toEqual([])
   }, 120_000)
 
+  it('Vitest\'s static collector (VS Code\'s Vitest extension lists tests with it before a run) finds every step at its TOML line, with the ids collecting gives them', async () => {
+    const project = await userProject(['tests/fail', 'tests/greet', 'tests/_greeting', 'tests/matrix', 'tests/invalid'])
+    cleanup = project.cleanup
+    vitest = await createVitest('test', { root: project.dir, watch: false, reporters: [quiet] })
+    const tree = (modules: readonly TestModule[]): Record<string, Array<[string, string, number | undefined]>> => Object.fromEntries(
+      modules.map(m => [m.relativeModuleId, [...m.children.allSuites(), ...m.children.allTests()].map(t => [t.id, t.fullName, t.location?.line] as [string, string, number | undefined])]))
+    // What the extension calls (experimental_parseSpecifications): no worker, no engine, the module's code read as written.
+    const parsed = tree((await vitest.collect([], { staticParse: true })).testModules)
+    expect(Object.fromEntries(Object.entries(parsed).map(([file, tasks]) => [file, tasks.map(([, name, line]) => [name, line])]))).toEqual({
+      'tests/fail.clnrm.toml': [['failing', 1], ['failing > first', 7], ['failing > wrong output', 11], ['failing > after failure', 16], ['failing > assertions', 20]],
+      'tests/greet.clnrm.toml.eta': [['templated', 1], ['templated > greets', 7]],
+      'tests/matrix.clnrm.toml.eta': [['matrix [word=one]', 1], ['matrix [word=two]', 1], ['matrix [word=one] > echoes', 10], ['matrix [word=two] > echoes', 10]],
+      'tests/invalid.clnrm.toml': [['invalid.clnrm.toml', 10], ['invalid.clnrm.toml > is a valid clnrm test', 10]],
+    })
+    // The same tasks as Vitest's collection in a worker gives (what a run reports): the extension
+    // matches a run's results to the tests it listed by these ids.
+    expect(tree((await vitest.collect([])).testModules)).toEqual(parsed)
+  }, 60_000)
+
   it('collects the files clnrm.toml\'s tests globs name, or those of the include option, beside Vitest\'s own', async () => {
     const made = await tempDir('clnrm-vitest-globs-')
     cleanup = made.cleanup
