@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -109,6 +109,16 @@ describe('clnrm merge-reports (built CLI, real engine)', () => {
     expect(doc.testsuites['@_failures']).toBe('1')
     const suites = doc.testsuites.testsuite.map(s => `${s['@_file']} ${s['@_name']} ${s['@_failures']}`).sort()
     expect(suites).toEqual(['tests/a-login.clnrm.toml login 0', 'tests/b-cart.clnrm.toml cart 1', 'tests/c-search.clnrm.toml search 0', 'tests/d-home.clnrm.toml home 0'])
+  })
+
+  it('does not read its own output as a shard when it writes into the directory it merges (run twice)', async () => {
+    for (let i = 0; i < 2; i++) {
+      const merged = await cli(dir, ['merge-reports', 'reports/', '--reporter', 'json', '--output', 'json=reports/merged.json'])
+      expect(merged.code).toBe(1)
+      expect(merged.stderr()).toBe('')
+      expect((await readJson(join(dir, 'reports/merged.json'))).summary).toMatchObject({ total: 4, passed: 3, failed: 1 })
+    }
+    await rm(join(dir, 'reports/merged.json'))
   })
 
   it('exits 0 when every merged test passed', async () => {

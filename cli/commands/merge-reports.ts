@@ -67,7 +67,10 @@ export const mergeReportsCommand: CommandDef = {
     const reporters = planReporters(args, ctx)
     await checkOutputPaths(ctx, reporters)
     const root = projectRootFor({ ...args, positionals: [] }, ctx)
-    const files = await reportFiles(ctx, args.positionals)
+    // A merged report written into the directory it merges is not a shard of the next merge.
+    const outputs = new Set(reporters.machine.map(r => r.output).filter(Boolean))
+    const files = (await reportFiles(ctx, args.positionals)).filter(file => !outputs.has(file))
+    if (!files.length) throw new UsageError('No report to merge: the only .json files named are this merge\'s own --output', 'Write the merged report outside the directory of shard reports.')
     const inputs: ReportInput[] = []
     for (const file of files) {
       try {
