@@ -150,7 +150,7 @@ contract() {
       skipped = (r.testResults || []).flatMap(f => f.assertionResults).filter(a => a.status === "skipped" || a.status === "pending").map(a => a.title)
     }
     if (Number(process.env.LEFTOVERS) > 0) failed++
-    for (const title of skipped) console.error(`[engines] ${process.env.LABEL}: skipped "${title}" (the probe above says why)`)
+    for (const title of skipped) console.error(`[engines] ${process.env.LABEL}: skipped "${title}" (the [contract] line above says why)`)
     console.log(`engines ${process.env.LABEL}: ${passed} passed, ${failed} failed, ${skipped.length} skipped in ${process.env.SECONDS_TAKEN}s`)
   ' "$json" | tee -a "$OUT/counts"
   return $status

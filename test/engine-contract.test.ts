@@ -70,7 +70,11 @@ describe(`the engine contract (${where})`, () => {
   /** Skips, saying why, when the probe found the engine without a capability. */
   const requires = (ctx: TestContext, ...caps: Capability[]): void => {
     const missing = caps.filter(c => !probe.capabilities[c].ok)
-    if (missing.length) ctx.skip(`${probe.engine.name} ${probe.engine.version} lacks ${missing.map(c => `${c} (${probe.capabilities[c].detail})`).join(', ')}`)
+    if (!missing.length) return
+    const reason = `${probe.engine.name} ${probe.engine.version} lacks ${missing.map(c => `${c} (${probe.capabilities[c].detail})`).join(', ')}`
+    // Vitest's reporters drop a skip's note: say it where every run shows it.
+    console.warn(`[contract] skipped "${ctx.task.name}" on ${where}: ${reason}`)
+    ctx.skip(reason)
   }
 
   const start = async (body: Parameters<EngineConnection['engine']['createContainer']>[0]): Promise<EngineContainer> => {
