@@ -212,4 +212,6 @@ export const projectFileTable: TypeDef & { kind: 'table' } = table({
     default_image: field(imageType, 'The image of the service `clnrm-default`, which runs steps of tests that declare no service, and steps without `service` in tests that declare several (as upstream\'s default image does).'),
   }, { unknownKeys: 'warning' }), 'Container defaults, spelled as in upstream\'s `cleanroom.toml`.'),
   render_timeout: field(positiveDuration, 'How long one template render may run before it is stopped and reported (an endless loop); `--render-timeout` overrides.', { default: '2s' }),
+  reuse: field(boolean, '`clnrm run` leaves idle single-service containers running for the next run, which claims them (as `--reuse` does); each run still gets a fresh workdir, `reset`, and a container of its own.', { default: false }),
+  reuse_idle_timeout: field(positiveDuration, 'How long a container left by `reuse` waits for a later run; any later clnrm process removes it after that.', { default: '10m' }),
 }, { unknownKeys: 'warning' })

@@ -28,6 +28,10 @@ export interface Project {
   tests: string[]
   /** How long one template render may run (`render_timeout`, `--render-timeout`). @default 2000 */
   renderTimeoutMs?: number
+  /** `reuse`: `clnrm run` leaves idle containers for the next run (`--reuse`). */
+  reuse?: boolean
+  /** `reuse_idle_timeout`: how long a container left for a later run waits before it is removed. */
+  reuseIdleTimeoutMs?: number
   /** `[containers] default_image`: runs steps that name no service (see `DEFAULT_SERVICE_ID`). */
   defaultImage?: string
   /** Warnings about the project file (unknown keys). */
@@ -103,6 +107,8 @@ export function parseProjectFile(file: string, text: string, overrides: Record<s
     determinism?: { seed?: number; freeze_clock?: string }
     tests?: string[]
     render_timeout?: string | number
+    reuse?: boolean
+    reuse_idle_timeout?: string | number
     containers?: { default_image?: string }
   }
   const locate = createLocator(text)
@@ -122,6 +128,8 @@ export function parseProjectFile(file: string, text: string, overrides: Record<s
     determinism: { seed: doc.determinism?.seed, freezeClock: doc.determinism?.freeze_clock },
     tests: doc.tests ?? [...DEFAULT_TEST_GLOBS],
     renderTimeoutMs: parseDuration(doc.render_timeout),
+    ...(doc.reuse !== undefined && { reuse: doc.reuse }),
+    ...(doc.reuse_idle_timeout !== undefined && { reuseIdleTimeoutMs: parseDuration(doc.reuse_idle_timeout) }),
     ...(doc.containers?.default_image !== undefined && { defaultImage: doc.containers.default_image }),
     warnings: diagnostics,
   }

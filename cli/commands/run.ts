@@ -39,7 +39,8 @@ export const runCommand: CommandDef = {
   args: '[paths or filters...]',
   summary: 'Run tests: start their services (reusing containers), run every step inside them, report.',
   details: [
-    'Test files run concurrently (-j), sharing one container pool; every container is removed at the end.',
+    'Test files run concurrently (-j), sharing one container pool; every container is removed at the end, except with --reuse:',
+    'idle single-service containers are then left for the next run, which claims them (never two runs in one container).',
     'An argument that is not an existing path (nor a glob) filters test files by substring of their path',
     'relative to the project root, as Vitest does: `clnrm run hello` runs every file whose path holds "hello".',
     '-t <regex> runs only the steps whose full name (test name, a space, step name) matches; the others are',
@@ -60,6 +61,7 @@ export const runCommand: CommandDef = {
   ],
   options: {
     'jobs': { type: 'string', short: 'j', value: '<n>', description: 'Test files run at once (default: the number of CPUs)' },
+    'reuse': { type: 'boolean', description: 'Leave idle containers running for the next run and claim those an earlier run left (clnrm.toml: reuse = true); each run still gets its own container, fresh workdir and reset' },
     'fail-fast': { type: 'boolean', description: 'Stop at the first failing test (--bail 1); the rest are reported as skipped' },
     'test-name-pattern': { type: 'string', short: 't', value: '<regex>', description: 'Run only tests and steps whose name matches; the rest are skipped (filtered out)' },
     'bail': { type: 'string', value: '<n>', description: 'Stop after n failed tests; the rest are reported as skipped' },
@@ -129,7 +131,7 @@ export const runCommand: CommandDef = {
       const progress = createProgress(ctx)
       let pool: ContainerPool
       try {
-        pool = await ContainerPool.create({ onEvent: progress.onEvent })
+        pool = await ContainerPool.create({ onEvent: progress.onEvent, reuseAcrossRuns: args.options.reuse === true || project.reuse === true, reuseIdleTimeoutMs: project.reuseIdleTimeoutMs })
       }
       catch (error) {
         if (!(error instanceof EngineUnavailableError)) throw error

@@ -75,6 +75,8 @@ export interface EngineContainer {
   followLogs: () => Promise<Readable>
   /** Removes it (forced, with its anonymous volumes). */
   remove: () => Promise<void>
+  /** Renames it; the engine refuses a name in use (the cross-process lease of `reuse.ts` relies on it). */
+  rename: (name: string) => Promise<void>
   /** SIGKILL to its main process. */
   kill: () => Promise<void>
   /** Creates an exec; `start` attaches to it. */
@@ -93,6 +95,8 @@ export interface EngineExec {
 
 /** `POST /containers/create`, the fields clnrm sets. */
 export interface ContainerCreateBody {
+  /** The container's name (a query parameter of the create call). */
+  name?: string
   Image: string
   Cmd?: string[]
   Entrypoint?: string[]
@@ -147,6 +151,8 @@ export interface ContainerSummary {
   Id: string
   Labels: Record<string, string>
   State?: string
+  /** Its name, with the engine's leading `/`. */
+  Names?: string[]
 }
 
 /** One row of `GET /networks`. */

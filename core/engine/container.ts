@@ -18,11 +18,13 @@ export interface StartedService {
 export const PUBLISH_HOST_IP = '127.0.0.1'
 
 /** The engine's create options for a service: labels, env, 127.0.0.1-only ports, binds, network alias. */
-export function containerCreateOptions(service: ServiceSpec, options: { labels: Record<string, string>; network?: string; alias?: boolean }): ContainerCreateBody {
+export function containerCreateOptions(service: ServiceSpec, options: { labels: Record<string, string>; network?: string; alias?: boolean; name?: string }): ContainerCreateBody {
   const ports = Object.fromEntries(service.ports.map(port => [`${port}/tcp`, {}]))
   // HostPort "" lets the engine choose a free port; HostIp keeps it off the network.
   const bindings = Object.fromEntries(service.ports.map(port => [`${port}/tcp`, [{ HostIp: PUBLISH_HOST_IP, HostPort: '' }]]))
   return {
+    // Named only when it may be parked for the next process (the name is its lease, see reuse.ts).
+    ...(options.name && { name: options.name }),
     Image: service.image,
     Cmd: service.command,
     Env: Object.entries(service.env).map(([k, v]) => `${k}=${v}`),
@@ -55,7 +57,7 @@ export function containerCreateOptions(service: ServiceSpec, options: { labels: 
 export async function startServiceContainer(
   connection: DockerConnection,
   service: ServiceSpec,
-  options: { labels: Record<string, string>; network?: string; alias?: boolean; signal?: AbortSignal; onCreated: (container: EngineContainer) => void },
+  options: { labels: Record<string, string>; network?: string; alias?: boolean; name?: string; signal?: AbortSignal; onCreated: (container: EngineContainer) => void },
 ): Promise<StartedService> {
   const { engine } = connection
   let container: EngineContainer

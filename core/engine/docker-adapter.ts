@@ -16,7 +16,7 @@ export function dockerodeAdapter(docker: Dockerode): EngineAdapter {
     createContainer: async (body: ContainerCreateBody) => wrapContainer(await docker.createContainer(body as Dockerode.ContainerCreateOptions)),
     container: id => wrapContainer(docker.getContainer(id)),
     listContainers: async labels => (await docker.listContainers({ all: true, filters: { label: labels } }))
-      .map(c => ({ Id: c.Id, Labels: c.Labels ?? {}, State: c.State })),
+      .map(c => ({ Id: c.Id, Labels: c.Labels ?? {}, State: c.State, Names: c.Names })),
     createNetwork: async (body) => {
       await docker.createNetwork({ Name: body.Name, Labels: body.Labels, CheckDuplicate: true })
       return body.Name
@@ -80,6 +80,9 @@ function wrapContainer(container: Dockerode.Container): EngineContainer {
     followLogs: async () => await container.logs({ follow: true, stdout: true, stderr: true }) as unknown as Readable,
     remove: async () => {
       await container.remove({ force: true, v: true })
+    },
+    rename: async (name) => {
+      await container.rename({ name })
     },
     kill: async () => {
       await container.kill()

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import type { EngineAdapter } from './adapter.ts'
 import { LABELS } from './pool-types.ts'
+import { REUSE_LABEL } from './reuse.ts'
 
 const isAlive = (pid: number): boolean => {
   try {
@@ -21,7 +22,8 @@ export async function removeOrphans(engine: EngineAdapter): Promise<{ containers
   const dead = (labels: Record<string, string> | undefined): boolean =>
     !!labels && labels[LABELS.host] === host && !isAlive(Number(labels[LABELS.pid]))
   const containers = await engine.listContainers([LABELS.managed])
-  const orphans = containers.filter(c => dead(c.Labels))
+  // Containers left for a later process (`--reuse`) outlive their creator: the reuse sweep owns them.
+  const orphans = containers.filter(c => dead(c.Labels) && c.Labels[REUSE_LABEL] !== '1')
   await Promise.allSettled(orphans.map(c => engine.container(c.Id).remove()))
   // After the containers: a network with containers on it cannot be removed.
   const networks = await engine.listNetworks([LABELS.managed])

@@ -15,6 +15,7 @@ export const LABELS = {
 /** What the pool reports: starts, reuse, replacements, removals, pulls. Plain data. */
 export type PoolEvent =
   | { type: 'pool:orphans-removed'; containers: number; networks: number }
+  | { type: 'pool:reusable-swept'; containers: number }
   /** A missing image's pull began (all missing images of a run start at once). */
   | { type: 'pool:image-pull-start'; image: string; registry: string }
   /** A pull moved: the engine's latest status, and layers and bytes so far (throttled). */
@@ -36,6 +37,14 @@ export interface ContainerPoolOptions {
   maxContainers?: number
   /** Milliseconds an unused container lives. @default 600_000 (10 min) */
   idleTimeoutMs?: number
+  /**
+   * Leave idle containers running for the next clnrm process, and claim those a previous one
+   * left (`clnrm run --reuse`). Only single-service containers without a private network are
+   * left; a cross-process lease keeps two processes from sharing one (see reuse.ts). @default false
+   */
+  reuseAcrossRuns?: boolean
+  /** How long a container left for the next process waits before any clnrm process removes it. @default 600_000 (10 min) */
+  reuseIdleTimeoutMs?: number
   onEvent?: (event: PoolEvent) => void
   /** Injected connection (tests); connects lazily by default. */
   connection?: DockerConnection

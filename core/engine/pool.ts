@@ -19,6 +19,8 @@ import { waitUntilReady } from './readiness.ts'
 import type { ServiceSpec, TestSpec } from '../spec.ts'
 import type { TakeResult } from './turns.ts'
 import { PASS, Turns } from './turns.ts'
+import type { Claim, Parked } from './reuse.ts'
+import { claim, CREATOR_LABEL, listParked, newClaim, park, publishedPorts, releaseClaim, REUSE_LABEL, sweepReusable, usedName } from './reuse.ts'
 
 export { LABELS, ResetFailedError } from './pool-types.ts'
 export type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './pool-types.ts'
@@ -76,6 +78,8 @@ interface Entry {
   leasedAt: number
   idleTimer?: ReturnType<typeof setTimeout>
   addresses?: Promise<string[]>
+  /** Its cross-process lease, when it may be left for the next process (`reuseAcrossRuns`). */
+  claim?: Claim
 }
 
 /** A slot taken by a container that is starting; it counts against the limit like a live one. */
@@ -83,6 +87,8 @@ interface Starting {
   file: string
   key: string
   retired: boolean
+  /** A container a previous process left, to claim instead of starting one. */
+  adopt?: Parked
 }
 
 /**
@@ -130,6 +136,8 @@ export class ContainerPool {
   readonly #turns = new Turns<Reservation>()
   readonly #keys = new WeakMap<ServiceSpec, { imageId: string; key: string }>()
   readonly #keyStats = new Map<string, KeyStats>()
+  /** Containers earlier processes left (`reuseAcrossRuns`), by definition key, not claimed yet. */
+  readonly #parked = new Map<string, Parked[]>()
   /** Start time over every definition: the estimate for a definition not started yet. */
   #startMs: number | undefined
   /** Tests acquiring a container of each definition right now (waiting ones and the one being served). */
@@ -144,11 +152,17 @@ export class ContainerPool {
   #closed = false
   readonly #onClose = new Set<() => Promise<void> | void>()
   #removing = 0
-  #counts = { started: 0, reused: 0, replaced: 0 }
+  #counts = { started: 0, reused: 0, replaced: 0, adopted: 0, parked: 0 }
 
   private constructor(connection: DockerConnection, options: ContainerPoolOptions) {
     this.#connection = connection
-    this.#options = { maxContainers: Math.max(1, options.maxContainers ?? 8), idleTimeoutMs: options.idleTimeoutMs ?? 600_000, onEvent: options.onEvent }
+    this.#options = {
+      maxContainers: Math.max(1, options.maxContainers ?? 8),
+      idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
+      reuseAcrossRuns: options.reuseAcrossRuns ?? false,
+      reuseIdleTimeoutMs: options.reuseIdleTimeoutMs ?? 600_000,
+      onEvent: options.onEvent,
+    }
     this.#imageId = createImageResolver(() => this.#docker, {
       start: event => this.#emit({ type: 'pool:image-pull-start', ...event }),
       progress: event => this.#emit({ type: 'pool:image-pull', ...event }),
@@ -161,6 +175,16 @@ export class ContainerPool {
   static async create(options: ContainerPoolOptions = {}): Promise<ContainerPool> {
     const pool = new ContainerPool(options.connection ?? await connectDocker(), options)
     await pool.removeOrphans()
+    // Any process sweeps what earlier `--reuse` runs left idle too long; only `--reuse` adopts.
+    const swept = await sweepReusable(pool.#docker, pool.#options.reuseIdleTimeoutMs).catch(() => 0)
+    if (swept) pool.#emit({ type: 'pool:reusable-swept', containers: swept })
+    if (pool.#options.reuseAcrossRuns) {
+      for (const parked of await listParked(pool.#docker).catch(() => [])) {
+        const list = pool.#parked.get(parked.key) ?? []
+        list.push(parked)
+        pool.#parked.set(parked.key, list)
+      }
+    }
     return pool
   }
 
@@ -397,7 +421,7 @@ export class ContainerPool {
       this.#counts.reused++
     }
     const fresh = missing.map(({ service, key }) => {
-      const slot: Starting = { file: spec.file, key, retired: false }
+      const slot: Starting = { file: spec.file, key, retired: false, adopt: this.#parked.get(key)?.shift() }
       this.#starting.add(slot)
       const network = networkKey(spec, service)
       if (network) this.#networks.hold(network)
@@ -439,31 +463,58 @@ export class ContainerPool {
     return started
   }
 
+  /** A container an earlier process left for this definition, claimed for this process, or undefined. */
+  async #adopt(parked: Parked, service: ServiceSpec): Promise<{ container: EngineContainer; hostPorts: Record<number, number>; claim: Claim } | undefined> {
+    const got = await claim(this.#docker, parked)
+    if (!got) return undefined
+    const container = this.#docker.container(parked.id)
+    const hostPorts = await publishedPorts(container, service.ports).catch(() => undefined)
+    if (hostPorts) return { container, hostPorts, claim: got }
+    releaseClaim(got)
+    await container.remove().catch(() => {})
+    return undefined
+  }
+
   async #start(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
     const started = performance.now()
     const network = networkKey(spec, service)
     let container: EngineContainer | undefined
     let runner: CommandRunner | undefined
+    let lease: Claim | undefined
     try {
       this.#emit({ type: 'pool:container-starting', service: service.id, image: service.image, file: spec.file })
-      const { id, hostPorts } = await startServiceContainer(this.#connection, service, {
-        labels: this.#labels({ [LABELS.key]: key, [LABELS.service]: service.id }),
-        network: network && await this.#networks.name(network),
-        // Names on the shared network would let one test's container find another test's.
-        alias: network !== SHARED_NETWORK,
-        signal,
-        onCreated: (created) => {
-          container = created
-        },
-      })
+      const adopted = slot.adopt && await this.#adopt(slot.adopt, service)
+      let hostPorts: Record<number, number>
+      if (adopted) {
+        ({ container, hostPorts, claim: lease } = adopted)
+        this.#counts.adopted++
+      }
+      else {
+        // Only a lone service's container without a private network may be left for the next process.
+        if (this.#options.reuseAcrossRuns && service.reuse && !network) lease = newClaim()
+        ;({ hostPorts } = await startServiceContainer(this.#connection, service, {
+          // A container that may outlive this process belongs to no process: pid 0 (never a
+          // process, and alive to every version's orphan check), its creator in `clnrm.creator`.
+          labels: this.#labels({ [LABELS.key]: key, [LABELS.service]: service.id, ...(lease && { [REUSE_LABEL]: '1', [LABELS.pid]: '0', [CREATOR_LABEL]: String(process.pid) }) }),
+          network: network && await this.#networks.name(network),
+          // Names on the shared network would let one test's container find another test's.
+          alias: network !== SHARED_NETWORK,
+          ...(lease && { name: usedName(lease) }),
+          signal,
+          onCreated: (created) => {
+            container = created
+          },
+        }))
+      }
       const created = container!
+      const id = created.id
       // The engine answers again: drop what it could not remove while it was away (once per outage).
       if (this.#unremoved.size) await this.#removeUnremoved()
       const raw = await startRunner(this.#docker, created)
       runner = explainExits(raw, created, service.id)
       throwIfAborted(signal)
       const entry: Entry = {
-        key, file: spec.file, service: service.id, image: service.image, network, container: created, id, runner, hostPorts,
+        key, file: spec.file, service: service.id, image: service.image, network, container: created, id, runner, hostPorts, claim: lease,
         busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(), leasedAt: performance.now(),
       }
       await runner.prepareWorkdir(entry.nextWorkdir).catch((error: Error) => {
@@ -478,8 +529,11 @@ export class ContainerPool {
       this.#entries.add(entry)
       this.#counts.started++
       const ms = performance.now() - started
-      this.#startMs = average(this.#startMs, ms)
-      this.#statsOf(key).startMs = average(this.#statsOf(key).startMs, ms)
+      // A claimed container costs no start: only real starts teach what another container would cost.
+      if (!adopted) {
+        this.#startMs = average(this.#startMs, ms)
+        this.#statsOf(key).startMs = average(this.#statsOf(key).startMs, ms)
+      }
       this.#emit({ type: 'pool:container-ready', service: service.id, image: service.image, file: spec.file, ms })
       // Tests waiting for this definition's start may now justify the next one (`#worthStarting`).
       this.#turns.pump()
@@ -492,6 +546,7 @@ export class ContainerPool {
       if (signal.aborted && !(reason instanceof ServiceExitedError)) reason = this.#closed ? new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool closed while a container started') : new AbortedError()
       runner?.close()
       await container?.remove().catch(() => {})
+      if (lease) releaseClaim(lease)
       this.#starting.delete(slot)
       if (network) await this.#networks.drop(network, { spare: !slot.retired })
       this.#turns.pump()
@@ -548,10 +603,25 @@ export class ContainerPool {
       if (isEngineUnreachable(error)) this.#unremoved.add(entry.container)
     })
     this.#removing--
+    if (entry.claim) releaseClaim(entry.claim)
     this.#emit({ type: 'pool:container-removed', service: entry.service, reason })
     // A deleted test's network goes with it; others may serve the next test as a spare.
     if (entry.network) await this.#networks.drop(entry.network, { spare: reason !== 'retired' })
     this.#turns.pump()
+  }
+
+  /** Leaves an idle container running for the next process (renamed idle: claimable), or removes it when that fails. */
+  async #park(entry: Entry): Promise<void> {
+    clearTimeout(entry.idleTimer)
+    entry.runner.close()
+    try {
+      await park(entry.container, entry.claim!)
+      this.#entries.delete(entry)
+      this.#counts.parked++
+    }
+    catch {
+      await this.#remove(entry, 'closed')
+    }
   }
 
   async #removeUnremoved(): Promise<void> {
@@ -613,7 +683,7 @@ export class ContainerPool {
   }
 
   /** Live containers (starting ones included), networks, and what the pool did so far. */
-  stats(): { live: number; busy: number; starting: number; waiting: number; networks: number; started: number; reused: number; replaced: number } {
+  stats(): { live: number; busy: number; starting: number; waiting: number; networks: number; started: number; reused: number; replaced: number; adopted: number; parked: number } {
     const busy = [...this.#entries].filter(e => e.busy).length
     return { live: this.#used, busy, starting: this.#starting.size, waiting: this.#turns.size, networks: this.#networks.size, ...this.#counts }
   }
@@ -627,7 +697,11 @@ export class ContainerPool {
       this.#shutdown.abort()
       this.#imageId.close()
       await Promise.allSettled([...this.#startPromises])
-      await Promise.allSettled([...this.#entries].map(entry => this.#remove(entry, 'closed')))
+      // Runs end with a release in flight (results come first): a container being released is
+      // about to be idle, and may be left for the next process.
+      await Promise.allSettled([...this.#entries].filter(entry => entry.claim && entry.releasing).map(entry => entry.freed))
+      // Idle, healthy containers under a cross-process lease are left for the next process.
+      await Promise.allSettled([...this.#entries].map(entry => (entry.claim && !entry.busy && !entry.retired && entry.runner.alive ? this.#park(entry) : this.#remove(entry, 'closed'))))
       await this.#removeUnremoved()
       await this.#networks.close()
       // What lived as long as the pool (the OTLP receiver), once its containers are gone.
