@@ -114,3 +114,35 @@ it('multi-service cold start: 3 services / 1 service, next to the engine\'s own 
     'multi-service cold start › clnrm: 3-service test cold, to the result': { value: p50(samples.clnrm3), unit: 'ms', better: 'lower' },
   })
 })
+
+it(`clnrm run --reuse: the second run of the ${FILES}-file suite claims the first run's container`, { timeout: 600_000 }, () => {
+  const wall = (args: string[]): { ms: number; pid: number } => {
+    const start = performance.now()
+    const child = spawnSync(process.execPath, [bin, 'run', '-j', '2', ...args, '.'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } })
+    if (child.status !== 0) throw new Error(`clnrm run ${args.join(' ')} exited ${child.status}: ${child.stdout}${child.stderr}`)
+    return { ms: performance.now() - start, pid: child.pid! }
+  }
+  const pids: number[] = []
+  try {
+    // The baseline, in this run: the same suite without --reuse (every container started and removed).
+    const plain = Array.from({ length: ROUNDS }, () => wall([]).ms)
+    const first = wall(['--reuse'])
+    pids.push(first.pid)
+    const again = Array.from({ length: ROUNDS }, () => {
+      const next = wall(['--reuse'])
+      pids.push(next.pid)
+      return next.ms
+    })
+    record({
+      [`run --reuse (${FILES} files) › without --reuse: clnrm run wall time (the baseline)`]: { value: percentile(plain, 50), unit: 'ms', better: 'lower' },
+      [`run --reuse (${FILES} files) › second run, the first run's container claimed: wall time (target ≤ 500)`]: { value: percentile(again, 50), unit: 'ms', better: 'lower' },
+    })
+  }
+  finally {
+    // Containers these runs left parked (created by them; `clnrm.pid` is 0 on such containers).
+    for (const pid of pids) {
+      const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=clnrm.creator=${pid}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)
+      if (ids.length) spawnSync('docker', ['rm', '-f', ...ids])
+    }
+  }
+})
