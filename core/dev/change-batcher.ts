@@ -31,10 +31,22 @@ export interface ChangeBatcher {
   dispose: () => void
 }
 
+// After the I/O callbacks of this turn of the event loop, so events delivered together make one
+// batch. setImmediate fires right after them; a 0 ms timeout waits for the next timer phase
+// (about 1 ms), so it is only the fallback where there is no setImmediate. Returns its cancel.
+function nextTick(fn: () => void): () => void {
+  if (typeof setImmediate === 'function') {
+    const immediate = setImmediate(fn)
+    return () => clearImmediate(immediate)
+  }
+  const timeout = setTimeout(fn, 0)
+  return () => clearTimeout(timeout)
+}
+
 /** Creates a `ChangeBatcher`. `onBatch` gets each batch once; a new batch starts with the next change. */
 export function createChangeBatcher(quietMs: number, onBatch: (batch: ChangeBatch) => void): ChangeBatcher {
   let batch: ChangeBatch | undefined
-  let handOver: ReturnType<typeof setTimeout> | undefined
+  let cancelHandOver: (() => void) | undefined
   let armed = false
   let disposed = false
   // `performance.now()` of the latest change, handed over or not.
@@ -43,13 +55,13 @@ export function createChangeBatcher(quietMs: number, onBatch: (batch: ChangeBatc
   const waiters: Array<() => void> = []
 
   const schedule = (): void => {
-    if (!armed || !batch || handOver !== undefined) return
-    handOver = setTimeout(() => {
-      handOver = undefined
+    if (!armed || !batch || cancelHandOver) return
+    cancelHandOver = nextTick(() => {
+      cancelHandOver = undefined
       const ready = batch
       batch = undefined
       if (ready && !disposed) onBatch(ready)
-    }, 0)
+    })
   }
 
   const release = (): void => {
@@ -93,9 +105,9 @@ export function createChangeBatcher(quietMs: number, onBatch: (batch: ChangeBatc
     },
     dispose() {
       disposed = true
-      clearTimeout(handOver)
+      cancelHandOver?.()
       clearTimeout(quietTimer)
-      handOver = undefined
+      cancelHandOver = undefined
       quietTimer = undefined
       batch = undefined
       release()

@@ -11,7 +11,7 @@ import { roundMs } from './metrics.ts'
 import type { RunRecord } from './priority.ts'
 import { prioritise } from './priority.ts'
 import type { DevScope } from './scope.ts'
-import { readText } from './scope.ts'
+import { readText, readTextNow } from './scope.ts'
 
 /** What the runner needs of its session. */
 export interface DevRunnerOptions {
@@ -79,8 +79,10 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
   const records = new Map<string, RunRecord>()
 
   /** Whether a test file no longer holds the text a run used; then it is handed back to the session. */
-  async function changedOnDisk(file: string, text: string): Promise<boolean> {
-    const now = await readText(file)
+  function changedOnDisk(file: string, text: string): boolean {
+    // Read synchronously: it stands between a result and the screen, and a test file is small
+    // (microseconds, against four thread-pool round trips of an async read on a busy machine).
+    const now = readTextNow(file)
     if (now === text) return false
     // Gone: the delete event removes it. Changed: the session sees to it (its hash tells whether it is news).
     if (now !== undefined) options.onStale?.(file)
@@ -122,7 +124,7 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
           // What a half-written file gives: shown only if the file stays so for the quiet window.
           await options.quiet?.()
           if (isClosed()) continue
-          if (current.token !== token || scope.states.get(file) !== current || await changedOnDisk(file, text)) {
+          if (current.token !== token || scope.states.get(file) !== current || changedOnDisk(file, text)) {
             metrics.tests.push({ file, reason, status: 'superseded', durationMs: 0 })
             continue
           }
@@ -146,7 +148,7 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         const result = await track(runTest(loaded.spec, { pool: await options.getPool(), signal: controller.signal, load: loaded.timings, source: { toml: loaded.toml ?? text, template: isTemplateFile(file) ? text : undefined }, ...(steps.size < loaded.spec.steps.length && { selectStep: (_, i) => steps.has(i) }) }))
         // Superseded by a newer save, deleted meanwhile (its state is gone), the session closed, or
         // the file changed since it was read (the watcher's event may still be on its way).
-        if (current.token !== token || isClosed() || scope.states.get(file) !== current || await changedOnDisk(file, text)) {
+        if (current.token !== token || isClosed() || scope.states.get(file) !== current || changedOnDisk(file, text)) {
           metrics.tests.push({ file, name: result.name, reason, status: 'superseded', durationMs: result.durationMs })
           continue
         }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { isAbsolute, relative, resolve } from 'node:path'
 import picomatch from 'picomatch'
@@ -88,6 +89,16 @@ export async function readTexts(paths: readonly string[]): Promise<Array<string 
   }
   await Promise.all(Array.from({ length: Math.min(READS_AT_ONCE, paths.length) }, reader))
   return texts
+}
+
+/** `readText`, synchronously: for a small file read on the way to the screen. */
+export function readTextNow(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8')
+  }
+  catch {
+    return undefined
+  }
 }
 
 /**
@@ -237,7 +248,8 @@ export class DevScope {
       // Only read what can matter: watchers report every file under the test roots.
       const affected = [...this.graph.affected(path), ...(resolveAffected?.(path) ?? [])]
       if (path !== projectFile && !this.states.has(path) && !this.#inScope(path) && affected.length === 0) continue
-      const text = await readText(path)
+      // The modification time only measures detection: asked for alongside the read, not after it.
+      const [text, mtime] = await Promise.all([readText(path), stat(path).then(s => s.mtimeMs, () => wallAt)])
       const hash = text === undefined ? undefined : contentHash(text)
       if (hash !== undefined && this.hashes.get(path) === hash) continue
       if (hash === undefined && !this.hashes.has(path) && !this.states.has(path)) continue
@@ -246,7 +258,6 @@ export class DevScope {
       changed.push(path)
       if (text !== undefined) {
         texts.set(path, text)
-        const mtime = await stat(path).then(s => s.mtimeMs, () => wallAt)
         detectionMs = Math.max(detectionMs, Math.max(0, wallAt - mtime))
       }
       if (path === projectFile) {
