@@ -145,6 +145,21 @@ describe('dev session (real files, real engine)', () => {
     expect(reloads).toContain('superseded')
   })
 
+  it('a newer save a few ms after a slow one: the slow run is cancelled even though the test was fast before', async () => {
+    // A superseded run of a test that last took under 50 ms is left to end (cancelling costs more),
+    // but only until 50 ms after its start: this content sleeps 20 s.
+    const rec = await start({ 'tests/a.clnrm.toml': testFile('a', 'echo fast') })
+    const mark = rec.log.length
+    await writeFile(join(dir, 'tests/a.clnrm.toml'), testFile('a', 'sleep 20; echo slow'))
+    session.notify([join(dir, 'tests/a.clnrm.toml')])
+    await new Promise(r => setTimeout(r, 5))
+    const started = performance.now()
+    await save('tests/a.clnrm.toml', testFile('a', 'echo newest'))
+    expect(performance.now() - started).toBeLessThan(10_000)
+    const results = rec.since(mark).filter(e => e.type === 'test:result').map(e => e.payload.result)
+    expect(results.map(r => r.steps[0].stdout)).toEqual(['newest\n'])
+  })
+
   it('reports an invalid save with its location, keeps other results, and recovers', async () => {
     const rec = await start({ 'tests/a.clnrm.toml': testFile('a', 'true'), 'tests/b.clnrm.toml': testFile('b', 'true') })
     const mark = rec.log.length

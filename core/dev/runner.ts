@@ -52,6 +52,8 @@ export interface DevRunner {
   readonly records: ReadonlyMap<string, RunRecord>
   /** Forgets a deleted test's record. */
   forget: (file: string) => void
+  /** Cancels every run in flight (the session closes). */
+  abortAll: () => void
 }
 
 const emptyMetrics = (timing: RunTiming): HotReloadMetrics => ({
@@ -70,6 +72,9 @@ const emptyMetrics = (timing: RunTiming): HotReloadMetrics => ({
   tests: [],
 })
 
+/** A superseded run of a test that last took less than this is left to end rather than cancelled. */
+const FINISH_UNDER_MS = 50
+
 /** Creates the runner of a dev session. */
 export function createDevRunner(options: DevRunnerOptions): DevRunner {
   const { scope, emit, isClosed, track } = options
@@ -77,6 +82,26 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
   // Every run of every file gets a token; a file's state keeps the newest, so older runs know they were superseded.
   let tokens = 0
   const records = new Map<string, RunRecord>()
+  // Runs in flight: when each started and, once superseded but left to end, the timer that cancels it after all.
+  const inFlight = new Map<AbortController, { startedAt: number; timer?: ReturnType<typeof setTimeout> }>()
+
+  /**
+   * Makes way for a newer run of a file. A run of a test that takes long is cancelled (its steps
+   * killed); one of a test that last took under `FINISH_UNDER_MS` is left to end, its result
+   * dropped as superseded: killing its step costs one more exec into the container, longer than
+   * the rest of the run, and the newer run would wait for that container all the same.
+   */
+  function preempt(file: string): void {
+    const controller = scope.states.get(file)?.controller
+    if (!controller) return
+    const run = inFlight.get(controller)
+    if (run?.timer) return
+    const lastMs = records.get(file)?.durationMs
+    const left = FINISH_UNDER_MS - (performance.now() - (run?.startedAt ?? 0))
+    if (!run || lastMs === undefined || lastMs >= FINISH_UNDER_MS || left <= 0) return controller.abort()
+    // Its content may take longer than the last run did: it gets until then, not more.
+    run.timer = setTimeout(() => controller.abort(), left)
+  }
 
   /** Whether a test file no longer holds the text a run used; then it is handed back to the session. */
   function changedOnDisk(file: string, text: string): boolean {
@@ -109,7 +134,7 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         const { test: file, reason } = next
         // A newer reload ran this file since this one started (it waited in the queue): that run had newer content.
         if ((scope.states.get(file)?.token ?? 0) > since) continue
-        scope.states.get(file)?.controller?.abort()
+        preempt(file)
         const text = texts.get(file) ?? await readText(file)
         if (text === undefined || scope.removed.has(file) || isClosed()) continue
         const token = ++tokens
@@ -145,7 +170,13 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         const controller = new AbortController()
         current.controller = controller
         emit('test:start', { id, file })
-        const result = await track(runTest(loaded.spec, { pool: await options.getPool(), signal: controller.signal, load: loaded.timings, source: { toml: loaded.toml ?? text, template: isTemplateFile(file) ? text : undefined }, ...(steps.size < loaded.spec.steps.length && { selectStep: (_, i) => steps.has(i) }) }))
+        const pool = await options.getPool()
+        inFlight.set(controller, { startedAt: performance.now() })
+        const result = await track(runTest(loaded.spec, { pool, signal: controller.signal, load: loaded.timings, source: { toml: loaded.toml ?? text, template: isTemplateFile(file) ? text : undefined }, ...(steps.size < loaded.spec.steps.length && { selectStep: (_, i) => steps.has(i) }) }))
+          .finally(() => {
+            clearTimeout(inFlight.get(controller)?.timer)
+            inFlight.delete(controller)
+          })
         // Superseded by a newer save, deleted meanwhile (its state is gone), the session closed, or
         // the file changed since it was read (the watcher's event may still be on its way).
         if (current.token !== token || isClosed() || scope.states.get(file) !== current || changedOnDisk(file, text)) {
@@ -187,5 +218,11 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
     },
     records,
     forget: file => void records.delete(file),
+    abortAll() {
+      for (const [controller, run] of inFlight) {
+        clearTimeout(run.timer)
+        controller.abort()
+      }
+    },
   }
 }

@@ -261,6 +261,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
         closed = true
         batcher.dispose()
         for (const state of scope.states.values()) state.controller?.abort()
+        runner.abortAll()
         // Runs were aborted (their steps killed), so they end soon; closing our pool at the same
         // time removes containers still starting. A run that hangs cannot hold quitting for long.
         const ownPool = options.pool ? undefined : poolCreation?.then(p => p.close(), () => {})
