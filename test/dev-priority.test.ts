@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -34,14 +35,14 @@ describe('clnrm dev orders a reload by the results it keeps (built CLI, real eng
     expect(dev.lines().find(l => l.name === 'c-broken')).toMatchObject({ status: 'fail' })
 
     let mark = dev.lines().indexOf(ready) + 1
-    await writeFile(join(dir, 'src/app.js'), '2')
+    writeFileSync(join(dir, 'src/app.js'), '2')
     await dev.waitFor(() => names(mark).length === 3)
     expect(names(mark)).toEqual(['c-broken', 'b-fast', 'a-slow'])
 
     // Fixed: it passes now, and is ordered by its time like the others.
     mark = dev.lines().length
-    await writeFile(join(dir, 'tests/c-broken.clnrm.toml'), test('c-broken', 'sleep 0.5; echo c'))
-    await dev.waitFor(line => dev.lines().indexOf(line) >= mark && line.type === 'test' && line.name === 'c-broken')
+    writeFileSync(join(dir, 'tests/c-broken.clnrm.toml'), test('c-broken', 'sleep 0.5; echo c'))
+    await dev.waitFor(line => dev.lines().indexOf(line) >= mark && line.type === 'test' && line.name === 'c-broken' && line.status === 'pass')
     mark = dev.lines().length
     dev.send('r\n')
     await dev.waitFor(() => names(mark).length === 3)

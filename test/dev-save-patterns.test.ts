@@ -1,4 +1,5 @@
-import { mkdir, rename, writeFile, appendFile } from 'node:fs/promises'
+import { appendFileSync, renameSync, writeFileSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { clnrmContainers, IMAGE } from './engine.ts'
@@ -11,6 +12,10 @@ import { node, startDev } from './runtimes/contract.ts'
 // show exactly its own result: no error of a half-written file, no result of a first burst.
 
 const pause = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
+// Writes are synchronous and the gap between bursts a blocking sleep, as in an editor: an async
+// write's open (which truncates) and its write are two thread-pool jobs, which a loaded machine
+// can leave tens of milliseconds apart, longer than the quiet window.
+const sleepSync = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 /** Save `n`'s content: its name and its expected output say which save it is. */
 const content = (n: number): string =>
   `[meta]\nname = "save ${n}"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "echo"\nrun = "echo v${n}"\nexpected_output_regex = "(?m)^v${n}$"\n`
@@ -57,23 +62,23 @@ describe('clnrm dev: every editor write pattern shows exactly the saved content\
   }
 
   const patterns: Array<[string, (n: number) => Promise<void>]> = [
-    ['one write', n => writeFile(file, content(n))],
+    ['one write', async n => writeFileSync(file, content(n))],
     ['atomic rename (write a temporary file, rename it over the test)', async (n) => {
       const tmp = `${file}.tmp-${n}`
-      await writeFile(tmp, content(n))
-      await rename(tmp, file)
+      writeFileSync(tmp, content(n))
+      renameSync(tmp, file)
     }],
     ['two bursts a few ms apart: truncate, then write', async (n) => {
-      await writeFile(file, '')
-      await pause(3)
-      await writeFile(file, content(n))
+      writeFileSync(file, '')
+      sleepSync(3)
+      writeFileSync(file, content(n))
     }],
     ['two bursts a few ms apart: half the file (cut inside a string), then the rest', async (n) => {
       const text = content(n)
       const cut = text.indexOf('image = "') + 14
-      await writeFile(file, text.slice(0, cut))
-      await pause(3)
-      await appendFile(file, text.slice(cut))
+      writeFileSync(file, text.slice(0, cut))
+      sleepSync(3)
+      appendFileSync(file, text.slice(cut))
     }],
   ]
 
@@ -90,9 +95,9 @@ describe('clnrm dev: every editor write pattern shows exactly the saved content\
   it(`two valid saves a few ms apart: ${REPEATS} times, the second's result last, nothing older than the first, never an error`, async () => {
     for (let i = 0; i < REPEATS; i++) {
       const { n, names, errors } = await save(async (n) => {
-        await writeFile(file, content(n))
-        await pause(3)
-        await writeFile(file, content(n + 1))
+        writeFileSync(file, content(n))
+        sleepSync(3)
+        writeFileSync(file, content(n + 1))
       }, n => n + 1)
       expect(errors).toEqual([])
       // The first save shows only if its run ended before the second arrived; then in order.

@@ -82,6 +82,8 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
   // Every run of every file gets a token; a file's state keeps the newest, so older runs know they were superseded.
   let tokens = 0
   const records = new Map<string, RunRecord>()
+  // The latest reload that selected each file.
+  const claimed = new Map<string, number>()
   // Runs in flight: when each started and, once superseded but left to end, the timer that cancels it after all.
   const inFlight = new Map<AbortController, { startedAt: number; timer?: ReturnType<typeof setTimeout> }>()
 
@@ -124,6 +126,7 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
     if (isClosed() || !selected.length) return undefined
     const id = ++reloadId
     const since = tokens
+    for (const { test } of selected) claimed.set(test, id)
     emit('reload:start', { id, changed, selected })
     const metrics = emptyMetrics(timing)
     let services = 0
@@ -132,8 +135,9 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next && !isClosed(); next = queue.shift()) {
         const { test: file, reason } = next
-        // A newer reload ran this file since this one started (it waited in the queue): that run had newer content.
-        if ((scope.states.get(file)?.token ?? 0) > since) continue
+        // A newer reload selected or ran this file while it waited in this one's queue: that run has
+        // newer content (a partial saved in two bursts must not run its tests twice, in two orders).
+        if ((claimed.get(file) ?? 0) > id || (scope.states.get(file)?.token ?? 0) > since) continue
         preempt(file)
         const text = texts.get(file) ?? await readText(file)
         if (text === undefined || scope.removed.has(file) || isClosed()) continue
@@ -217,7 +221,10 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
       return reloadId
     },
     records,
-    forget: file => void records.delete(file),
+    forget(file) {
+      records.delete(file)
+      claimed.delete(file)
+    },
     abortAll() {
       for (const [controller, run] of inFlight) {
         clearTimeout(run.timer)
