@@ -61,15 +61,29 @@ export function generateModule(plan: FilePlan, runtime: string, source: string):
     { code: `const { describe, test, invalidTest } = defineClnrmFile(${JSON.stringify(plan)});` },
   ]
   plan.suites.forEach((suite, s) => {
-    lines.push({ code: `describe(${JSON.stringify(suite.name)}, ${s}, () => {`, at: suite.at })
-    if (plan.invalid) lines.push({ code: `  invalidTest(${JSON.stringify(INVALID_TEST_NAME)});`, at: plan.invalid.at })
-    suite.tests.forEach((test, t) => lines.push({ code: `  test(${JSON.stringify(test.name)}, ${s}, ${t});`, at: test.at }))
+    lines.push({ code: `describe(${literal(suite.name)}, ${s}, () => {`, at: suite.at })
+    if (plan.invalid) lines.push({ code: `  invalidTest(${literal(INVALID_TEST_NAME)});`, at: plan.invalid.at })
+    suite.tests.forEach((test, t) => lines.push({ code: `  test(${literal(test.name)}, ${s}, ${t});`, at: test.at }))
     lines.push({ code: '});' })
   })
   return {
     code: `${lines.map(l => l.code).join('\n')}\n`,
     map: { version: 3, file: plan.file, sources: [plan.file], sourcesContent: [source], names: [], mappings: encodeMappings(lines.map(l => l.at)) },
   }
+}
+
+/**
+ * A string literal of `text` that holds the text as it reads where it can (in double quotes, or in
+ * single quotes when it has a double one): Vitest's static collector takes a name as written
+ * between the quotes, escapes included. Otherwise JSON's escapes.
+ */
+export function literal(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
+  if (!/[\u0000-\u001F\u007F\\\u2028\u2029]/.test(text)) {
+    const quote = ['"', '\''].find(q => !text.includes(q))
+    if (quote) return `${quote}${text}${quote}`
+  }
+  return JSON.stringify(text)
 }
 
 /** Source map `mappings` with one segment per mapped line, at column 0 (deltas, base64 VLQ). */

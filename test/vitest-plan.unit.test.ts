@@ -1,7 +1,7 @@
 import { SourceMap } from 'node:module'
 import { describe, expect, it } from 'vitest'
 import type { FilePlan } from '../plugin-vitest/generate.ts'
-import { encodeMappings, generateModule } from '../plugin-vitest/generate.ts'
+import { encodeMappings, generateModule, literal } from '../plugin-vitest/generate.ts'
 import { planFile, startAllowanceMs } from '../plugin-vitest/plan.ts'
 import { createTestLoader } from '../core/index.ts'
 
@@ -42,6 +42,18 @@ describe('generateModule', () => {
     expect(generated.map.sources).toEqual([plan.file])
     expect(generated.map.sourcesContent).toEqual(['source'])
     expect(JSON.parse(lines[1]!.replace(/^const \{ describe, test, invalidTest \} = defineClnrmFile\((.*)\);$/, '$1'))).toEqual(plan)
+  })
+
+  it('writes names as literals that read as the name (Vitest\'s static collector lists them as written), escaping only where it must', () => {
+    expect(literal('say hello')).toBe('"say hello"')
+    expect(literal('say "bye"')).toBe('\'say "bye"\'')
+    expect(literal('it\'s "both"')).toBe('"it\'s \\"both\\""')
+    expect(literal('a\\b')).toBe('"a\\\\b"')
+    expect(literal('line\nbreak')).toBe('"line\\nbreak"')
+    // Each is a JavaScript literal of the name itself.
+    for (const name of ['say hello', 'say "bye"', 'it\'s "both"', 'a\\b', 'line\nbreak', 'tab\there', '\u2028']) {
+      expect(new Function(`return ${literal(name)}`)()).toBe(name)
+    }
   })
 
   it('encodes large and negative deltas as base64 VLQ', () => {

@@ -278,6 +278,8 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
   it('Vitest\'s static collector (VS Code\'s Vitest extension lists tests with it before a run) finds every step at its TOML line, with the ids collecting gives them', async () => {
     const project = await userProject(['tests/fail', 'tests/greet', 'tests/_greeting', 'tests/matrix', 'tests/invalid'])
     cleanup = project.cleanup
+    // A name with quotes is listed as written, not with the escapes of a JavaScript string.
+    writeFileSync(join(project.dir, 'tests/quoted.clnrm.toml'), `[meta]\nname = 'says "hi"'\n\n[services.box]\nimage = "${IMAGE}"\n\n[[steps]]\nname = 'say "bye"'\nrun = "echo hi"\n`)
     vitest = await createVitest('test', { root: project.dir, watch: false, reporters: [quiet] })
     const tree = (modules: readonly TestModule[]): Record<string, Array<[string, string, number | undefined]>> => Object.fromEntries(
       modules.map(m => [m.relativeModuleId, [...m.children.allSuites(), ...m.children.allTests()].map(t => [t.id, t.fullName, t.location?.line] as [string, string, number | undefined])]))
@@ -288,6 +290,7 @@ describe('clnrm/vitest through Vitest\'s node API', () => {
       'tests/greet.clnrm.toml.eta': [['templated', 1], ['templated > greets', 7]],
       'tests/matrix.clnrm.toml.eta': [['matrix [word=one]', 1], ['matrix [word=two]', 1], ['matrix [word=one] > echoes', 10], ['matrix [word=two] > echoes', 10]],
       'tests/invalid.clnrm.toml': [['invalid.clnrm.toml', 10], ['invalid.clnrm.toml > is a valid clnrm test', 10]],
+      'tests/quoted.clnrm.toml': [['says "hi"', 1], ['says "hi" > say "bye"', 7]],
     })
     // The same tasks as Vitest's collection in a worker gives (what a run reports): the extension
     // matches a run's results to the tests it listed by these ids.

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
@@ -93,6 +93,8 @@ describe('clnrm tests in vitest --ui, driven in Chromium', () => {
       mkdirSync(join(dir, path, '..'), { recursive: true })
       writeFileSync(join(dir, path), text)
     }
+    // A checkout whose node_modules predates the devDependency: say so instead of a timeout.
+    if (!existsSync(join(root, 'node_modules/@vitest/ui/package.json'))) throw new Error('@vitest/ui (a devDependency) is not installed: run npm install')
     mkdirSync(join(dir, 'node_modules/@vitest'), { recursive: true })
     symlinkSync(join(root, 'node_modules/vitest'), join(dir, 'node_modules/vitest'))
     // Vitest checks that @vitest/ui resolves from the project's root before serving the UI.
@@ -108,7 +110,9 @@ describe('clnrm tests in vitest --ui, driven in Chromium', () => {
     vitest.stdout!.on('data', (d: Buffer) => void (output += d.toString()))
     vitest.stderr!.on('data', (d: Buffer) => void (output += d.toString()))
     exited = new Promise(done => vitest.once('exit', code => done(code)))
-    await waitUntil(() => output.includes(`UI started at http://127.0.0.1:${port}/__vitest__/`), `the UI's URL in:\n${output}`, 60_000)
+    const url = `http://127.0.0.1:${port}/__vitest__/`
+    await waitUntil(() => output.includes(`UI started at ${url}`) || vitest.exitCode !== null, 'the UI\'s URL', 60_000)
+    if (!output.includes(`UI started at ${url}`)) throw new Error(`vitest --ui exited (${vitest.exitCode}) without serving the UI:\n${output}`)
 
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -121,7 +125,7 @@ describe('clnrm tests in vitest --ui, driven in Chromium', () => {
       opened.push(new URL(route.request().url()).searchParams.get('file') ?? '')
       await route.fulfill({ status: 200, body: '' })
     })
-    await page.goto(`http://127.0.0.1:${port}/__vitest__/`)
+    await page.goto(url)
   }, 120_000)
 
   afterAll(async () => {
