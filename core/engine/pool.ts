@@ -234,7 +234,15 @@ export class ContainerPool {
     let cached = this.#keys.get(service)
     if (cached?.imageId !== imageId) {
       const shared = Object.keys(spec.services).length > 1
-      // Network membership and host names belong to one test, so multi-service containers are per test.
+      // Multi-service containers are keyed per test file and service id, not per definition:
+      // their network and host names (the service ids) belong to the file's test, so two tests
+      // that use the same definitions at once each get their own group on their own network and
+      // never resolve each other's services by name. The alternative, a pool entry per *group*
+      // keyed by the whole set of (id, definition) pairs with one network per group instance,
+      // would let different files with identical sets share warm groups in `clnrm run`; it needs
+      // a reservation that takes a whole group or none (taking `a` from one group and `b` from
+      // another would split the test across two networks). Not done yet: a lone service (the
+      // common case, and what `-j N` throughput and `--reuse` are about) is keyed by definition.
       cached = { imageId, key: contentHash(imageId, serviceDefinitionHash(service), shared ? `${spec.file}#${service.id}` : '') }
       this.#keys.set(service, cached)
     }
