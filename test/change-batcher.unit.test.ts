@@ -55,14 +55,14 @@ describe('change batcher', () => {
     expect(batches).toEqual([['/a', '/b']])
   })
 
-  it('quiet() (what an invalid result waits for) resolves once no change came for the quiet window, later while changes keep coming', async () => {
+  it('quiet(paths) (what an invalid result waits for) resolves once those paths had no change for the quiet window, later while they keep changing', async () => {
     const batcher = createChangeBatcher(30, () => {})
     batcher.arm()
     let quiet = false
     // No change within the window: at once.
-    await batcher.quiet()
+    await batcher.quiet(['/a'])
     batcher.add(['/a'])
-    void batcher.quiet().then(() => (quiet = true))
+    void batcher.quiet(['/a']).then(() => (quiet = true))
     await vi.advanceTimersByTimeAsync(20)
     expect(quiet).toBe(false)
     // A second burst 20 ms later moves the end of the window.
@@ -74,13 +74,34 @@ describe('change batcher', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
+  it('quiet(paths) is not held by other paths: a file written all the time elsewhere never holds an error back', async () => {
+    const batcher = createChangeBatcher(30, () => {})
+    batcher.arm()
+    batcher.add(['/tests/a.clnrm.toml'])
+    let quiet = false
+    void batcher.quiet(['/tests/a.clnrm.toml', '/partials/p.toml']).then(() => (quiet = true))
+    for (let i = 0; i < 10; i++) {
+      batcher.add(['/logs/server.log'])
+      await vi.advanceTimersByTimeAsync(5)
+    }
+    expect(quiet).toBe(true)
+    // A change of a partial the test's reload named does hold it.
+    batcher.add(['/partials/p.toml'])
+    quiet = false
+    void batcher.quiet(['/tests/a.clnrm.toml', '/partials/p.toml']).then(() => (quiet = true))
+    await vi.advanceTimersByTimeAsync(29)
+    expect(quiet).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(quiet).toBe(true)
+  })
+
   it('dispose drops later changes, clears its timers and releases quiet() waiters', async () => {
     const { batches, onBatch } = record()
     const batcher = createChangeBatcher(30, onBatch)
     batcher.arm()
     batcher.add(['/a'])
     let quiet = false
-    void batcher.quiet().then(() => (quiet = true))
+    void batcher.quiet(['/a']).then(() => (quiet = true))
     expect(vi.getTimerCount()).toBe(2)
     batcher.dispose()
     expect(vi.getTimerCount()).toBe(0)

@@ -23,10 +23,11 @@ export interface ChangeBatcher {
   /** Whether changes wait to be handed over. */
   readonly pending: boolean
   /**
-   * Resolves once no change came for the quiet window (at once when none came within it), or
-   * when the batcher is disposed.
+   * Resolves once none of `paths` changed for the quiet window (at once when none did within
+   * it), or when the batcher is disposed. Per path: a file elsewhere written all the time (a log,
+   * a build output under the project root) must not hold an error back for ever.
    */
-  quiet: () => Promise<void>
+  quiet: (paths: Iterable<string>) => Promise<void>
   /** Stops every timer for good; later changes are dropped, `quiet()` waiters resolve. */
   dispose: () => void
 }
@@ -49,10 +50,15 @@ export function createChangeBatcher(quietMs: number, onBatch: (batch: ChangeBatc
   let cancelHandOver: (() => void) | undefined
   let armed = false
   let disposed = false
-  // `performance.now()` of the latest change, handed over or not.
-  let lastChangeAt = Number.NEGATIVE_INFINITY
-  let quietTimer: ReturnType<typeof setTimeout> | undefined
-  const waiters: Array<() => void> = []
+  // `performance.now()` of each path's latest change, handed over or not; pruned of paths quiet
+  // for longer than the window, which no waiter can need any more.
+  const lastChange = new Map<string, number>()
+  const waiters = new Set<{ wake: () => void; timer?: ReturnType<typeof setTimeout> }>()
+  const latest = (paths: Iterable<string>): number => {
+    let at = Number.NEGATIVE_INFINITY
+    for (const path of paths) at = Math.max(at, lastChange.get(path) ?? Number.NEGATIVE_INFINITY)
+    return at
+  }
 
   const schedule = (): void => {
     if (!armed || !batch || cancelHandOver) return
@@ -64,30 +70,18 @@ export function createChangeBatcher(quietMs: number, onBatch: (batch: ChangeBatc
     })
   }
 
-  const release = (): void => {
-    for (const wake of waiters.splice(0)) wake()
-  }
-
-  // One timer for every waiter, re-aimed at the end of the window when a change moved it.
-  const watchQuiet = (): void => {
-    if (quietTimer !== undefined || disposed) return
-    const left = lastChangeAt + quietMs - performance.now()
-    if (left <= 0) return release()
-    quietTimer = setTimeout(() => {
-      quietTimer = undefined
-      watchQuiet()
-    }, left)
-  }
-
   return {
     add(paths) {
       if (disposed) return
       const now = performance.now()
       const wall = Date.now()
-      lastChangeAt = now
+      if (lastChange.size > 1000) for (const [path, at] of lastChange) if (now - at >= quietMs) lastChange.delete(path)
       batch ??= { firstAt: now, lastAt: now, paths: new Map() }
       batch.lastAt = now
-      for (const path of paths) if (!batch.paths.has(path)) batch.paths.set(path, wall)
+      for (const path of paths) {
+        lastChange.set(path, now)
+        if (!batch.paths.has(path)) batch.paths.set(path, wall)
+      }
       schedule()
     },
     arm() {
@@ -97,20 +91,34 @@ export function createChangeBatcher(quietMs: number, onBatch: (batch: ChangeBatc
     get pending() {
       return batch !== undefined && !disposed
     },
-    quiet() {
-      if (disposed || performance.now() - lastChangeAt >= quietMs) return Promise.resolve()
-      const done = new Promise<void>(resolve => waiters.push(resolve))
-      watchQuiet()
-      return done
+    quiet(paths) {
+      const watched = [...paths]
+      return new Promise<void>((resolve) => {
+        const waiter: { wake: () => void; timer?: ReturnType<typeof setTimeout> } = { wake: resolve }
+        // Re-aimed at the end of the window each time one of the paths changed meanwhile.
+        const check = (): void => {
+          const left = latest(watched) + quietMs - performance.now()
+          if (disposed || left <= 0) {
+            waiters.delete(waiter)
+            return resolve()
+          }
+          waiter.timer = setTimeout(check, left)
+        }
+        waiters.add(waiter)
+        check()
+      })
     },
     dispose() {
       disposed = true
       cancelHandOver?.()
-      clearTimeout(quietTimer)
       cancelHandOver = undefined
-      quietTimer = undefined
       batch = undefined
-      release()
+      for (const waiter of waiters) {
+        clearTimeout(waiter.timer)
+        waiter.wake()
+      }
+      waiters.clear()
+      lastChange.clear()
     },
   }
 }

@@ -24,10 +24,11 @@ export interface DevRunnerOptions {
   /** Registers a promise the session's `idle()`/`close()` wait for. */
   track: <T>(promise: Promise<T>) => Promise<T>
   /**
-   * Resolves when the files have been quiet for the quiet window: an invalid result waits for it,
-   * since a half-written file (an editor's first write burst) looks invalid. @default at once
+   * Resolves when the paths (the test file and the changes of its reload) have been quiet for the
+   * quiet window: an invalid result waits for it, since a half-written file (an editor's first
+   * write burst) looks invalid. @default at once
    */
-  quiet?: () => Promise<void>
+  quiet?: (paths: Iterable<string>) => Promise<void>
   /** A result was dropped because its file changed on disk since it was read: the session looks at it again. */
   onStale?: (file: string) => void
 }
@@ -151,7 +152,7 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         metrics.configParseMs += loaded.timings.parseMs
         if (!loaded.spec || hasErrors(loaded.diagnostics)) {
           // What a half-written file gives: shown only if the file stays so for the quiet window.
-          await options.quiet?.()
+          await options.quiet?.([file, ...changed])
           if (isClosed()) continue
           if (current.token !== token || scope.states.get(file) !== current || changedOnDisk(file, text)) {
             metrics.tests.push({ file, reason, status: 'superseded', durationMs: 0 })

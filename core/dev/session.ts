@@ -131,7 +131,7 @@ export function createDevSession(options: DevSessionOptions = {}): DevSession {
     getPool,
     isClosed,
     track,
-    quiet: () => batcher.quiet(),
+    quiet: paths => batcher.quiet(paths),
     onStale: file => session.notify([file]),
   })
   // A reload may begin while another runs: that is what pre-empts a superseded run.
