@@ -151,13 +151,17 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         const loaded = early ?? scope.load(file, text)
         const current = scope.states.get(file)!
         current.token = token
+        // A newer run of the file started, a newer reload selected it (an input's second write
+        // burst: that reload will show its result), the file was deleted, or it no longer holds
+        // the text this run used (the watcher's event may still be on its way).
+        const superseded = (): boolean => current.token !== token || (claimed.get(file) ?? 0) > id || scope.states.get(file) !== current || changedOnDisk(file, text)
         metrics.templateRenderMs += loaded.timings.renderMs
         metrics.configParseMs += loaded.timings.parseMs
         if (!loaded.spec || hasErrors(loaded.diagnostics)) {
           // What a half-written file gives: shown only if the file stays so for the quiet window.
           await options.quiet?.([file, ...changed])
           if (isClosed()) continue
-          if (current.token !== token || scope.states.get(file) !== current || changedOnDisk(file, text)) {
+          if (superseded()) {
             metrics.tests.push({ file, reason, status: 'superseded', durationMs: 0 })
             continue
           }
@@ -185,9 +189,7 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
             clearTimeout(inFlight.get(controller)?.timer)
             inFlight.delete(controller)
           })
-        // Superseded by a newer save, deleted meanwhile (its state is gone), the session closed, or
-        // the file changed since it was read (the watcher's event may still be on its way).
-        if (current.token !== token || isClosed() || scope.states.get(file) !== current || changedOnDisk(file, text)) {
+        if (isClosed() || superseded()) {
           metrics.tests.push({ file, name: result.name, reason, status: 'superseded', durationMs: result.durationMs })
           continue
         }
