@@ -184,5 +184,13 @@ export async function sweepReusable(engine: EngineAdapter, idleTimeoutMs: number
     removed++
     if (token) dropIntent(token)
   }))
+  // Intent files of processes that died (kill -9) name nothing any more.
+  try {
+    for (const file of readdirSync(claimsDir())) {
+      const pid = Number(file.slice(file.indexOf('.') + 1))
+      if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) rmSync(join(claimsDir(), file), { force: true })
+    }
+  }
+  catch {}
   return removed
 }
