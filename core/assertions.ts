@@ -1,10 +1,10 @@
-import { boolean, field, integer, number, table, union } from './fields.ts'
-import type { FieldDef, TypeDef } from './fields.ts'
-import type { KeyPath } from './diagnostics.ts'
-import { formatKeyPath } from './diagnostics.ts'
+import { boolean, field, integer, number, table, union } from './format/fields.ts'
+import type { FieldDef, TypeDef } from './format/fields.ts'
+import type { KeyPath } from './format/diagnostics.ts'
+import { formatKeyPath } from './format/diagnostics.ts'
 import type { Span } from './otel/types.ts'
 import type { StepResult } from './run.ts'
-import type { TestSpec } from './spec.ts'
+import type { TestSpec } from './format/spec.ts'
 
 /**
  * The keys of upstream clnrm's free-form `[assertions]` that clnrm can check after a run. Every

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { glob, isDynamicPattern } from 'tinyglobby'
-import { isTestFile } from './load.ts'
+import { isTestFile } from './format/load.ts'
 
 const TEST_GLOBS = ['**/*.clnrm.toml', '**/*.clnrm.toml.eta']
 const IGNORE = ['**/node_modules/**', '**/.git/**']

@@ -1,5 +1,5 @@
 import * as mittModule from 'mitt'
-import type { Diagnostic } from './diagnostics.ts'
+import type { Diagnostic } from './format/diagnostics.ts'
 import type { Selection } from './dev/graph.ts'
 import type { HotReloadMetrics } from './dev/metrics.ts'
 import type { PoolEvent } from './engine/pool.ts'

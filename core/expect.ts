@@ -1,7 +1,7 @@
 import type { ExecResult } from './engine/exec/types.ts'
 import { JUDGE_LIMIT_BYTES } from './engine/exec/types.ts'
-import { compilePattern, lineAnchorHint } from './regex.ts'
-import type { StepSpec } from './spec.ts'
+import { compilePattern, lineAnchorHint } from './format/regex.ts'
+import type { StepSpec } from './format/spec.ts'
 
 /** Why a step failed: the expectation, what happened, and the end of the relevant output. */
 export interface StepFailure {

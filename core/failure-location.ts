@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises'
-import type { KeyPath } from './diagnostics.ts'
+import type { KeyPath } from './format/diagnostics.ts'
 import type { StepFailure } from './expect.ts'
-import type { Position } from './locate.ts'
-import { createKeyFinder } from './locate.ts'
-import { mapToTemplate } from './source-map.ts'
-import type { StepSpec } from './spec.ts'
+import type { Position } from './format/locate.ts'
+import { createKeyFinder } from './format/locate.ts'
+import { mapToTemplate } from './format/source-map.ts'
+import type { StepSpec } from './format/spec.ts'
 
 /** The text a spec was loaded from: the TOML parsed, and for a template its source when known. */
 export interface SpecSource {

@@ -1,6 +1,6 @@
 import type { RunTestOptions, StepResult, TestResult } from './run.ts'
-import type { TestSpec } from './spec.ts'
-import { combinationLabel } from './template-tables.ts'
+import type { TestSpec } from './format/spec.ts'
+import { combinationLabel } from './format/template-tables.ts'
 
 /**
  * Runs each `[matrix]` variant of a test, one after the other, as one result (the dev loop and

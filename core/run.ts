@@ -1,5 +1,5 @@
 import { judgeAssertions } from './assertions.ts'
-import type { KeyPath } from './diagnostics.ts'
+import type { KeyPath } from './format/diagnostics.ts'
 import { runVariants } from './matrix-run.ts'
 import { EngineUnavailableError, isEngineUnreachable } from './engine/docker.ts'
 import type { StepFailure } from './expect.ts'
@@ -11,7 +11,7 @@ import type { ContainerPool } from './engine/pool.ts'
 import type { RunOtel } from './otel/collect.ts'
 import { prepareOtel } from './otel/collect.ts'
 import type { SpanVerdict } from './otel/types.ts'
-import type { TestSpec } from './spec.ts'
+import type { TestSpec } from './format/spec.ts'
 
 /** The outcome of one step. `skipped` steps did not run (an earlier step failed). */
 export interface StepResult {

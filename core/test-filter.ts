@@ -1,5 +1,5 @@
 import { relative, sep } from 'node:path'
-import type { TestSpec } from './spec.ts'
+import type { TestSpec } from './format/spec.ts'
 
 /**
  * What runs, as Vitest filters: test files by substrings of their path (OR'ed), steps by a name

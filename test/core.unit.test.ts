@@ -2,9 +2,9 @@ import { parse } from 'smol-toml'
 import { describe, expect, it } from 'vitest'
 import { compilePattern, formatTestFile, MemoryCache, parseDuration, toTomlValue } from '../core/index.ts'
 import { JUDGE_LIMIT_BYTES, OUTPUT_CAP_BYTES, OutputCapture } from '../core/engine/exec/types.ts'
-import { lineAnchorHint, patternError } from '../core/regex.ts'
-import { createTemplateHelpers } from '../core/template-helpers.ts'
-import { literalDeterminism } from '../core/template-tables.ts'
+import { lineAnchorHint, patternError } from '../core/format/regex.ts'
+import { createTemplateHelpers } from '../core/format/template-helpers.ts'
+import { literalDeterminism } from '../core/format/template-tables.ts'
 import { createEmitter } from '../core/events.ts'
 
 describe('parseDuration', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { AbortedError, EngineRefusedError, EngineUnavailableError, engineMessage, MissingImageError, refusedKey, ServiceExitedError } from '../core/engine/docker.ts'
 import { ResetFailedError } from '../core/engine/pool-types.ts'
 import { ServiceNotReadyError } from '../core/engine/readiness.ts'
-import { TestFileError } from '../core/diagnostics.ts'
+import { TestFileError } from '../core/format/diagnostics.ts'
 import { ClnrmError, isClnrmError } from '../core/errors.ts'
 import { OtlpReceiverError } from '../core/otel/collect.ts'
 

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createTestLoader, isImageReference } from '../core/index.ts'
 import type { Diagnostic, LoadedTestFile } from '../core/index.ts'
-import { findTemplateMarks } from '../core/template-marks.ts'
+import { findTemplateMarks } from '../core/format/template-marks.ts'
 import { tempDir } from './helpers.ts'
 
 // In-process checks of the rules that depend on the file system (symlinks, missing paths) on

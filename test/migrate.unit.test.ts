@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { parse } from 'smol-toml'
 import { afterAll, describe, expect, it } from 'vitest'
 import { renameTeraFile, translateTera } from '../core/migrate/tera.ts'
-import { createTemplateRenderer } from '../core/template.ts'
-import { createTemplateHelpers } from '../core/template-helpers.ts'
+import { createTemplateRenderer } from '../core/format/template.ts'
+import { createTemplateHelpers } from '../core/format/template-helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'clnrm-migrate-unit-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

@@ -1,7 +1,7 @@
 import { parse } from 'smol-toml'
 import { describe, expect, it } from 'vitest'
 import { formatTestFile } from '../core/index.ts'
-import { normalizeTestFile } from '../core/normalize.ts'
+import { normalizeTestFile } from '../core/format/normalize.ts'
 
 // What `[otel]`, the expect.* tables and artifacts.collect normalize into (their located type
 // errors are checked by the invalid fixtures and test/format-cli.test.ts).

@@ -9,7 +9,7 @@ import { otelServiceEnv, wantsOtel, withOtelEnv, DEFAULT_OTEL } from '../core/ot
 import type { OtlpReceiver } from '../core/otel/receiver.ts'
 import { startOtlpReceiver } from '../core/otel/receiver.ts'
 import type { Span, SpanExpectations } from '../core/otel/types.ts'
-import type { TestSpec } from '../core/spec.ts'
+import type { TestSpec } from '../core/format/spec.ts'
 
 const exec = promisify(execFile)
 const root = resolve(import.meta.dirname, '..')

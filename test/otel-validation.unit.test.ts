@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { evaluateSpanExpectations } from '../core/index.ts'
 import type { Span, SpanExpectations } from '../core/index.ts'
-import { normalizeOtelValidation } from '../core/otel-validation.ts'
-import type { PendingDiagnostic } from '../core/diagnostics.ts'
+import { normalizeOtelValidation } from '../core/format/otel-validation.ts'
+import type { PendingDiagnostic } from '../core/format/diagnostics.ts'
 
 // [otel_validation] in-process: what its keys map onto, and the trace rule on hand-built spans
 // (the spawned CLI runs it on real spans in file-tables.test.ts).

@@ -13,7 +13,7 @@ describe('editor schema', () => {
   const schema = createJsonSchema()
 
   it('the committed clnrm.schema.json is generated from the current definitions', () => {
-    // Regenerate with `npm run schema` after changing core/format.ts.
+    // Regenerate with `npm run schema` after changing core/format/definition.ts.
     expect(readJson('clnrm.schema.json')).toEqual(JSON.parse(JSON.stringify(schema)))
   })
 

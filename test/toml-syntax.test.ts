@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { parseToml } from '../core/toml-parse.ts'
+import { parseToml } from '../core/format/toml-parse.ts'
 import { tempDir } from './helpers.ts'
 import { spawnCli } from './cli-process.ts'
 

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
-import { hasErrors } from '../diagnostics.ts'
+import { hasErrors } from '../format/diagnostics.ts'
 import type { ContainerPoolOptions } from '../engine/pool.ts'
 import { ContainerPool } from '../engine/pool.ts'
 import type { DevEvents, SessionEmitter } from '../events.ts'

@@ -2,9 +2,9 @@ import type { ContainerCreateBody, EngineContainer } from './adapter.ts'
 import type { DockerConnection } from './docker.ts'
 import { EngineRefusedError, ServiceExitedError, throwIfAborted } from './docker.ts'
 import { createDemuxer } from './exec/demux.ts'
-import { limitsHostConfig } from '../limits.ts'
+import { limitsHostConfig } from '../format/limits.ts'
 import type { CommandRunner } from './exec/types.ts'
-import type { ServiceSpec } from '../spec.ts'
+import type { ServiceSpec } from '../format/spec.ts'
 
 /** A service container that has started: its id, its Docker API handle and its host ports. */
 export interface StartedService {

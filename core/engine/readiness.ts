@@ -5,8 +5,8 @@ import { ClnrmError } from '../errors.ts'
 import { createDemuxer } from './exec/demux.ts'
 import type { CommandRunner } from './exec/types.ts'
 import { spansFromStdout } from '../otel/stdout.ts'
-import { compilePattern } from '../regex.ts'
-import type { ServiceSpec } from '../spec.ts'
+import { compilePattern } from '../format/regex.ts'
+import type { ServiceSpec } from '../format/spec.ts'
 
 /** A service did not become ready in time; carries what the last check said. */
 export class ServiceNotReadyError extends ClnrmError {

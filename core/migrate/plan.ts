@@ -1,6 +1,6 @@
 import { basename, dirname, join, relative, sep } from 'node:path'
 import { parse } from 'smol-toml'
-import { findTemplateMarks } from '../template-marks.ts'
+import { findTemplateMarks } from '../format/template-marks.ts'
 import type { SchemaChange, SchemaChecker } from './schema.ts'
 import { looksLikeTestFile, migrateSchema } from './schema.ts'
 import type { MigrationTodo } from './tera.ts'

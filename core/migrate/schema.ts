@@ -1,5 +1,5 @@
 import { parse } from 'smol-toml'
-import type { Diagnostic } from '../diagnostics.ts'
+import type { Diagnostic } from '../format/diagnostics.ts'
 import type { MigrationTodo } from './tera.ts'
 
 /** Checks a test file's text as `clnrm validate` would (the real validator, injected by the caller). */

@@ -1,7 +1,7 @@
 import {
   array, boolean, field, integer, notSupported, number, oneOrMany, positiveDuration, record, scalar, string, table, union,
-} from '../fields.ts'
-import type { FieldDef, TypeDef } from '../fields.ts'
+} from '../format/fields.ts'
+import type { FieldDef, TypeDef } from '../format/fields.ts'
 
 /**
  * The format of `[otel]`, every `expect.*` table and a step's `artifacts`: the type definitions

@@ -1,4 +1,4 @@
-import type { ServiceSpec, TestSpec } from '../spec.ts'
+import type { ServiceSpec, TestSpec } from '../format/spec.ts'
 import { HOST_GATEWAY } from './hub.ts'
 import { DEFAULT_PROPAGATORS, DEFAULT_QUIET_WINDOW_MS, DEFAULT_SETTLE_TIMEOUT_MS } from './normalize.ts'
 import type { OtelSpec } from './types.ts'

@@ -1,5 +1,5 @@
-import type { KeyPath, PendingDiagnostic } from '../diagnostics.ts'
-import { formatKeyPath } from '../diagnostics.ts'
+import type { KeyPath, PendingDiagnostic } from '../format/diagnostics.ts'
+import { formatKeyPath } from '../format/diagnostics.ts'
 import type { CountBound, OtelSpec, SpanExpectations, SpanKind, SpanRule, StatusCode } from './types.ts'
 
 /** Defaults of `[otel]` (docs/format.md lists them). */

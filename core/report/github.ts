@@ -1,6 +1,6 @@
 import { isAbsolute, relative, sep } from 'node:path'
-import type { Diagnostic } from '../diagnostics.ts'
-import { formatDuration } from '../duration.ts'
+import type { Diagnostic } from '../format/diagnostics.ts'
+import { formatDuration } from '../format/duration.ts'
 import type { RunReport } from './json.ts'
 import { printable } from './printable.ts'
 import type { ReportOptions } from './location.ts'

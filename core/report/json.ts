@@ -1,4 +1,4 @@
-import type { Diagnostic } from '../diagnostics.ts'
+import type { Diagnostic } from '../format/diagnostics.ts'
 import type { PullRecord } from '../engine/images.ts'
 import type { TestResult } from '../run.ts'
 import type { ReportOptions } from './location.ts'

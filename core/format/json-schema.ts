@@ -1,5 +1,5 @@
 import type { FieldDef, TypeDef } from './fields.ts'
-import { testFileTable } from './format.ts'
+import { testFileTable } from './definition.ts'
 
 /** A JSON Schema node (draft-07), as plain data. */
 export type JsonSchema = { [key: string]: unknown }

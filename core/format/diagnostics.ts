@@ -1,4 +1,4 @@
-import { ClnrmError } from './errors.ts'
+import { ClnrmError } from '../errors.ts'
 /**
  * Stable diagnostic codes. Tests and tools match on these, never on message text.
  */

@@ -3,12 +3,12 @@ import {
   table, union,
 } from './fields.ts'
 import type { FieldDef, KeyRule, TypeDef } from './fields.ts'
-import { assertionsTable } from './assertions.ts'
+import { assertionsTable } from '../assertions.ts'
 import { limitsTable } from './limits.ts'
 import { matrixField } from './matrix.ts'
 import { reportTable } from './report-table.ts'
 import { otelValidationTable } from './otel-validation.ts'
-import { artifactsField, expectTable, otelTable } from './otel/format.ts'
+import { artifactsField, expectTable, otelTable } from '../otel/format.ts'
 
 export { expectTable, otelTable }
 

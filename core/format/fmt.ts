@@ -2,7 +2,7 @@ import { parseTOML } from 'toml-eslint-parser'
 import type { AST } from 'toml-eslint-parser'
 import type { KeyPath } from './diagnostics.ts'
 import type { TypeDef } from './fields.ts'
-import { projectFileTable, testFileTable } from './format.ts'
+import { projectFileTable, testFileTable } from './definition.ts'
 import type { TomlSyntaxError } from './toml-parse.ts'
 import { parseToml } from './toml-parse.ts'
 

@@ -1,5 +1,5 @@
-import type { OtelSpec, SpanExpectations } from './otel/types.ts'
-import type { AssertionSpec } from './assertions.ts'
+import type { OtelSpec, SpanExpectations } from '../otel/types.ts'
+import type { AssertionSpec } from '../assertions.ts'
 import type { LimitsSpec } from './limits.ts'
 import type { ReportSpec } from './report-table.ts'
 

@@ -2,9 +2,9 @@ import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { formatKeyPath } from './diagnostics.ts'
 import { array, boolean, field, integer, notSupported, number, record, string, table } from './fields.ts'
 import type { FieldDef, TypeDef } from './fields.ts'
-import { attributeMap, expectTable, spanRuleTable } from './otel/format.ts'
-import { flattenAttributes, normalizeExpect } from './otel/normalize.ts'
-import type { SpanExpectations, SpanKind, SpanRule, StatusCode } from './otel/types.ts'
+import { attributeMap, expectTable, spanRuleTable } from '../otel/format.ts'
+import { flattenAttributes, normalizeExpect } from '../otel/normalize.ts'
+import type { SpanExpectations, SpanKind, SpanRule, StatusCode } from '../otel/types.ts'
 
 /**
  * `[otel_validation]`: upstream's older span checks. Each maps onto the span checks of

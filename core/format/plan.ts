@@ -1,5 +1,5 @@
-import { contentHash } from './hash.ts'
-import { describeExpectations } from './otel/describe.ts'
+import { contentHash } from '../hash.ts'
+import { describeExpectations } from '../otel/describe.ts'
 import type { ServiceSpec, TestSpec } from './spec.ts'
 
 /** The env var a step reads to reach a service's published port: `SERVICE_WEB_PORT_8080`. */

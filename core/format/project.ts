@@ -5,7 +5,7 @@ import { checkTable } from './check.ts'
 import type { Diagnostic } from './diagnostics.ts'
 import { TestFileError } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
-import { isImageReference, projectFileTable } from './format.ts'
+import { isImageReference, projectFileTable } from './definition.ts'
 import { createLocator } from './locate.ts'
 import { parseToml } from './toml-parse.ts'
 
