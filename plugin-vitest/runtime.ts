@@ -165,7 +165,8 @@ function stepOutcome(step: StepResult): Outcome {
   if (step.status === 'skipped') return { kind: 'skip', note: 'an earlier step failed' }
   const failure = step.failure
   const lines = [failure?.message ?? 'the step failed']
-  if (failure?.expectation) lines.push(`expected ${failure.expectation}`)
+  // The expectation as written (`expected_output_regex = "^ok"`), as every other view shows it.
+  if (failure?.expectation) lines.push(failure.expectation)
   if (failure?.excerpt) lines.push('', failure.excerpt)
   // The failing key's line when the run located it (`expected_output_regex`), else the step's.
   return { kind: 'fail', error: clnrmError('StepFailure', lines.join('\n')), ...(failure?.location && { at: failure.location }) }

@@ -202,7 +202,7 @@ describe('clnrm tests in vitest --ui, driven in Chromium', () => {
     // The report: clnrm's failure and where its key is written.
     await row('wrong output').click()
     const report = page.locator('[data-testid=report]')
-    await expect.poll(() => report.textContent()).toContain('StepFailure: stdout does not match\nexpected expected_output_regex = "^three"')
+    await expect.poll(() => report.textContent()).toContain('StepFailure: stdout does not match\nexpected_output_regex = "^three"')
     expect(await report.locator('[data-testid=stack]').first().textContent()).toContain(`/${file}:${keyLine}:1`)
 
     // "Open in editor" of the test's header: the TOML file.
@@ -221,9 +221,9 @@ describe('clnrm tests in vitest --ui, driven in Chromium', () => {
     await row('wrong output').locator('[data-testid=btn-open-details]').click()
     await expect.poll(() => page.url()).toContain(`view=editor&line=${stepLine}`)
     await expect.poll(async () => (await editor(keyLine)).line).toBe(stepLine)
-    const view = await editor(keyLine)
-    expect(view.text).toBe('[[steps]]')
-    expect(view.widgets).toEqual([expect.stringContaining('^ StepFailure: stdout does not match\nexpected expected_output_regex = "^three"')])
+    expect((await editor(keyLine)).text).toBe('[[steps]]')
+    // The code view draws the error widget after it scrolls there: wait for it.
+    await expect.poll(async () => (await editor(keyLine)).widgets).toEqual([expect.stringContaining('^ StepFailure: stdout does not match\nexpected_output_regex = "^three"')])
     await page.locator('[data-testid=editor] [aria-label="Open in Editor"]').click()
     await expect.poll(() => opened.at(-1)).toBe(`${join(dir, file)}:${keyLine}:1`)
 
@@ -253,7 +253,7 @@ describe('clnrm tests in vitest --ui, driven in Chromium', () => {
     ])
     await row('say bye').click()
     await page.locator('[data-testid=btn-report]').click()
-    await expect.poll(() => page.locator('[data-testid=report]').textContent()).toContain('expected expected_output_regex = "^later"')
+    await expect.poll(() => page.locator('[data-testid=report]').textContent()).toContain('expected_output_regex = "^later"')
   }, 90_000)
 
   it('leaves no container of the Vitest process once its process group is signalled', async () => {
