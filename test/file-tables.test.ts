@@ -277,7 +277,7 @@ describe('[otel_validation]', () => {
     const pass = tests.find(t => t.name === 'otel_validation holds')!
     expect(pass.status).toBe('pass')
     expect(pass.spans.rules).toEqual([
-      'expect.span[job]', 'expect.span[job.step]', 'expect.counts.spans_total', 'expect.counts.by_name[job.step]',
+      'expect.span[job]', 'expect.span[job.step]', 'expect.counts.spans_total',
       'expect.status.by_name[job]', 'expect.hermeticity.resource_attrs.must_match', 'otel_validation.expected_traces[0]',
     ])
     const fail = tests.find(t => t.name === 'otel_validation fails')!

@@ -35,6 +35,30 @@ describe('otel_validation.expected_traces', () => {
   })
 })
 
+describe('otel_validation.expected_spans count', () => {
+  // Upstream counts spans of a name *with* the entry's attributes: one name, a count per service.
+  const counted = (spans: Span[]) => {
+    const problems: string[] = []
+    const expectations = normalizeOtelValidation({
+      enabled: true,
+      expected_spans: [
+        { name: 'op', count: 2, attributes: { 'service.name': 'a' } },
+        { name: 'op', count: 1, attributes: { 'service.name': 'b' } },
+      ],
+    }, undefined, [], code => void problems.push(code))
+    return { problems, failures: failures(spans, expectations!) }
+  }
+  const op = (id: string, service: string): Span => ({ ...span('a', id, 'op'), attributes: { 'service.name': service } })
+
+  it('checks each count against the spans with its attributes, not against every span of the name', () => {
+    expect(counted([op('1', 'a'), op('2', 'a'), op('3', 'b')])).toEqual({ problems: [], failures: [] })
+    expect(counted([op('1', 'a'), op('3', 'b'), op('4', 'b')]).failures).toMatchObject([
+      { rule: 'expect.span[op].count', expected: expect.stringContaining('exactly 2 "op" spans'), actual: '1 (of 3 named so)', source: ['otel_validation', 'expected_spans', 0, 'count'] },
+      { rule: 'expect.span[op].count', expected: expect.stringContaining('exactly 1 "op" span'), actual: '2 (of 3 named so)', source: ['otel_validation', 'expected_spans', 1, 'count'] },
+    ])
+  })
+})
+
 describe('normalizeOtelValidation', () => {
   const run = (raw: Record<string, unknown>, declared?: Record<string, unknown>) => {
     const out: PendingDiagnostic[] = []
@@ -50,8 +74,8 @@ describe('normalizeOtelValidation', () => {
       expect_hermeticity: { span_attrs_forbid_keys: ['net.peer.name'] },
     })
     expect(problems).toEqual([])
-    expect(expectations!.spans).toEqual([{ name: 'a', attrsAll: { k: 'v' }, durationMs: { min: 1, max: 5 }, source: ['otel_validation', 'expected_spans', 0] }])
-    expect(expectations!.counts).toMatchObject({ byName: { a: { eq: 2 } } })
+    expect(expectations!.spans).toEqual([{ name: 'a', attrsAll: { k: 'v' }, durationMs: { min: 1, max: 5 }, count: 2, source: ['otel_validation', 'expected_spans', 0] }])
+    expect(expectations!.counts).toBeUndefined()
     expect(expectations!.graph).toMatchObject({ mustInclude: [['a', 'b']], source: ['otel_validation', 'expect_graph'] })
     expect(expectations!.hermeticity).toMatchObject({ spanAttrsForbidKeys: ['net.peer.name'], source: ['otel_validation', 'expect_hermeticity'] })
   })

@@ -259,8 +259,13 @@ function resolvePlugin(service: Table, path: KeyPath, report: Report): { plugin:
   if (typeof plugin === 'string') {
     if (known(plugin)) return { plugin }
     if (type === 'generic_container') return { plugin: 'generic_container', label: plugin }
-    report('CLNRM_INVALID_VALUE', `${formatKeyPath([...path, 'plugin'])} is "${plugin}", expected one of: ${SERVICE_PLUGINS.join(', ')}`, [...path, 'plugin'], 'value',
-      didYouMean(plugin, SERVICE_PLUGINS) ?? 'clnrm starts generic containers only; to keep the value as a label, add type = "generic_container".')
+    // Upstream's own plugins (otel_collector, ollama, surrealdb…) are a feature clnrm does not
+    // have, not a typo: not supported, unless the value is one letter off a plugin clnrm knows.
+    const typo = didYouMean(plugin, SERVICE_PLUGINS)
+    report(typo ? 'CLNRM_INVALID_VALUE' : 'CLNRM_NOT_SUPPORTED', typo
+      ? `${formatKeyPath([...path, 'plugin'])} is "${plugin}", expected one of: ${SERVICE_PLUGINS.join(', ')}`
+      : `${formatKeyPath([...path, 'plugin'])} = "${plugin}" is not supported: clnrm starts generic containers only`, [...path, 'plugin'], 'value',
+      typo ?? 'Give the service the image that runs it and write plugin = "generic_container" (or keep the value as a label beside type = "generic_container"); `clnrm migrate` does this when the service has an image.')
     return { plugin: 'generic_container' }
   }
   if (typeof type === 'string' && !known(type)) {

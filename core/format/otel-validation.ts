@@ -24,7 +24,7 @@ const expectedSpanTable = table({
   min_duration_ms: field(number({ minimum: 0 }), 'The span lasts at least this long (as `duration_ms.min`).'),
   max_duration_ms: field(number({ minimum: 0 }), 'The span lasts at most this long (as `duration_ms.max`).'),
   status: spanRuleTable.fields.status!,
-  count: field(integer({ minimum: 0 }), 'Exactly this many spans have this name (as `[expect.counts] by_name`).'),
+  count: field(integer({ minimum: 0 }), 'Exactly this many spans of this name satisfy the rest of the entry (its attributes, kind, parent, status), as upstream counts them: one name may carry a count per attribute set.'),
   required_attributes: field(table({
     attributes: field(array(string({ nonEmpty: true })), 'Attribute keys the span must carry, with any value.', { required: true }),
   }), 'Attributes that must be present with any value (upstream\'s files write them beside `attributes`).'),
@@ -143,15 +143,9 @@ export function normalizeOtelValidation(raw: Table | undefined, declared: Table 
     }
     if (min !== undefined || max !== undefined) rule.durationMs = { ...(min !== undefined && { min }), ...(max !== undefined && { max }) }
     result.spans.push(rule)
-    if (span.count !== undefined) {
-      result.counts ??= { source: [...source, 'count'] }
-      result.counts.byName ??= {}
-      const earlier = result.counts.byName[span.name]
-      if (earlier && earlier.eq !== span.count) {
-        report('CLNRM_CONFLICTING_KEYS', `Two counts for spans named "${span.name}": ${earlier.eq ?? 'a bound'} and ${span.count}`, [...source, 'count'], 'value', 'Keep one count per span name.')
-      }
-      result.counts.byName[span.name] = { eq: span.count }
-    }
+    // Upstream counts spans of this name with these attributes: one name may have several
+    // counts (one per attribute set), so the count is the rule's own, not a per-name total.
+    if (span.count !== undefined) rule.count = span.count
   })
 
   traces.forEach((trace, index) => {

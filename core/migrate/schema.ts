@@ -63,7 +63,7 @@ export function migrateSchema(file: string, text: string, check: SchemaChecker):
           continue
         }
       }
-      if (d.code === 'CLNRM_INVALID_VALUE' && inService && last === 'plugin') {
+      if ((d.code === 'CLNRM_INVALID_VALUE' || d.code === 'CLNRM_NOT_SUPPORTED') && inService && last === 'plugin') {
         if (relabelPlugin(lines, d, path, text, changes, todos)) changed = true
         continue
       }

@@ -48,7 +48,8 @@ export function describeExpectations(expect: SpanExpectations): DescribedRule[] 
   const rules: DescribedRule[] = []
   for (const rule of expect.spans) {
     const parts = describeSpanRuleParts(rule).map(p => p.expected)
-    rules.push({ rule: spanRuleName(rule), expected: `some span named ${quote(rule.name)}${parts.length ? ` with ${parts.join(', ')}` : ''}`, source: rule.source })
+    const subject = rule.count === undefined ? 'some span' : `exactly ${rule.count} span${rule.count === 1 ? '' : 's'}`
+    rules.push({ rule: spanRuleName(rule), expected: `${subject} named ${quote(rule.name)}${parts.length ? ` with ${parts.join(', ')}` : ''}`, source: rule.source })
   }
   const { graph, counts, order, status, hermeticity } = expect
   if (graph) {

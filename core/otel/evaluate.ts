@@ -91,6 +91,7 @@ export function hasNegativeChecks(expectations: SpanExpectations): boolean {
     (graph && (graph.mustNotCross.length > 0 || graph.acyclic))
     || (counts && (capped(counts.spansTotal) || capped(counts.eventsTotal) || capped(counts.errorsTotal) || Object.values(counts.byName ?? {}).some(capped)))
     || expectations.windows.length > 0
+    || expectations.spans.some(rule => rule.count !== undefined)
     || (status && (status.all !== undefined || Object.keys(status.byName ?? {}).length > 0))
     || (hermeticity && (hermeticity.noExternalServices || hermeticity.resourceAttrsMustMatch || hermeticity.spanAttrsForbidKeys)),
   )

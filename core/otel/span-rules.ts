@@ -18,6 +18,7 @@ interface Difference { key: string; text: string }
 export function evaluateSpanRule(rule: SpanRule, index: SpanIndex): SpanRuleFailure | undefined {
   const name = spanRuleName(rule)
   const candidates = index.matching(rule.name)
+  if (rule.count !== undefined) return countedRule(rule, candidates, index)
   if (candidates.length === 0) {
     const near = index.names.length ? closest(rule.name, index.names) : undefined
     const nearSpan = near === undefined ? undefined : index.matching(near)[0]
@@ -45,6 +46,20 @@ export function evaluateSpanRule(rule: SpanRule, index: SpanIndex): SpanRuleFail
     closest: { spanId: best!.span.spanId, name: best!.span.name, service: best!.span.service, differences: best!.differences.map(d => d.text) },
     spanIds: candidates.slice(0, MAX_SPAN_IDS).map(s => s.spanId),
     source: rule.source,
+  }
+}
+
+/** A rule with a count: exactly that many spans of the name satisfy every other part of it. */
+function countedRule(rule: SpanRule, candidates: readonly Span[], index: SpanIndex): SpanRuleFailure | undefined {
+  const satisfying = candidates.filter(span => spanDifferences(rule, span, index).length === 0)
+  if (satisfying.length === rule.count) return undefined
+  const parts = describeSpanRuleParts(rule).map(p => p.expected)
+  return {
+    rule: `${spanRuleName(rule)}.count`,
+    expected: `exactly ${rule.count} ${JSON.stringify(rule.name)} span${rule.count === 1 ? '' : 's'}${parts.length ? ` with ${parts.join(', ')}` : ''}`,
+    actual: `${satisfying.length} (of ${candidates.length} named so)`,
+    spanIds: (satisfying.length ? satisfying : candidates).slice(0, MAX_SPAN_IDS).map(s => s.spanId),
+    source: [...rule.source, 'count'],
   }
 }
 

@@ -82,6 +82,12 @@ export interface SpanRule {
   durationMs?: { min?: number; max?: number }
   /** The span's status (the OTLP status, else its `otel.status_code` attribute). */
   status?: StatusCode
+  /**
+   * Exactly this many spans satisfy the whole rule (upstream's `[[otel_validation.expected_spans]]
+   * count`, which counts spans of that name *with* the listed attributes: one name may carry
+   * several counts, one per attribute set).
+   */
+  count?: number
   source: RulePath
 }
 
