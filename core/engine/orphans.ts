@@ -1,17 +1,7 @@
 import { hostname } from 'node:os'
 import type { EngineAdapter } from './adapter.ts'
 import { LABELS } from './pool-types.ts'
-import { REUSE_LABEL } from './reuse.ts'
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  }
-  catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
+import { isAlive, REUSE_LABEL } from './reuse.ts'
 
 /**
  * Removes the containers and networks of clnrm processes on this host that no longer run

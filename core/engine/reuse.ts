@@ -69,7 +69,8 @@ function dropIntent(token: string): void {
   rmSync(join(claimsDir(), `${token}.${process.pid}`), { force: true })
 }
 
-const isAlive = (pid: number): boolean => {
+/** Whether a process of this machine runs (EPERM: it does, as another user). */
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
     return true
