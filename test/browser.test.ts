@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from 'node:util'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
@@ -35,7 +36,7 @@ describe('the playground in vite dev, in a real browser', () => {
     const logger = createLogger('warn')
     const warn = logger.warn
     logger.warn = (message, options) => {
-      terminal.push(message)
+      terminal.push(stripVTControlCharacters(message))  // colours follow the environment (CI=true turns them on)
       warn(message, options)
     }
     server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, customLogger: logger })

@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from 'node:util'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import type { Server, Socket } from 'node:net'
 import { connect, createServer as createNetServer } from 'node:net'
@@ -74,7 +75,7 @@ describe('vite dev: overlay, terminal and test globs (real Vite, engine and Chro
     for (const level of ['info', 'warn', 'error'] as const) {
       const original = logger[level]
       logger[level] = (message, options) => {
-        terminal.push(message)
+        terminal.push(stripVTControlCharacters(message))  // colours follow the environment (CI=true turns them on)
         original(message, options)
       }
     }

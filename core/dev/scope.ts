@@ -114,6 +114,12 @@ export class DevScope {
   /** Test files deleted since they were last seen: nothing about them is shown after `test:removed`. */
   readonly removed: Set<string> = new Set()
   filter: TestFilter = {}
+  /**
+   * New test files not yet shown with a result. A file's first write often comes in two events
+   * (created, then written): the reload of the second supersedes the first's, and must still
+   * call the file new.
+   */
+  readonly #unseen: Set<string> = new Set()
   readonly #options: DevScopeOptions
   #project: Project | undefined
   #loader: TestLoader | undefined
@@ -276,6 +282,7 @@ export class DevScope {
         this.removed.add(path)
         this.states.get(path)?.controller?.abort()
         this.states.delete(path)
+        this.#unseen.delete(path)
         this.graph.delete(path)
         emit('test:removed', { file: path })
         this.#options.onRemoved?.(path)
@@ -286,7 +293,10 @@ export class DevScope {
       }
       else if (this.#inScope(path) && text !== undefined) {
         this.removed.delete(path)
-        selected.set(path, this.states.has(path) ? 'changed' : 'new test')
+        const state = this.states.get(path)
+        if (state?.result) this.#unseen.delete(path)
+        else if (!state) this.#unseen.add(path)
+        selected.set(path, this.#unseen.has(path) ? 'new test' : 'changed')
       }
       for (const { test, reason } of affected) if (!selected.has(test)) selected.set(test, reason)
     }
