@@ -196,7 +196,8 @@ describe('clnrm run (built CLI, real engine)', () => {
     expect(cli.stderr()).toMatch(/clnrm: forced exit; containers not yet removed are removed by the next clnrm start/)
     const pool = await ContainerPool.create()
     await pool.close()
-    expect(clnrmContainers(cli.pid)).toEqual([])
+    // Removals the forced exit left in flight finish in the engine's own time (slow under load).
+    await waitUntil(() => clnrmContainers(cli.pid).length === 0, 'the next start removing what was left', 20_000)
   })
 
   it('a reader that closes stdout (clnrm run | head -1) stops the run: containers removed, exit 141, no crash', async () => {
