@@ -1,8 +1,8 @@
 import { stripVTControlCharacters } from 'node:util'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { launchChromium } from './chromium.ts'
 import type { Browser, Page } from 'playwright-core'
-import { chromium } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
 import { build, createLogger, createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -41,10 +41,7 @@ describe('the playground in vite dev, in a real browser', () => {
     }
     server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, customLogger: logger })
     await server.listen()
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    })
+    browser = await launchChromium()
     page = await browser.newPage()
     await page.goto(server.resolvedUrls!.local[0]!)
   }, 180_000)

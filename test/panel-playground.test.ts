@@ -1,7 +1,7 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { launchChromium } from './chromium.ts'
 import type { Browser, Page } from 'playwright-core'
-import { chromium } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
 import { createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -28,10 +28,7 @@ describe('the panel on the playground in vite dev', () => {
     cpSync(join(repo, 'playground'), dir, { recursive: true })
     server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, logLevel: 'silent' })
     await server.listen()
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    })
+    browser = await launchChromium()
     page = await browser.newPage({ viewport: { width: 1000, height: 900 } })
     await page.goto(server.resolvedUrls!.local[0]!)
     await page.waitForSelector('clnrm-results[data-status="pass"][data-pass="4"]', { timeout: 120_000, state: 'attached' })

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { launchChromium } from './chromium.ts'
 import type { Browser, Page } from 'playwright-core'
-import { chromium } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
 import { createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -43,10 +43,7 @@ describe('the panel, in a real browser', () => {
     server = await createServer({ root: dir, configFile: false, logLevel: 'silent', server: { port: 0, fs: { allow: [repo] } } })
     await server.listen()
     server.ws.on(RERUN_EVENT, (data: RerunRequest) => reruns.push(data))
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    })
+    browser = await launchChromium()
     page = await browser.newPage({ viewport: { width: 1000, height: 800 } })
     await page.goto(server.resolvedUrls!.local[0]!)
     await page.waitForSelector('clnrm-results', { state: 'attached' })

@@ -4,8 +4,8 @@ import type { Server, Socket } from 'node:net'
 import { connect, createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { launchChromium } from './chromium.ts'
 import type { Browser, Page } from 'playwright-core'
-import { chromium } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
 import { createLogger, createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -36,13 +36,6 @@ export const oneStep = (name: string, out: string, want: string): string =>
 /** The 1-based line of the first line of `text` that contains `needle`. */
 const lineOf = (text: string, needle: string): number => text.split('\n').findIndex(l => l.includes(needle)) + 1
 
-/** Launches Debian's Chromium headless. */
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  })
-}
 
 /** What Vite's error overlay shows, read from its shadow DOM; `null` when there is none. */
 export function overlayText(page: Page): Promise<{ message: string; file: string; frame: string } | null> {

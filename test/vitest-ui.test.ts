@@ -3,8 +3,8 @@ import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
+import { launchChromium } from './chromium.ts'
 import type { Browser, Page } from 'playwright-core'
-import { chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitUntil } from './cli-process.ts'
 import { clnrmContainers, IMAGE } from './engine.ts'
@@ -114,10 +114,7 @@ describe('clnrm tests in vitest --ui, driven in Chromium', () => {
     await waitUntil(() => output.includes(`UI started at ${url}`) || vitest.exitCode !== null, 'the UI\'s URL', 60_000)
     if (!output.includes(`UI started at ${url}`)) throw new Error(`vitest --ui exited (${vitest.exitCode}) without serving the UI:\n${output}`)
 
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    })
+    browser = await launchChromium()
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } })
     // The UI links a web font; nothing outside this machine is reachable, so fail it at once.
     await page.route(url => url.hostname !== '127.0.0.1', route => route.abort())

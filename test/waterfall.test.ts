@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { launchChromium } from './chromium.ts'
 import type { Browser, Page } from 'playwright-core'
-import { chromium } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
 import { createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -24,10 +24,7 @@ describe('the panel\'s span waterfall, in a real browser', () => {
     writeFileSync(join(dir, 'index.html'), `<!doctype html><html><head><title>waterfall</title></head><body style="background:#fff"><h1>app</h1><script type="module" src="/@fs${repo}/plugin-vite/client/overlay.ts"></script></body></html>`)
     server = await createServer({ root: dir, configFile: false, logLevel: 'silent', server: { port: 0, fs: { allow: [repo] } } })
     await server.listen()
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    })
+    browser = await launchChromium()
     page = await browser.newPage({ viewport: { width: 1000, height: 800 } })
     await page.goto(server.resolvedUrls!.local[0]!)
     await page.waitForSelector('clnrm-results', { state: 'attached' })
