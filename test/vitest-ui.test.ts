@@ -151,10 +151,17 @@ describe('clnrm tests in vitest --ui, driven in Chromium', () => {
       return `${r.getAttribute('aria-label')} ${state}`
     }))
 
-  /** Opens or closes a file's entry in the explorer (a click on the row toggles it). */
+  /**
+   * Opens or closes a file's entry in the explorer (a click on the row toggles it). The explorer
+   * may still be re-rendering after a run ends and then drops a click (seen once under CI load),
+   * so a click that changed nothing within two seconds is made again.
+   */
   async function setOpen(file: string, open: boolean): Promise<void> {
     const isOpen = async (): Promise<boolean> => (await row(file).locator('.i-carbon\\:chevron-down').count()) > 0
-    if ((await isOpen()) !== open) await row(file).click()
+    for (let attempt = 0; attempt < 5 && (await isOpen()) !== open; attempt++) {
+      await row(file).click()
+      for (const end = Date.now() + 2_000; Date.now() < end && (await isOpen()) !== open;) await page.waitForTimeout(100)
+    }
     await expect.poll(isOpen).toBe(open)
   }
 
