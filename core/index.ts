@@ -5,6 +5,7 @@ export type { Diagnostic, DiagnosticCode, KeyPath, Severity } from './format/dia
 export { discoverTestFiles, globTestFiles } from './discover.ts'
 export type { Discovered } from './discover.ts'
 export { formatDuration, parseDuration } from './format/duration.ts'
+export { formatBytes, formatPullAmounts } from './format/amounts.ts'
 export { formatTestFile } from './format/fmt.ts'
 export { isImageReference } from './format/definition.ts'
 export type { FormatResult } from './format/fmt.ts'

@@ -8,12 +8,13 @@ import { createModuleTracker } from './module-graph.ts'
 import pc from 'picocolors'
 import { createEngineWatch, ENGINE_UNAVAILABLE } from './engine-watch.ts'
 import { createOverlayTracker } from './overlay.ts'
+import { createPullTracker, imagesOf } from './pulls.ts'
 import type { EngineView, ReloadView, RerunRequest, ResultsPayload, TestView } from './protocol.ts'
 import { CLIENT_READY_EVENT, RERUN_EVENT, RESULTS_EVENT } from './protocol.ts'
 import { resultLines, summaryLine, warningLine } from './terminal.ts'
 import { invalidView, reloadView, resultView, snapshot, warningsOf } from './views.ts'
 
-export type { EngineView, Problem, RerunRequest, ResultsPayload, ReloadView, SourceLocation, SpanBar, SpanFailureView, SpanRulesView, TestView } from './protocol.ts'
+export type { EngineView, Problem, PullView, RerunRequest, ResultsPayload, ReloadView, SourceLocation, SpanBar, SpanFailureView, SpanRulesView, TestView } from './protocol.ts'
 export { CLIENT_READY_EVENT, RERUN_EVENT, RESULTS_EVENT } from './protocol.ts'
 
 /** Options of the clnrm Vite plugin. */
@@ -113,13 +114,17 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       const tracker = createModuleTracker(() => server.environments.client)
       const closures = new Map<string, Set<string>>()
       const overlays = createOverlayTracker(server, overlay)
+      const pulls = createPullTracker()
       const logger = server.config.logger
       // Views are built asynchronously (locating a span rule reads the file): a reload's terminal
       // lines wait for its views.
       const building = new Set<Promise<void>>()
 
       const send = (): void => server.ws.send(RESULTS_EVENT, current())
-      const current = (): ResultsPayload => ({ ...snapshot(views, lastReload, isReady), ...(engine && { engine }) })
+      const current = (): ResultsPayload => {
+        const pulling = pulls.views()
+        return { ...snapshot(views, lastReload, isReady), ...(engine && { engine }), ...(pulling.length && { pulls: pulling }) }
+      }
       const refreshClosure = async (file: string): Promise<void> => {
         const modules = session?.tests().get(file)?.spec?.watch.modules ?? []
         if (modules.length) closures.set(file, await tracker.closure(modules))
@@ -198,8 +203,15 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
         overlays.remove(file)
         if (views.delete(file)) send()
       })
+      // Missing images: a line per image in the panel and in the terminal while the tests wait on them.
+      events.on('pool:event', (event) => {
+        const { changed, lines } = pulls.onEvent(event)
+        for (const line of lines) logger[line.level](`[clnrm] ${line.text}`, { timestamp: true })
+        if (changed) send()
+      })
       events.on('reload:done', ({ id, changed, metrics }) => {
         lastReload = reloadView(id, changed, metrics, viteRoot)
+        pulls.settle(imagesOf([...(session?.tests().values() ?? [])].map(t => t.spec)))
         send()
         // One line per failure and a summary per reload: with no page open, nothing goes unnoticed.
         void Promise.allSettled([...building]).then(() => {

@@ -125,6 +125,26 @@ export interface EngineView {
   hint?: string
 }
 
+/**
+ * One image the engine is pulling for the tests, or pulled, or could not pull. A line each in the
+ * panel while tests wait on it; a pulled image's line goes once a reload has finished after it, a
+ * failed one's once no test uses the image (or a later pull of it succeeds).
+ */
+export interface PullView {
+  image: string
+  /** Where it comes from (`docker.io` for Docker Hub's short names). */
+  registry: string
+  state: 'pulling' | 'pulled' | 'failed'
+  /** `2/3 layers, 12.1 MB/30.5 MB`; empty before the engine named a layer. */
+  amounts: string
+  /** Bytes so far and to fetch, for a progress bar (total 0: not known yet). */
+  bytes: { current: number; total: number }
+  /** How long it took (`pulled`, `failed`), as people read it: `1.2s`. */
+  took?: string
+  /** Why it failed, in the engine's words, and what to do next. */
+  error?: { reason: string; hint: string }
+}
+
 /** Everything the view shows: every test's latest result, and the last reload. */
 export interface ResultsPayload {
   tests: TestView[]
@@ -135,4 +155,6 @@ export interface ResultsPayload {
   ready: boolean
   /** Present while no Docker engine answers: the view shows it instead of waiting forever. */
   engine?: EngineView
+  /** Images being pulled for the tests (they wait on them), just pulled, or that could not be pulled. */
+  pulls?: PullView[]
 }

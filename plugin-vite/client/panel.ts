@@ -1,6 +1,7 @@
 import type { RerunRequest, ResultsPayload, TestView } from '../protocol.ts'
 import { h, reconcile, setAttribute, setText } from './dom.ts'
 import { OPEN_IN_EDITOR } from './html.ts'
+import { createPullRow, pullAnnouncement, pullStates, updatePullRow } from './pull-row.ts'
 import { PANEL_STYLE } from './style.ts'
 import { createRow, updateRow } from './test-row.ts'
 
@@ -56,6 +57,9 @@ export class ClnrmResults extends HTMLElement {
   #filter = h('input', { 'class': 'filter', 'type': 'search', 'placeholder': 'file or test name', 'autocomplete': 'off', 'spellcheck': 'false' })
   #notice = h('p', { 'class': 'notice', 'role': 'status', 'aria-live': 'polite' })
   #list = h('ul', { class: 'tests' })
+  // After the tests: a pull starting or ending never moves the rows the user is reading.
+  #pulls = h('ul', { 'class': 'pulls', 'aria-label': 'images being pulled' })
+  #pullsSaid = ''
   #empty = h('p', { class: 'empty' })
   #timings = h('span', { class: 'phases' })
   #ran = h('div', { class: 'ran' })
@@ -69,7 +73,7 @@ export class ClnrmResults extends HTMLElement {
         h('button', { 'class': 'action', 'type': 'button', 'data-rerun': 'failed' }, 'rerun failed'), ' ',
         h('label', {}, 'filter', this.#filter))),
     // The engine error and the empty filter's message come before the list: the first thing read.
-    this.#notice, this.#empty, this.#list, this.#footer)
+    this.#notice, this.#empty, this.#list, this.#pulls, this.#footer)
 
   connectedCallback(): void {
     if (this.#root.childElementCount) return
@@ -188,6 +192,8 @@ export class ClnrmResults extends HTMLElement {
     this.dataset.warned = String(counts.warned)
     this.dataset.open = String(this.#open)
 
+    const pulls = results?.pulls ?? []
+    const pulling = pulls.filter(p => p.state === 'pulling').length
     const said = `${plural(counts.pass, 'test')} passed, ${counts.fail} failed${counts.warned ? `, ${counts.warned} with warnings` : ''}`
     setText(this.#badgeParts.pass, `✓ ${counts.pass}`)
     setText(this.#badgeParts.fail, `✗ ${counts.fail}`)
@@ -198,11 +204,15 @@ export class ClnrmResults extends HTMLElement {
     setText(this.#badgeParts.engine, engine ? 'no engine' : '')
     setAttribute(this.#badgeParts.engine, 'hidden', !engine)
     setAttribute(this.#badge, 'aria-expanded', String(this.#open))
-    setAttribute(this.#badge, 'aria-label', `clnrm: ${engine ? `${engine.message}, ` : busy ? 'running, ' : ''}${said}`)
+    setAttribute(this.#badge, 'aria-label', `clnrm: ${engine ? `${engine.message}, ` : busy ? 'running, ' : ''}${pulling ? `pulling ${plural(pulling, 'image')}, ` : ''}${said}`)
     setAttribute(this.#badge, 'title', `clnrm test results (${this.#open ? 'close' : 'open'})`)
-    // Announced when a run settles, not at every test's start and end.
+    // Announced when a run settles, not at every test's start and end; a pull when it starts, ends
+    // or fails, not at every byte (and no result summary cuts in while one goes on).
+    const pullsSaid = pullStates(pulls)
     if (engine) setText(this.#summary, `clnrm: ${engine.message}; retrying`)
-    else if (results?.ready && !counts.running) setText(this.#summary, `clnrm: ${said}`)
+    else if (pullsSaid !== this.#pullsSaid && pulls.length) setText(this.#summary, pullAnnouncement(pulls))
+    else if (results?.ready && !counts.running && !pulling) setText(this.#summary, `clnrm: ${said}`)
+    this.#pullsSaid = pullsSaid
     setAttribute(this.#panel, 'hidden', !this.#open)
 
     const tests = results?.tests ?? []
@@ -218,8 +228,11 @@ export class ClnrmResults extends HTMLElement {
     this.#empty.classList.toggle('engine-error', Boolean(engine))
     setText(this.#empty, engine
       ? `${engine.message}${engine.hint ? ` — ${engine.hint}` : ''} (retrying; the tests run once it answers)`
-      : !results ? 'waiting for the first results…' : shown ? '' : tests.length ? `no test file or name contains “${this.#filter.value.trim()}”` : 'no test files found')
+      : !results || (!results.ready && !tests.length) ? (pulling ? 'waiting for images the tests need…' : 'waiting for the first results…') : shown ? '' : tests.length ? `no test file or name contains “${this.#filter.value.trim()}”` : 'no test files found')
     setAttribute(this.#empty, 'hidden', Boolean(results && shown && !engine))
+
+    reconcile(this.#pulls, pulls, p => p.image, createPullRow, updatePullRow)
+    setAttribute(this.#pulls, 'hidden', !pulls.length)
 
     const reload = results?.lastReload
     setAttribute(this.#footer, 'hidden', !reload)

@@ -60,6 +60,21 @@ pre { margin: 6px 0 0; padding: 6px 8px; background: var(--bg-code); color: var(
 p.empty { margin: 0; padding: 8px 12px; color: var(--dim); }
 p.empty.engine-error { color: var(--fail-strong); background: var(--fail-tint); border-bottom: 1px solid var(--row-border); }
 footer { padding: 8px 12px; color: var(--dim); }
+ul.pulls { list-style: none; margin: 0; padding: 0; }
+ul.pulls[hidden] { display: none; }
+ul.pulls > li { padding: 6px 12px; border-bottom: 1px solid var(--row-border); }
+.pull-line { display: flex; gap: 8px; align-items: baseline; white-space: nowrap; }
+.pull-text { flex: 1 1 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; }
+.pull-line .amounts { flex: none; font-variant-numeric: tabular-nums; }
+li[data-state="pulling"] .icon { color: var(--warn); } li[data-state="pulled"] .icon { color: var(--pass); } li[data-state="failed"] .icon { color: var(--fail); }
+progress.pull-bar { display: block; width: 100%; height: 4px; margin: 4px 0 0; accent-color: var(--link); }
+progress.pull-bar[hidden] { display: none; }
+progress.pull-bar[data-done] { visibility: hidden; }
+.pull-error { overflow-wrap: anywhere; }
+/* A failed pull's line no longer changes: all of it is shown, wrapped. */
+li[data-state="failed"] .pull-line { white-space: normal; overflow-wrap: anywhere; }
+li[data-state="failed"] .pull-text { overflow: visible; }
+.pull-error:empty { display: none; }
 ${WATERFALL_STYLE}
 @media (forced-colors: active) {
   button.badge, button.toggle, .panel { border: 1px solid ButtonText; }

@@ -1,0 +1,159 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { stripVTControlCharacters } from 'node:util'
+import type { Browser, Page } from 'playwright-core'
+import type { ViteDevServer } from 'vite'
+import { createLogger, createServer } from 'vite'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from './chromium.ts'
+import { clnrmContainers, IMAGE } from './engine.ts'
+import type { LocalRegistry, RegistryGate } from './registry.ts'
+import { docker, pushImage, startGate, startRegistry } from './registry.ts'
+
+const repo = resolve(import.meta.dirname, '..')
+const artifacts = join(repo, 'test/artifacts')
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+
+/**
+ * `vite dev` with the plugin on a project whose test images are not on this machine: one is in a
+ * real registry on loopback (Debian's docker-registry) behind a gate that holds its 8 MB layer, so
+ * the pull is seen in progress; the other is in no registry. Real Vite, engine and Chromium.
+ */
+describe('vite dev: image pulls in the panel and in Vite\'s terminal (real registry on 127.0.0.1)', () => {
+  let dir: string
+  let registry: LocalRegistry
+  let gate: RegistryGate
+  let server: ViteDevServer
+  let browser: Browser
+  let page: Page
+  const terminal: string[] = []
+  const created: string[] = []
+  let alpha: string
+  let ghost: string
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(repo, 'test', '.tmp-vite-pull-'))
+    registry = await startRegistry(join(dir, '.registry'))
+    // The layer's first megabyte goes through; the rest waits for the test.
+    gate = await startGate(registry.host, 1_000_000)
+    const path = `clnrm-vpull-${process.pid}`
+    const pushed = `${registry.host}/${path}/alpha:1`
+    alpha = `${gate.host}/${path}/alpha:1`
+    ghost = `${gate.host}/${path}/ghost:1`
+    created.push(pushed, alpha)
+    await pushImage(pushed, join(dir, '.build'), 8_000_000)
+    expect(() => docker('image', 'inspect', alpha)).toThrow()
+
+    const files: Record<string, string> = {
+      'index.html': '<!doctype html><html><head><title>app</title><meta name="viewport" content="width=device-width, initial-scale=1"></head><body><p id="app">app</p></body></html>\n',
+      'vite.config.ts': 'import { defineConfig } from \'vite\'\nimport { clnrm } from \'clnrm/vite\'\n\nexport default defineConfig({ plugins: [clnrm()] })\n',
+      'tests/alpha.clnrm.toml': `[meta]\nname = "alpha"\n[services.box]\nimage = "${alpha}"\n[[steps]]\nname = "has its layer"\nrun = "test -f /blob"\n`,
+      'tests/ghost.clnrm.toml': `[meta]\nname = "ghost"\n[services.box]\nimage = "${ghost}"\n[[steps]]\nname = "runs"\nrun = "true"\n`,
+    }
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(join(dir, name, '..'), { recursive: true })
+      writeFileSync(join(dir, name), text)
+    }
+    const logger = createLogger('info')
+    for (const level of ['info', 'warn', 'error'] as const) {
+      const original = logger[level]
+      logger[level] = (message, options) => {
+        terminal.push(stripVTControlCharacters(message))
+        original(message, options)
+      }
+    }
+    browser = await launchChromium()
+    page = await browser.newPage({ viewport: { width: 1000, height: 800 } })
+    server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0, watch: { ignored: ['**/.registry/**', '**/.build/**'] } }, customLogger: logger })
+    await server.listen()
+    // The user opened the panel in an earlier visit (the choice lasts for the tab).
+    await page.goto(server.resolvedUrls!.local[0]!)
+    await page.evaluate('sessionStorage.setItem("clnrm:panel", "open")')
+    await page.reload()
+    await page.waitForSelector('clnrm-results', { state: 'attached' })
+  }, 180_000)
+
+  afterAll(async () => {
+    gate?.allow(Infinity)
+    await browser?.close()
+    await server?.close()
+    expect(clnrmContainers(process.pid)).toEqual([])
+    gate?.close()
+    registry?.stop()
+    for (const image of created) {
+      try {
+        docker('rmi', image)
+      }
+      catch {}
+    }
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const inPanel = <T>(body: string): Promise<T> => page.evaluate(`(() => { const host = document.querySelector('clnrm-results'); const root = host.shadowRoot; ${body} })()`) as Promise<T>
+  const pullRow = (image: string, state: string): string => `clnrm-results ul.pulls > li[data-image="${image}"][data-state="${state}"]`
+  const said = (): string => terminal.join('\n')
+
+  it('while tests wait on a pull: a line per image with its state and amounts, the failure with its next step, announced, in place; Vite\'s terminal says each', async () => {
+    // The layer is held after its first megabyte: the pull is in progress, and stays so.
+    await page.waitForSelector(pullRow(alpha, 'pulling'), { timeout: 60_000 })
+    await expect.poll(() => inPanel<string>(`return root.querySelector('ul.pulls > li[data-image="${alpha}"] .amounts').textContent`), { timeout: 30_000 }).toMatch(/^\d\/\d layers?, [\d.]+ (kB|MB)\/8\.\d MB$/)
+    expect(await inPanel<string>(`return root.querySelector('ul.pulls > li[data-image="${alpha}"] .pull-text').textContent`)).toBe(`pulling ${alpha}`)
+    // The image the registry does not have: its line says why and what to do.
+    await page.waitForSelector(pullRow(ghost, 'failed'), { timeout: 30_000 })
+    const failed = await inPanel<string>(`return root.querySelector('ul.pulls > li[data-image="${ghost}"]').textContent`)
+    expect(failed).toContain(`could not pull ${ghost} from ${gate.host}`)
+    expect(failed).toMatch(/manifest unknown|not found/)
+    expect(failed).toContain(`hint: ${gate.host} has no image ${ghost}: check the name and tag in the test file, push it there (docker push ${ghost})`)
+    // Nothing has a result yet: the panel says what it waits for, and so does the badge.
+    expect(await inPanel<string>('return root.querySelector(".empty").textContent')).toBe('waiting for images the tests need…')
+    expect(await inPanel<string>('return root.querySelector("button.badge").getAttribute("aria-label")')).toContain('pulling 1 image')
+    // The existing live region announces each pull's state (not each byte).
+    const summary = await inPanel<{ text: string; live: string | null; role: string | null }>('const s = root.querySelector(".summary"); return { text: s.textContent, live: s.getAttribute("aria-live"), role: s.getAttribute("role") }')
+    expect(summary.live).toBe('polite')
+    expect(summary.role).toBe('status')
+    expect(summary.text).toContain(`pulling ${alpha}, tests wait for it`)
+    expect(summary.text).toContain(`could not pull ${ghost}: `)
+    // The progress bar has the bytes so far.
+    const bar = await inPanel<{ value: number; max: number }>(`const b = root.querySelector('ul.pulls > li[data-image="${alpha}"] progress'); return { value: b.value, max: b.max }`)
+    expect(bar.max).toBeGreaterThan(8_000_000)
+    expect(bar.value).toBeGreaterThan(0)
+    expect(bar.value).toBeLessThan(bar.max)
+
+    // More bytes: the line's text changes in place, nothing in the panel moves.
+    const layout = (): Promise<string> => inPanel<string>(`return JSON.stringify([...root.querySelectorAll('.panel header, ul.tests, ul.pulls > li, footer')].map(e => { const r = e.getBoundingClientRect(); return [e.tagName, Math.round(r.top), Math.round(r.height)] }))`)
+    const before = await layout()
+    const amountsBefore = await inPanel<string>(`return root.querySelector('ul.pulls > li[data-image="${alpha}"] .amounts').textContent`)
+    const node = await page.evaluateHandle(`document.querySelector('clnrm-results').shadowRoot.querySelector('ul.pulls > li[data-image="${alpha}"]')`)
+    gate.allow(3_000_000)
+    await expect.poll(() => inPanel<string>(`return root.querySelector('ul.pulls > li[data-image="${alpha}"] .amounts').textContent`), { timeout: 30_000 }).not.toBe(amountsBefore)
+    expect(await layout()).toBe(before)
+    // The same element, patched (not rebuilt).
+    expect(await node.evaluate(el => (el as { isConnected: boolean }).isConnected)).toBe(true)
+    mkdirSync(artifacts, { recursive: true })
+    await page.screenshot({ path: join(artifacts, 'panel-pulls.png') })
+
+    // Vite's terminal: a line per image as it starts, and the failure with its hint.
+    expect(said()).toContain(`[clnrm] pulling ${alpha} from ${gate.host}; tests using it wait for it`)
+    expect(said()).toMatch(new RegExp(`\\[clnrm\\] ✗ could not pull ${escape(ghost)} from ${escape(gate.host)} after \\S+: [^\\n]*(manifest unknown|not found)[^\\n]*\\n  hint: ${escape(gate.host)} has no image ${escape(ghost)}`))
+  }, 120_000)
+
+  it('once the pull ends: Vite\'s terminal says so, the tests run, the pulled line goes, the failed one stays while a test uses the image', async () => {
+    gate.allow(Infinity)
+    expect(said()).not.toContain(`pulled ${alpha}`)
+    await page.waitForSelector('clnrm-results li[data-file="tests/alpha.clnrm.toml"][data-status="pass"]', { timeout: 60_000 })
+    await page.waitForSelector('clnrm-results li[data-file="tests/ghost.clnrm.toml"][data-status="error"]', { timeout: 60_000 })
+    await expect.poll(said, { timeout: 30_000 }).toMatch(new RegExp(`\\[clnrm\\] ✓ pulled ${escape(alpha)} in \\S+ \\(\\d/\\d layers, 8\\.\\d MB/8\\.\\d MB\\)`))
+    // The first run has results: the pulled image's line went; the failed one stays (ghost still uses it).
+    await page.waitForSelector(`clnrm-results ul.pulls > li[data-image="${alpha}"]`, { state: 'detached', timeout: 30_000 })
+    expect(await page.locator(pullRow(ghost, 'failed')).count()).toBe(1)
+    // The dev loop tried the missing image again for the run: quietly, the same failure is said once.
+    expect(said().split(`could not pull ${ghost}`).length - 1).toBe(1)
+    expect(said()).toMatch(/\[clnrm\] [^\n]*1 passed, 1 could not run/)
+
+    // The test no longer uses the image: its line goes with the next reload.
+    writeFileSync(join(dir, 'tests/ghost.clnrm.toml'), `[meta]\nname = "ghost"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "runs"\nrun = "true"\n`)
+    await page.waitForSelector('clnrm-results li[data-file="tests/ghost.clnrm.toml"][data-status="pass"]', { timeout: 60_000 })
+    await page.waitForSelector('clnrm-results ul.pulls', { state: 'hidden', timeout: 30_000 })
+    expect(await inPanel<string>('return root.querySelector(".summary").textContent')).toBe('clnrm: 2 tests passed, 0 failed')
+  }, 120_000)
+})
