@@ -26,7 +26,7 @@ describe('clnrm doctor', () => {
     expect(exit.code, human.output()).toBe(0)
     expect(exit.ms).toBeLessThan(30_000)
     expect(human.stdout()).toMatch(/^engine {3}Docker \S+ \(API 1\.\d+, linux\/\w+\)$/m)
-    expect(human.stdout()).toMatch(/^found {4}(unix|tcp):\/\/\S+ \((DOCKER_HOST|testcontainers discovery)/m)
+    expect(human.stdout()).toMatch(/^found {4}(unix|tcp):\/\/\S+ \((DOCKER_HOST|socket: the default socket|docker\.host in |tc\.host in |docker context |testcontainers discovery)/m)
     expect(human.stdout()).toMatch(new RegExp(`^probe {4}${IMAGE.replace(/[./]/g, '\\$&')} \\(\\d+ ms\\)$`, 'm'))
     for (const cap of CAPS) expect(human.stdout()).toMatch(new RegExp(`^✓ ${cap}: .+\\n {4}\\S`, 'm'))
     expect(human.stdout()).toMatch(/published-ports: .*\n.*127\.0\.0\.1:\d+ answered, bound on loopback only/)

@@ -1,5 +1,5 @@
 import { CAPABILITIES, CAPABILITY_MEANING, connectDocker, EngineUnavailableError, probeEngine } from '../../core/index.ts'
-import type { EngineProbe } from '../../core/index.ts'
+import type { EngineProbe, EngineSource } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import type { CommandContext } from '../context.ts'
 import { EXIT } from '../errors.ts'
@@ -38,12 +38,24 @@ export const doctorCommand: CommandDef = {
   },
 }
 
+/** How the engine was found, in words: the variable, the file and key, the context, or the socket. */
+function foundVia(source: EngineSource): string {
+  switch (source.via) {
+    case 'DOCKER_HOST': return 'DOCKER_HOST'
+    case 'tc.host':
+    case 'docker.host': return `${source.via} in ${source.from ?? '~/.testcontainers.properties'}`
+    case 'docker context': return `docker ${source.from ?? 'context'}`
+    case 'socket': return `socket: ${source.from ?? 'a usual place'}`
+    default: return 'testcontainers discovery: nothing answered at DOCKER_HOST, ~/.testcontainers.properties, the docker context or the usual sockets'
+  }
+}
+
 function humanProbe(ctx: CommandContext, probe: EngineProbe): string {
   const { c } = ctx
   const { engine, source } = probe
   const lines = [
     `${c.bold('engine')}   ${engine.name} ${engine.version} (API ${engine.apiVersion}, ${engine.os}/${engine.arch})`,
-    `${c.bold('found')}    ${source.endpoint} ${c.dim(source.via === 'DOCKER_HOST' ? '(DOCKER_HOST)' : '(testcontainers discovery: TESTCONTAINERS_HOST_OVERRIDE, ~/.testcontainers.properties, the usual sockets)')}`,
+    `${c.bold('found')}    ${source.endpoint} ${c.dim(`(${foundVia(source)})`)}`,
   ]
   if (source.propertiesFile) lines.push(`${c.bold('config')}   ${source.propertiesFile}`)
   lines.push(`${c.bold('probe')}    ${probe.image ?? 'no busybox image'} ${c.dim(`(${Math.round(probe.ms)} ms)`)}`, '')

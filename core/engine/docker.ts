@@ -1,4 +1,10 @@
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import type Dockerode from 'dockerode'
 import type { EngineAdapter } from './adapter.ts'
+import { clientOptions, engineCandidates } from './endpoint.ts'
+import type { EngineVia } from './endpoint.ts'
 import { ClnrmError } from '../errors.ts'
 
 /** Thrown when no Docker engine answers. The CLI prints it and exits 2. */
@@ -51,12 +57,19 @@ export function isEngineUnreachable(error: unknown): boolean {
   return false
 }
 
-/** Where the engine was found: an explicit `DOCKER_HOST`, or testcontainers' discovery. */
+/** Where the engine was found: how (`via`), the endpoint, and the file or socket kind it came from. */
 export interface EngineSource {
-  /** `DOCKER_HOST` (the user's), or `discovery` (testcontainers: its properties file, the usual sockets). */
-  via: 'DOCKER_HOST' | 'discovery'
+  /**
+   * `DOCKER_HOST` (the user's); `tc.host` or `docker.host` of `~/.testcontainers.properties`;
+   * the docker CLI's current `docker context`; a `socket` found at a usual place (the default
+   * one, rootless, Docker Desktop, Podman, Colima, Rancher Desktop); or `discovery`, testcontainers'
+   * own strategies, asked only when none of those answered.
+   */
+  via: EngineVia
   /** The endpoint clnrm talks to: `unix:///var/run/docker.sock`, `tcp://127.0.0.1:2375`, … */
   endpoint: string
+  /** Where it came from: the properties file, the context and its file, or which socket it is. */
+  from?: string
   /** `~/.testcontainers.properties`, when it exists (it can point discovery elsewhere). */
   propertiesFile?: string
 }
@@ -83,25 +96,24 @@ function endpointOf(modem: { socketPath?: unknown; host?: unknown; port?: unknow
 }
 
 /**
- * Connects once per process. Throws `EngineUnavailableError` when no engine answers. Finding the
- * engine is testcontainers' job (Docker Desktop, Colima, Rancher and Podman sockets,
- * `~/.testcontainers.properties`); every call after that goes through the dockerode adapter.
+ * Connects once per process. Throws `EngineUnavailableError` when no engine answers. The engine
+ * is found where users configure it (`engineCandidates`: `DOCKER_HOST`, testcontainers'
+ * properties file, the docker context, the usual sockets) without loading testcontainers, which
+ * costs more than a whole warm `clnrm run`; testcontainers' own discovery is the last resort, when
+ * none of those answers. Every call after that goes through the dockerode adapter.
  */
 export function connectDocker(): Promise<EngineConnection> {
   connecting ??= (async () => {
     // clnrm labels and removes its own containers, so testcontainers' Ryuk sidecar is not needed
     // (and cannot be pulled on machines without a registry).
     process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'
-    const { dockerodeAdapter } = await import('./docker-adapter.ts')
-    const { existsSync } = await import('node:fs')
-    const { homedir } = await import('node:os')
-    const { join } = await import('node:path')
-    const properties = join(homedir(), '.testcontainers.properties')
+    const [{ dockerodeAdapter }, { default: Dockerode }] = await Promise.all([import('./docker-adapter.ts'), import('dockerode')])
+    const home = homedir()
+    const properties = join(home, '.testcontainers.properties')
     const propertiesFile = existsSync(properties) ? properties : undefined
-    // An explicit DOCKER_HOST is what the user means: testcontainers would quietly fall back to
-    // the default socket, so it is not asked at all.
+    // An explicit DOCKER_HOST is what the user means: nothing else is tried (testcontainers would
+    // quietly fall back to the default socket). Dockerode reads it, with its TLS and ssh variables.
     if (process.env.DOCKER_HOST) {
-      const { default: Dockerode } = await import('dockerode')
       const docker = new Dockerode()
       try {
         await docker.ping()
@@ -110,6 +122,17 @@ export function connectDocker(): Promise<EngineConnection> {
         throw new EngineUnavailableError(error)
       }
       return { engine: dockerodeAdapter(docker), source: { via: 'DOCKER_HOST', endpoint: process.env.DOCKER_HOST, ...(propertiesFile && { propertiesFile }) } }
+    }
+    const candidates = engineCandidates({ env: process.env, home, platform: process.platform, uid: process.getuid?.() })
+    for (const candidate of candidates) {
+      try {
+        const docker = new Dockerode(clientOptions(candidate) as Dockerode.DockerOptions)
+        await docker.ping()
+        return { engine: dockerodeAdapter(docker), source: { via: candidate.via, endpoint: candidate.endpoint, ...(candidate.from && { from: candidate.from }), ...(propertiesFile && { propertiesFile }) } }
+      }
+      catch {
+        // Not answering (a stale socket file, a stopped VM): the next place, as testcontainers does.
+      }
     }
     const testcontainers = await import('testcontainers')
     try {
