@@ -20,8 +20,10 @@ export interface CliContext {
   env: Readonly<Record<string, string | undefined>>
   stdout: (text: string) => void
   stderr: (text: string) => void
-  /** Whether stdout is a terminal (live progress, colors). */
+  /** Whether stdout is a terminal (colors of what goes there). */
   isTTY: boolean
+  /** Whether stderr is a terminal: live progress lines are drawn there. Absent: as stdout. */
+  stderrIsTTY?: boolean
   /** The terminal's width now (it changes on resize); absent or 0 when unknown (then `COLUMNS`, else 80). */
   columns?: () => number | undefined
   /** Signals and a closed stdout; absent in-process, where nothing interrupts. */
@@ -31,6 +33,8 @@ export interface CliContext {
 /** A command's context plus its resolved colors. */
 export interface CommandContext extends CliContext {
   c: Colors
+  /** Colors of progress written to stderr, by stderr's own terminal (same flags and env). Absent: `c`. */
+  stderrColors?: Colors
 }
 
 /** Colors follow NO_COLOR (https://no-color.org), FORCE_COLOR, `--no-color` and whether stdout is a TTY. */
@@ -93,6 +97,8 @@ export function processContext(): CliContext {
     stdout: text => write('stdout', text),
     stderr: text => write('stderr', text),
     isTTY: Boolean(process.stdout.isTTY),
+    // `clnrm run > report.txt` in a terminal still gets live progress; `2> log` gets plain lines.
+    stderrIsTTY: Boolean(process.stderr.isTTY),
     // Progress lines go to stderr: its width first.
     columns: () => process.stderr.columns || process.stdout.columns,
     interrupts: {

@@ -57,7 +57,8 @@ function mainHelp(): string {
 export async function main(argv: readonly string[], context: CliContext = processContext()): Promise<number> {
   const [name, ...rest] = argv
   const plain = resolveColors(context, argv.includes('--no-color'))
-  const ctx: CommandContext = { ...context, c: plain }
+  const stderrColors = resolveColors({ ...context, isTTY: context.stderrIsTTY ?? context.isTTY }, argv.includes('--no-color'))
+  const ctx: CommandContext = { ...context, c: plain, stderrColors }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? commands.find(cmd => cmd.name === rest[0]) : undefined
     if (name === 'help' && rest[0] !== undefined && !topic && !rest[0].startsWith('-')) {

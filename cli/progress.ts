@@ -25,7 +25,7 @@ export function terminalColumns(ctx: Pick<CommandContext, 'columns' | 'env'>): n
 }
 
 /**
- * Shows which services are starting, on stderr so reports on stdout stay clean. In a terminal:
+ * Shows which services are starting, on stderr so reports on stdout stay clean. When stderr is a terminal:
  * live lines, one per test with its services (`starting tests/api.clnrm.toml: db, web…`), each
  * cut to the terminal's width so that a narrow terminal never wraps them and they can be erased
  * exactly. Elsewhere (CI logs): plain lines, `starting box (image) for <file>` and
@@ -35,6 +35,10 @@ export function terminalColumns(ctx: Pick<CommandContext, 'columns' | 'env'>): n
  * `could not pull … from <registry>: <reason>` with its hint).
  */
 export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEvent) => void; clear: () => void } {
+  // Drawn on stderr: whether it is a terminal decides, not stdout (`clnrm run > out.txt` keeps live
+  // lines, `2> log` gets plain ones); its colors likewise.
+  const live = ctx.stderrIsTTY ?? ctx.isTTY
+  const c = ctx.stderrColors ?? ctx.c
   // Per test file, its starting services in start order.
   const starting = new Map<string, Map<string, string>>()
   const pulling = new Map<string, string>()
@@ -43,19 +47,19 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
 
   const erase = (): string => (drawn ? `\x1B[${drawn}A\r\x1B[J` : '\r\x1B[2K')
   const render = (): void => {
-    if (!ctx.isTTY) return
+    if (!live) return
     const width = Math.max(1, terminalColumns(ctx) - 1)
     const lines = [
       ...[...pulling].map(([image, status]) => `pulling ${image}: ${status}`),
       ...[...starting].filter(([, services]) => services.size).map(([file, services]) => `starting ${displayPath(ctx, file)}: ${[...services.values()].join(', ')}…`),
     ]
     const shown = lines.length > MAX_LIVE_LINES ? [...lines.slice(0, MAX_LIVE_LINES - 1), `… and ${lines.length - MAX_LIVE_LINES + 1} more starting`] : lines
-    ctx.stderr(`${erase()}${shown.map(line => `${ctx.c.dim(fitWidth(printable(line), width))}\n`).join('')}`)
+    ctx.stderr(`${erase()}${shown.map(line => `${c.dim(fitWidth(printable(line), width))}\n`).join('')}`)
     drawn = shown.length
   }
   // A line printed while live lines are up goes above them.
   const say = (text: string): void => {
-    if (ctx.isTTY && drawn) {
+    if (live && drawn) {
       ctx.stderr(erase())
       drawn = 0
     }
@@ -70,7 +74,7 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
           starting.set(event.file, services)
           // The image is left to the plain lines: in a terminal the width is for the test and its services.
           services.set(event.service, event.service)
-          if (!ctx.isTTY) say(ctx.c.dim(`starting ${printable(`${event.service} (${event.image})`)} for ${displayPath(ctx, event.file)}\n`))
+          if (!live) say(c.dim(`starting ${printable(`${event.service} (${event.image})`)} for ${displayPath(ctx, event.file)}\n`))
           break
         }
         case 'pool:container-ready': {
@@ -78,20 +82,20 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
           services?.delete(event.service)
           if (services && !services.size) starting.delete(event.file)
           pulling.delete(event.image)
-          if (!ctx.isTTY) say(ctx.c.dim(`ready ${printable(event.service)} for ${displayPath(ctx, event.file)} in ${formatDuration(event.ms)}\n`))
+          if (!live) say(c.dim(`ready ${printable(event.service)} for ${displayPath(ctx, event.file)} in ${formatDuration(event.ms)}\n`))
           break
         }
         case 'pool:container-replaced':
-          say(`${ctx.c.yellow('replaced')} ${printable(`${event.service}: ${event.reason}`)}\n`)
+          say(`${c.yellow('replaced')} ${printable(`${event.service}: ${event.reason}`)}\n`)
           break
         case 'pool:image-pull-start':
           pulling.set(event.image, 'waiting')
-          if (!ctx.isTTY) say(ctx.c.dim(`pulling ${printable(event.image)} from ${printable(event.registry)}\n`))
+          if (!live) say(c.dim(`pulling ${printable(event.image)} from ${printable(event.registry)}\n`))
           break
         case 'pool:image-pull': {
           // Logs get a line each time a layer is done; a terminal keeps one live line per image.
           const amounts = formatPullAmounts(event)
-          if (!ctx.isTTY && event.layers.done !== pulledLayers.get(event.image) && event.layers.done) say(ctx.c.dim(`pulling ${printable(event.image)}: ${amounts}\n`))
+          if (!live && event.layers.done !== pulledLayers.get(event.image) && event.layers.done) say(c.dim(`pulling ${printable(event.image)}: ${amounts}\n`))
           pulledLayers.set(event.image, event.layers.done)
           pulling.set(event.image, amounts || event.status)
           break
@@ -99,11 +103,11 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
         case 'pool:image-pull-done':
           pulling.delete(event.image)
           pulledLayers.delete(event.image)
-          if (event.error) say(`${ctx.c.red('could not pull')} ${printable(event.image)} from ${printable(event.registry)} ${ctx.c.dim(`after ${formatDuration(event.ms)}`)}: ${printable(event.error.reason)}\n  ${ctx.c.cyan('hint:')} ${printable(event.error.hint)}\n`)
-          else say(ctx.c.dim(`pulled ${printable(event.image)} in ${formatDuration(event.ms)} (${formatPullAmounts(event)})\n`))
+          if (event.error) say(`${c.red('could not pull')} ${printable(event.image)} from ${printable(event.registry)} ${c.dim(`after ${formatDuration(event.ms)}`)}: ${printable(event.error.reason)}\n  ${c.cyan('hint:')} ${printable(event.error.hint)}\n`)
+          else say(c.dim(`pulled ${printable(event.image)} in ${formatDuration(event.ms)} (${formatPullAmounts(event)})\n`))
           break
         case 'pool:orphans-removed':
-          say(ctx.c.dim(`removed ${event.containers} container(s) left by an earlier clnrm process\n`))
+          say(c.dim(`removed ${event.containers} container(s) left by an earlier clnrm process\n`))
           break
         default:
           return
@@ -111,7 +115,7 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
       render()
     },
     clear() {
-      if (ctx.isTTY && drawn) ctx.stderr(erase())
+      if (live && drawn) ctx.stderr(erase())
       drawn = 0
     },
   }

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { spawnCli, waitUntil } from './cli-process.ts'
@@ -233,6 +233,44 @@ describe('progress while services start (built CLI, real engine)', () => {
     expect(live.some(line => line.endsWith('…'))).toBe(true)
     expect(raw).toMatch(/\x1B\[\d+A/)
     expect(visible.join('\n')).toMatch(/✓ alpha[\s\S]*Tests: 2 passed|✓ beta[\s\S]*Tests: 2 passed/)
+    expect(clnrmContainers(pid)).toEqual([])
+  })
+
+  // Progress goes to stderr: whether stderr is a terminal decides live lines and their colours,
+  // whatever stdout is. Both cases through a real pseudo-terminal (util-linux script) with one
+  // stream redirected to a file by the shell; no NO_COLOR, so colours are on where a terminal is.
+  const inPty = async (redirect: string): Promise<{ screen: string; file: string; pid: number }> => {
+    const pty = spawnCommand('script', ['-qfec', `stty cols 80 rows 20; echo "pid=$$"; exec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} run . -j 2 ${redirect} redirected.txt`, '/dev/null'], dir, { NO_COLOR: '', FORCE_COLOR: '', CI: '', GITHUB_ACTIONS: '' })
+    const exit = await pty.exited
+    expect(exit.code).toBe(0)
+    expect(exit.ms).toBeLessThan(60_000)
+    const screen = pty.stdout()
+    return { screen, file: await readFile(join(dir, 'redirected.txt'), 'utf8'), pid: Number(/pid=(\d+)/.exec(screen)?.[1]) }
+  }
+
+  it('stdout to a file, stderr a terminal (clnrm run > out.txt): live lines on the terminal, the report in the file with no escapes', async () => {
+    const { screen, file, pid } = await inPty('>')
+    // Live lines, redrawn in place and dim, on the terminal (stderr).
+    expect(screen).toMatch(/\x1B\[\d+A/)
+    expect(screen).toMatch(/\x1B\[2mstarting (alpha|beta)\.clnrm\.toml: /)
+    // No plain log lines there: they are for logs.
+    expect(screen).not.toMatch(/^starting box \(/m)
+    // The report went to the file, without a colour or a cursor move.
+    expect(file).toMatch(/Tests: 2 passed/)
+    expect(file).not.toMatch(/\x1B/)
+    expect(clnrmContainers(pid)).toEqual([])
+  })
+
+  it('stdout a terminal, stderr to a file (clnrm run 2> log): plain progress lines in the log with no escapes, the report on the terminal', async () => {
+    const { screen, file, pid } = await inPty('2>')
+    for (const test of ['alpha', 'beta']) expect(file).toContain(`starting box (${IMAGE}) for ${test}.clnrm.toml\n`)
+    expect(file).toMatch(/^ready box for alpha\.clnrm\.toml in [\d.]+m?s$/m)
+    expect(file).not.toMatch(/\x1B/)
+    // The terminal has the report (in colour) and no live lines.
+    expect(screen).toMatch(/Tests: [^\n]*2 passed/)
+    expect(screen).toMatch(/\x1B\[3\dm/)
+    expect(screen).not.toMatch(/\x1B\[\d+A/)
+    expect(screen).not.toContain('starting ')
     expect(clnrmContainers(pid)).toEqual([])
   })
 
