@@ -108,6 +108,32 @@ podman_start() {
   return 1
 }
 
+# Netavark (Podman's network backend) adds chains of its own, all named NETAVARK*, to the filter
+# and nat tables, with jumps to them from the built-in chains, and leaves them behind when the last
+# container goes (its FORWARD, ISOLATION and HOSTPORT chains and their jumps, plus one empty
+# NETAVARK-DN-* chain per run). Once no Podman container is left on this machine nothing uses
+# them: the jumps to them go, then the chains. Docker's rules and everyone else's are untouched.
+netavark_clean() {
+  command -v podman >/dev/null 2>&1 || return 0
+  if [ -n "$(podman ps -aq 2>/dev/null)" ]; then log "Podman containers remain: netavark's iptables chains stay"; return 0; fi
+  local cmd table line chain chains removed=0
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null 2>&1 || continue
+    for table in filter nat; do
+      chains=$("$cmd" -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^NETAVARK/ { print $2 }')
+      [ -n "$chains" ] || continue
+      # Jumps into them from other chains (iptables -S quotes what needs quoting, hence eval).
+      "$cmd" -t "$table" -S | grep -E -- '-j NETAVARK' | grep -vE '^-A NETAVARK' | while read -r line; do
+        eval "\"\$cmd\" -t \"\$table\" -D ${line#-A }" || log "could not remove $cmd -t $table rule: $line"
+      done
+      for chain in $chains; do "$cmd" -t "$table" -F "$chain"; done
+      for chain in $chains; do "$cmd" -t "$table" -X "$chain" && removed=$((removed + 1)); done
+    done
+  done
+  [ "$removed" -eq 0 ] || log "removed $removed netavark chain(s) Podman left in iptables"
+  if iptables-save 2>/dev/null | grep -q NETAVARK; then log "netavark rules are still in iptables:"; iptables-save | grep NETAVARK >&2; fi
+}
+
 podman_stop() {
   if [ -S "$PODMAN_SOCK" ]; then
     # Only what clnrm's contract run created (its label), then the image it loaded.
@@ -117,8 +143,12 @@ podman_stop() {
   fi
   local pid
   pid=$(cat "$PODMAN_PID" 2>/dev/null) || pid=
-  if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then kill "$pid" 2>/dev/null; fi
+  if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 1 40); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
+  fi
   rm -rf "$PODMAN_DIR"
+  netavark_clean
 }
 
 cleanup() {

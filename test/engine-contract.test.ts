@@ -52,6 +52,24 @@ function httpGet(port: number): Promise<string> {
   })
 }
 
+/**
+ * A `[[steps]]` table that posts one OTLP/JSON span as a service would, with busybox's own wget,
+ * to the endpoint clnrm injected ($OTEL_EXPORTER_OTLP_ENDPOINT), in the run's trace (TRACEPARENT).
+ */
+function postSpanStep(service: string, name: string, spanId: string, parentId?: string): string[] {
+  const json = `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"$OTEL_SERVICE_NAME"}}]},"scopeSpans":[{"spans":[{"traceId":"$t","spanId":"${spanId}","parentSpanId":"$p","name":"${name}","kind":2,"startTimeUnixNano":"\${s}000000000","endTimeUnixNano":"\${s}001000000"}]}]}]}`
+  return [
+    '[[steps]]', `name = "${service} posts ${name}"`, `service = "${service}"`,
+    'run = \'\'\'',
+    's=$(date +%s)',
+    't=$(echo "$TRACEPARENT" | cut -d- -f2)',
+    parentId ? `p=${parentId}` : 'p=$(echo "$TRACEPARENT" | cut -d- -f3)',
+    `wget -qO- --header 'Content-Type: application/json' --post-data "${json.replaceAll('"', '\\"')}" "$OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces"`,
+    '\'\'\'',
+    'timeout = "15s"',
+  ]
+}
+
 describe(`the engine contract (${where})`, () => {
   let connection: EngineConnection
   let probe: EngineProbe
@@ -89,8 +107,11 @@ describe(`the engine contract (${where})`, () => {
     expect(probe.engine.version).toMatch(/^\d+\.\d+/)
     expect(probe.image).toBe(IMAGE)
     // Printed so every engine's run shows what it found.
-    console.log(`[contract] ${where}: ${probe.engine.name} ${probe.engine.version} (API ${probe.engine.apiVersion}); ${Object.entries(probe.capabilities).map(([c, r]) => `${r.ok ? '✓' : '✗'} ${c}`).join(', ')}`)
+    console.log(`[contract] ${where}: ${probe.engine.name} ${probe.engine.version} (API ${probe.engine.apiVersion}); ${Object.entries(probe.capabilities).map(([c, r]) => `${r.ok ? '✓' : '✗'} ${c}${r.route ? ` (${r.route})` : ''}`).join(', ')}`)
     for (const [cap, result] of Object.entries(probe.capabilities)) expect(result.detail, cap).not.toMatch(/could not run|not measured/)
+    // A reachable host names the route clnrm's services will take to it (host-reach.ts).
+    const host = probe.capabilities['host-reachable']
+    if (host.ok) expect(host.route).toMatch(/^(host-gateway|network-gateway)$/)
   })
 
   it('creates, starts, inspects, reads logs, execs with env and workdir, and removes a container', async (ctx) => {
@@ -176,6 +197,45 @@ describe(`the engine contract (${where})`, () => {
       const exit = await run.exited
       expect(exit.code, run.output()).toBe(0)
       expect(run.output()).toMatch(/1 passed/)
+      expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=clnrm.pid=${run.pid}`], { encoding: 'utf8' }).trim()).toBe('')
+      expect(execFileSync('docker', ['network', 'ls', '-q', '--filter', `label=clnrm.pid=${run.pid}`], { encoding: 'utf8' }).trim()).toBe('')
+    }
+    finally {
+      await cleanup()
+    }
+  }, 120_000)
+
+  it('clnrm run: span expectations pass on spans the services post to the endpoint clnrm injected (a lone service and a two-service test, each on a network of its own)', async (ctx) => {
+    requires(ctx, 'host-reachable', 'network-aliases')
+    const { dir, cleanup } = await tempDir()
+    try {
+      // Two files, so the receiver must be reachable from two pool networks (a lone service's and
+      // a two-service test's): on Podman each has a gateway of its own.
+      await writeFile(join(dir, 'lone.clnrm.toml'), [
+        '[meta]', 'name = "lone"',
+        '[services.solo]', `image = "${IMAGE}"`,
+        ...postSpanStep('solo', 'upload', '7a11000000000001'),
+        '[[expect.span]]', 'name = "upload"', 'kind = "server"',
+        '[expect.counts]', 'spans_total = { eq = 1 }',
+        '',
+      ].join('\n'))
+      await writeFile(join(dir, 'traced.clnrm.toml'), [
+        '[meta]', 'name = "traced pair"',
+        '[services.api]', `image = "${IMAGE}"`,
+        '[services.worker]', `image = "${IMAGE}"`,
+        ...postSpanStep('api', 'checkout', '7a11000000000002'),
+        ...postSpanStep('worker', 'charge', '7a11000000000003', '7a11000000000002'),
+        '[[expect.span]]', 'name = "checkout"',
+        '[[expect.span]]', 'name = "charge"', 'parent = "checkout"',
+        '[expect.graph]', 'must_include = [["checkout", "charge"]]',
+        '',
+      ].join('\n'))
+      const run = spawnCli(['run', '.', '--reporter', 'json'], dir)
+      const exit = await run.exited
+      expect(exit.code, run.output()).toBe(0)
+      const report = JSON.parse(run.stdout()) as { tests: Array<{ name: string; status: string; spans?: { failures: unknown[]; spans: Array<{ name: string; service: string }> } }> }
+      const seen = Object.fromEntries(report.tests.map(t => [t.name, [t.status, t.spans?.failures, t.spans?.spans.map(s => `${s.service}:${s.name}`).sort()]]))
+      expect(seen).toEqual({ 'lone': ['pass', [], ['solo:upload']], 'traced pair': ['pass', [], ['api:checkout', 'worker:charge']] })
       expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=clnrm.pid=${run.pid}`], { encoding: 'utf8' }).trim()).toBe('')
       expect(execFileSync('docker', ['network', 'ls', '-q', '--filter', `label=clnrm.pid=${run.pid}`], { encoding: 'utf8' }).trim()).toBe('')
     }

@@ -267,6 +267,46 @@ describe('the OTel env of a test\'s services', () => {
     expect(env).toMatchObject({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test%20env', OTEL_EXPORTER_OTLP_HEADERS: 'x-key=k' })
   })
 
+  it('asks what the engine\'s route to this machine needs: host-gateway on Docker, nothing on Podman (it names the host itself); a network of the pool\'s either way', () => {
+    const spec: TestSpec = { ...base, expect: expectations, services: { api: { ...base.services.api!, extraHosts: ['db.local:10.0.0.5'] }, bare: { ...base.services.api!, id: 'bare' } } }
+    const docker = withOtelEnv(spec, 'http://host.docker.internal:4000')
+    expect(docker.services.api!.extraHosts).toEqual(['db.local:10.0.0.5', 'host.docker.internal:host-gateway'])
+    const podman = withOtelEnv(spec, 'http://host.containers.internal:4000', 'network-gateway')
+    expect(podman).not.toBe(docker)
+    expect(podman.services.api!.extraHosts).toEqual(['db.local:10.0.0.5'])
+    expect(podman.services.bare!.extraHosts).toBeUndefined()
+    expect(podman.services.api!.env!.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://host.containers.internal:4000')
+    expect([podman.services.api!.privateNetwork, podman.services.bare!.privateNetwork]).toEqual([true, true])
+    expect(withOtelEnv(spec, 'http://host.containers.internal:4000', 'network-gateway')).toBe(podman)
+  })
+
+  it('on the network-gateway route, holds its port on loopback and answers on each network gateway it is given, on the same port', async () => {
+    expect(receiverHosts(undefined, {}, 'network-gateway')).toEqual(['127.0.0.1'])
+    expect(receiverHosts(undefined, { CLNRM_OTLP_HOST: '127.0.0.2' }, 'network-gateway')).toEqual(['127.0.0.2'])
+    const hub = await OtelHub.start({ hosts: ['127.0.0.1'], route: 'network-gateway' })
+    const port = hub.receiver.port
+    expect(hub.containerEndpoint).toBe(`http://host.containers.internal:${port}`)
+    // 127.0.0.2 and .3 stand in for two networks' gateways (loopback's /8 is this machine's).
+    const answers = (host: string): Promise<number> => fetch(`http://${host}:${port}/v1/traces`).then(r => r.status, () => 0)
+    expect(await answers('127.0.0.2')).toBe(0)
+    await hub.listenOn(['127.0.0.2', '127.0.0.2'])
+    await hub.listenOn(['127.0.0.2', '127.0.0.3'])
+    expect([await answers('127.0.0.1'), await answers('127.0.0.2'), await answers('127.0.0.3')]).toEqual([405, 405, 405])
+    const run = hub.open({ addresses: [] })
+    const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: run.traceId, spanId: '1'.repeat(16), name: 'via-gateway', startTimeUnixNano: '1', endTimeUnixNano: '2' }] }] }] })
+    expect((await fetch(`http://127.0.0.3:${port}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status).toBe(200)
+    expect(run.spans.map(s => s.name)).toEqual(['via-gateway'])
+    run.close()
+    await hub.close()
+    expect([await answers('127.0.0.1'), await answers('127.0.0.2'), await answers('127.0.0.3')]).toEqual([0, 0, 0])
+    // On Docker's route the one address host-gateway resolves to is enough: nothing more listens.
+    const docker = await OtelHub.start({ hosts: ['127.0.0.1'] })
+    await docker.listenOn(['127.0.0.4'])
+    expect(await fetch(`http://127.0.0.4:${docker.receiver.port}/v1/traces`).then(r => r.status, () => 0)).toBe(0)
+    expect(docker.containerEndpoint).toBe(`http://host.docker.internal:${docker.receiver.port}`)
+    await docker.close()
+  })
+
   it('listens on the bridge gateway, then loopback; never on every interface', async () => {
     expect(receiverHosts('172.31.0.1', {})).toEqual(expect.arrayContaining(['172.31.0.1', '127.0.0.1']))
     expect(receiverHosts('172.31.0.1', {})).not.toContain('0.0.0.0')

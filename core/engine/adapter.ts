@@ -141,7 +141,7 @@ export interface ContainerInfo {
   State: { Running: boolean; Status?: string; Dead?: boolean; ExitCode: number; Error?: string; OOMKilled?: boolean }
   NetworkSettings: {
     Ports?: Record<string, Array<{ HostIp: string; HostPort: string }> | null>
-    Networks?: Record<string, { IPAddress?: string; Aliases?: string[] | null }>
+    Networks?: Record<string, { IPAddress?: string; Gateway?: string; Aliases?: string[] | null }>
     IPAddress?: string
   }
 }

@@ -66,6 +66,8 @@ export interface LeasedService {
    * its connections): how the OTLP receiver tells which lease sent a span. Looked up once per container.
    */
   addresses: () => Promise<string[]>
+  /** The gateways of the container's networks: where a server on the host listens to be reached from it without `host-gateway`. */
+  gateways: () => Promise<string[]>
 }
 
 /** The containers of one run of one test. Release it when the run ends. */

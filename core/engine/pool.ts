@@ -17,6 +17,8 @@ import type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './po
 import { LABELS, ResetFailedError } from './pool-types.ts'
 import { waitUntilReady } from './readiness.ts'
 import type { ServiceSpec, TestSpec } from '../format/spec.ts'
+import type { HostReach } from './host-reach.ts'
+import { hostRouteFor } from './host-reach.ts'
 import type { TakeResult } from './turns.ts'
 import { PASS, Turns } from './turns.ts'
 import type { Claim, Parked } from './reuse.ts'
@@ -38,13 +40,16 @@ function networkKey(spec: TestSpec, service: ServiceSpec): string | undefined {
   return service.privateNetwork ? SHARED_NETWORK : undefined
 }
 
-/** A container's IPv4 addresses on its networks, asked once (they do not change while it runs). */
-function addressesOf(entry: Entry): Promise<string[]> {
-  entry.addresses ??= entry.container.inspect().then(
-    info => Object.values(info.NetworkSettings.Networks ?? {}).map(n => n.IPAddress).filter((a): a is string => !!a),
-    () => [],
+/** A container's IPv4 addresses and gateways on its networks, asked once (they do not change while it runs). */
+function networksOf(entry: Entry): Promise<{ addresses: string[]; gateways: string[] }> {
+  entry.networks ??= entry.container.inspect().then(
+    (info) => {
+      const networks = Object.values(info.NetworkSettings.Networks ?? {})
+      return { addresses: networks.map(n => n.IPAddress).filter((a): a is string => !!a), gateways: networks.map(n => n.Gateway).filter((g): g is string => !!g) }
+    },
+    () => ({ addresses: [], gateways: [] }),
   )
-  return entry.addresses
+  return entry.networks
 }
 
 const newWorkdir = (): string => `/tmp/clnrm-run-${randomUUID().slice(0, 12)}`
@@ -77,7 +82,7 @@ interface Entry {
   /** When its current run took it (`performance.now()`): how long runs hold a definition's containers. */
   leasedAt: number
   idleTimer?: ReturnType<typeof setTimeout>
-  addresses?: Promise<string[]>
+  networks?: Promise<{ addresses: string[]; gateways: string[] }>
   /** Its cross-process lease, when it may be left for the next process (`reuseAcrossRuns`). */
   claim?: Claim
 }
@@ -295,7 +300,7 @@ export class ContainerPool {
       entry.signal = runSignal
       entry.leasedAt = performance.now()
       entries.set(entry, service)
-      leased[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused, workdir: entry.nextWorkdir, addresses: () => addressesOf(entry) }
+      leased[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused, workdir: entry.nextWorkdir, addresses: async () => (await networksOf(entry)).addresses, gateways: async () => (await networksOf(entry)).gateways }
     }
     for (const { service, entry } of reservation.reused) lease(service, entry, true)
     const settled = await Promise.allSettled([
@@ -733,6 +738,11 @@ export class ContainerPool {
     catch {
       return undefined
     }
+  }
+
+  /** How this engine's containers reach this machine (`host-reach.ts`), found once per engine per process. */
+  hostRoute(): Promise<HostReach> {
+    return hostRouteFor(this.#docker)
   }
 
   /** Runs `close` when the pool closes (at once if it is closed already). */

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import { createServer, request as httpRequest } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { request as httpRequest } from 'node:http'
 import { hostname } from 'node:os'
 import type { EngineAdapter, EngineContainer, EngineVersion } from './adapter.ts'
 import type { EngineConnection, EngineSource } from './docker.ts'
 import { createDemuxer } from './exec/demux.ts'
 import { drain } from './exec/engine-exec.ts'
+import { execOnce as run } from './exec/exec-once.ts'
+import type { HostRoute } from './host-reach.ts'
+import { HOST_ROUTES, measureHostReach, PROBE_IMAGES } from './host-reach.ts'
 import type { Capability } from './exec/strategy.ts'
 import { CAPABILITIES, forcedCapabilities } from './exec/strategy.ts'
 import { LABELS } from './pool-types.ts'
@@ -17,6 +19,8 @@ export interface CapabilityResult {
   detail: string
   /** Set when `CLNRM_ENGINE_CAPS` forced the value instead of the measurement. */
   forced?: boolean
+  /** `host-reachable` only: the route that reached this machine (see host-reach.ts). */
+  route?: HostRoute
 }
 
 /** What the capability probe found on one engine. */
@@ -36,11 +40,9 @@ export const CAPABILITY_MEANING: Readonly<Record<Capability, { what: string; wit
   'exec-workdir': { what: 'step workdir is set through the exec API', without: 'clnrm changes directory inside the command (sh -c \'cd …\')' },
   'network-aliases': { what: 'services of one test reach each other by name on their own network', without: 'multi-service tests cannot address each other by service name' },
   'published-ports': { what: 'service ports are published on 127.0.0.1 and reachable from this machine', without: 'steps on this machine cannot reach services ({{ port }} variables do not answer)' },
-  'host-reachable': { what: 'containers reach this machine (host.docker.internal via host-gateway): the OTLP receiver gets spans', without: 'span expectations need [otel] endpoint pointing at a collector the containers can reach' },
+  'host-reachable': { what: 'containers reach this machine (Docker: host.docker.internal via host-gateway; Podman: host.containers.internal, its network\'s gateway): the OTLP receiver gets spans', without: 'span expectations need [otel] endpoint pointing at a collector the containers can reach' },
 }
 
-/** Probe images, first found wins: the examples' image, then upstream busybox. */
-const PROBE_IMAGES = ['clnrm-examples/busybox:1', 'busybox:1.36', 'busybox']
 const PROBE_PORT = 7070
 const ALIAS = 'clnrm-probe'
 
@@ -49,7 +51,8 @@ const probes = new WeakMap<EngineAdapter, Promise<EngineProbe>>()
 /**
  * Measures what the engine can do, once per engine per process: one throwaway container (a
  * busybox image that is already local; nothing is pulled) on a network of its own, published on
- * 127.0.0.1, with `host.docker.internal` mapped to host-gateway. About a second on a local engine.
+ * 127.0.0.1, with `host.docker.internal` mapped to host-gateway (and, on Podman, its own
+ * `host.containers.internal`). About a second on a local engine.
  * `CLNRM_ENGINE_CAPS` overrides the measurement (marked `forced`). Everything it creates is removed
  * (and labelled like the pool's, so an interrupted probe is cleaned up as an orphan).
  */
@@ -110,7 +113,7 @@ async function measure(engine: EngineAdapter, image: string): Promise<Record<Cap
       HostConfig: {
         PortBindings: { [`${PROBE_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
         NetworkMode: network,
-        ExtraHosts: ['host.docker.internal:host-gateway'],
+        ExtraHosts: [...HOST_ROUTES['host-gateway'].extraHosts],
         // As the pool's containers: an engine without an init binary (Podman without catatonit) says so here.
         Init: true,
       },
@@ -134,9 +137,9 @@ async function measure(engine: EngineAdapter, image: string): Promise<Record<Cap
       retry(() => run(p, ['sh', '-c', `ip=$(nslookup ${ALIAS} 2>/dev/null | awk '/^Address/ { a = $NF } END { print a }'); [ -n "$ip" ] || { echo 'no DNS answer for ${ALIAS}' >&2; exit 1; }; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 "$ip" ${PROBE_PORT}`]), r => r.out.includes('clnrm-port'))
         .then(r => (r.out.includes('clnrm-port') ? { ok: true, detail: `a second container reached "${ALIAS}" by name on a network of the probe's own` } : { ok: false, detail: `the alias did not answer: ${(r.err || r.out).trim() || `exit ${r.exitCode}`}` })),
       publishedPort(c),
-      hostReachable(c),
+      measureHostReach(c),
     ])
-    return { 'attach-stdin': attach, 'exec-env': env, 'exec-workdir': workdir, 'network-aliases': aliases, 'published-ports': ports, 'host-reachable': host }
+    return { 'attach-stdin': attach, 'exec-env': env, 'exec-workdir': workdir, 'network-aliases': aliases, 'published-ports': ports, 'host-reachable': { ok: host.ok, detail: host.detail, ...(host.route && { route: host.route }) } }
   }
   catch (error) {
     const said = (error as { json?: { message?: string } }).json?.message ?? (error as Error).message
@@ -146,52 +149,6 @@ async function measure(engine: EngineAdapter, image: string): Promise<Record<Cap
   finally {
     await Promise.all([container?.remove().catch(() => {}), peer?.remove().catch(() => {})])
     if (networkMade) await engine.removeNetwork(network).catch(() => {})
-  }
-}
-
-/**
- * The container reaches this machine through `host.docker.internal` (host-gateway): what the OTLP
- * receiver needs. The name is read from the container's /etc/hosts, then a one-shot HTTP server
- * listens on exactly that address here (never on every interface) and the container calls it.
- */
-async function hostReachable(container: EngineContainer): Promise<CapabilityResult> {
-  const ip = (await run(container, ['awk', '$2 == "host.docker.internal" { print $1; exit }', '/etc/hosts'])).out.trim()
-  if (!ip) return { ok: false, detail: 'host-gateway gave no host.docker.internal entry in the container\'s /etc/hosts' }
-  if (!/^[\d.]+$|:/.test(ip)) {
-    // Podman 4.3 writes the word itself; it names the host host.containers.internal instead.
-    const own = (await run(container, ['awk', '$2 == "host.containers.internal" { print $1; exit }', '/etc/hosts'])).out.trim()
-    return { ok: false, detail: `the engine does not resolve host-gateway (its /etc/hosts maps host.docker.internal to "${ip}")${own ? `; it maps host.containers.internal to ${own}` : ''}` }
-  }
-  const server = createServer((_req, res) => res.end('clnrm-host'))
-  try {
-    const port = await new Promise<number | undefined>((resolve) => {
-      server.once('error', () => resolve(undefined))
-      server.listen(0, ip, () => resolve((server.address() as AddressInfo).port))
-    })
-    if (port === undefined) return { ok: false, detail: `host.docker.internal is ${ip}, not an address of this machine (a remote engine's host, or a bridge that is down)` }
-    const r = await run(container, ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} ${port}`])
-    return r.out.includes('clnrm-host')
-      ? { ok: true, detail: `host.docker.internal (${ip}) reached this machine` }
-      : { ok: false, detail: `host.docker.internal (${ip}) did not answer from the container: ${(r.err || r.out).trim() || `exit ${r.exitCode}`}` }
-  }
-  finally {
-    server.close()
-  }
-}
-
-/** One exec, read to its end: its stdout, stderr and exit code. */
-async function run(container: EngineContainer, argv: string[], extra: { Env?: string[]; WorkingDir?: string } = {}): Promise<{ out: string; err: string; exitCode: number | undefined }> {
-  try {
-    const exec = await container.exec({ Cmd: argv, ...extra, AttachStdout: true, AttachStderr: true, Tty: false })
-    const stream = await exec.start({ stdin: false })
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    stream.on('data', createDemuxer((which, chunk) => (which === 'stdout' ? out : err).push(chunk)))
-    await drain(stream, 10_000)
-    return { out: Buffer.concat(out).toString('utf8'), err: Buffer.concat(err).toString('utf8'), exitCode: (await exec.inspect()).exitCode }
-  }
-  catch (error) {
-    return { out: '', err: (error as Error).message, exitCode: undefined }
   }
 }
 

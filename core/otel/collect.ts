@@ -31,7 +31,12 @@ const hubs = new WeakMap<ContainerPool, Promise<OtelHub>>()
 function hubFor(pool: ContainerPool): Promise<OtelHub> {
   let hub = hubs.get(pool)
   if (!hub) {
-    const shared = useSharedHub(async () => receiverHosts(await pool.bridgeGateway()))
+    // The route is measured (host-reach.ts): Docker's host-gateway needs the receiver on the
+    // default bridge's gateway; Podman's network gateways get listeners as runs lease containers.
+    const shared = useSharedHub(async () => {
+      const route = (await pool.hostRoute()).route ?? 'host-gateway'
+      return { route, hosts: receiverHosts(route === 'host-gateway' ? await pool.bridgeGateway() : undefined, process.env, route) }
+    })
     hub = shared.hub
     hubs.set(pool, hub)
     pool.onClose(shared.release)
@@ -89,9 +94,17 @@ export async function prepareOtel(spec: TestSpec, pool: ContainerPool): Promise<
   }
   const endpoint = otel.endpoint ?? hub?.containerEndpoint ?? ''
   return {
-    spec: withOtelEnv(spec, endpoint),
+    spec: withOtelEnv(spec, endpoint, hub?.route),
     attach: async (lease) => {
       const addresses = (await Promise.all(Object.values(lease.services).map(s => s.addresses()))).flat()
+      let unreachable: string | undefined
+      if (hub?.route === 'network-gateway') {
+        // The containers run, so their networks' bridges (and gateways) exist: answer there
+        // before the first step. Spans a service sent earlier belong to no run anyway.
+        const gateways = (await Promise.all(Object.values(lease.services).map(s => s.gateways()))).flat()
+        // Not thrown: the lease is the caller's to release. The verdict says it instead.
+        await hub.listenOn(gateways).catch((error: Error) => (unreachable = `the receiver could not listen on the containers' network gateway (${gateways.join(', ') || 'none reported'}): ${error.message}`))
+      }
       const run: RunSpans | undefined = hub?.open({ addresses })
       const printed: Span[] = []
       const unread: Array<{ name: string; source: RulePath }> = []
@@ -141,6 +154,7 @@ export async function prepareOtel(spec: TestSpec, pool: ContainerPool): Promise<
               })
             }
           }
+          if (unreachable) failures.push({ rule: 'otel.receiver', expected: 'the OTLP receiver reachable from the services', actual: unreachable, spanIds: [], source: [] })
           if (ownEndpoint) {
             own.push({ name: 'clnrm.test', spanId: rootSpanId, startMs: startedWall, endMs: Date.now(), attributes: { 'clnrm.test.name': spec.name, 'clnrm.test.file': spec.file }, error: failed || failures.length > 0 })
             // Not awaited: results never wait on the user's collector (the send gives up after 2 s).

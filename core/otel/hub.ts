@@ -1,6 +1,8 @@
 import { ClnrmError } from '../errors.ts'
 import { randomBytes } from 'node:crypto'
 import { networkInterfaces } from 'node:os'
+import type { HostRoute } from '../engine/host-reach.ts'
+import { HOST_ROUTES } from '../engine/host-reach.ts'
 import type { OtlpReceiver } from './receiver.ts'
 import { CLNRM_SCOPE } from './self-export.ts'
 import { startOtlpReceiver } from './receiver.ts'
@@ -23,6 +25,8 @@ import type { Span } from './types.ts'
  */
 export class OtelHub {
   readonly receiver: OtlpReceiver
+  /** How containers reach the receiver (see host-reach.ts): the name in the endpoint, and where it listens. */
+  readonly route: HostRoute
   readonly #runs = new Set<RunSpans>()
   readonly #byTrace = new Map<string, RunSpans>()
   readonly #byAddress = new Map<string, RunSpans>()
@@ -35,15 +39,16 @@ export class OtelHub {
   readonly #ended = new Set<string>()
   #dropped = 0
 
-  private constructor(receiver: OtlpReceiver) {
+  private constructor(receiver: OtlpReceiver, route: HostRoute) {
     this.receiver = receiver
+    this.route = route
   }
 
   /**
    * Starts a hub whose receiver listens on the first of `hosts` this machine has (see
-   * `receiverHosts`), falling back to 127.0.0.1.
+   * `receiverHosts`), falling back to 127.0.0.1. `route`: how containers will reach it.
    */
-  static async start(options: { hosts?: string[]; port?: number; maxBodyBytes?: number } = {}): Promise<OtelHub> {
+  static async start(options: { hosts?: string[]; port?: number; maxBodyBytes?: number; route?: HostRoute } = {}): Promise<OtelHub> {
     let hub: OtelHub | undefined
     const pending: Array<[Span[], string]> = []
     let receiver: OtlpReceiver | undefined
@@ -64,14 +69,26 @@ export class OtelHub {
       }
     }
     if (!receiver) throw new ClnrmError('CLNRM_OTLP_RECEIVER', 'the OTLP receiver could not listen')
-    hub = new OtelHub(receiver)
+    hub = new OtelHub(receiver, options.route ?? 'host-gateway')
     for (const [spans, peer] of pending) hub.deliver(spans, peer)
     return hub
   }
 
-  /** The endpoint containers export to: the host as `host.docker.internal` (see `HOST_GATEWAY`). */
+  /** The endpoint containers export to: the host by the name its route gives it (`host.docker.internal` on Docker). */
   get containerEndpoint(): string {
-    return `http://${CONTAINER_HOST_NAME}:${this.receiver.port}`
+    return `http://${HOST_ROUTES[this.route].name}:${this.receiver.port}`
+  }
+
+  /**
+   * Makes the receiver answer on the gateways of the networks a run's containers are on, when
+   * that is how they reach this machine (the `network-gateway` route: Podman's
+   * `host.containers.internal`). Called once the containers run, since a network's gateway is an
+   * address of this machine only while its bridge exists; the socket stays bound when the bridge
+   * goes and answers again when it comes back. A no-op on the `host-gateway` route.
+   */
+  async listenOn(gateways: readonly string[]): Promise<void> {
+    if (this.route !== 'network-gateway') return
+    await Promise.all([...new Set(gateways)].map(gateway => this.receiver.listenAlso(gateway)))
   }
 
   /** Spans no run claimed (leftovers, or several runs at once and an unknown sender). */
@@ -122,10 +139,10 @@ export class OtelHub {
   }
 }
 
-/** The name containers reach the host by; the pool maps it with `HOST_GATEWAY`. */
-export const CONTAINER_HOST_NAME = 'host.docker.internal'
+/** The name containers reach the host by on Docker; the pool maps it with `HOST_GATEWAY`. */
+export const CONTAINER_HOST_NAME: string = HOST_ROUTES['host-gateway'].name
 /** `ExtraHosts` entry: Docker (20.10+) resolves `host-gateway` to the default bridge's gateway. */
-export const HOST_GATEWAY: string = `${CONTAINER_HOST_NAME}:host-gateway`
+export const HOST_GATEWAY: string = HOST_ROUTES['host-gateway'].extraHosts[0]!
 
 /**
  * Where the receiver may listen, best first: the default bridge's gateway (what `host-gateway`
@@ -133,9 +150,15 @@ export const HOST_GATEWAY: string = `${CONTAINER_HOST_NAME}:host-gateway`
  * networks), else 127.0.0.1 (Docker Desktop's `host.docker.internal` reaches the host's
  * loopback). Never 0.0.0.0: nothing beyond this machine's containers can post spans.
  * `CLNRM_OTLP_HOST` overrides it. A remote engine's containers reach neither: see docs/otel.md.
+ *
+ * On the `network-gateway` route (Podman) the first listener is on 127.0.0.1 only: it holds the
+ * port, reachable from nothing but this machine, and the receiver then listens on each network's
+ * gateway as runs lease containers there (`OtelHub.listenOn`), the one address of this machine
+ * those containers, and only they, are routed to directly.
  */
-export function receiverHosts(gateway: string | undefined, env: Record<string, string | undefined> = process.env): string[] {
+export function receiverHosts(gateway: string | undefined, env: Record<string, string | undefined> = process.env, route: HostRoute = 'host-gateway'): string[] {
   if (env.CLNRM_OTLP_HOST) return [env.CLNRM_OTLP_HOST]
+  if (route === 'network-gateway') return ['127.0.0.1']
   // Linux hides a bridge without containers from os.networkInterfaces (it is down), but its address is there to bind.
   const docker0 = networkInterfaces().docker0?.find(a => a.family === 'IPv4')?.address
   return [...new Set([gateway, docker0, '127.0.0.1'].filter((h): h is string => !!h))]
@@ -235,11 +258,11 @@ let shared: { hub: Promise<OtelHub>; users: number } | undefined
  * The process's hub, started on first use. Each user (a container pool) releases it when done;
  * the last release closes the receiver. The receiver never keeps the process alive meanwhile.
  */
-export function useSharedHub(hosts: () => Promise<string[]> = async () => receiverHosts(undefined)): { hub: Promise<OtelHub>; release: () => Promise<void> } {
+export function useSharedHub(where: () => Promise<string[] | { hosts: string[]; route: HostRoute }> = async () => receiverHosts(undefined)): { hub: Promise<OtelHub>; release: () => Promise<void> } {
   if (!shared) {
     // A fixed port (CLNRM_OTLP_PORT) is for a collector that forwards to clnrm; by default the system picks one.
     const port = Number(process.env.CLNRM_OTLP_PORT) || 0
-    const hub = hosts().then(list => OtelHub.start({ hosts: list, port }))
+    const hub = where().then(found => (Array.isArray(found) ? OtelHub.start({ hosts: found, port }) : OtelHub.start({ hosts: found.hosts, route: found.route, port })))
     shared = { hub, users: 0 }
     // A failed start is not cached: the next test tries again.
     hub.catch(() => {

@@ -1,5 +1,6 @@
 import type { ServiceSpec, TestSpec } from '../format/spec.ts'
-import { HOST_GATEWAY } from './hub.ts'
+import type { HostRoute } from '../engine/host-reach.ts'
+import { HOST_ROUTES } from '../engine/host-reach.ts'
 import { DEFAULT_PROPAGATORS, DEFAULT_QUIET_WINDOW_MS, DEFAULT_SETTLE_TIMEOUT_MS } from './normalize.ts'
 import type { OtelSpec } from './types.ts'
 
@@ -62,28 +63,33 @@ export function otelServiceEnv(serviceId: string, otel: OtelSpec, endpoint: stri
   return env
 }
 
-const derived = new WeakMap<TestSpec, { endpoint: string; spec: TestSpec }>()
+const derived = new WeakMap<TestSpec, { endpoint: string; route: HostRoute; spec: TestSpec }>()
 
 /**
- * The test as the pool should see it: every service with the OTel env (and, when the endpoint
- * is clnrm's receiver, `host.docker.internal` mapped to the host). The same derived spec (same
- * service objects) comes back while the test and the endpoint are unchanged, so the pool's
- * per-definition caches keep working.
+ * The test as the pool should see it: every service with the OTel env and, when the endpoint is
+ * clnrm's receiver, what the engine's measured route to this machine asks of the container
+ * (`route`, see host-reach.ts): on Docker `host.docker.internal` mapped to host-gateway; on
+ * Podman nothing, since it names the host `host.containers.internal` on every network itself.
+ * Either way the services go on a network of the pool's (`privateNetwork`), whose gateway the
+ * receiver can answer on. The same derived spec (same service objects) comes back while the test,
+ * the endpoint and the route are unchanged, so the pool's per-definition caches keep working.
  */
-export function withOtelEnv(spec: TestSpec, endpoint: string): TestSpec {
+export function withOtelEnv(spec: TestSpec, endpoint: string, route: HostRoute = 'host-gateway'): TestSpec {
   const cached = derived.get(spec)
-  if (cached?.endpoint === endpoint) return cached.spec
+  if (cached?.endpoint === endpoint && cached.route === route) return cached.spec
   const otel = otelOf(spec)
   const mapsHost = otel.exporter === 'otlp' && !otel.endpoint
+  const extra = HOST_ROUTES[route].extraHosts
   const services: Record<string, ServiceSpec> = {}
   for (const [id, service] of Object.entries(spec.services)) {
+    const own = (service.extraHosts ?? []).filter(h => !extra.includes(h))
     services[id] = {
       ...service,
       env: { ...otelServiceEnv(id, otel, endpoint), ...service.env },
-      ...(mapsHost ? { extraHosts: [...(service.extraHosts ?? []).filter(h => h !== HOST_GATEWAY), HOST_GATEWAY], privateNetwork: true } : {}),
+      ...(mapsHost ? { ...(own.length || extra.length ? { extraHosts: [...own, ...extra] } : {}), privateNetwork: true } : {}),
     }
   }
   const result = { ...spec, services }
-  derived.set(spec, { endpoint, spec: result })
+  derived.set(spec, { endpoint, route, spec: result })
   return result
 }

@@ -26,6 +26,11 @@ export interface OtlpReceiver {
   port: number
   /** `http://host:port`: the base the SDKs append `/v1/traces` to. */
   url: string
+  /**
+   * Listens on one more address, on the same port (idempotent per address): for engines whose
+   * containers reach this machine only through their own network's gateway (see host-reach.ts).
+   */
+  listenAlso: (host: string) => Promise<void>
   /** Exports received, and how many were refused (400/413/415). */
   stats: () => { requests: number; refused: number; spans: number }
   /** Stops listening and drops open connections. Idempotent. */
@@ -56,12 +61,12 @@ export function startOtlpReceiver(options: OtlpReceiverOptions): Promise<OtlpRec
     }
     catch {}
   }
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((error: Error) => {
       onError(error)
       if (!res.headersSent) reply(res, 500, 'json', 'internal error')
     })
-  })
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     counts.requests++
@@ -113,38 +118,58 @@ export function startOtlpReceiver(options: OtlpReceiverOptions): Promise<OtlpRec
     reply(res, status, format, message)
   }
 
-  server.on('connection', (socket: Socket) => {
-    socket.unref()
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => socket.destroy())
-  })
-  server.on('clientError', (_error, socket) => socket.destroy())
-  server.on('error', error => onError(error))
-
-  return new Promise((resolve, reject) => {
-    const failed = (error: Error): void => reject(new ClnrmError('CLNRM_OTLP_RECEIVER', `the OTLP receiver could not listen on ${host}: ${error.message}`, { cause: error }))
-    server.once('error', failed)
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', failed)
-      server.unref()
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      let closing: Promise<void> | undefined
-      resolve({
-        host,
-        port,
-        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-        stats: () => ({ ...counts }),
-        close: () => {
-          closing ??= new Promise<void>((done) => {
-            server.close(() => done())
-            for (const socket of sockets) socket.destroy()
-          })
-          return closing
-        },
+  /** One server on one address, unref'd, its sockets tracked so `close` can drop them. */
+  const serve = (address: string, port: number): Promise<Server> => {
+    const server: Server = createServer(onRequest)
+    server.on('connection', (socket: Socket) => {
+      socket.unref()
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      socket.on('error', () => socket.destroy())
+    })
+    server.on('clientError', (_error, socket) => socket.destroy())
+    return new Promise((resolve, reject) => {
+      const failed = (error: Error): void => reject(new ClnrmError('CLNRM_OTLP_RECEIVER', `the OTLP receiver could not listen on ${address}:${port}: ${error.message}`, { cause: error }))
+      server.once('error', failed)
+      server.listen(port, address, () => {
+        server.off('error', failed)
+        server.on('error', error => onError(error))
+        server.unref()
+        resolve(server)
       })
     })
+  }
+
+  return serve(host, options.port ?? 0).then((first) => {
+    const address = first.address()
+    const port = typeof address === 'object' && address ? address.port : 0
+    const servers = new Map<string, Promise<Server>>([[host, Promise.resolve(first)]])
+    let closing: Promise<void> | undefined
+    return {
+      host,
+      port,
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      listenAlso: async (other) => {
+        if (closing) throw new ClnrmError('CLNRM_OTLP_RECEIVER', 'the OTLP receiver is closed')
+        let server = servers.get(other)
+        if (!server) {
+          server = serve(other, port)
+          servers.set(other, server)
+          // A failed listen is not remembered: the next run tries again.
+          server.catch(() => servers.delete(other))
+        }
+        await server
+      },
+      stats: () => ({ ...counts }),
+      close: () => {
+        closing ??= Promise.allSettled([...servers.values()].map(async (pending) => {
+          const server = await pending
+          await new Promise<void>(done => server.close(() => done()))
+        })).then(() => {})
+        for (const socket of sockets) socket.destroy()
+        return closing
+      },
+    }
   })
 }
 
