@@ -2,11 +2,11 @@
 import { existsSync } from 'node:fs'
 import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { TemplateFunction } from 'eta'
 import { glob } from 'tinyglobby'
 import type { DevEnvironment, Plugin } from 'vite'
-import { createTestLoader, isTestFile, loadProject, MemoryCache, TestFileError } from '../core/index.ts'
-import type { CachedConfig, LoadedTestFile } from '../core/index.ts'
+import { isTestFile, loadProject, TestFileError } from '../core/index.ts'
+import { createProjectCaches } from './caches.ts'
+import type { LoadedTestFile } from '../core/index.ts'
 import { createModuleTracker } from '../plugin-vite/module-graph.ts'
 import { generateModule } from './generate.ts'
 import { describeProblems, planFile } from './plan.ts'
@@ -47,8 +47,7 @@ const setupFile = beside('global-setup')
  */
 export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
   const vars = options.vars ?? {}
-  const templateCache = new MemoryCache<string, TemplateFunction>({ max: 100 })
-  const configCache = new MemoryCache<string, CachedConfig>({ max: 500, ttl: 5 * 60_000 })
+  const caches = createProjectCaches()
   let root = process.cwd()
 
   return {
@@ -90,7 +89,7 @@ export function clnrm(options: ClnrmVitestOptions = {}): Plugin {
         projectRoot = project.root
         // `clnrm.toml` (vars, default image) changes what every test means.
         if (project.file) this.addWatchFile(project.file)
-        loaded = createTestLoader({ project, templateCache, configCache }).loadSource(file, code)
+        loaded = caches.loaderFor(project, file).loadSource(file, code)
       }
       catch (error) {
         if (!(error instanceof TestFileError)) throw error

@@ -7,9 +7,9 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { TemplateFunction } from 'eta'
-import { ContainerPool, createTestLoader, isTemplateFile, loadProject, MemoryCache, runTest, TestFileError } from '../core/index.ts'
-import type { CachedConfig, TestResult } from '../core/index.ts'
+import { ContainerPool, isTemplateFile, loadProject, runTest, TestFileError } from '../core/index.ts'
+import { createProjectCaches } from './caches.ts'
+import type { TestResult } from '../core/index.ts'
 import { describeProblems } from './plan.ts'
 import type { RunMessage, RunRequest, RunServerInfo } from './protocol.ts'
 
@@ -39,8 +39,7 @@ export interface RunServer {
 export async function startRunServer(options: RunServerOptions): Promise<RunServer> {
   const token = randomBytes(24).toString('hex')
   const expected = Buffer.from(`Bearer ${token}`)
-  const templateCache = new MemoryCache<string, TemplateFunction>({ max: 100 })
-  const configCache = new MemoryCache<string, CachedConfig>({ max: 500, ttl: 5 * 60_000 })
+  const caches = createProjectCaches()
   const runs = new Set<AbortController>()
   // Connected on the first run, so `vitest --ui` and listing tests need no engine.
   let pool: Promise<ContainerPool> | undefined
@@ -82,7 +81,7 @@ export async function startRunServer(options: RunServerOptions): Promise<RunServ
       if (!(error instanceof TestFileError)) throw error
       return send({ type: 'error', code: 'CLNRM_PROJECT_FILE', message: describeProblems(error.diagnostics, options.root) })
     }
-    const loader = createTestLoader({ project, templateCache, configCache })
+    const loader = caches.loaderFor(project, request.file)
     let text: string
     try {
       text = await readFile(request.file, 'utf8')
