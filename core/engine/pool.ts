@@ -582,12 +582,12 @@ export class ContainerPool {
     if (!this.#entries.has(entry)) return
     if (!service.reuse || !entry.runner.alive || entry.retired) return this.#remove(entry, entry.retired ? 'retired' : 'no-reuse')
     entry.releasing = true
-    const previous = entry.nextWorkdir
-    entry.nextWorkdir = newWorkdir()
     try {
-      // One command: kill what the run left running, drop its directory, make the next one.
-      const result = await entry.runner.endRun(previous, entry.nextWorkdir)
-      if (result !== 0) throw new Error('end of run failed')
+      // One command: kill what the run left running, drop its directory, make the next one
+      // (or keep the run's own when the run left it empty).
+      const ended = await entry.runner.endRun(entry.nextWorkdir, newWorkdir())
+      if (ended.exitCode !== 0) throw new Error('end of run failed')
+      entry.nextWorkdir = ended.workdir
     }
     catch {
       return this.#remove(entry, 'failed')

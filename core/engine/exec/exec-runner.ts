@@ -103,9 +103,9 @@ export function createExecRunner(container: EngineContainer, options: { wrap?: b
     async endRun(_workdir, nextWorkdir) {
       // No rm in such images: the finished run's (fresh, per-run) directory stays.
       runToken = randomBytes(6).toString('hex')
-      if (!alive) return 1
+      if (!alive) return { exitCode: 1, workdir: nextWorkdir }
       await this.prepareWorkdir(nextWorkdir)
-      return 0
+      return { exitCode: 0, workdir: nextWorkdir }
     },
     close() {
       alive = false

@@ -20,6 +20,8 @@ interface Pending {
   err: MarkerScanner
   exitCode?: number
   ended: boolean
+  /** The end of a run kept the run's (empty) workdir for the next run. */
+  kept?: boolean
   pid?: number
   settle: () => void
   fail: (error: Error) => void
@@ -104,13 +106,18 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
   let fileIndex = 0
   let filesAhead = false
   let queue: Promise<unknown> = Promise.resolve()
-  const run = (request: ExecRequest, after?: () => string): Promise<ExecResult> => {
-    const result = queue.then(() => runOne(request, after))
+  const run = (request: ExecRequest, after?: () => string, builtin?: (nonce: string) => string): Promise<ShellResult> => {
+    const result = queue.then(() => runOne(request, after, builtin))
     queue = result.catch(() => {})
     return result
   }
 
-  const runOne = (request: ExecRequest, after?: () => string): Promise<ExecResult> => new Promise<ExecResult>((resolve, reject) => {
+  /**
+   * One command. `builtin` runs a script in the shell itself instead of `request.argv` in a
+   * background subshell: no fork, no pid, no stderr marker (its stderr joins its stdout); for the
+   * shell's own bookkeeping (the end of a run), never for a step.
+   */
+  const runOne = (request: ExecRequest, after?: () => string, builtin?: (nonce: string) => string): Promise<ShellResult> => new Promise<ShellResult>((resolve, reject) => {
     if (!alive) return reject(new ClnrmError('CLNRM_SHELL_GONE', 'the container\'s shell is gone'))
     const start = performance.now()
     if (request.signal?.aborted) {
@@ -135,10 +142,11 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
     }
     const pending: Pending = {
       nonce,
-      ended: false,
+      ended: !!builtin,
       // With output files, both files come back on stdout in one `cat`, split by a `sep` marker.
       out: new MarkerScanner(nonce, chunk => (afterSep ? stderr : stdout).push(chunk), (token) => {
         if (token === 'sep') afterSep = true
+        else if (token === 'kept') pending.kept = true
         else if (token.startsWith('exit:')) pending.exitCode = Number(token.slice(5))
         pending.settle()
       }),
@@ -155,7 +163,7 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
       settle: () => {
         if (pending.exitCode === undefined || !pending.ended) return
         finish()
-        resolve(execResult(stdout, stderr, { exitCode: pending.exitCode, startedAt: start, timedOut, aborted }))
+        resolve({ ...execResult(stdout, stderr, { exitCode: pending.exitCode, startedAt: start, timedOut, aborted }), kept: pending.kept })
       },
       fail: (error) => {
         finish()
@@ -167,6 +175,8 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
     const stop = (): void => {
       if (killRequested) return
       killRequested = true
+      // The shell itself is stuck: nothing to kill but the shell, which the pool replaces.
+      if (builtin) return die('its own command did not end')
       const pid = pending.pid
       if (pid !== undefined) kill(pid).catch(() => {})
       // If the shell cannot report back, it is unusable: the pool will replace it.
@@ -183,8 +193,8 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
         stop()
       }, request.timeoutMs)
     }
-    const files = ready.ioDir ? `${ready.ioDir}/${fileIndex++}` : undefined
-    stream.write(commandScript(nonce, request, { setsid: ready.hasSetsid, files, runToken }))
+    if (builtin) stream.write(builtin(nonce))
+    else stream.write(commandScript(nonce, request, { setsid: ready.hasSetsid, files: ready.ioDir ? `${ready.ioDir}/${fileIndex++}` : undefined, runToken }))
     // Runs after the command's end marker: off the path of its result.
     if (after) stream.write(after())
   })
@@ -196,26 +206,26 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
     },
     exec: run,
     async endRun(workdir, nextWorkdir) {
-      const groups = [...stepGroups].map(pid => `-${pid}`).join(' ')
+      const groups = [...stepGroups].join(' ')
       stepGroups.clear()
       const ended = runToken
       runToken = newToken()
       const io = ready.ioDir
-      const script = [
-        // The step groups first (cheap), then every process that carries the run's token.
-        groups ? `kill -9 ${groups} 2>/dev/null;` : '',
-        `for f in $(grep -lsxFz ${RUN_ENV}=${ended} /proc/[0-9]*/environ); do f=\${f#/proc/}; kill -9 \${f%/environ} 2>/dev/null; done;`,
-        `rm -rf ${shellQuote(workdir)}; mkdir -p ${shellQuote(nextWorkdir)}`,
-      ].join(' ')
-      const result = await run({ argv: ['sh', '-c', script], timeoutMs: 10_000 }, io
+      // In the shell itself, with builtins: a run that left nothing running and an empty workdir
+      // costs no fork at all (see END_FUNCTIONS); only what it left behind costs a grep or an rm.
+      const dir = shellQuote(workdir)
+      const result = await run({ argv: [], timeoutMs: 10_000 }, io
         ? () => {
             // Empties the run's files (builtins only) once its result is out.
             const used = fileIndex
             fileIndex = 0
             return touchFiles(io, 0, used)
           }
-        : undefined)
-      return result.exitCode
+        : undefined, nonce => `{ __clnrm_end ${ended} '${groups}'; `
+        + `if [ -d ${dir} ] && [ ! -L ${dir} ] && ! __clnrm_full ${dir}; then printf '\n@@clnrm:${nonce}:kept\n'; __clnrm_c=0; `
+        + `else rm -rf ${dir} && mkdir -p ${shellQuote(nextWorkdir)}; __clnrm_c=$?; fi; } 2>&1; `
+        + `printf '\n@@clnrm:${nonce}:exit:%s\n' "$__clnrm_c"\n`)
+      return { exitCode: result.exitCode, workdir: result.kept ? workdir : nextWorkdir }
     },
     async prepareWorkdir(dir) {
       // The first run's files are made after this first command, not before it.
@@ -233,6 +243,9 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
   }
 }
 
+/** A command's result, and whether an end of run kept the run's workdir. */
+type ShellResult = ExecResult & { kept?: boolean }
+
 interface Handshake {
   pid: number
   hasSetsid: boolean
@@ -243,10 +256,53 @@ interface Handshake {
 const newToken = (): string => randomBytes(6).toString('hex')
 const ioDirOf = (shellPid: number): string => `/tmp/.clnrm-io-${shellPid}`
 
+/**
+ * Shell functions for the end of a run, defined once per shell; builtins only on the common path.
+ *
+ * `__clnrm_end TOKEN 'GROUPS'` kills what a run left running: the process groups of its steps
+ * (`GROUPS`, their leaders' pids), then, over `/proc`, every process in the shell's own group or
+ * in a step's session, and every other process whose environment carries the run's token
+ * (`grep`, the one fork, paid only for processes the shell has not seen before). Processes found
+ * without the token (the service's own, a concurrent `docker exec`) are remembered by pid in
+ * `__clnrm_k` and not looked at again while they live; a pid that has gone is forgotten at once,
+ * so a reused pid is looked at afresh (a known pid could only be taken over by a run's process if
+ * its owner ended and the kernel handed the same pid out again within one run). The scan repeats
+ * until a pass kills nothing (a process forking while it is killed), at most 8 times.
+ *
+ * `__clnrm_full DIR` succeeds when DIR has any entry, dot files included.
+ */
+const END_FUNCTIONS = '__clnrm_k=; for __clnrm_f in /proc/[0-9]*; do __clnrm_k="$__clnrm_k ${__clnrm_f#/proc/}"; done\n'
+  + `__clnrm_end() {
+__clnrm_r=$1; __clnrm_g=$2
+for __clnrm_q in $__clnrm_g; do kill -9 -$__clnrm_q 2>/dev/null; done
+__clnrm_i=0
+while :; do
+__clnrm_n=0; __clnrm_u=; __clnrm_v=
+for __clnrm_f in /proc/[0-9]*; do
+__clnrm_q=\${__clnrm_f#/proc/}
+case " $$ $__clnrm_k " in *" $__clnrm_q "*) __clnrm_v="$__clnrm_v $__clnrm_q"; continue ;; esac
+{ read -r __clnrm_t <"$__clnrm_f/stat"; } 2>/dev/null || continue
+set -- \${__clnrm_t##*) }
+case "$1" in Z|X|x) continue ;; esac
+if [ "$3" = $$ ] || case " $$ $__clnrm_g " in *" $4 "*) true ;; *) false ;; esac; then kill -9 "$__clnrm_q" 2>/dev/null; __clnrm_n=1
+else __clnrm_u="$__clnrm_u $__clnrm_q"; fi
+done
+__clnrm_k=$__clnrm_v
+for __clnrm_q in $__clnrm_u; do
+if grep -qsxFz "${RUN_ENV}=$__clnrm_r" "/proc/$__clnrm_q/environ"; then kill -9 "$__clnrm_q" 2>/dev/null; __clnrm_n=1; else __clnrm_k="$__clnrm_k $__clnrm_q"; fi
+done
+__clnrm_i=$((__clnrm_i+1))
+if [ $__clnrm_n = 0 ] || [ $__clnrm_i -ge 8 ]; then break; fi
+done
+}
+__clnrm_full() { set -- "$1"/* "$1"/.[!.]* "$1"/..?*; [ -e "$1" ] || [ -L "$1" ] || [ -e "$2" ] || [ -L "$2" ] || [ -e "$3" ] || [ -L "$3" ]; }
+`
+
 // Probes setsid, and makes the directory for per-command output files (needs /tmp and cat).
 const HANDSHAKE_SCRIPT = 'if command -v setsid >/dev/null 2>&1; then __clnrm_s=1; else __clnrm_s=0; fi; '
   + '__clnrm_d=/tmp/.clnrm-io-$$; if command -v cat >/dev/null 2>&1 && mkdir -p "$__clnrm_d" 2>/dev/null && : >"$__clnrm_d/.probe" 2>/dev/null; then __clnrm_io=1; else __clnrm_io=0; fi; '
   + 'echo "@@clnrm:ready:$$:$__clnrm_s:$__clnrm_io"\n'
+  + END_FUNCTIONS
 
 /** How many commands' output files a new shell makes ahead (most runs have a few steps). */
 const FILES_AHEAD = 4

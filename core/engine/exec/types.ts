@@ -38,12 +38,22 @@ export interface CommandRunner {
   exec: (request: ExecRequest) => Promise<ExecResult>
   /**
    * Ends a run in one command: kills what its commands left running (daemons started with `&`),
-   * removes its workdir and creates the next run's. Returns the exit code.
+   * and leaves an empty workdir for the next run: `nextWorkdir`, made after removing the run's,
+   * or the run's own when the run left it empty (nothing to remove, nothing to make). Resolves
+   * with the exit code (non-zero: the end failed, the container must not serve another run) and
+   * the directory the next run gets.
    */
-  endRun: (workdir: string, nextWorkdir: string) => Promise<number>
+  endRun: (workdir: string, nextWorkdir: string) => Promise<RunEnd>
   /** Creates a run's (empty) working directory; throws with the reason when it cannot. */
   prepareWorkdir: (dir: string) => Promise<void>
   close: () => void
+}
+
+/** How a run ended: see `CommandRunner.endRun`. */
+export interface RunEnd {
+  exitCode: number
+  /** The (empty) working directory of the next run. */
+  workdir: string
 }
 
 /**
