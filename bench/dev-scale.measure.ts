@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,21 +9,23 @@ import { percentile, record } from './results.ts'
 
 /**
  * `clnrm dev` at scale: N test files in one folder, all including one partial that holds their
- * one service definition. The dev loop is started with a name filter no step matches (`-t`), so
- * every file is discovered, read, rendered, checked and watched, but no step runs: what is
- * measured is clnrm's own work at N files, not the engine's (the pool's container count at scale
- * is measured by the pool's benchmarks). Each size is compared with the one-file case of the same
- * run, so machine load affects both sides.
+ * one service definition, each with one step that runs in its container. Start to ready is until
+ * every test has run and shown its result (checked: N passing results before `ready`); the shared
+ * partial's save reruns all N, steps included (checked: N passing results in that reload). The
+ * partial's save changes the service definition, so that rerun includes starting the new
+ * definition's container. Each size is compared with the one-file case of the same run, so
+ * machine load affects both sides.
  *
  * CLNRM_BENCH_SCALE picks the sizes (default "1,1000,3000"; "1,300" for a quick try) and
- * CLNRM_BENCH_SCALE_SAVES the one-file saves per size (default 15). CLNRM_BENCH_SCALE_STEPS=1
- * runs the steps too (no name filter): end to end, engine included (the pool's share).
+ * CLNRM_BENCH_SCALE_SAVES the one-file saves per size (default 15). CLNRM_BENCH_SCALE_STEPS=0
+ * measures clnrm's own work only: the dev loop starts with a name filter no step matches (`-t`),
+ * so every file is read, rendered, checked and watched but no step runs (labelled "no step runs").
  */
 const SIZES = (process.env.CLNRM_BENCH_SCALE ?? '1,1000,3000').split(',').map(Number).filter(n => n > 0)
 const SAVES = Number(process.env.CLNRM_BENCH_SCALE_SAVES ?? 15)
 const IMAGE = 'clnrm-examples/busybox:1'
 const NO_STEP = 'no step is named like this'
-const STEPS = process.env.CLNRM_BENCH_SCALE_STEPS === '1'
+const STEPS = process.env.CLNRM_BENCH_SCALE_STEPS !== '0'
 const LABEL = STEPS ? 'steps run' : 'no step runs'
 const pause = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
 
@@ -52,14 +55,27 @@ function cpuOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
+/** Containers a clnrm process holds now (its pid label). */
+function containersOf(pid: number): number {
+  return execFileSync('docker', ['ps', '-aq', '--filter', `label=clnrm.pid=${pid}`], { encoding: 'utf8' }).split('\n').filter(Boolean).length
+}
+
 interface SizeResult {
   readyMs: number
+  containers: number
   rss: number
   peak: number
   save: number[]
   saveCpuMs: number
   partialMs?: number
   partialSelected?: number
+}
+
+/** Throws unless reload `id` showed `count` passing results (the steps ran and passed). */
+function expectPassed(lines: ReadonlyArray<Record<string, any>>, id: number, count: number): void {
+  const shown = lines.filter(line => line.type === 'test' && line.reload === id)
+  const passed = shown.filter(line => line.status === 'pass').length
+  if (passed !== count) throw new Error(`reload ${id}: expected ${count} passing results, got ${passed} of ${shown.length} (${JSON.stringify(shown.find(line => line.status !== 'pass'))})`)
 }
 
 async function measure(count: number): Promise<SizeResult> {
@@ -70,7 +86,10 @@ async function measure(count: number): Promise<SizeResult> {
     const ready = await dev.waitFor(line => line.type === 'ready', 300_000)
     const readyMs = performance.now() - started
     if (ready.tests !== count) throw new Error(`expected ${count} valid tests, dev reported ${JSON.stringify(ready)}`)
+    // Ready means every test has run in its container and shown its result.
+    if (STEPS) expectPassed(dev.lines(), 1, count)
     const { rss, peak } = memoryOf(dev.pid)
+    const containers = containersOf(dev.pid)
     let reload = 1
     const save: number[] = []
     await pause(300)
@@ -93,8 +112,9 @@ async function measure(count: number): Promise<SizeResult> {
       const done = await dev.waitFor(line => line.type === 'reload' && line.id > reload, 300_000)
       partialMs = performance.now() - t0
       partialSelected = done.selected.length
+      if (STEPS) expectPassed(dev.lines(), done.id, count)
     }
-    return { readyMs, rss, peak, save, saveCpuMs, partialMs, partialSelected }
+    return { readyMs, containers, rss, peak, save, saveCpuMs, partialMs, partialSelected }
   }
   finally {
     dev.send('q\n')
@@ -112,6 +132,7 @@ it(`clnrm dev at scale (${SIZES.join(', ')} files; ${LABEL})`, async () => {
   for (const [size, r] of results) {
     const p = `dev at scale (${size} files${STEPS ? ', steps run' : ''})`
     out[`${p} › start to ready (load, render, check, watch${STEPS ? ', run every test' : '; no step runs'})`] = { value: Math.round(r.readyMs), unit: 'ms', better: 'lower' }
+    if (STEPS) out[`${p} › containers at ready`] = { value: r.containers, unit: 'count', better: 'lower' }
     out[`${p} › RSS at ready`] = { value: r.rss, unit: 'MB', better: 'lower' }
     out[`${p} › peak RSS`] = { value: r.peak, unit: 'MB', better: 'lower' }
     out[`${p} › one-file save → reload shown p50 (debounce excluded)`] = { value: percentile(r.save, 50), unit: 'ms', better: 'lower' }

@@ -1,0 +1,72 @@
+import { execFileSync } from 'node:child_process'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ContainerPool } from '../core/index.ts'
+import { createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
+import { tempDir } from './helpers.ts'
+
+/** Process lines in a container (`docker top`). */
+const top = (id: string): string => execFileSync('docker', ['top', id, '-o', 'pid,args'], { encoding: 'utf8' })
+
+/**
+ * The end of a run on a reused container (the shell's `__clnrm_end`): what a run leaves running
+ * is dead before the next run starts, the service's own processes are not, and every run gets an
+ * empty workdir, on the real engine and the real pool.
+ */
+describe('the end of a run in a reused container', () => {
+  let pool: ContainerPool
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeAll(async () => {
+    ({ pool } = await createRecordingPool())
+    ;({ dir, cleanup } = await tempDir())
+  })
+  afterAll(async () => {
+    await pool.close()
+    await cleanup()
+  })
+
+  it('kills what test A left running (its step\'s group, a setsid daemon, a double fork) before B runs, and spares a process the service started after A began', async () => {
+    // The service starts a process of its own once /tmp/go exists: after the shell's handshake, so
+    // the end of A's run meets it for the first time, without A's token in its environment.
+    const service = `[services.box]\nimage = "${IMAGE}"\ncommand = ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; n=1001; sleep $n & exec sleep 1002"]\n`
+    const a = specFrom(dir, 'end-a', `[meta]\nname = "a"\n${service}[[steps]]\nrun = "sleep 301 & setsid sleep 302 > /dev/null 2>&1 & (sleep 303 &); setsid sh -c '(sleep 304 &)' ; touch /tmp/go; while ! ps -o args | grep -q '^sleep 1001'; do sleep 0.05; done; echo a"\nexpected_output_regex = '^a\\s*$'\n`)
+    const b = specFrom(dir, 'end-b', `[meta]\nname = "b"\n${service}[[steps]]\nrun = "ps -o args"\nexpected_output_regex = "(?m)^sleep 1001$"\nexpected_output_regex_not = "sleep 30[1-4]"\n`)
+    const first = await run(pool, a)
+    expect(first.status, JSON.stringify(first.steps)).toBe('pass')
+    const second = await run(pool, b)
+    expect(second.timings.reused.box).toBe(true)
+    expect(second.status, second.steps[0]!.stdout).toBe('pass')
+    // B's own process list is the judge; the engine's view agrees once B has ended.
+    const lease = await pool.acquire(b)
+    const id = lease.services.box!.containerId
+    await lease.release()
+    expect(top(id)).not.toMatch(/sleep 30[1-4]/)
+    expect(top(id)).toMatch(/\d+\s+sleep 1001\b/)
+  })
+
+  it('never shows A\'s leftover output in B\'s, though the leftover writes until it is killed', async () => {
+    const service = `[services.box]\nimage = "${IMAGE}"\nenv = { UNIQUE = "chatty" }\n`
+    const a = specFrom(dir, 'chatty-a', `[meta]\nname = "chatty a"\n${service}[[steps]]\nrun = "(while :; do echo A-LEFTOVER; echo A-LEFTOVER >&2; sleep 0.01; done) & setsid sh -c 'while :; do echo A-DAEMON; sleep 0.01; done' & sleep 0.1; echo a"\n`)
+    const b = specFrom(dir, 'chatty-b', `[meta]\nname = "chatty b"\n${service}[[steps]]\nrun = "sleep 0.3; echo b"\nexpected_output_regex = '^b\\s*$'\n[[steps]]\nrun = "sleep 0.1; echo b2"\nexpected_output_regex = '^b2\\s*$'\n`)
+    expect((await run(pool, a)).status).toBe('pass')
+    const result = await run(pool, b)
+    expect(result.timings.reused.box).toBe(true)
+    expect(result.steps.map(s => [s.status, s.stdout, s.stderr])).toEqual([['pass', 'b\n', ''], ['pass', 'b2\n', '']])
+  })
+
+  it('gives every run an empty workdir: a new one after a run that left files, the same one after a run that left it empty', async () => {
+    const service = `[services.box]\nimage = "${IMAGE}"\nenv = { UNIQUE = "workdirs" }\n`
+    const step = (name: string, script: string): ReturnType<typeof specFrom> => specFrom(dir, name, `[meta]\nname = "${name}"\n${service}[[steps]]\nrun = "echo \\"$(pwd) [$(ls -A)]\\"; ${script}"\n`)
+    const writes = await run(pool, step('writes', 'echo x > .hidden; mkdir sub'))
+    const after = await run(pool, step('after-writes', 'true'))
+    const again = await run(pool, step('after-empty', 'true'))
+    const [w, a, e] = [writes, after, again].map(r => /^(\S+) \[(.*)\]$/.exec(r.steps[0]!.stdout.trim())!.slice(1))
+    expect([writes, after, again].map(r => r.timings.reused.box)).toEqual([expect.any(Boolean), true, true])
+    // Every run starts in an empty directory under /tmp.
+    expect([w![1], a![1], e![1]]).toEqual(['', '', ''])
+    // Files left: removed, and the next run gets a fresh directory.
+    expect(a![0]).not.toBe(w![0])
+    // Left empty: nothing to remove or make, the next run gets the same (empty) directory.
+    expect(e![0]).toBe(a![0])
+  })
+})
