@@ -20,7 +20,7 @@ export class OtlpReceiverError extends ClnrmError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('CLNRM_OTLP_RECEIVER', message, {
       ...options,
-      hint: 'clnrm listens for spans on the docker0 bridge address (127.0.0.1 without one). Set CLNRM_OTLP_HOST to an address the containers can reach, or [otel] endpoint to a collector of yours.',
+      hint: 'clnrm listens for spans on the docker0 bridge address (127.0.0.1 without one; on Podman, on each network gateway its containers use). Set CLNRM_OTLP_HOST to an address the containers can reach, or [otel] endpoint to a collector of yours.',
     })
   }
 }
