@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connectDocker, LABELS, probeEngine } from '../core/index.ts'
 import type { Capability, EngineConnection, EngineContainer, EngineProbe } from '../core/index.ts'
 import { createDemuxer } from '../core/engine/exec/demux.ts'
+import { hostRouteFor } from '../core/engine/host-reach.ts'
 import { drain } from '../core/engine/exec/engine-exec.ts'
 import { spawnCli } from './cli-process.ts'
 import { IMAGE } from './engine.ts'
@@ -111,7 +112,17 @@ describe(`the engine contract (${where})`, () => {
     for (const [cap, result] of Object.entries(probe.capabilities)) expect(result.detail, cap).not.toMatch(/could not run|not measured/)
     // A reachable host names the route clnrm's services will take to it (host-reach.ts).
     const host = probe.capabilities['host-reachable']
-    if (host.ok) expect(host.route).toMatch(/^(host-gateway|network-gateway)$/)
+    if (host.ok) expect(host.route).toBe(probe.engine.name === 'Podman' ? 'network-gateway' : 'host-gateway')
+  })
+
+  it('the pool takes the route to this machine the probe measured (what the OTLP endpoint and the receiver follow)', async (ctx) => {
+    requires(ctx, 'host-reachable')
+    // Docker is taken at its word on the hot path; any other engine is measured with a container of its own.
+    const found = await hostRouteFor(connection.engine)
+    expect(found, found.detail).toMatchObject({ ok: true, route: probe.capabilities['host-reachable'].route })
+    // A measuring container is removed once measured.
+    const services = execFileSync('docker', ['ps', '-a', '--filter', `label=${LABELS.pid}=${process.pid}`, '--format', `{{.Label "${LABELS.service}"}}`], { encoding: 'utf8' })
+    expect(services.split('\n').filter(s => s.startsWith('probe'))).toEqual([])
   })
 
   it('creates, starts, inspects, reads logs, execs with env and workdir, and removes a container', async (ctx) => {
