@@ -19,16 +19,20 @@ interface Spare {
 }
 
 /**
- * The private networks of multi-service tests, one per test file, counted by the containers on
- * them. Engines have a few dozen address pools (about 31 by default), so networks must not
- * outlive their containers for long: when the last container goes, its network is kept as a
- * spare for at most 1.5 s (at most two spares), then removed. Since every other network holds at
- * least one of the pool's containers, the container limit bounds them too (plus the spares).
+ * The private networks of multi-service tests, one per group of containers (the caller's key),
+ * counted by the containers on them. Engines have a few dozen address pools (about 31 by
+ * default), so networks must not outlive their containers for long: when the last container
+ * goes, its network is kept as a spare for at most 1.5 s (at most two spares), then removed.
+ * Since every other network holds at least one of the pool's containers, the container limit
+ * bounds them too (plus the spares).
  *
  * Why spares: creating a network costs the engine about as much as starting a container, and a
- * multi-service cold start pays it on its critical path. A spare is made while the test's images
- * resolve (`prepare`) and one freed by the previous test is taken at once. An empty network holds
- * no state (host names belong to the containers on it), so handing it to the next test is hermetic.
+ * multi-service cold start would pay it on its critical path. While the session expects
+ * multi-service tests (`expect`: a run's plan has some, a dev session always may), one spare is
+ * kept ready for them, made again once a test that took it has started (`refill`). Otherwise a
+ * spare is made while the test's images resolve (`prepare`), and one freed by the previous test
+ * is taken at once. An empty network holds no state (host names belong to the containers on it),
+ * so handing it to the next test is hermetic; a network is never held by two groups at once.
  */
 export class PoolNetworks {
   readonly #docker: () => EngineAdapter
@@ -37,6 +41,8 @@ export class PoolNetworks {
   readonly #held = new Map<string, Held>()
   readonly #removing = new Set<Promise<void>>()
   readonly #spares: Spare[] = []
+  /** Multi-service tests the session expects (its plan; Infinity for a dev session): one spare is kept ready for them. */
+  #expected = 0
   #closed = false
 
   constructor(docker: () => EngineAdapter, labels: () => Record<string, string>, prefix: string) {
@@ -45,17 +51,19 @@ export class PoolNetworks {
     this.#prefix = prefix
   }
 
-  /** Counts one more container on the file's network, creating the network on first use. */
-  hold(file: string): void {
-    let held = this.#held.get(file)
+  /** Counts one more container on the network `key` names, creating the network on first use. */
+  hold(key: string): void {
+    let held = this.#held.get(key)
     if (!held) {
-      const spare = this.#spares.shift()
+      // The kept spare last: it waits for the tests the plan still expects.
+      const at = this.#spares.findIndex(spare => spare.timer)
+      const [spare] = this.#spares.splice(at >= 0 ? at : 0, 1)
       clearTimeout(spare?.timer)
       const created = spare?.name ?? this.#create()
       held = { name: created, users: 0 }
-      this.#held.set(file, held)
+      this.#held.set(key, held)
       created.catch(() => {
-        if (this.#held.get(file) === held) this.#held.delete(file)
+        if (this.#held.get(key) === held) this.#held.delete(key)
       })
     }
     held.users++
@@ -68,11 +76,43 @@ export class PoolNetworks {
   }
 
   /**
-   * Starts creating a spare network when there is none and the file has no network yet: its
-   * multi-service test is coming (its images resolve meanwhile).
+   * A multi-service test arrives: one expected test fewer, and a spare network starts being
+   * created when there is none and `key` has no network yet (its images resolve meanwhile).
    */
-  prepare(file: string): void {
-    if (this.#closed || this.#spares.length || this.#held.has(file)) return
+  prepare(key: string): void {
+    if (this.#expected > 0) this.#expected--
+    if (this.#closed || this.#spares.length || this.#held.has(key)) return
+    this.#spare(this.#create())
+  }
+
+  /**
+   * Keeps one spare network ready while `count` more multi-service tests are expected (the
+   * plan of a run; `Infinity` for a dev session, whose next save may need one at any time), so
+   * their cold start does not pay the network's creation. Like every clnrm network, the spare
+   * carries the session's labels and is removed when the pool closes.
+   */
+  expect(count: number): void {
+    if (this.#closed || count <= 0) return
+    this.#expected = Math.max(this.#expected, count)
+    this.refill()
+  }
+
+  /**
+   * Makes the kept spare when there is none and more multi-service tests are expected. The pool
+   * calls it once a test's containers have started: a network created beside them would slow
+   * their starts (the engine's work competes for the same cores).
+   */
+  refill(): void {
+    if (this.#closed || this.#expected <= 0) return
+    const kept = this.#spares.find(spare => !spare.timer)
+    if (kept) return
+    // A spare on its way out is kept instead of making another.
+    const leaving = this.#spares.find(spare => spare.timer)
+    if (leaving) {
+      clearTimeout(leaving.timer)
+      leaving.timer = undefined
+      return
+    }
     this.#spare(this.#create())
   }
 
@@ -84,10 +124,13 @@ export class PoolNetworks {
       return at >= 0
     }
     name.catch(forget)
-    spare.timer = setTimeout(() => {
-      if (forget()) void this.#remove(name)
-    }, SPARE_MS)
-    spare.timer.unref?.()
+    // The one spare kept for expected tests waits for them; others leave after SPARE_MS.
+    if (this.#expected <= 0 || this.#spares.some(other => !other.timer)) {
+      spare.timer = setTimeout(() => {
+        if (forget()) void this.#remove(name)
+      }, SPARE_MS)
+      spare.timer.unref?.()
+    }
     this.#spares.push(spare)
   }
 
@@ -98,16 +141,16 @@ export class PoolNetworks {
     this.#removing.delete(removal)
   }
 
-  /** The file's network name (created by `hold`). */
-  name(file: string): Promise<string> {
-    return this.#held.get(file)?.name ?? Promise.reject(new ClnrmError('CLNRM_INTERNAL', `no network is held for ${file}`))
+  /** The network name `key` holds (created by `hold`). */
+  name(key: string): Promise<string> {
+    return this.#held.get(key)?.name ?? Promise.reject(new ClnrmError('CLNRM_INTERNAL', `no network is held for ${key}`))
   }
 
-  /** One container fewer on the file's network; the last one makes it a spare or removes it. Call after the container is gone. */
-  async drop(file: string, options: { spare?: boolean } = {}): Promise<void> {
-    const held = this.#held.get(file)
+  /** One container fewer on `key`'s network; the last one makes it a spare or removes it. Call after the container is gone. */
+  async drop(key: string, options: { spare?: boolean } = {}): Promise<void> {
+    const held = this.#held.get(key)
     if (!held || --held.users > 0) return
-    this.#held.delete(file)
+    this.#held.delete(key)
     if (options.spare !== false && !this.#closed && this.#spares.length < SPARE_MAX) return this.#spare(held.name)
     await this.#remove(held.name)
   }

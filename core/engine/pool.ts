@@ -157,6 +157,8 @@ export class ContainerPool {
   #closed = false
   readonly #onClose = new Set<() => Promise<void> | void>()
   #removing = 0
+  /** Removals in flight (containers, then their networks). */
+  readonly #removals = new Set<Promise<void>>()
   #counts = { started: 0, reused: 0, replaced: 0, adopted: 0, parked: 0 }
 
   private constructor(connection: DockerConnection, options: ContainerPoolOptions) {
@@ -223,7 +225,15 @@ export class ContainerPool {
    */
   prepareImages(specs: Iterable<TestSpec>, options: { remember?: boolean } = {}): Promise<void> {
     const images = new Set<string>()
-    for (const spec of specs) for (const variant of spec.variants ?? [spec]) for (const service of Object.values(variant.services)) images.add(service.image)
+    let grouped = 0
+    for (const spec of specs) {
+      for (const variant of spec.variants ?? [spec]) {
+        if (Object.keys(variant.services).length > 1) grouped++
+        for (const service of Object.values(variant.services)) images.add(service.image)
+      }
+    }
+    // Their networks too: one kept ready, so no multi-service cold start waits for its network.
+    this.#networks.expect(grouped)
     return this.#imageId.prepare(images, options)
   }
 
@@ -311,6 +321,8 @@ export class ContainerPool {
       }),
     ])
     let failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown
+    // The next multi-service test's network is made now, not beside these starts.
+    if (services.length > 1) this.#networks.refill()
     if (!failure) {
       // `reset` runs before every run, fresh containers included: the same definition gets the same verdict every time.
       const resets = await Promise.allSettled(services.filter(s => s.reset).map(async (service) => {
@@ -605,8 +617,16 @@ export class ContainerPool {
     this.#turns.pump()
   }
 
-  async #remove(entry: Entry, reason: Extract<PoolEvent, { type: 'pool:container-removed' }>['reason']): Promise<void> {
-    if (!this.#entries.delete(entry)) return
+  #remove(entry: Entry, reason: Extract<PoolEvent, { type: 'pool:container-removed' }>['reason']): Promise<void> {
+    if (!this.#entries.delete(entry)) return Promise.resolve()
+    // Tracked: a run's release removes its containers after its result, and `close` waits for that too.
+    const removal = this.#removeEntry(entry, reason)
+    this.#removals.add(removal)
+    void removal.finally(() => this.#removals.delete(removal))
+    return removal
+  }
+
+  async #removeEntry(entry: Entry, reason: Extract<PoolEvent, { type: 'pool:container-removed' }>['reason']): Promise<void> {
     clearTimeout(entry.idleTimer)
     entry.markFreed()
     entry.runner.close()
@@ -653,9 +673,13 @@ export class ContainerPool {
     // Every missing image pulls at once; the keys below then join those pulls one by one. A long
     // session does not remember a failure: a later save tries the pull again.
     void this.prepareImages(specs, { remember: false })
+    // A dev session: any save may bring a multi-service test, so a spare network stays ready.
+    if (specs.some(spec => Object.keys(spec.services).length > 1)) this.#networks.expect(Infinity)
     const seen = new Set<string>()
     const distinct: TestSpec[] = []
     for (const spec of specs) {
+      // Containers that are never reused would be started only to be removed before the run.
+      if (!Object.values(spec.services).some(service => service.reuse)) continue
       const keys = await Promise.all(Object.values(spec.services).map(s => this.#keyFor(spec, s))).catch(() => undefined)
       const id = keys?.sort().join(' ')
       if (id === undefined || seen.has(id)) continue
@@ -715,6 +739,8 @@ export class ContainerPool {
       await Promise.allSettled([...this.#entries].filter(entry => entry.claim && entry.releasing).map(entry => entry.freed))
       // Idle, healthy containers under a cross-process lease are left for the next process.
       await Promise.allSettled([...this.#entries].map(entry => (entry.claim && !entry.busy && !entry.retired && entry.runner.alive ? this.#park(entry) : this.#remove(entry, 'closed'))))
+      // Removals a run's release started before the close, too: nothing is left behind.
+      await Promise.allSettled([...this.#removals])
       await this.#removeUnremoved()
       await this.#networks.close()
       // What lived as long as the pool (the OTLP receiver), once its containers are gone.
