@@ -9,13 +9,13 @@ import pc from 'picocolors'
 import { createEngineWatch, ENGINE_UNAVAILABLE } from './engine-watch.ts'
 import { createOverlayTracker } from './overlay.ts'
 import { createPullTracker, imagesOf } from './pulls.ts'
-import type { EngineView, ReloadView, RerunRequest, ResultsPayload, TestView } from './protocol.ts'
-import { CLIENT_READY_EVENT, RERUN_EVENT, RESULTS_EVENT } from './protocol.ts'
+import type { EngineView, ReloadView, RerunRequest, RerunStarted, ResultsPayload, TestView } from './protocol.ts'
+import { CLIENT_READY_EVENT, RERUN_EVENT, RERUN_STARTED_EVENT, RESULTS_EVENT } from './protocol.ts'
 import { resultLines, summaryLine, warningLine } from './terminal.ts'
 import { invalidView, reloadView, resultView, snapshot, warningsOf } from './views.ts'
 
-export type { EngineView, Problem, PullView, RerunRequest, ResultsPayload, ReloadView, SourceLocation, SpanBar, SpanFailureView, SpanRulesView, TestView } from './protocol.ts'
-export { CLIENT_READY_EVENT, RERUN_EVENT, RESULTS_EVENT } from './protocol.ts'
+export type { EngineView, Problem, PullView, RerunRequest, RerunStarted, ResultsPayload, ReloadView, SourceLocation, SpanBar, SpanFailureView, SpanRulesView, TestView } from './protocol.ts'
+export { CLIENT_READY_EVENT, RERUN_EVENT, RERUN_STARTED_EVENT, RESULTS_EVENT } from './protocol.ts'
 
 /** Options of the clnrm Vite plugin. */
 export interface ClnrmPluginOptions {
@@ -209,6 +209,8 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
         for (const line of lines) logger[line.level](`[clnrm] ${line.text}`, { timestamp: true })
         if (changed) send()
       })
+      let lastStarted = 0
+      events.on('reload:start', ({ id }) => void (lastStarted = id))
       events.on('reload:done', ({ id, changed, metrics }) => {
         lastReload = reloadView(id, changed, metrics, viteRoot)
         pulls.settle(imagesOf([...(session?.tests().values() ?? [])].map(t => t.spec)))
@@ -240,10 +242,17 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       })
       // The panel's rerun buttons. The payload comes off the wire: only a known scope is obeyed, and
       // a single file only when it is one of the session's tests (the page cannot pick other files).
-      server.ws.on(RERUN_EVENT, (data: unknown) => {
+      // The asking page learns which reload runs its request: its notice ends with that reload's
+      // results, not with a late result of an older one.
+      server.ws.on(RERUN_EVENT, (data: unknown, client) => {
         const request = data as Partial<RerunRequest> | null
-        if (request?.scope === 'all' || request?.scope === 'failed') session?.rerun(request.scope)
-        else if (request?.scope === 'test' && typeof request.file === 'string') session?.rerun({ file: request.file })
+        const before = lastStarted
+        let tests = 0
+        if (request?.scope === 'all' || request?.scope === 'failed') tests = session?.rerun(request.scope) ?? 0
+        else if (request?.scope === 'test' && typeof request.file === 'string') tests = session?.rerun({ file: request.file }) ?? 0
+        // The session starts the rerun's reload (and says so) before `rerun` returns.
+        const reply: RerunStarted = { tests, ...(tests > 0 && lastStarted !== before && { reloadId: lastStarted }) }
+        client.send(RERUN_STARTED_EVENT, reply)
       })
       // A page that (re)loads while a failure is current gets the overlay again.
       server.ws.on('vite:client:connect', (_data, client) => overlays.connect(client))

@@ -12,6 +12,19 @@ export const CLIENT_READY_EVENT = 'clnrm:client-ready'
 /** Sent by the client when the user asks for a rerun from the panel. */
 export const RERUN_EVENT = 'clnrm:rerun'
 
+/** Sent by the server to the client that asked for a rerun, once the rerun's reload has started (or not). */
+export const RERUN_STARTED_EVENT = 'clnrm:rerun-started'
+
+/**
+ * The answer to one rerun request, in request order: the id of the reload that runs it (results
+ * of that reload or a later one end the panel's "rerunning…" notice; an older reload's do not),
+ * and how many tests it runs (0: nothing to rerun, no reload).
+ */
+export interface RerunStarted {
+  reloadId?: number
+  tests: number
+}
+
 /** What the panel asks to rerun: every test, those that failed, or one test file. */
 export type RerunRequest = { scope: 'all' } | { scope: 'failed' } | { scope: 'test'; file: string }
 

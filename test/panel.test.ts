@@ -6,8 +6,8 @@ import type { ViteDevServer } from 'vite'
 import { createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PANEL_Z_INDEX, VITE_OVERLAY_Z_INDEX } from '../plugin-vite/client/layers.ts'
-import type { RerunRequest, ResultsPayload, TestView } from '../plugin-vite/protocol.ts'
-import { RERUN_EVENT, RESULTS_EVENT } from '../plugin-vite/protocol.ts'
+import type { RerunRequest, RerunStarted, ResultsPayload, TestView } from '../plugin-vite/protocol.ts'
+import { RERUN_EVENT, RERUN_STARTED_EVENT, RESULTS_EVENT } from '../plugin-vite/protocol.ts'
 import { spansView } from '../plugin-vite/views.ts'
 import { failing } from './otel-fixtures.ts'
 
@@ -37,12 +37,17 @@ describe('the panel, in a real browser', () => {
   let browser: Browser
   let page: Page
   const reruns: RerunRequest[] = []
+  /** How this stand-in server answers a rerun request, as the plugin does (none: no answer). */
+  let answer: ((request: RerunRequest) => RerunStarted) | undefined
   beforeAll(async () => {
     dir = mkdtempSync(join(repo, 'test', '.tmp-panel-'))
     writeFileSync(join(dir, 'index.html'), `<!doctype html><html><head><title>panel</title><meta name="viewport" content="width=device-width, initial-scale=1"></head><body><h1>app</h1><p>Some page text.</p><script type="module" src="/@fs${repo}/plugin-vite/client/overlay.ts"></script></body></html>`)
     server = await createServer({ root: dir, configFile: false, logLevel: 'silent', server: { port: 0, fs: { allow: [repo] } } })
     await server.listen()
-    server.ws.on(RERUN_EVENT, (data: RerunRequest) => reruns.push(data))
+    server.ws.on(RERUN_EVENT, (data: RerunRequest, client) => {
+      reruns.push(data)
+      if (answer) client.send(RERUN_STARTED_EVENT, answer(data))
+    })
     browser = await launchChromium()
     page = await browser.newPage({ viewport: { width: 1000, height: 800 } })
     await page.goto(server.resolvedUrls!.local[0]!)
@@ -329,5 +334,40 @@ describe('the panel, in a real browser', () => {
     await expect.poll(() => reruns.length).toBe(3)
     expect(reruns.slice(1)).toEqual([{ scope: 'failed' }, { scope: 'test', file: '/p/tests/api.clnrm.toml' }])
     expect(await inPanel('return root.querySelector(\'li[data-file="tests/api.clnrm.toml"] button.rerun-test\').getAttribute("aria-label")')).toBe('rerun api')
+  })
+
+  it('a rerun\'s notice ends with its own reload\'s results, never with a late result of an older reload', async () => {
+    const notice = (): Promise<{ text: string; reload?: string }> => inPanel('const n = root.querySelector(".notice"); return { text: n.textContent, reload: n.dataset.reload }')
+    // A fresh page (the requests of the test before were never answered), and a server that answers each, as the plugin does.
+    await fresh()
+    await page.click('clnrm-results button.badge')
+    await send(await tests(), 10)
+    // The plugin answers each request with the reload that runs it; here, reload 12 (11 is a save's, still running).
+    reruns.length = 0
+    answer = () => ({ reloadId: 12, tests: 1 })
+    await page.click('clnrm-results li[data-file="tests/api.clnrm.toml"] button.rerun-test')
+    await expect.poll(notice).toEqual({ text: 'rerunning api…', reload: '12' })
+    // Reload 11 finishes late: its results are not the rerun's.
+    await send(await tests({ apiMs: 81 }), 11)
+    expect(await notice()).toEqual({ text: 'rerunning api…', reload: '12' })
+    await send(await tests({ apiMs: 82 }), 12)
+    await expect.poll(notice).toEqual({ text: '', reload: undefined })
+
+    // Two requests in a row: the answers come in order, and the notice is the newest one's.
+    let next = 13
+    answer = () => ({ reloadId: next++, tests: 3 })
+    await page.click('clnrm-results button[data-rerun="all"]')
+    await page.click('clnrm-results button[data-rerun="failed"]')
+    await expect.poll(notice).toEqual({ text: 'rerunning 1 failed test…', reload: '14' })
+    await send(await tests({ apiMs: 83 }), 13)
+    expect((await notice()).text).toBe('rerunning 1 failed test…')
+    await send(await tests({ apiMs: 84 }), 14)
+    await expect.poll(notice).toEqual({ text: '', reload: undefined })
+
+    // The server had nothing to run (the failure was fixed meanwhile): said so, no reload awaited.
+    answer = () => ({ tests: 0 })
+    await page.click('clnrm-results button[data-rerun="failed"]')
+    await expect.poll(notice).toEqual({ text: 'nothing to rerun', reload: undefined })
+    answer = undefined
   })
 })

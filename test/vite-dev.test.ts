@@ -95,6 +95,25 @@ describe('vite dev: overlay, terminal and test globs (real Vite, engine and Chro
     await expect.poll(() => terminal.join('\n')).toMatch(/\[clnrm\] .*3 passed.*\(3 files\) in \d+ ms/)
   })
 
+  it('answers a rerun from the panel with the reload that runs it; the notice ends with that reload\'s results', async () => {
+    if (await page.evaluate('document.querySelector("clnrm-results").dataset.open') !== 'true') await page.click('clnrm-results button.badge')
+    // The answer may be followed at once by the reload's results: record the reload the notice waited for.
+    await page.evaluate(`(() => {
+      const root = document.querySelector('clnrm-results').shadowRoot
+      const notice = root.querySelector('.notice')
+      window.__waitedFor = []
+      new MutationObserver(() => notice.dataset.reload && window.__waitedFor.push(notice.dataset.reload)).observe(notice, { attributes: true, attributeFilter: ['data-reload'] })
+    })()`)
+    await page.click('clnrm-results li[data-file="src/widget.clnrm.toml"] button.rerun-test')
+    await expect.poll(() => page.evaluate('window.__waitedFor'), { timeout: 10_000 }).toHaveLength(1)
+    const [waited] = await page.evaluate('window.__waitedFor') as string[]
+    const panel = <T>(body: string): Promise<T> => page.evaluate(`(() => { const root = document.querySelector('clnrm-results').shadowRoot; ${body} })()`) as Promise<T>
+    await expect.poll(() => panel<string>('return root.querySelector("footer .ran").textContent'), { timeout: 20_000 }).toBe('ran src/widget.clnrm.toml (rerun)')
+    // The reload that ran it is the one the notice waited for, and the notice is gone with its results.
+    expect(await panel<string>('return root.querySelector("footer").dataset.reload')).toBe(waited)
+    await expect.poll(() => panel<string>('return root.querySelector(".notice").textContent')).toBe('')
+  })
+
   it('prints one line per failure with file:line:col, and a summary, per reload', async () => {
     const mark = terminal.length
     writeFileSync(join(dir, 'checks/a.clnrm.toml'), oneStep('a', 'alpha', 'omega'))

@@ -1,5 +1,5 @@
 import type {} from '../custom-events.ts'
-import { CLIENT_READY_EVENT, RERUN_EVENT, RESULTS_EVENT } from '../protocol.ts'
+import { CLIENT_READY_EVENT, RERUN_EVENT, RERUN_STARTED_EVENT, RESULTS_EVENT } from '../protocol.ts'
 import { ClnrmResults } from './panel.ts'
 
 if (!customElements.get('clnrm-results')) customElements.define('clnrm-results', ClnrmResults)
@@ -16,6 +16,7 @@ if (import.meta.hot) {
   const hot = import.meta.hot
   const element = mount()
   element.rerun = request => hot.send(RERUN_EVENT, request)
+  hot.on(RERUN_STARTED_EVENT, reply => element.rerunStarted(reply))
   hot.on(RESULTS_EVENT, (results) => {
     element.update(results)
     // Vite's overlay shows one error and clears only on the next module update: once every test

@@ -1,4 +1,4 @@
-import type { RerunRequest, ResultsPayload, TestView } from '../protocol.ts'
+import type { RerunRequest, RerunStarted, ResultsPayload, TestView } from '../protocol.ts'
 import { h, reconcile, setAttribute, setText } from './dom.ts'
 import { OPEN_IN_EDITOR } from './html.ts'
 import { createPullRow, pullAnnouncement, pullStates, updatePullRow } from './pull-row.ts'
@@ -60,6 +60,8 @@ export class ClnrmResults extends HTMLElement {
   // After the tests: a pull starting or ending never moves the rows the user is reading.
   #pulls = h('ul', { 'class': 'pulls', 'aria-label': 'images being pulled' })
   #pullsSaid = ''
+  /** Rerun requests sent that the server has not answered yet (it answers each, in order). */
+  #awaiting = 0
   #empty = h('p', { class: 'empty' })
   #timings = h('span', { class: 'phases' })
   #ran = h('div', { class: 'ran' })
@@ -93,14 +95,43 @@ export class ClnrmResults extends HTMLElement {
   /** Shows new results (the server sends every change, and replays the latest on load). */
   update(results: ResultsPayload): void {
     const failedBefore = this.#results?.counts.fail ?? 0
-    const reloadBefore = this.#results?.lastReload?.id
     const engineBefore = this.#results?.engine
     this.#results = results
     // Open the panel when something newly fails, unless the user closed it: then the badge turns red.
     const engineLost = Boolean(results.engine) && !engineBefore
     if ((results.counts.fail > failedBefore || engineLost) && this.#choice !== 'collapsed') this.#open = true
-    if (this.#notice.dataset.until === 'reload' && results.lastReload && results.lastReload.id !== reloadBefore && !results.counts.running) setText(this.#notice, '')
+    this.#endNotice()
     this.#render()
+  }
+
+  /**
+   * The server's answer to a rerun request. The answer to the newest request ties its notice to
+   * the reload that runs it: only that reload's results (or a later one's) end it.
+   */
+  rerunStarted(reply: RerunStarted): void {
+    if (this.#awaiting > 0) this.#awaiting--
+    // A newer request is still unanswered, or its notice was replaced: this answer is not for it.
+    if (this.#awaiting > 0 || this.#notice.dataset.until !== 'reload') return
+    if (!reply.tests) {
+      this.#notice.dataset.until = 'next'
+      setText(this.#notice, 'nothing to rerun')
+      return
+    }
+    if (reply.reloadId !== undefined) this.#notice.dataset.reload = String(reply.reloadId)
+    // No id (an older server): the next reload to finish ends it, as before.
+    else this.#notice.dataset.reload = String((this.#results?.lastReload?.id ?? 0) + 1)
+    this.#endNotice()
+  }
+
+  /** Ends a rerun's notice once its own reload (or a later one) has finished and nothing runs. */
+  #endNotice(): void {
+    const results = this.#results
+    const data = this.#notice.dataset
+    if (data.until !== 'reload' || data.reload === undefined || !results?.lastReload || results.counts.running) return
+    if (results.lastReload.id < Number(data.reload)) return
+    setText(this.#notice, '')
+    delete data.until
+    delete data.reload
   }
 
   /** Opens or closes the panel as the user asked; the choice lasts for the tab. */
@@ -153,7 +184,9 @@ export class ClnrmResults extends HTMLElement {
   #requestRerun(scope: string, file: string | undefined): void {
     const results = this.#results
     const say = (text: string): void => {
+      // Waits for the server's answer to learn which reload it belongs to.
       this.#notice.dataset.until = 'reload'
+      delete this.#notice.dataset.reload
       setText(this.#notice, text)
     }
     if (!this.rerun) return say('rerun needs the Vite dev server')
@@ -165,15 +198,20 @@ export class ClnrmResults extends HTMLElement {
         setText(this.#notice, 'nothing failed: no test to rerun')
         return
       }
-      this.rerun({ scope: 'failed' })
+      this.#send({ scope: 'failed' })
       return say(`rerunning ${plural(failed, 'failed test')}…`)
     }
     if (scope === 'test' && file) {
-      this.rerun({ scope: 'test', file })
+      this.#send({ scope: 'test', file })
       return say(`rerunning ${results?.tests.find(t => t.file === file)?.name ?? file}…`)
     }
-    this.rerun({ scope: 'all' })
+    this.#send({ scope: 'all' })
     say(`rerunning ${plural(results?.tests.length ?? 0, 'test')}…`)
+  }
+
+  #send(request: RerunRequest): void {
+    this.#awaiting++
+    this.rerun?.(request)
   }
 
   #matches(test: TestView, needle: string): boolean {
@@ -236,6 +274,7 @@ export class ClnrmResults extends HTMLElement {
 
     const reload = results?.lastReload
     setAttribute(this.#footer, 'hidden', !reload)
+    setAttribute(this.#footer, 'data-reload', reload?.id)
     setText(this.#timings, reload ? `last reload ${reload.totalLatencyMs}ms: ${reload.phases.map(p => `${p.name} ${p.ms}`).join(' · ')} · cache ${Math.round(reload.templateCacheHitRate * 100)}%/${Math.round(reload.configCacheHitRate * 100)}% · reuse ${Math.round(reload.containerReuseRate * 100)}%` : '')
     const ran = reload?.tests ?? []
     setText(this.#ran, ran.length ? `ran ${ran.map(t => `${t.relative} (${t.reason})`).join(', ')}` : '')
