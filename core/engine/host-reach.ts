@@ -27,8 +27,13 @@ export const HOST_ROUTES: Readonly<Record<HostRoute, { name: string; extraHosts:
 /** What was found: whether (and by which route) a container reached this machine, and what was seen. */
 export interface HostReach {
   ok: boolean
-  /** The route that worked. */
+  /**
+   * The route that worked. From `hostRouteFor` also when `ok` is false: then the route the
+   * engine is known for (`assumed`), since a route must be chosen for the services either way.
+   */
   route?: HostRoute
+  /** Set when `route` was not measured to work but taken from the engine's name. */
+  assumed?: boolean
   detail: string
 }
 
@@ -104,8 +109,10 @@ const routes = new WeakMap<EngineAdapter, Promise<HostReach>>()
  * it on every run, and measuring would cost every process with span tests a container start
  * (about half a second). Every other engine (Podman, anything unknown) is measured with one
  * throwaway busybox container on its default network, the same measurement `clnrm doctor` makes.
- * When nothing is measured to work, `host-gateway` is kept: spans then do not arrive, and
- * `clnrm doctor` says why.
+ * When nothing can be measured (no busybox image on the engine) or nothing is measured to work,
+ * the route the engine is known for is assumed (`network-gateway` on Podman, `host-gateway`
+ * otherwise): a Podman user without busybox still gets spans, and where the route really fails
+ * the run's verdict and `clnrm doctor` say why.
  */
 export function hostRouteFor(engine: EngineAdapter): Promise<HostReach> {
   let route = routes.get(engine)
@@ -119,6 +126,14 @@ export function hostRouteFor(engine: EngineAdapter): Promise<HostReach> {
 async function findRoute(engine: EngineAdapter): Promise<HostReach> {
   const version = await engine.version().catch(() => undefined)
   if (version?.name === 'Docker') return { ok: true, route: 'host-gateway', detail: `Docker ${version.version} resolves host-gateway (not measured here; clnrm doctor measures it)` }
+  const known: HostRoute = version?.name === 'Podman' ? 'network-gateway' : 'host-gateway'
+  const assume = (why: string): HostReach => ({ ok: false, route: known, assumed: true, detail: `${why}; assuming ${known}, the route ${version?.name ?? 'an unknown engine'} is known for` })
+  const found = await measureOn(engine)
+  return found.ok ? found : assume(found.detail)
+}
+
+/** The measurement on a throwaway container of the engine's (on its default network). */
+async function measureOn(engine: EngineAdapter): Promise<HostReach> {
   let image: string | undefined
   for (const candidate of PROBE_IMAGES) {
     if (await engine.imageId(candidate)) {
