@@ -18,6 +18,10 @@ cd "$(dirname "$0")/.."
 OUT=${1:-$(mktemp -d)}
 mkdir -p "$OUT"
 IMAGE=clnrm-examples/busybox:1
+# The official OpenTelemetry JS SDK's service (scripts/build-otel-image.sh), for the contract's
+# OTLP/protobuf span test; loaded when the main engine has it, else that test says it skipped.
+OTEL_IMAGE=clnrm-examples/otel-node:1
+images() { echo "$IMAGE"; main_docker image inspect "$OTEL_IMAGE" >/dev/null 2>&1 && echo "$OTEL_IMAGE"; }
 MAIN_DOCKER_HOST=${DOCKER_HOST:-}
 main_docker() { if [ -n "$MAIN_DOCKER_HOST" ]; then DOCKER_HOST=$MAIN_DOCKER_HOST docker "$@"; else env -u DOCKER_HOST docker "$@"; fi; }
 log() { printf '[engines] %s\n' "$*" >&2; }
@@ -139,7 +143,7 @@ podman_stop() {
     # Only what clnrm's contract run created (its label), then the image it loaded.
     podman ps -aq --filter label=clnrm | xargs -r podman rm -f >/dev/null 2>&1
     podman network ls -q --filter label=clnrm | xargs -r podman network rm -f >/dev/null 2>&1
-    podman rmi -f "$IMAGE" >/dev/null 2>&1
+    podman rmi -f "$IMAGE" "$OTEL_IMAGE" >/dev/null 2>&1
   fi
   local pid
   pid=$(cat "$PODMAN_PID" 2>/dev/null) || pid=
@@ -196,14 +200,14 @@ main() {
   trap cleanup EXIT
   local status=0 started
   started=$(date +%s)
-  if tcp_start && main_docker save "$IMAGE" | docker -H "$TCP" load >/dev/null; then
+  if tcp_start && main_docker save $(images) | docker -H "$TCP" load >/dev/null; then
     contract tcp "$TCP" || status=1
   else
     log "could not start the TCP engine or load $IMAGE into it"
     echo "engines tcp: 0 passed, 1 failed" | tee -a "$OUT/counts"; status=1
   fi
   tcp_stop
-  if podman_start && main_docker save "$IMAGE" | podman load >/dev/null; then
+  if podman_start && main_docker save $(images) | podman load >/dev/null; then
     contract podman "unix://$PODMAN_SOCK" || status=1
   else
     log "could not start Podman's service or load $IMAGE into it"

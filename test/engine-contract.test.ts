@@ -22,6 +22,8 @@ import { tempDir } from './helpers.ts'
  * engine cannot do is skipped with the probe's reason, never silently.
  */
 const where = process.env.DOCKER_HOST ?? 'the local engine'
+/** The official OpenTelemetry JS SDK in a small shop service (scripts/build-otel-image.sh). */
+const OTEL_IMAGE = 'clnrm-examples/otel-node:1'
 const session = `contract-${process.pid}-${Date.now().toString(36)}`
 const labels = { [LABELS.managed]: 'true', [LABELS.pid]: String(process.pid), [LABELS.host]: hostname(), [LABELS.session]: session }
 
@@ -249,6 +251,36 @@ describe(`the engine contract (${where})`, () => {
       expect(seen).toEqual({ 'lone': ['pass', [], ['solo:upload']], 'traced pair': ['pass', [], ['api:checkout', 'worker:charge']] })
       expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=clnrm.pid=${run.pid}`], { encoding: 'utf8' }).trim()).toBe('')
       expect(execFileSync('docker', ['network', 'ls', '-q', '--filter', `label=clnrm.pid=${run.pid}`], { encoding: 'utf8' }).trim()).toBe('')
+    }
+    finally {
+      await cleanup()
+    }
+  }, 120_000)
+
+  it('clnrm run: the official OpenTelemetry JS SDK exports its spans (OTLP/protobuf) to the endpoint clnrm injected, and they are judged', async (ctx) => {
+    requires(ctx, 'host-reachable', 'published-ports')
+    if (!await connection.engine.imageId(OTEL_IMAGE)) {
+      const reason = `${OTEL_IMAGE} is not on the engine (scripts/build-otel-image.sh builds it; scripts/engines.sh loads it)`
+      console.warn(`[contract] skipped "${ctx.task.name}" on ${where}: ${reason}`)
+      ctx.skip(reason)
+    }
+    const { dir, cleanup } = await tempDir()
+    try {
+      await writeFile(join(dir, 'shop.clnrm.toml'), [
+        '[meta]', 'name = "shop"',
+        '[services.shop]', `image = "${OTEL_IMAGE}"`, 'wait_for = "listening on"',
+        '[[steps]]', 'name = "checkout"', 'run = "wget -qO- \'http://127.0.0.1:8080/checkout?amount=42\'"', 'expected_output_regex = "paid"',
+        // The SDK exports in batches every 20 ms: wait a little longer than the default for the last.
+        '[otel]', 'quiet_window = "300ms"',
+        '[[expect.span]]', 'name = "checkout.charge"', 'parent = "checkout"', 'events.all = ["charge.requested", "charge.succeeded"]',
+        '[expect.counts]', 'spans_total = { eq = 4 }',
+        '',
+      ].join('\n'))
+      const run = spawnCli(['run', '.'], dir)
+      const exit = await run.exited
+      expect(exit.code, run.output()).toBe(0)
+      expect(run.output()).toMatch(/2 span rules held over 4 spans/)
+      expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=clnrm.pid=${run.pid}`], { encoding: 'utf8' }).trim()).toBe('')
     }
     finally {
       await cleanup()
