@@ -92,17 +92,39 @@ describe('engineCandidates: where clnrm looks for the engine, in order', () => {
     writeFileSync(join(home, '.testcontainers.properties'), `docker.host=tcp://192.0.2.7:2376\ndocker.tls.verify=1\ndocker.cert.path=${certs}\n`)
     const [tls] = engineCandidates(e(), inHome)
     expect(tls).toMatchObject({ via: 'docker.host', endpoint: 'tcp://192.0.2.7:2376', tls: { certPath: certs } })
-    expect(clientOptions(tls!)).toMatchObject({ host: '192.0.2.7', port: '2376', protocol: 'https', ca: Buffer.from('ca.pem'), cert: Buffer.from('cert.pem'), key: Buffer.from('key.pem') })
+    expect(clientOptions(tls!, {})).toEqual({ kind: 'http', endpoint: { host: '192.0.2.7', port: '2376', protocol: 'https', ca: Buffer.from('ca.pem'), cert: Buffer.from('cert.pem'), key: Buffer.from('key.pem') } })
     env.DOCKER_TLS_VERIFY = '0'
     const [plain] = engineCandidates(e(), inHome)
     expect(plain!.tls).toBeUndefined()
-    expect(clientOptions(plain!)).toEqual({ host: '192.0.2.7', port: '2376', protocol: 'http' })
+    expect(clientOptions(plain!, {})).toEqual({ kind: 'http', endpoint: { host: '192.0.2.7', port: '2376', protocol: 'http' } })
+  })
+
+  it('DOCKER_HOST as docker-modem reads it: TLS by DOCKER_TLS_VERIFY or port 2376, certificates from DOCKER_CERT_PATH, DOCKER_PATH_PREFIX and DOCKER_CLIENT_TIMEOUT', () => {
+    const certs = join(home, 'certs')
+    mkdirSync(certs)
+    for (const f of ['ca.pem', 'cert.pem', 'key.pem']) writeFileSync(join(certs, f), f)
+    const options = (vars: Record<string, string>): unknown => {
+      env = vars
+      const [candidate] = engineCandidates(e(), inHome)
+      return clientOptions(candidate!, vars)
+    }
+    expect(options({ DOCKER_HOST: 'tcp://127.0.0.1:23750' })).toEqual({ kind: 'http', endpoint: { host: '127.0.0.1', port: '23750', protocol: 'http' } })
+    expect(options({ DOCKER_HOST: '127.0.0.1:23750' })).toEqual({ kind: 'http', endpoint: { host: '127.0.0.1', port: '23750', protocol: 'http' } })
+    expect(options({ DOCKER_HOST: 'tcp://engine:2376' })).toEqual({ kind: 'http', endpoint: { host: 'engine', port: '2376', protocol: 'https' } })
+    expect(options({ DOCKER_HOST: 'tcp://engine:4000', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs, DOCKER_PATH_PREFIX: '/docker', DOCKER_CLIENT_TIMEOUT: '5000' }))
+      .toEqual({ kind: 'http', endpoint: { host: 'engine', port: '4000', protocol: 'https', ca: Buffer.from('ca.pem'), cert: Buffer.from('cert.pem'), key: Buffer.from('key.pem'), pathPrefix: '/docker', timeoutMs: 5000 } })
+    // Certificates without TLS asked for: plain HTTP, as docker-modem does.
+    expect(options({ DOCKER_HOST: 'tcp://engine:2375', DOCKER_CERT_PATH: certs })).toEqual({ kind: 'http', endpoint: { host: 'engine', port: '2375', protocol: 'http' } })
+    expect(options({ DOCKER_HOST: 'unix:///run/engine.sock' })).toEqual({ kind: 'http', endpoint: { socketPath: '/run/engine.sock', protocol: 'http' } })
+    expect(options({ DOCKER_HOST: 'ssh://me@box' })).toEqual({ kind: 'ssh', host: 'box', username: 'me' })
   })
 
   it('client options per endpoint kind', () => {
-    expect(clientOptions({ via: 'socket', endpoint: 'unix:///var/run/docker.sock' })).toEqual({ socketPath: '/var/run/docker.sock' })
-    expect(clientOptions({ via: 'tc.host', endpoint: 'tcp://127.0.0.1:41234' })).toEqual({ host: '127.0.0.1', port: '41234', protocol: 'http' })
-    expect(clientOptions({ via: 'docker context', endpoint: 'ssh://me@build-box:2222' })).toMatchObject({ protocol: 'ssh', host: 'build-box', port: '2222', username: 'me' })
+    expect(clientOptions({ via: 'socket', endpoint: 'unix:///var/run/docker.sock' }, {})).toEqual({ kind: 'http', endpoint: { socketPath: '/var/run/docker.sock', protocol: 'http' } })
+    expect(clientOptions({ via: 'tc.host', endpoint: 'tcp://127.0.0.1:41234' }, {})).toEqual({ kind: 'http', endpoint: { host: '127.0.0.1', port: '41234', protocol: 'http' } })
+    expect(clientOptions({ via: 'docker context', endpoint: 'ssh://me@build-box:2222' }, {})).toEqual({ kind: 'ssh', host: 'build-box', port: '2222', username: 'me' })
+    // DOCKER_PATH_PREFIX is DOCKER_HOST's companion, not a property of other places.
+    expect(clientOptions({ via: 'docker.host', endpoint: 'tcp://h:1' }, { DOCKER_PATH_PREFIX: '/x' })).toEqual({ kind: 'http', endpoint: { host: 'h', port: '1', protocol: 'http' } })
   })
 
   it('other platforms: no unix sockets; Windows gets the named pipe last', () => {

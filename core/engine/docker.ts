@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type Dockerode from 'dockerode'
 import type { EngineAdapter } from './adapter.ts'
 import { clientOptions, engineCandidates } from './endpoint.ts'
-import type { EngineVia } from './endpoint.ts'
+import type { EngineCandidate, EngineVia } from './endpoint.ts'
 import { ClnrmError } from '../errors.ts'
 
 /** Thrown when no Docker engine answers. The CLI prints it and exits 2. */
@@ -100,41 +100,33 @@ function endpointOf(modem: { socketPath?: unknown; host?: unknown; port?: unknow
  * is found where users configure it (`engineCandidates`: `DOCKER_HOST`, testcontainers'
  * properties file, the docker context, the usual sockets) without loading testcontainers, which
  * costs more than a whole warm `clnrm run`; testcontainers' own discovery is the last resort, when
- * none of those answers. Every call after that goes through the dockerode adapter.
+ * none of those answers. Every call after that goes through the engine adapter (`node:http`; dockerode for ssh).
  */
 export function connectDocker(): Promise<EngineConnection> {
   connecting ??= (async () => {
     // clnrm labels and removes its own containers, so testcontainers' Ryuk sidecar is not needed
     // (and cannot be pulled on machines without a registry).
     process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'
-    const [{ dockerodeAdapter }, { default: Dockerode }] = await Promise.all([import('./docker-adapter.ts'), import('dockerode')])
     const home = homedir()
     const properties = join(home, '.testcontainers.properties')
     const propertiesFile = existsSync(properties) ? properties : undefined
-    // An explicit DOCKER_HOST is what the user means: nothing else is tried (testcontainers would
-    // quietly fall back to the default socket). Dockerode reads it, with its TLS and ssh variables.
-    if (process.env.DOCKER_HOST) {
-      const docker = new Dockerode()
-      try {
-        await docker.ping()
-      }
-      catch (error) {
-        throw new EngineUnavailableError(error)
-      }
-      return { engine: dockerodeAdapter(docker), source: { via: 'DOCKER_HOST', endpoint: process.env.DOCKER_HOST, ...(propertiesFile && { propertiesFile }) } }
-    }
     const candidates = engineCandidates({ env: process.env, home, platform: process.platform, uid: process.getuid?.() })
+    let failure: unknown
     for (const candidate of candidates) {
       try {
-        const docker = new Dockerode(clientOptions(candidate) as Dockerode.DockerOptions)
-        await docker.ping()
-        return { engine: dockerodeAdapter(docker), source: { via: candidate.via, endpoint: candidate.endpoint, ...(candidate.from && { from: candidate.from }), ...(propertiesFile && { propertiesFile }) } }
+        const engine = await adapterFor(candidate)
+        await engine.ping()
+        return { engine, source: { via: candidate.via, endpoint: candidate.endpoint, ...(candidate.from && { from: candidate.from }), ...(propertiesFile && { propertiesFile }) } }
       }
-      catch {
+      catch (error) {
         // Not answering (a stale socket file, a stopped VM): the next place, as testcontainers does.
+        failure ??= error
       }
     }
-    const testcontainers = await import('testcontainers')
+    // An explicit DOCKER_HOST is what the user means: nothing else is tried (testcontainers would
+    // quietly fall back to the default socket).
+    if (process.env.DOCKER_HOST) throw new EngineUnavailableError(failure)
+    const [testcontainers, { dockerodeAdapter }] = await Promise.all([import('testcontainers'), import('./docker-adapter.ts')])
     try {
       const client = await testcontainers.getContainerRuntimeClient()
       const docker = client.container.dockerode
@@ -149,6 +141,16 @@ export function connectDocker(): Promise<EngineConnection> {
     connecting = undefined
   })
   return connecting
+}
+
+/** The adapter for a candidate: the Docker API over `node:http`, or dockerode for ssh. */
+async function adapterFor(candidate: EngineCandidate): Promise<EngineAdapter> {
+  const options = clientOptions(candidate)
+  if (options.kind === 'http') return (await import('./http-adapter.ts')).httpAdapter(options.endpoint)
+  const [{ default: Dockerode }, { dockerodeAdapter }] = await Promise.all([import('dockerode'), import('./docker-adapter.ts')])
+  // DOCKER_HOST=ssh://… is read by docker-modem itself, with its ssh agent settings.
+  if (candidate.via === 'DOCKER_HOST') return dockerodeAdapter(new Dockerode())
+  return dockerodeAdapter(new Dockerode({ protocol: 'ssh', host: options.host, ...(options.port && { port: options.port }), ...(options.username && { username: options.username }), sshOptions: { agent: process.env.SSH_AUTH_SOCK } } as Dockerode.DockerOptions))
 }
 
 /** The engine's own words from a Dockerode error (`json.message`), without the `(HTTP code …)` wrapping. */

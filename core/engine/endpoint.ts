@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import type { HttpEndpoint } from './http-adapter.ts'
 
 /**
  * Where the engine is, found the way users configure it, without loading testcontainers or
@@ -21,8 +22,8 @@ export interface EngineCandidate {
   endpoint: string
   /** Where it was read: the properties file, the docker config, or which socket this is. */
   from?: string
-  /** TLS client material (a directory with ca.pem, cert.pem, key.pem), when the endpoint is TCP with TLS. */
-  tls?: { certPath: string }
+  /** TCP with TLS, and the directory of the client material (ca.pem, cert.pem, key.pem) when there is one. */
+  tls?: { certPath?: string }
 }
 
 /** What the resolution reads: the environment, the home directory, the platform and the user id. */
@@ -140,7 +141,13 @@ function otherSockets(e: EngineEnvironment): Array<{ path: string; what: string 
  * (an explicit choice is never second-guessed). Sockets are listed only when their file exists.
  */
 export function engineCandidates(e: EngineEnvironment, exists: (path: string) => boolean = existsSync): EngineCandidate[] {
-  if (e.env.DOCKER_HOST) return [{ via: 'DOCKER_HOST', endpoint: e.env.DOCKER_HOST }]
+  if (e.env.DOCKER_HOST) {
+    // TLS as docker-modem decides it for DOCKER_HOST: DOCKER_TLS_VERIFY=1, or the TLS port.
+    const host = e.env.DOCKER_HOST
+    const tcp = !/^(unix|npipe|ssh):/.test(host)
+    const tls = tcp && (e.env.DOCKER_TLS_VERIFY === '1' || /:2376(\/|$)/.test(host)) ? { tls: e.env.DOCKER_CERT_PATH ? { certPath: e.env.DOCKER_CERT_PATH } : {} } : {}
+    return [{ via: 'DOCKER_HOST', endpoint: host, ...tls }]
+  }
   const candidates: EngineCandidate[] = []
   const props = readTestcontainersProperties(e.home)
   // testcontainers: tc.host (Testcontainers Cloud / Desktop) first, then docker.host; the
@@ -164,22 +171,36 @@ export function engineCandidates(e: EngineEnvironment, exists: (path: string) =>
   return candidates
 }
 
-/** The connection options of a dockerode client for a candidate (TLS material read here). */
-export function clientOptions(candidate: EngineCandidate): Record<string, unknown> {
+/** How clnrm talks to a candidate: the Docker API over `node:http`, or over ssh (through dockerode). */
+export type ClientOptions =
+  | { kind: 'http'; endpoint: HttpEndpoint }
+  | { kind: 'ssh'; host: string; port?: string; username?: string }
+
+/**
+ * The connection options for a candidate (TLS material read here). For `DOCKER_HOST` they follow
+ * what docker-modem (dockerode) reads from the environment, so an explicit engine is reached as
+ * before: https when `DOCKER_TLS_VERIFY=1` or the port is 2376, client certificates from
+ * `DOCKER_CERT_PATH`, `DOCKER_PATH_PREFIX` and `DOCKER_CLIENT_TIMEOUT`.
+ */
+export function clientOptions(candidate: EngineCandidate, env: EngineEnvironment['env'] = process.env, exists: (path: string) => boolean = existsSync): ClientOptions {
   const { endpoint } = candidate
-  if (endpoint.startsWith('unix://')) return { socketPath: endpoint.slice('unix://'.length) }
-  if (endpoint.startsWith('npipe://')) return { socketPath: endpoint.slice('npipe://'.length) }
+  if (endpoint.startsWith('unix://')) {
+    // An empty `unix://` means the default socket, as docker-modem has it.
+    const path = endpoint.slice('unix://'.length) || (env.HOME && exists(join(env.HOME, '.docker', 'run', 'docker.sock')) ? join(env.HOME, '.docker', 'run', 'docker.sock') : '/var/run/docker.sock')
+    return { kind: 'http', endpoint: { socketPath: path, protocol: 'http' } }
+  }
+  if (endpoint.startsWith('npipe://')) return { kind: 'http', endpoint: { socketPath: endpoint.slice('npipe://'.length) || '//./pipe/docker_engine', protocol: 'http' } }
   const url = new URL(endpoint.includes('//') ? endpoint : `tcp://${endpoint}`)
-  if (url.protocol === 'ssh:') {
-    return { protocol: 'ssh', host: url.hostname, ...(url.port && { port: url.port }), ...(url.username && { username: decodeURIComponent(url.username) }), sshOptions: { agent: process.env.SSH_AUTH_SOCK } }
+  if (url.protocol === 'ssh:') return { kind: 'ssh', host: url.hostname, ...(url.port && { port: url.port }), ...(url.username && { username: decodeURIComponent(url.username) }) }
+  const explicit = candidate.via === 'DOCKER_HOST'
+  const port = url.port || (candidate.tls ? '2376' : '2375')
+  const http: HttpEndpoint = { host: url.hostname, port, protocol: candidate.tls || url.protocol === 'https:' ? 'https' : 'http' }
+  const certPath = candidate.tls?.certPath
+  if (certPath) {
+    const read = (name: string): Buffer => readFileSync(join(certPath, name))
+    Object.assign(http, { ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') })
   }
-  const options: Record<string, unknown> = { host: url.hostname, port: url.port || (candidate.tls ? '2376' : '2375') }
-  if (candidate.tls) {
-    const read = (name: string): Buffer => readFileSync(join(candidate.tls!.certPath, name))
-    Object.assign(options, { protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') })
-  }
-  else {
-    options.protocol = url.protocol === 'https:' ? 'https' : 'http'
-  }
-  return options
+  if (explicit && env.DOCKER_PATH_PREFIX) http.pathPrefix = env.DOCKER_PATH_PREFIX
+  if (explicit && env.DOCKER_CLIENT_TIMEOUT) http.timeoutMs = Number.parseInt(env.DOCKER_CLIENT_TIMEOUT, 10) || undefined
+  return { kind: 'http', endpoint: http }
 }
