@@ -292,6 +292,9 @@ describe('the OTel env of a test\'s services', () => {
     await hub.listenOn(['127.0.0.2', '127.0.0.2'])
     await hub.listenOn(['127.0.0.2', '127.0.0.3'])
     expect([await answers('127.0.0.1'), await answers('127.0.0.2'), await answers('127.0.0.3')]).toEqual([405, 405, 405])
+    // A gateway that is not this machine's (a remote Podman's network): an error with the receiver's code, each time.
+    await expect(hub.listenOn(['192.0.2.1'])).rejects.toMatchObject({ code: 'CLNRM_OTLP_RECEIVER', message: expect.stringContaining(`192.0.2.1:${port}`) })
+    await expect(hub.listenOn(['192.0.2.1'])).rejects.toMatchObject({ code: 'CLNRM_OTLP_RECEIVER' })
     const run = hub.open({ addresses: [] })
     const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: run.traceId, spanId: '1'.repeat(16), name: 'via-gateway', startTimeUnixNano: '1', endTimeUnixNano: '2' }] }] }] })
     expect((await fetch(`http://127.0.0.3:${port}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status).toBe(200)
