@@ -50,6 +50,9 @@ const RESOLVED_CLIENT_ID = '\0clnrm:client'
 const here = dirname(fileURLToPath(import.meta.url))
 const clientFile = [join(here, 'client/overlay.mjs'), join(here, 'client/overlay.ts')].find(existsSync) ?? join(here, 'client/overlay.ts')
 
+/** How often a pull's progress reaches the page at most. */
+const PULL_PROGRESS_MS = 250
+
 // One session per Vite root in this process: a config restart closes the old one before the
 // new one starts, whichever order Vite closes and creates servers in.
 const activeSessions = new Map<string, () => Promise<void>>()
@@ -204,10 +207,18 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
         if (views.delete(file)) send()
       })
       // Missing images: a line per image in the panel and in the terminal while the tests wait on them.
+      // Bytes arriving are sent at most every PULL_PROGRESS_MS (the payload carries every test's
+      // view); a pull starting, ending or failing at once.
+      let progressTimer: ReturnType<typeof setTimeout> | undefined
       events.on('pool:event', (event) => {
         const { changed, lines } = pulls.onEvent(event)
         for (const line of lines) logger[line.level](`[clnrm] ${line.text}`, { timestamp: true })
-        if (changed) send()
+        if (!changed) return
+        if (event.type !== 'pool:image-pull' || lines.length) return send()
+        progressTimer ??= setTimeout(() => {
+          progressTimer = undefined
+          if (!closing) send()
+        }, PULL_PROGRESS_MS)
       })
       let lastStarted = 0
       events.on('reload:start', ({ id }) => void (lastStarted = id))

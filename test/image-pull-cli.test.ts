@@ -1,44 +1,17 @@
-import { execFileSync, spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { createServer as createHttpServer } from 'node:http'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnCli } from './cli-process.ts'
 import { clnrmContainers, createRecordingPool, IMAGE, specFrom } from './engine.ts'
 import { tempDir } from './helpers.ts'
-
-/**
- * A real registry on loopback (Debian's docker-registry, installed by scripts/setup-registry.sh),
- * holding two images this test builds with layers of their own, so a pull really downloads them.
- * Docker allows plain HTTP to 127.0.0.1 registries by default.
- */
-const docker = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8', env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
-
-const freePort = (): Promise<number> => new Promise((done, fail) => {
-  const server = createServer()
-  server.once('error', fail)
-  server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as { port: number }
-    server.close(() => done(port))
-  })
-})
+import type { LocalRegistry } from './registry.ts'
+import { docker, pushImage, startRegistry } from './registry.ts'
 
 /** The password of the registry that wants a login, and its bcrypt hash for htpasswd. */
 const PASSWORD = 'clnrm-pull-test'
 const PASSWORD_HASH = '$2b$10$nwXrT7CLRvxY9VCLl/zE5O5duj7exCwjCmQJYZyFz0DVSQ3NULUwe'
-
-async function waitForRegistry(url: string, registry: ChildProcess, log: () => string, status: number): Promise<void> {
-  const deadline = Date.now() + 15_000
-  while (Date.now() < deadline) {
-    if (registry.exitCode !== null) throw new Error(`docker-registry exited (${registry.exitCode}):\n${log()}`)
-    if (await fetch(url).then(r => r.status === status, () => false)) return
-    await new Promise(r => setTimeout(r, 100))
-  }
-  throw new Error(`docker-registry did not answer at ${url} within 15 s:\n${log()}`)
-}
 
 interface PullRecord {
   image: string
@@ -53,7 +26,7 @@ interface PullRecord {
 describe('missing images are pulled in parallel at start, with progress (real registry on 127.0.0.1)', () => {
   let dir: string
   let cleanup: () => Promise<void>
-  const registries: ChildProcess[] = []
+  const registries: LocalRegistry[] = []
   let host: string
   let lockedHost: string
   /** Every image reference this test made, removed in afterAll (never anyone else's). */
@@ -62,24 +35,12 @@ describe('missing images are pulled in parallel at start, with progress (real re
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('clnrm-pull-'))
-    let registryBin: string
-    try {
-      registryBin = execFileSync('sh', ['-c', 'command -v docker-registry'], { encoding: 'utf8' }).trim()
-    }
-    catch {
-      throw new Error('docker-registry is not installed: run `bash scripts/setup-registry.sh` (npm test\'s pretest does)')
-    }
-    // Two registries over one storage: an open one (pushes, plain pulls) and one that wants a login.
+    // Two real registries on loopback (Debian's docker-registry) over one storage: an open one
+    // (pushes, plain pulls) and one that wants a login. Docker pulls plain HTTP from 127.0.0.1.
     const start = async (name: string, extra: string): Promise<string> => {
-      const address = `127.0.0.1:${await freePort()}`
-      await writeFile(join(dir, `${name}.yml`), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'registry-data')}\nhttp:\n  addr: ${address}\n${extra}`)
-      let log = ''
-      const child = spawn(registryBin, ['serve', join(dir, `${name}.yml`)], { stdio: ['ignore', 'pipe', 'pipe'] })
-      registries.push(child)
-      child.stdout!.on('data', (d: Buffer) => void (log += d))
-      child.stderr!.on('data', (d: Buffer) => void (log += d))
-      await waitForRegistry(`http://${address}/v2/`, child, () => log, name === 'locked' ? 401 : 200)
-      return address
+      const registry = await startRegistry(dir, { name, storage: join(dir, 'registry-data'), extra, status: name === 'locked' ? 401 : 200 })
+      registries.push(registry)
+      return registry.host
     }
     // A fixed bcrypt hash (cost 10) of PASSWORD: the test needs no bcrypt tool.
     await writeFile(join(dir, 'htpasswd'), `clnrm:${PASSWORD_HASH}\n`)
@@ -89,22 +50,14 @@ describe('missing images are pulled in parallel at start, with progress (real re
     // Two images with 8 MB layers of their own: built, pushed, then every local tag removed, so the
     // layers are gone from the engine and clnrm has to download them.
     for (const name of ['alpha', 'beta']) {
-      const context = join(dir, `build-${name}`)
-      execFileSync('mkdir', ['-p', context])
-      await writeFile(join(context, 'blob'), randomBytes(8_000_000))
-      await writeFile(join(context, 'Dockerfile'), `FROM ${IMAGE}\nCOPY blob /blob\n`)
-      const local = `clnrm-pull-${process.pid}/${name}:build`
-      created.push(local, ref(name))
-      docker('build', '-q', '-t', local, context)
-      docker('tag', local, ref(name))
-      docker('push', ref(name))
-      docker('rmi', local, ref(name))
+      created.push(ref(name))
+      await pushImage(ref(name), join(dir, `build-${name}`), 8_000_000)
     }
     for (const name of ['alpha', 'beta']) expect(() => docker('image', 'inspect', ref(name))).toThrow()
   }, 120_000)
 
   afterAll(async () => {
-    for (const registry of registries) registry.kill('SIGTERM')
+    for (const registry of registries) registry.stop()
     for (const image of created) {
       try {
         docker('rmi', image)

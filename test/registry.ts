@@ -29,8 +29,12 @@ export interface LocalRegistry {
   stop: () => void
 }
 
-/** Starts docker-registry on a free loopback port, storing under `dir`; resolves once `/v2/` answers. */
-export async function startRegistry(dir: string): Promise<LocalRegistry> {
+/**
+ * Starts docker-registry on a free loopback port, storing under `dir` (`storage`: another folder,
+ * so two registries can serve one store; `extra`: more of its YAML config, such as `auth:`);
+ * resolves once `/v2/` answers with `status` (401 for a registry that wants a login).
+ */
+export async function startRegistry(dir: string, options: { name?: string; storage?: string; extra?: string; status?: number } = {}): Promise<LocalRegistry> {
   let bin: string
   try {
     bin = execFileSync('sh', ['-c', 'command -v docker-registry'], { encoding: 'utf8' }).trim()
@@ -39,16 +43,17 @@ export async function startRegistry(dir: string): Promise<LocalRegistry> {
     throw new Error('docker-registry is not installed: run `bash scripts/setup-registry.sh` (npm test\'s pretest does)')
   }
   const host = `127.0.0.1:${await freePort()}`
+  const config = join(dir, `${options.name ?? 'registry'}.yml`)
   mkdirSync(dir, { recursive: true })
-  writeFileSync(join(dir, 'registry.yml'), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: ${host}\n`)
+  writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${options.storage ?? join(dir, 'data')}\nhttp:\n  addr: ${host}\n${options.extra ?? ''}`)
   let log = ''
-  const child = spawn(bin, ['serve', join(dir, 'registry.yml')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(bin, ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] })
   child.stdout!.on('data', (d: Buffer) => void (log += d))
   child.stderr!.on('data', (d: Buffer) => void (log += d))
   const deadline = Date.now() + 15_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited (${child.exitCode}):\n${log}`)
-    if (await fetch(`http://${host}/v2/`).then(r => r.status === 200, () => false)) break
+    if (await fetch(`http://${host}/v2/`).then(r => r.status === (options.status ?? 200), () => false)) break
     if (Date.now() > deadline) {
       child.kill('SIGTERM')
       throw new Error(`docker-registry did not answer at ${host} within 15 s:\n${log}`)

@@ -131,6 +131,19 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
     expect(await node.evaluate(el => (el as { isConnected: boolean }).isConnected)).toBe(true)
     mkdirSync(artifacts, { recursive: true })
     await page.screenshot({ path: join(artifacts, 'panel-pulls.png') })
+    // On a phone: the pulling line stays one line (the name cut, the amounts whole), nothing scrolls sideways.
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.emulateMedia({ colorScheme: 'dark' })
+    const narrow = await inPanel<{ page: number; view: number; lineHeight: number; amounts: number; amountsShown: number }>(`
+      const line = root.querySelector('ul.pulls > li[data-image="${alpha}"] .pull-line')
+      const amounts = line.querySelector('.amounts')
+      return { page: document.documentElement.scrollWidth, view: innerWidth, lineHeight: line.getBoundingClientRect().height, amounts: amounts.scrollWidth, amountsShown: amounts.clientWidth }`)
+    expect(narrow.page).toBeLessThanOrEqual(narrow.view)
+    expect(narrow.lineHeight).toBeLessThan(2 * 12 * 1.45)
+    expect(narrow.amountsShown).toBe(narrow.amounts)
+    await page.screenshot({ path: join(artifacts, 'panel-pulls-390-dark.png') })
+    await page.setViewportSize({ width: 1000, height: 800 })
+    await page.emulateMedia({ colorScheme: 'light' })
 
     // Vite's terminal: a line per image as it starts, and the failure with its hint.
     expect(said()).toContain(`[clnrm] pulling ${alpha} from ${gate.host}; tests using it wait for it`)
