@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ContainerPool } from '../core/index.ts'
 import type { Lease, TestSpec } from '../core/index.ts'
-import { waitUntil } from './cli-process.ts'
-import { IMAGE, run, specFrom } from './engine.ts'
+import { spawnCli, waitUntil } from './cli-process.ts'
+import { clnrmContainers, IMAGE, run, specFrom } from './engine.ts'
 import { tempDir } from './helpers.ts'
 
 const docker = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8' })
@@ -72,5 +74,101 @@ describe('multi-service networks: a spare kept ready for the plan', () => {
     }
     expect(sessionContainers(pool)).toEqual([])
     expect(sessionNetworks(pool)).toEqual([])
+  })
+})
+
+/** A multi-service test in `a`, `b`, `c` with `[services.*]` sharing `extra`, running `step` in `a`. */
+const group = (name: string, extra: string, step: string, ids = ['a', 'b', 'c']): string =>
+  `[meta]\nname = "${name}"\n${ids.map(id => `[services.${id}]\nimage = "${IMAGE}"\n${extra}\n`).join('')}[[steps]]\nservice = "${ids[0]}"\nrun = ${JSON.stringify(step)}\n`
+/** Containers created by a process since `since` (ms), from the engine's own events. */
+const createdBy = (pid: number, since: number): number =>
+  lines(docker('events', '--since', String(Math.floor(since / 1000) - 1), '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'type=container', '--filter', 'event=create', '--filter', `label=clnrm.pid=${pid}`, '--format', '{{.ID}}')).length
+/** What test A leaves: a workdir file, an exported variable, a process; and the reach of its step. */
+const DIRTY = 'ping -c1 -W2 b >/dev/null && ping -c1 -W2 c >/dev/null && echo a > marker && export LEAK=1 && (sleep 300 &) && hostname'
+/** What test B checks: none of it, and its group still reachable by name. */
+const CLEAN = 'ping -c1 -W2 b >/dev/null && ping -c1 -W2 c >/dev/null && test ! -e marker && test -z "$LEAK" && ! ps -o args | grep -v grep | grep -q "sleep 300" && echo clean && hostname'
+
+describe('multi-service groups reused by their set of definitions', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  beforeAll(async () => ({ dir, cleanup } = await tempDir()))
+  afterAll(() => cleanup())
+
+  it('gives a later test of another file with the same services the warm group, network included, with a fresh workdir and nothing the earlier run left', async () => {
+    const pool = await ContainerPool.create()
+    try {
+      const first = specFrom(dir, 'group-first', group('first', 'env = { SET = "one" }', DIRTY))
+      const second = specFrom(dir, 'group-second', group('second', 'env = { SET = "one" }', CLEAN))
+      const a = await run(pool, first)
+      expect(a.status).toBe('pass')
+      const lease = await pool.acquire(second)
+      const ids = ['a', 'b', 'c'].map(id => lease.services[id]!.containerId)
+      expect(Object.values(lease.services).map(s => s.reused)).toEqual([true, true, true])
+      const network = Object.keys(networksOf(ids[0]!))
+      await lease.release()
+      const b = await run(pool, second)
+      expect(b.status).toBe('pass')
+      expect(b.steps[0]!.stdout).toContain('clean')
+      // The same containers (the step's host name is its container's), on the same network.
+      expect(b.steps[0]!.stdout.trim().split('\n').at(-1)).toBe(a.steps[0]!.stdout.trim())
+      expect(ids[0]!.startsWith(a.steps[0]!.stdout.trim())).toBe(true)
+      expect(ids.map(id => Object.keys(networksOf(id)))).toEqual([network, network, network])
+      expect(pool.stats()).toMatchObject({ started: 3 })
+    }
+    finally {
+      await pool.close()
+    }
+    expect(sessionContainers(pool)).toEqual([])
+    expect(sessionNetworks(pool)).toEqual([])
+  })
+
+  it('never gives one group to two tests at once, nor to a test whose services have other ids or definitions', async () => {
+    // Room for all four groups: nothing evicted, so what is not reused was not handed over.
+    const pool = await ContainerPool.create({ maxContainers: 12 })
+    try {
+      const same = [1, 2].map(i => specFrom(dir, `twin-${i}`, group(`twin ${i}`, 'env = { SET = "twin" }', 'sleep 0.5 && hostname')))
+      const [one, two] = await Promise.all(same.map(spec => pool.acquire(spec)))
+      const groupOf = (lease: Lease): string[] => Object.values(lease.services).map(s => s.containerId)
+      expect(groupOf(one!).filter(id => groupOf(two!).includes(id))).toEqual([])
+      const netOne = Object.keys(networksOf(groupOf(one!)[0]!))
+      const netTwo = Object.keys(networksOf(groupOf(two!)[0]!))
+      expect(netOne).not.toEqual(netTwo)
+      await Promise.all([one!.release(), two!.release()])
+      // Renamed services (host names differ) and another definition: groups of their own.
+      const renamed = await pool.acquire(specFrom(dir, 'twin-renamed', group('renamed', 'env = { SET = "twin" }', 'true', ['x', 'y', 'z'])))
+      const other = await pool.acquire(specFrom(dir, 'twin-other', group('other', 'env = { SET = "other" }', 'true')))
+      for (const lease of [renamed, other]) expect(Object.values(lease.services).map(s => s.reused)).toEqual([false, false, false])
+      await Promise.all([renamed.release(), other.release()])
+      // And the twins' groups are still there to take: both, at once.
+      const again = await Promise.all(same.map(spec => pool.acquire(spec)))
+      expect(again.flatMap(lease => Object.values(lease.services).map(s => s.reused))).toEqual(Array.from({ length: 6 }, () => true))
+      expect(new Set(again.flatMap(groupOf))).toEqual(new Set([...groupOf(one!), ...groupOf(two!)]))
+      await Promise.all(again.map(lease => lease.release()))
+    }
+    finally {
+      await pool.close()
+    }
+    expect(sessionContainers(pool)).toEqual([])
+    expect(sessionNetworks(pool)).toEqual([])
+  })
+
+  it('clnrm run -j 1: the second file of the same three services runs in the first one\'s containers, clean, and leaves nothing', async () => {
+    const sub = join(dir, 'cli-groups')
+    await mkdir(sub)
+    await writeFile(join(sub, 'a.clnrm.toml'), group('a', 'env = { SET = "cli" }', DIRTY))
+    await writeFile(join(sub, 'b.clnrm.toml'), group('b', 'env = { SET = "cli" }', CLEAN))
+    const since = Date.now()
+    const cli = spawnCli(['run', '-j', '1', '--reporter', 'json', '.'], sub)
+    const exit = await cli.exited
+    const report = JSON.parse(cli.stdout()) as { tests: Array<{ name: string; status: string; timings: { reused: Record<string, boolean> }; steps: Array<{ stdout: string }> }> }
+    expect(report.tests.map(t => [t.name, t.status])).toEqual([['a', 'pass'], ['b', 'pass']])
+    expect(report.tests[1]!.timings.reused).toEqual({ a: true, b: true, c: true })
+    // The same container ids (host names) in both tests, three containers created in all.
+    expect(report.tests[1]!.steps[0]!.stdout.trim().split('\n').at(-1)).toBe(report.tests[0]!.steps[0]!.stdout.trim())
+    expect(report.tests[1]!.steps[0]!.stdout).toContain('clean')
+    expect(createdBy(cli.pid, since)).toBe(3)
+    expect(exit.code).toBe(0)
+    expect(clnrmContainers(cli.pid)).toEqual([])
+    expect(lines(docker('network', 'ls', '-q', '--filter', `label=clnrm.pid=${cli.pid}`))).toEqual([])
   })
 })

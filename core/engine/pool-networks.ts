@@ -28,7 +28,7 @@ interface Spare {
  *
  * Why spares: creating a network costs the engine about as much as starting a container, and a
  * multi-service cold start would pay it on its critical path. While the session expects
- * multi-service tests (`expect`: a run's plan has some, a dev session always may), one spare is
+ * multi-service tests (`expect`: a run's plan, the groups a dev session starts ahead), one spare is
  * kept ready for them, made again once a test that took it has started (`refill`). Otherwise a
  * spare is made while the test's images resolve (`prepare`), and one freed by the previous test
  * is taken at once. An empty network holds no state (host names belong to the containers on it),
@@ -41,7 +41,7 @@ export class PoolNetworks {
   readonly #held = new Map<string, Held>()
   readonly #removing = new Set<Promise<void>>()
   readonly #spares: Spare[] = []
-  /** Multi-service tests the session expects (its plan; Infinity for a dev session): one spare is kept ready for them. */
+  /** Multi-service tests the session expects (its plan): one spare is kept ready for them. */
   #expected = 0
   #closed = false
 
@@ -76,25 +76,41 @@ export class PoolNetworks {
   }
 
   /**
-   * A multi-service test arrives: one expected test fewer, and a spare network starts being
-   * created when there is none and `key` has no network yet (its images resolve meanwhile).
+   * A multi-service test arrives: one expected test fewer, and (unless `spare: false`: a warm
+   * group waits for it) a spare network starts being created when there is none and `key` has
+   * no network yet (its images resolve meanwhile).
    */
-  prepare(key: string): void {
-    if (this.#expected > 0) this.#expected--
-    if (this.#closed || this.#spares.length || this.#held.has(key)) return
+  prepare(key: string, options: { spare?: boolean } = {}): void {
+    if (this.#expected > 0 && --this.#expected === 0) this.#expire()
+    if (this.#closed || options.spare === false || this.#spares.length || this.#held.has(key)) return
     this.#spare(this.#create())
   }
 
   /**
-   * Keeps one spare network ready while `count` more multi-service tests are expected (the
-   * plan of a run; `Infinity` for a dev session, whose next save may need one at any time), so
-   * their cold start does not pay the network's creation. Like every clnrm network, the spare
-   * carries the session's labels and is removed when the pool closes.
+   * Keeps one spare network ready while `count` more multi-service tests are expected (a run's
+   * plan, the groups a dev session starts ahead), so their cold start does not pay the network's
+   * creation. Like every clnrm network, the spare carries the session's labels and is removed
+   * when the pool closes. `exactly` replaces an earlier expectation instead of raising it.
    */
-  expect(count: number): void {
-    if (this.#closed || count <= 0) return
-    this.#expected = Math.max(this.#expected, count)
+  expect(count: number, options: { exactly?: boolean } = {}): void {
+    if (this.#closed) return
+    this.#expected = options.exactly ? Math.max(0, count) : Math.max(this.#expected, count)
+    if (this.#expected === 0) this.#expire()
     this.refill()
+  }
+
+  /** No test is expected any more: a kept spare leaves after SPARE_MS unless a test takes it first. */
+  #expire(): void {
+    for (const spare of this.#spares) {
+      if (spare.timer) continue
+      spare.timer = setTimeout(() => {
+        const at = this.#spares.indexOf(spare)
+        if (at < 0) return
+        this.#spares.splice(at, 1)
+        void this.#remove(spare.name)
+      }, SPARE_MS)
+      spare.timer.unref?.()
+    }
   }
 
   /**

@@ -31,14 +31,17 @@ export type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './po
 const SHARED_NETWORK = '#shared'
 
 /**
- * The pool network a service's container joins: its test file's when the test has several
- * services (they reach each other by name); the pool's shared one for a lone service that asks
- * for a private network (`ServiceSpec.privateNetwork`); none otherwise (the default bridge).
+ * The pool network a service's container joins: its group's when the test has several services
+ * (they reach each other by name on it); the pool's shared one for a lone service that asks for
+ * a private network (`ServiceSpec.privateNetwork`); none otherwise (the default bridge).
  */
-function networkKey(spec: TestSpec, service: ServiceSpec): string | undefined {
-  if (Object.keys(spec.services).length > 1) return spec.file
+function networkKey(service: ServiceSpec, group: string | undefined): string | undefined {
+  if (group) return group
   return service.privateNetwork ? SHARED_NETWORK : undefined
 }
+
+/** A new group of a multi-service test: its containers and its own network, taken by one test at a time. */
+const newGroup = (): string => `group-${randomUUID().slice(0, 12)}`
 
 /** A container's IPv4 addresses and gateways on its networks, asked once (they do not change while it runs). */
 function networksOf(entry: Entry): Promise<{ addresses: string[]; gateways: string[] }> {
@@ -62,6 +65,8 @@ interface Entry {
   image: string
   /** The key of the pool network it is on (`networkKey`). */
   network?: string
+  /** The group of a multi-service test it belongs to (one network; leased whole, see `#chooseGroup`). */
+  group?: string
   container: EngineContainer
   id: string
   runner: CommandRunner
@@ -94,6 +99,8 @@ interface Starting {
   retired: boolean
   /** A container a previous process left, to claim instead of starting one. */
   adopt?: Parked
+  /** The multi-service group it starts into. */
+  group?: string
 }
 
 /**
@@ -242,26 +249,31 @@ export class ContainerPool {
     return this.#imageId.pulls()
   }
 
-  async #keyFor(spec: TestSpec, service: ServiceSpec): Promise<string> {
+  /** A lone service's key: its image id and definition. Containers are reused only under the same key. */
+  async #keyFor(service: ServiceSpec): Promise<string> {
     const imageId = await this.#imageId(service.image)
     // The config cache hands out the same spec objects while a file is unchanged, so the
     // definition hash (a stable stringify and a sha1) is worked out once per definition.
     let cached = this.#keys.get(service)
     if (cached?.imageId !== imageId) {
-      const shared = Object.keys(spec.services).length > 1
-      // Multi-service containers are keyed per test file and service id, not per definition:
-      // their network and host names (the service ids) belong to the file's test, so two tests
-      // that use the same definitions at once each get their own group on their own network and
-      // never resolve each other's services by name. The alternative, a pool entry per *group*
-      // keyed by the whole set of (id, definition) pairs with one network per group instance,
-      // would let different files with identical sets share warm groups in `clnrm run`; it needs
-      // a reservation that takes a whole group or none (taking `a` from one group and `b` from
-      // another would split the test across two networks). Not done yet: a lone service (the
-      // common case, and what `-j N` throughput and `--reuse` are about) is keyed by definition.
-      cached = { imageId, key: contentHash(imageId, serviceDefinitionHash(service), shared ? `${spec.file}#${service.id}` : '') }
+      cached = { imageId, key: contentHash(imageId, serviceDefinitionHash(service), '') }
       this.#keys.set(service, cached)
     }
     return cached.key
+  }
+
+  /**
+   * The keys of a test's services. A multi-service test's are keyed by its whole set of
+   * (service id, definition) pairs: its containers form a group on a network of their own where
+   * the service ids are host names, so they are reused only as a whole (`#chooseGroup`), by any
+   * test, of any file, whose services have the same ids and definitions, never by two at once.
+   */
+  async #keysFor(spec: TestSpec): Promise<string[]> {
+    const services = Object.values(spec.services)
+    const lone = await Promise.all(services.map(service => this.#keyFor(service)))
+    if (services.length < 2) return lone
+    const set = contentHash(...services.map((service, i) => `${service.id}=${lone[i]}`).sort())
+    return services.map(service => contentHash(set, service.id))
   }
 
   /**
@@ -273,10 +285,11 @@ export class ContainerPool {
     if (this.#closing) throw new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool is closed')
     const start = performance.now()
     const services = Object.values(spec.services)
-    // The test's network is made while its images resolve (a spare it then takes).
-    if (services.length > 1) this.#networks.prepare(spec.file)
+    // The test's network is made while its images resolve (a spare it then takes), unless a
+    // group this file used is waiting warm.
+    if (services.length > 1) this.#networks.prepare(spec.file, { spare: ![...this.#entries].some(entry => entry.group && !entry.busy && entry.file === spec.file) })
     // A pull can take minutes: a cancelled run or a closing pool stops waiting for it at once.
-    const keys = await untilAborted(Promise.all(services.map(service => this.#keyFor(spec, service))), options.signal, this.#shutdown.signal)
+    const keys = await untilAborted(this.#keysFor(spec), options.signal, this.#shutdown.signal)
     // Not AbortSignal.any: its dependent signals stay attached to the pool's for as long as the
     // pool lives, which a long dev session would feel. This one is detached when acquire ends.
     const { signal, dispose } = linkSignals(options.signal, this.#shutdown.signal)
@@ -382,7 +395,22 @@ export class ContainerPool {
     const missing: Array<{ service: ServiceSpec; key: string }> = []
     /** Some missing containers are extra ones of a definition that has some: waiting is an option. */
     let optional = false
-    for (const [i, service] of services.entries()) {
+    // A multi-service test takes one whole group (one network), never parts of two.
+    let group: string | undefined
+    if (services.length > 1) {
+      const chosen = this.#chooseGroup(spec, services, keys)
+      if (chosen === PASS) return PASS
+      ;({ group, optional } = chosen)
+      for (const [i, service] of services.entries()) {
+        const entry = chosen.entries.get(keys[i]!)
+        if (entry && service.reuse) {
+          taken.add(entry)
+          reused.push({ service, entry })
+        }
+        else missing.push({ service, key: keys[i]! })
+      }
+    }
+    else for (const [i, service] of services.entries()) {
       const key = keys[i]!
       if (service.reuse) {
         let found: Entry | undefined
@@ -446,13 +474,63 @@ export class ContainerPool {
       this.#counts.reused++
     }
     const fresh = missing.map(({ service, key }) => {
-      const slot: Starting = { file: spec.file, key, retired: false, adopt: this.#parked.get(key)?.shift() }
+      const slot: Starting = { file: spec.file, key, retired: false, adopt: group ? undefined : this.#parked.get(key)?.shift(), group }
       this.#starting.add(slot)
-      const network = networkKey(spec, service)
+      const network = networkKey(service, group)
       if (network) this.#networks.hold(network)
       return { service, key, slot }
     })
     return { reused, fresh, evicted }
+  }
+
+  /**
+   * The group a multi-service test takes: an idle group of the same set of services (its
+   * containers reused, any missing one started into it, on its network), else a new group. `PASS`
+   * waits, as for a lone definition (`#reserve`): for a busy group about to be freed, for a start
+   * of the same set in flight, or while the queued work does not justify another group's start.
+   */
+  #chooseGroup(spec: TestSpec, services: ServiceSpec[], keys: string[]): typeof PASS | { group: string; entries: Map<string, Entry>; optional: boolean } {
+    const fresh = { group: newGroup(), entries: new Map<string, Entry>(), optional: false }
+    const reusable = keys.filter((_, i) => services[i]!.reuse)
+    if (!reusable.length) return fresh
+    const wanted = new Set(reusable)
+    const groups = new Map<string, Entry[]>()
+    for (const entry of this.#entries) {
+      if (!entry.group || entry.retired || !wanted.has(entry.key)) continue
+      const members = groups.get(entry.group) ?? []
+      members.push(entry)
+      groups.set(entry.group, members)
+    }
+    let best: Entry[] | undefined
+    let soon = false
+    let live = 0
+    for (const members of groups.values()) {
+      if (members.some(entry => entry.busy)) {
+        live++
+        soon ||= members.some(entry => entry.releasing || !!entry.signal?.aborted)
+        continue
+      }
+      const alive = members.filter(entry => entry.runner.alive)
+      for (const dead of members.filter(entry => !entry.runner.alive)) {
+        this.#counts.replaced++
+        this.#emit({ type: 'pool:container-replaced', service: dead.service, file: spec.file, reason: 'the container stopped' })
+        void this.#remove(dead, 'failed')
+      }
+      if (alive.length > (best?.length ?? 0)) best = alive
+    }
+    if (best) return { group: best[0]!.group!, entries: new Map(best.map(entry => [entry.key, entry])), optional: false }
+    // Freed in a few milliseconds: waiting for it beats starting another group.
+    if (soon) return PASS
+    // One start of a set in flight: the others wait for it rather than start their own.
+    if ([...this.#starting].some(slot => slot.group && !slot.retired && wanted.has(slot.key))) return PASS
+    if (live) {
+      if (!this.#worthStarting(reusable[0]!, live)) {
+        this.#armRecheck(reusable[0]!)
+        return PASS
+      }
+      fresh.optional = true
+    }
+    return fresh
   }
 
   /**
@@ -502,7 +580,7 @@ export class ContainerPool {
 
   async #start(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
     const started = performance.now()
-    const network = networkKey(spec, service)
+    const network = networkKey(service, slot.group)
     let container: EngineContainer | undefined
     let runner: CommandRunner | undefined
     let lease: Claim | undefined
@@ -539,7 +617,7 @@ export class ContainerPool {
       runner = explainExits(raw, created, service.id)
       throwIfAborted(signal)
       const entry: Entry = {
-        key, file: spec.file, service: service.id, image: service.image, network, container: created, id, runner, hostPorts, claim: lease,
+        key, file: spec.file, service: service.id, image: service.image, network, group: slot.group, container: created, id, runner, hostPorts, claim: lease,
         busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(), leasedAt: performance.now(),
       }
       await runner.prepareWorkdir(entry.nextWorkdir).catch((error: Error) => {
@@ -673,19 +751,20 @@ export class ContainerPool {
     // Every missing image pulls at once; the keys below then join those pulls one by one. A long
     // session does not remember a failure: a later save tries the pull again.
     void this.prepareImages(specs, { remember: false })
-    // A dev session: any save may bring a multi-service test, so a spare network stays ready.
-    if (specs.some(spec => Object.keys(spec.services).length > 1)) this.#networks.expect(Infinity)
     const seen = new Set<string>()
     const distinct: TestSpec[] = []
     for (const spec of specs) {
       // Containers that are never reused would be started only to be removed before the run.
       if (!Object.values(spec.services).some(service => service.reuse)) continue
-      const keys = await Promise.all(Object.values(spec.services).map(s => this.#keyFor(spec, s))).catch(() => undefined)
+      const keys = await this.#keysFor(spec).catch(() => undefined)
       const id = keys?.sort().join(' ')
       if (id === undefined || seen.has(id)) continue
       seen.add(id)
       distinct.push(spec)
     }
+    // Only the groups started here need networks now: a spare kept past them would hold one of
+    // the engine's few address pools for the whole session.
+    this.#networks.expect(distinct.filter(spec => Object.keys(spec.services).length > 1).length, { exactly: true })
     const jobs = Math.max(1, options.jobs ?? availableParallelism())
     const worker = async (): Promise<void> => {
       for (let spec = distinct.shift(); spec && !this.#closing; spec = distinct.shift()) {
