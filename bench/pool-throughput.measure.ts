@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import Dockerode from 'dockerode'
@@ -15,6 +15,8 @@ import { percentile, record } from './results.ts'
 const IMAGE = 'clnrm-examples/busybox:1'
 const FILES = 50
 const ROUNDS = 3
+/** The second `--reuse` run is short and noisy: more samples than the other cases. */
+const REUSE_ROUNDS = 7
 const bin = resolve(import.meta.dirname, '../dist/cli/bin.mjs')
 const dir = mkdtempSync(join(tmpdir(), 'clnrm-throughput-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -150,27 +152,51 @@ it('multi-service cold start: 3 services / 1 service, next to the engine\'s own 
   })
 })
 
+/** CPU time (user + system, ms) of the children this process has waited for (/proc's cutime + cstime, 10 ms ticks); undefined off Linux. */
+function childrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[13]) + Number(fields[14])) * 10
+  }
+  catch {
+    return undefined
+  }
+}
+
 it(`clnrm run --reuse: the second run of the ${FILES}-file suite claims the first run's container`, { timeout: 600_000 }, () => {
-  const wall = (args: string[]): { ms: number; pid: number } => {
+  const wall = (args: string[]): { ms: number; cpuMs: number | undefined; pid: number } => {
+    const cpu = childrenCpuMs()
     const start = performance.now()
     const child = spawnSync(process.execPath, [bin, 'run', '-j', '2', ...args, '.'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } })
+    const ms = performance.now() - start
     if (child.status !== 0) throw new Error(`clnrm run ${args.join(' ')} exited ${child.status}: ${child.stdout}${child.stderr}`)
-    return { ms: performance.now() - start, pid: child.pid! }
+    const after = childrenCpuMs()
+    return { ms, cpuMs: cpu === undefined || after === undefined ? undefined : after - cpu, pid: child.pid! }
   }
   const pids: number[] = []
   try {
-    // The baseline, in this run: the same suite without --reuse (every container started and removed).
-    const plain = Array.from({ length: ROUNDS }, () => wall([]).ms)
     const first = wall(['--reuse'])
     pids.push(first.pid)
-    const again = Array.from({ length: ROUNDS }, () => {
+    // The baseline, in this run and interleaved with the measured runs so both see the same load:
+    // the same suite without --reuse (every container started and removed).
+    const plain: number[] = []
+    const again: number[] = []
+    const againCpu: number[] = []
+    for (let round = 0; round < REUSE_ROUNDS; round++) {
+      plain.push(wall([]).ms)
       const next = wall(['--reuse'])
       pids.push(next.pid)
-      return next.ms
-    })
+      again.push(next.ms)
+      if (next.cpuMs !== undefined) againCpu.push(next.cpuMs)
+    }
+    const baseline = percentile(plain, 50)
+    const second = percentile(again, 50)
+    console.log(`  run --reuse, second run: ${second} ms wall (baseline without --reuse ${baseline} ms); target ≤ 500 ms: ${second <= 500 ? 'met' : 'NOT met'}`)
     record({
-      [`run --reuse (${FILES} files) › without --reuse: clnrm run wall time (the baseline)`]: { value: percentile(plain, 50), unit: 'ms', better: 'lower' },
-      [`run --reuse (${FILES} files) › second run, the first run's container claimed: wall time (target ≤ 500)`]: { value: percentile(again, 50), unit: 'ms', better: 'lower' },
+      [`run --reuse (${FILES} files) › without --reuse: clnrm run wall time (the baseline)`]: { value: baseline, unit: 'ms', better: 'lower' },
+      [`run --reuse (${FILES} files) › second run, the first run's container claimed: wall time (target ≤ 500)`]: { value: second, unit: 'ms', better: 'lower' },
+      ...(againCpu.length && { [`run --reuse (${FILES} files) › second run: CPU time of the clnrm process (user + system)`]: { value: percentile(againCpu, 50), unit: 'ms', better: 'lower' } as const }),
     })
   }
   finally {
