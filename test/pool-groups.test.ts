@@ -6,6 +6,7 @@ import { ContainerPool } from '../core/index.ts'
 import type { Lease, TestSpec } from '../core/index.ts'
 import { spawnCli, waitUntil } from './cli-process.ts'
 import { clnrmContainers, IMAGE, run, specFrom } from './engine.ts'
+import { node, startDev } from './runtimes/contract.ts'
 import { tempDir } from './helpers.ts'
 
 const docker = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8' })
@@ -150,6 +151,35 @@ describe('multi-service groups reused by their set of definitions', () => {
     }
     expect(sessionContainers(pool)).toEqual([])
     expect(sessionNetworks(pool)).toEqual([])
+  })
+
+  it('clnrm dev -j 1: two files of the same three services run in one group, a save reruns in it, and quitting leaves nothing', async () => {
+    const sub = join(dir, 'dev-groups')
+    await mkdir(join(sub, 'tests'), { recursive: true })
+    await writeFile(join(sub, 'clnrm.toml'), 'tests = ["tests/**/*.clnrm.toml"]\n')
+    await writeFile(join(sub, 'tests/one.clnrm.toml'), group('one', 'env = { SET = "dev" }', DIRTY))
+    await writeFile(join(sub, 'tests/two.clnrm.toml'), group('two', 'env = { SET = "dev" }', CLEAN))
+    const since = Date.now()
+    const dev = startDev(node, ['-j', '1'], sub)
+    try {
+      await dev.waitFor(line => line.type === 'ready')
+      const passed = (name: string, reload: number): boolean => dev.lines().some(l => l.type === 'test' && l.name === name && l.status === 'pass' && l.reload >= reload)
+      expect([passed('one', 1), passed('two', 1)]).toEqual([true, true])
+      const ids = clnrmContainers(dev.pid).sort()
+      expect(ids).toHaveLength(3)
+      // A save of the second file: its rerun takes the same warm group.
+      await writeFile(join(sub, 'tests/two.clnrm.toml'), group('two', 'env = { SET = "dev" }', `${CLEAN} && echo again`))
+      await dev.waitFor(line => line.type === 'test' && line.name === 'two' && line.reload > 1)
+      expect(passed('two', 2)).toBe(true)
+      expect(clnrmContainers(dev.pid).sort()).toEqual(ids)
+      expect(createdBy(dev.pid, since)).toBe(3)
+    }
+    finally {
+      dev.send('q\n')
+      expect(await dev.exited).toBe(0)
+    }
+    expect(clnrmContainers(dev.pid)).toEqual([])
+    expect(lines(docker('network', 'ls', '-q', '--filter', `label=clnrm.pid=${dev.pid}`))).toEqual([])
   })
 
   it('clnrm run -j 1: the second file of the same three services runs in the first one\'s containers, clean, and leaves nothing', async () => {
