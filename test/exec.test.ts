@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { ContainerPool } from '../core/index.ts'
-import { createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
-import { tempDir } from './helpers.ts'
+import { IMAGE, run, specFrom } from './engine.ts'
+import { openPool } from './pool-fixture.ts'
 
 /** An image without sh, kill, rm or mkdir (scripts/build-images.sh). */
 const NOSH = 'clnrm-examples/nosh:1'
@@ -13,14 +13,10 @@ const top = (id: string): string => execFileSync('docker', ['top', id, '-o', 'pi
 describe('step execution on the real engine: kills, output, attribution, leftovers', () => {
   let pool: ContainerPool
   let dir: string
-  let cleanup: () => Promise<void>
   beforeAll(async () => {
-    ({ pool } = await createRecordingPool())
-    ;({ dir, cleanup } = await tempDir())
-  })
-  afterAll(async () => {
-    await pool.close()
-    await cleanup()
+    const made = await openPool()
+    ;({ pool, dir } = made)
+    return made.close
   })
 
   it('applies a kill asked for before the step\'s pid is known, and the shell stays usable', async () => {

@@ -1,14 +1,15 @@
 import { execFileSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { ContainerPool } from '../core/index.ts'
 import { leasedSpec } from '../core/otel/collect.ts'
 import { useSharedHub } from '../core/otel/hub.ts'
 import { startOtlpReceiver } from '../core/otel/receiver.ts'
 import type { Span } from '../core/otel/types.ts'
 import { spawnCli } from './cli-process.ts'
-import { clnrmContainers, createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
+import { clnrmContainers, IMAGE, run, specFrom } from './engine.ts'
+import { openPool } from './pool-fixture.ts'
 import { bun, deno, runCli } from './runtimes/contract.ts'
 import { tempDir } from './helpers.ts'
 
@@ -41,14 +42,10 @@ const containersOf = (service: string): string[] =>
 describe('spans from real containers', () => {
   let pool: ContainerPool
   let dir: string
-  let cleanup: () => Promise<void>
   beforeAll(async () => {
-    ({ pool } = await createRecordingPool())
-    ;({ dir, cleanup } = await tempDir())
-  })
-  afterAll(async () => {
-    await pool.close()
-    await cleanup()
+    const made = await openPool()
+    ;({ pool, dir } = made)
+    return made.close
   })
 
   it('receives a span a container posts to the injected endpoint, attributed to its run, with the OTel env in the container definition', async () => {
@@ -207,8 +204,7 @@ describe('span expectations under Bun and Deno (built CLI, real engine)', () => 
 
 describe('the receiver\'s lifetime', () => {
   it('starts with the first OTel test and closes with the pool', async () => {
-    const { pool } = await createRecordingPool()
-    const { dir, cleanup } = await tempDir()
+    const { pool, dir, close } = await openPool()
     try {
       const result = await run(pool, specFrom(dir, 'life', `[meta]\nname = "life"\n[services.lifebox]\nimage = "${IMAGE}"\n[[expect.span]]\nname = "upload"\n${postSpan('upload').replace('service = "box"', 'service = "lifebox"')}`))
       expect(result.status).toBe('pass')
@@ -221,8 +217,7 @@ describe('the receiver\'s lifetime', () => {
       expect(await answers()).toBe(0)
     }
     finally {
-      await pool.close()
-      await cleanup()
+      await close()
     }
   })
 })

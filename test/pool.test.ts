@@ -4,8 +4,9 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ContainerPool } from '../core/index.ts'
 import type { Lease, PoolEvent, TestSpec } from '../core/index.ts'
-import { createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
+import { IMAGE, run, specFrom } from './engine.ts'
 import { tempDir } from './helpers.ts'
+import { openPool } from './pool-fixture.ts'
 
 const docker = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8' })
 const sessionContainers = (pool: ContainerPool): string[] => docker('ps', '-aq', '--filter', `label=clnrm.session=${pool.sessionId}`).split('\n').filter(Boolean)
@@ -28,16 +29,15 @@ describe('the container pool on the real engine', () => {
   let pool: ContainerPool
   let events: PoolEvent[]
   let dir: string
-  let cleanup: () => Promise<void>
   beforeAll(async () => {
-    ({ pool, events } = await createRecordingPool())
-    ;({ dir, cleanup } = await tempDir())
-  })
-  afterAll(async () => {
-    await pool.close()
-    expect(sessionContainers(pool)).toEqual([])
-    expect(sessionNetworks(pool)).toEqual([])
-    await cleanup()
+    const made = await openPool({
+      afterClose: (pool) => {
+        expect(sessionContainers(pool)).toEqual([])
+        expect(sessionNetworks(pool)).toEqual([])
+      },
+    })
+    ;({ pool, events, dir } = made)
+    return made.close
   })
 
   it('publishes ports on 127.0.0.1 only, as the engine sees them', async () => {

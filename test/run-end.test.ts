@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { ContainerPool } from '../core/index.ts'
-import { createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
-import { tempDir } from './helpers.ts'
+import { IMAGE, run, specFrom } from './engine.ts'
+import { openPool } from './pool-fixture.ts'
 
 /** Process lines in a container (`docker top`). */
 const top = (id: string): string => execFileSync('docker', ['top', id, '-o', 'pid,args'], { encoding: 'utf8' })
@@ -15,14 +15,10 @@ const top = (id: string): string => execFileSync('docker', ['top', id, '-o', 'pi
 describe('the end of a run in a reused container', () => {
   let pool: ContainerPool
   let dir: string
-  let cleanup: () => Promise<void>
   beforeAll(async () => {
-    ({ pool } = await createRecordingPool())
-    ;({ dir, cleanup } = await tempDir())
-  })
-  afterAll(async () => {
-    await pool.close()
-    await cleanup()
+    const made = await openPool()
+    ;({ pool, dir } = made)
+    return made.close
   })
 
   it('kills what test A left running (its step\'s group, a setsid daemon, a double fork) before B runs, and spares a process the service started after A began', async () => {

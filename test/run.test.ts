@@ -1,22 +1,18 @@
 import { execFileSync } from 'node:child_process'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { ContainerPool } from '../core/index.ts'
 import type { PoolEvent } from '../core/index.ts'
 import { clnrmContainers, createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
-import { tempDir } from './helpers.ts'
+import { openPool } from './pool-fixture.ts'
 
 describe('running steps in real containers', () => {
   let pool: ContainerPool
   let events: PoolEvent[]
   let dir: string
-  let cleanup: () => Promise<void>
   beforeAll(async () => {
-    ({ pool, events } = await createRecordingPool())
-    ;({ dir, cleanup } = await tempDir())
-  })
-  afterAll(async () => {
-    await pool.close()
-    await cleanup()
+    const made = await openPool()
+    ;({ pool, events, dir } = made)
+    return made.close
   })
 
   it('passes when every expectation holds, inside the container', async () => {
