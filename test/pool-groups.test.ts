@@ -63,6 +63,23 @@ describe('multi-service networks: a spare kept ready for the plan', () => {
     expect(sessionNetworks(pool)).toEqual([])
   })
 
+  it('takes the plan at creation (as clnrm run does): its network is made without another call, and the test runs on it', async () => {
+    const spec = specFrom(dir, 'created-with-plan', trio('created with plan', 'env = { PLAN = "create" }'))
+    const pool = await ContainerPool.create({ plan: [spec] })
+    try {
+      await waitUntil(() => sessionNetworks(pool).length === 1, 'the plan\'s network')
+      const [made] = sessionNetworks(pool)
+      const lease = await pool.acquire(spec)
+      expect(Object.keys(networksOf(lease.services.a!.containerId))).toEqual([made])
+      await lease.release()
+    }
+    finally {
+      await pool.close()
+    }
+    expect(sessionContainers(pool)).toEqual([])
+    expect(sessionNetworks(pool)).toEqual([])
+  })
+
   it('runs the planned tests by service name through the spare, and leaves nothing', async () => {
     const pool = await ContainerPool.create()
     const specs: TestSpec[] = [1, 2, 3].map(i => specFrom(dir, `named-${i}`, trio(`named ${i}`, `env = { NAMED = "${i}" }\nreuse = false`)))

@@ -131,7 +131,9 @@ export const runCommand: CommandDef = {
       const progress = createProgress(ctx)
       let pool: ContainerPool
       try {
-        pool = await ContainerPool.create({ onEvent: progress.onEvent, reuseAcrossRuns: args.options.reuse === true || project.reuse === true, reuseIdleTimeoutMs: project.reuseIdleTimeoutMs })
+        // Every image the selected tests need, at once (`plan`): missing ones pull in parallel while
+        // tests with local images already run, and a test needing a pulling image joins its pull.
+        pool = await ContainerPool.create({ onEvent: progress.onEvent, reuseAcrossRuns: args.options.reuse === true || project.reuse === true, reuseIdleTimeoutMs: project.reuseIdleTimeoutMs, plan: queue.map(q => q.spec) })
       }
       catch (error) {
         if (!(error instanceof EngineUnavailableError)) throw error
@@ -139,9 +141,6 @@ export const runCommand: CommandDef = {
         return EXIT.usage
       }
 
-      // Every image the selected tests need, at once: missing ones pull in parallel while tests
-      // with local images already run, and a test needing a pulling image joins its pull.
-      void pool.prepareImages(queue.map(q => q.spec))
       const controller = new AbortController()
       let stopped: string | undefined
       const stop = (why: string): void => {

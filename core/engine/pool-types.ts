@@ -1,6 +1,7 @@
 import { ClnrmError } from '../errors.ts'
 import type { CommandRunner } from './exec/types.ts'
 import type { DockerConnection } from './docker.ts'
+import type { TestSpec } from '../format/spec.ts'
 
 /** Labels on every container and network clnrm creates. */
 export const LABELS = {
@@ -46,6 +47,12 @@ export interface ContainerPoolOptions {
   /** How long a container left for the next process waits before any clnrm process removes it. @default 600_000 (10 min) */
   reuseIdleTimeoutMs?: number
   onEvent?: (event: PoolEvent) => void
+  /**
+   * The tests the pool will run, when known up front (`clnrm run`): as `prepareImages` does,
+   * their images start resolving (missing ones pulling) and a multi-service test's network is
+   * made, while the pool still sweeps what dead processes left.
+   */
+  plan?: Iterable<TestSpec>
   /** Injected connection (tests); connects lazily by default. */
   connection?: DockerConnection
 }

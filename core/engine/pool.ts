@@ -137,7 +137,7 @@ interface Reservation {
  */
 export class ContainerPool {
   readonly sessionId: string = randomUUID()
-  readonly #options: Required<Omit<ContainerPoolOptions, 'connection' | 'onEvent'>> & Pick<ContainerPoolOptions, 'onEvent'>
+  readonly #options: Required<Omit<ContainerPoolOptions, 'connection' | 'onEvent' | 'plan'>> & Pick<ContainerPoolOptions, 'onEvent'>
   readonly #connection: DockerConnection
   readonly #entries = new Set<Entry>()
   readonly #imageId: ImageResolver
@@ -188,16 +188,25 @@ export class ContainerPool {
   /** Connects to the engine and removes orphans of dead sessions. */
   static async create(options: ContainerPoolOptions = {}): Promise<ContainerPool> {
     const pool = new ContainerPool(options.connection ?? await connectDocker(), options)
-    await pool.removeOrphans()
-    // Any process sweeps what earlier `--reuse` runs left idle too long; only `--reuse` adopts.
-    const swept = await sweepReusable(pool.#docker, pool.#options.reuseIdleTimeoutMs).catch(() => 0)
-    if (swept) pool.#emit({ type: 'pool:reusable-swept', containers: swept })
-    if (pool.#options.reuseAcrossRuns) {
-      for (const parked of await listParked(pool.#docker).catch(() => [])) {
-        const list = pool.#parked.get(parked.key) ?? []
-        list.push(parked)
-        pool.#parked.set(parked.key, list)
+    // The plan's images and network are made while the sweeps below run.
+    if (options.plan) void pool.prepareImages(options.plan)
+    try {
+      await pool.removeOrphans()
+      // Any process sweeps what earlier `--reuse` runs left idle too long; only `--reuse` adopts.
+      const swept = await sweepReusable(pool.#docker, pool.#options.reuseIdleTimeoutMs).catch(() => 0)
+      if (swept) pool.#emit({ type: 'pool:reusable-swept', containers: swept })
+      if (pool.#options.reuseAcrossRuns) {
+        for (const parked of await listParked(pool.#docker).catch(() => [])) {
+          const list = pool.#parked.get(parked.key) ?? []
+          list.push(parked)
+          pool.#parked.set(parked.key, list)
+        }
       }
+    }
+    catch (error) {
+      // Nothing it made (a network for the plan) outlives a pool that never was.
+      await pool.close()
+      throw error
     }
     return pool
   }
