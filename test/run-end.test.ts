@@ -50,19 +50,20 @@ describe('the end of a run in a reused container', () => {
     expect(result.steps.map(s => [s.status, s.stdout, s.stderr])).toEqual([['pass', 'b\n', ''], ['pass', 'b2\n', '']])
   })
 
-  it('gives every run an empty workdir: a new one after a run that left files, the same one after a run that left it empty', async () => {
+  it('gives every run an empty workdir: what a run left in it (files, dot files, a directory, the directory swapped for a symlink) is gone', async () => {
     const service = `[services.box]\nimage = "${IMAGE}"\nenv = { UNIQUE = "workdirs" }\n`
-    const step = (name: string, script: string): ReturnType<typeof specFrom> => specFrom(dir, name, `[meta]\nname = "${name}"\n${service}[[steps]]\nrun = "echo \\"$(pwd) [$(ls -A)]\\"; ${script}"\n`)
-    const writes = await run(pool, step('writes', 'echo x > .hidden; mkdir sub'))
-    const after = await run(pool, step('after-writes', 'true'))
-    const again = await run(pool, step('after-empty', 'true'))
-    const [w, a, e] = [writes, after, again].map(r => /^(\S+) \[(.*)\]$/.exec(r.steps[0]!.stdout.trim())!.slice(1))
-    expect([writes, after, again].map(r => r.timings.reused.box)).toEqual([expect.any(Boolean), true, true])
-    // Every run starts in an empty directory under /tmp.
-    expect([w![1], a![1], e![1]]).toEqual(['', '', ''])
-    // Files left: removed, and the next run gets a fresh directory.
-    expect(a![0]).not.toBe(w![0])
-    // Left empty: nothing to remove or make, the next run gets the same (empty) directory.
-    expect(e![0]).toBe(a![0])
+    const step = (name: string, script: string): ReturnType<typeof specFrom> => specFrom(dir, name, `[meta]\nname = "${name}"\n${service}[[steps]]\nrun = "echo \\"$(pwd -P) [$(ls -A)]\\"; ${script}"\n`)
+    const results = []
+    results.push(await run(pool, step('writes', 'echo x > .hidden; mkdir sub; echo y > sub/z')))
+    results.push(await run(pool, step('after-writes', 'true')))
+    // A run that swaps its workdir for a symlink to an (empty) directory elsewhere.
+    results.push(await run(pool, step('swaps', 'mkdir -p /tmp/elsewhere && d=$(pwd) && cd / && rm -rf \\"$d\\" && ln -s /tmp/elsewhere \\"$d\\"')))
+    results.push(await run(pool, step('after-swap', 'test ! -L \\"$(pwd -L)\\" && test -d /tmp/elsewhere')))
+    expect(results.map(r => r.status), JSON.stringify(results.map(r => r.steps[0]))).toEqual(['pass', 'pass', 'pass', 'pass'])
+    expect(results.slice(1).map(r => r.timings.reused.box)).toEqual([true, true, true])
+    const seen = results.map(r => /^(\S+) \[(.*)\]$/.exec(r.steps[0]!.stdout.trim())!.slice(1))
+    // Every run starts in an empty, real directory under /tmp (not the symlink's target).
+    expect(seen.map(([, listing]) => listing)).toEqual(['', '', '', ''])
+    expect(seen.every(([path]) => path!.startsWith('/tmp/clnrm-run-'))).toBe(true)
   })
 })

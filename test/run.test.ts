@@ -166,12 +166,14 @@ run = "test -e /tmp/healthy"
   })
 
   it('keeps reuse hermetic: a file written in one run is absent in the next', async () => {
-    const spec = specFrom(dir, 'hermetic', `[meta]\nname = "hermetic"\n[services.box]\nimage = "${IMAGE}"\nenv = { UNIQUE = "hermetic-test" }\n[[steps]]\nname = "fresh"\nrun = "pwd; test ! -e marker && touch marker"\n`)
+    const spec = specFrom(dir, 'hermetic', `[meta]\nname = "hermetic"\n[services.box]\nimage = "${IMAGE}"\nenv = { UNIQUE = "hermetic-test" }\n[[steps]]\nname = "fresh"\nrun = "pwd; ls -A; test ! -e marker && touch marker"\n`)
     const first = await run(pool, spec)
     const second = await run(pool, spec)
     expect([first.status, second.status]).toEqual(['pass', 'pass'])
     expect(second.timings.reused.box).toBe(true)
-    expect(first.steps[0]!.stdout).not.toBe(second.steps[0]!.stdout)
+    // The same path, emptied: the second run's listing is empty (no marker), as the first's was.
+    expect(second.steps[0]!.stdout).toMatch(/^\/tmp\/clnrm-run-\S+\n$/)
+    expect(second.steps[0]!.stdout).toBe(first.steps[0]!.stdout)
   })
 
   it('runs reset before handing a reused container over', async () => {

@@ -20,8 +20,6 @@ interface Pending {
   err: MarkerScanner
   exitCode?: number
   ended: boolean
-  /** The end of a run kept the run's (empty) workdir for the next run. */
-  kept?: boolean
   pid?: number
   settle: () => void
   fail: (error: Error) => void
@@ -106,18 +104,26 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
   let fileIndex = 0
   let filesAhead = false
   let queue: Promise<unknown> = Promise.resolve()
-  const run = (request: ExecRequest, after?: () => string, builtin?: (nonce: string) => string): Promise<ShellResult> => {
-    const result = queue.then(() => runOne(request, after, builtin))
+  const run = (request: ExecRequest, after?: () => string): Promise<ExecResult> => {
+    const result = queue.then(() => runOne(request, after))
     queue = result.catch(() => {})
     return result
   }
-
   /**
-   * One command. `builtin` runs a script in the shell itself instead of `request.argv` in a
-   * background subshell: no fork, no pid, no stderr marker (its stderr joins its stdout); for the
-   * shell's own bookkeeping (the end of a run), never for a step.
+   * Writes a script for the shell itself, in queue order, without waiting for an answer: it
+   * prints nothing when it succeeds, and makes the shell exit when it fails, so no later command
+   * runs after a failed one (see `endRun`).
    */
-  const runOne = (request: ExecRequest, after?: () => string, builtin?: (nonce: string) => string): Promise<ShellResult> => new Promise<ShellResult>((resolve, reject) => {
+  const send = (script: () => string): Promise<void> => {
+    const written = queue.then(() => {
+      if (!alive) throw new ClnrmError('CLNRM_SHELL_GONE', 'the container\'s shell is gone')
+      stream.write(script())
+    })
+    queue = written.catch(() => {})
+    return written
+  }
+
+  const runOne = (request: ExecRequest, after?: () => string): Promise<ExecResult> => new Promise<ExecResult>((resolve, reject) => {
     if (!alive) return reject(new ClnrmError('CLNRM_SHELL_GONE', 'the container\'s shell is gone'))
     const start = performance.now()
     if (request.signal?.aborted) {
@@ -140,30 +146,31 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
       request.signal?.removeEventListener('abort', onAbort)
       current = undefined
     }
+    const files = ready.ioDir ? `${ready.ioDir}/${fileIndex++}` : undefined
+    const onToken = (token: string): void => {
+      if (token === 'sep') afterSep = true
+      else if (token.startsWith('exit:')) pending.exitCode = Number(token.slice(5))
+      else if (token.startsWith('pid:')) {
+        pending.pid = Number(token.slice(4))
+        if (ready.hasSetsid) stepGroups.add(pending.pid)
+        // A kill asked for before the pid was known is applied now, not lost.
+        if (killRequested) kill(pending.pid).catch(() => {})
+      }
+      else if (token === 'end') pending.ended = true
+      pending.settle()
+    }
     const pending: Pending = {
       nonce,
-      ended: !!builtin,
+      // With output files every marker comes on stdout, in order: the shell's stderr carries
+      // nothing of the command, so no end marker needs to close it.
+      ended: files !== undefined,
       // With output files, both files come back on stdout in one `cat`, split by a `sep` marker.
-      out: new MarkerScanner(nonce, chunk => (afterSep ? stderr : stdout).push(chunk), (token) => {
-        if (token === 'sep') afterSep = true
-        else if (token === 'kept') pending.kept = true
-        else if (token.startsWith('exit:')) pending.exitCode = Number(token.slice(5))
-        pending.settle()
-      }),
-      err: new MarkerScanner(nonce, chunk => stderr.push(chunk), (token) => {
-        if (token.startsWith('pid:')) {
-          pending.pid = Number(token.slice(4))
-          if (ready.hasSetsid) stepGroups.add(pending.pid)
-          // A kill asked for before the pid was known is applied now, not lost.
-          if (killRequested) kill(pending.pid).catch(() => {})
-        }
-        else if (token === 'end') pending.ended = true
-        pending.settle()
-      }),
+      out: new MarkerScanner(nonce, chunk => (afterSep ? stderr : stdout).push(chunk), onToken),
+      err: new MarkerScanner(nonce, chunk => stderr.push(chunk), onToken),
       settle: () => {
         if (pending.exitCode === undefined || !pending.ended) return
         finish()
-        resolve({ ...execResult(stdout, stderr, { exitCode: pending.exitCode, startedAt: start, timedOut, aborted }), kept: pending.kept })
+        resolve(execResult(stdout, stderr, { exitCode: pending.exitCode, startedAt: start, timedOut, aborted }))
       },
       fail: (error) => {
         finish()
@@ -175,8 +182,6 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
     const stop = (): void => {
       if (killRequested) return
       killRequested = true
-      // The shell itself is stuck: nothing to kill but the shell, which the pool replaces.
-      if (builtin) return die('its own command did not end')
       const pid = pending.pid
       if (pid !== undefined) kill(pid).catch(() => {})
       // If the shell cannot report back, it is unusable: the pool will replace it.
@@ -193,8 +198,7 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
         stop()
       }, request.timeoutMs)
     }
-    if (builtin) stream.write(builtin(nonce))
-    else stream.write(commandScript(nonce, request, { setsid: ready.hasSetsid, files: ready.ioDir ? `${ready.ioDir}/${fileIndex++}` : undefined, runToken }))
+    stream.write(commandScript(nonce, request, { setsid: ready.hasSetsid, files, runToken }))
     // Runs after the command's end marker: off the path of its result.
     if (after) stream.write(after())
   })
@@ -205,27 +209,25 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
       return alive
     },
     exec: run,
-    async endRun(workdir, nextWorkdir) {
+    async endRun(workdir) {
       const groups = [...stepGroups].join(' ')
       stepGroups.clear()
       const ended = runToken
       runToken = newToken()
       const io = ready.ioDir
-      // In the shell itself, with builtins: a run that left nothing running and an empty workdir
-      // costs no fork at all (see END_FUNCTIONS); only what it left behind costs a grep or an rm.
+      const used = fileIndex
+      fileIndex = 0
       const dir = shellQuote(workdir)
-      const result = await run({ argv: [], timeoutMs: 10_000 }, io
-        ? () => {
-            // Empties the run's files (builtins only) once its result is out.
-            const used = fileIndex
-            fileIndex = 0
-            return touchFiles(io, 0, used)
-          }
-        : undefined, nonce => `{ __clnrm_end ${ended} '${groups}'; `
-        + `if [ -d ${dir} ] && [ ! -L ${dir} ] && ! __clnrm_full ${dir}; then printf '\n@@clnrm:${nonce}:kept\n'; __clnrm_c=0; `
-        + `else rm -rf ${dir} && mkdir -p ${shellQuote(nextWorkdir)}; __clnrm_c=$?; fi; } 2>&1; `
-        + `printf '\n@@clnrm:${nonce}:exit:%s\n' "$__clnrm_c"\n`)
-      return { exitCode: result.exitCode, workdir: result.kept ? workdir : nextWorkdir }
+      // In the shell itself, with builtins (see END_FUNCTIONS): a run that left nothing running
+      // and an empty workdir costs no fork; only what it left behind costs a grep or an rm. The
+      // next run gets the same path, emptied. Written without waiting for an answer (the next
+      // command queues behind it in the shell, and its result is the answer); a failure makes
+      // the shell exit, so no later command runs in an unclean container (the pool replaces it).
+      await send(() => `{ __clnrm_end ${ended} '${groups}'; `
+        + `if [ -d ${dir} ] && [ ! -L ${dir} ] && ! __clnrm_full ${dir}; then :; else rm -rf ${dir} && mkdir -p ${dir} || exit 97; fi; } >/dev/null 2>&1\n`
+        // Empties the run's files (builtins only).
+        + (io ? touchFiles(io, 0, used) : ''))
+      return { exitCode: 0, workdir }
     },
     async prepareWorkdir(dir) {
       // The first run's files are made after this first command, not before it.
@@ -242,9 +244,6 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
     close: () => die('closed'),
   }
 }
-
-/** A command's result, and whether an end of run kept the run's workdir. */
-type ShellResult = ExecResult & { kept?: boolean }
 
 interface Handshake {
   pid: number
@@ -330,10 +329,12 @@ function commandScript(nonce: string, request: ExecRequest, options: { setsid: b
   const marker = (token: string): string => `printf '\\n@@clnrm:${nonce}:${token}\\n'`
   const { files } = options
   // `wait` with stderr to /dev/null: the shell's own "Killed" notice is nobody's output.
-  // Rewriting the existing separator file costs no fork; one `cat` sends both files back.
+  // With files, every marker goes to stdout (one ordered stream, no end marker on stderr); the
+  // existing separator file is rewritten (no fork) and one `cat` sends both files back.
+  const control = files ? '' : ' >&2'
   return `( ${parts.join(' ')} exec ${options.setsid ? 'setsid ' : ''}${argv} ) </dev/null${files ? ` >${files}.o 2>${files}.e` : ''} & __clnrm_p=$!; `
-    + `${marker('pid:%s')} "$__clnrm_p" >&2; wait "$__clnrm_p" 2>/dev/null; __clnrm_c=$?; `
+    + `${marker('pid:%s')} "$__clnrm_p"${control}; wait "$__clnrm_p" 2>/dev/null; __clnrm_c=$?; `
     + (files ? `if [ -s ${files}.o ] || [ -s ${files}.e ]; then ${marker('sep')} >${files}.s; cat ${files}.o ${files}.s ${files}.e; fi; ` : '')
-    + `${marker('exit:%s')} "$__clnrm_c"; `
-    + `${marker('end')} >&2\n`
+    + `${marker('exit:%s')} "$__clnrm_c"`
+    + (files ? '\n' : `; ${marker('end')} >&2\n`)
 }

@@ -38,10 +38,11 @@ export interface CommandRunner {
   exec: (request: ExecRequest) => Promise<ExecResult>
   /**
    * Ends a run in one command: kills what its commands left running (daemons started with `&`),
-   * and leaves an empty workdir for the next run: `nextWorkdir`, made after removing the run's,
-   * or the run's own when the run left it empty (nothing to remove, nothing to make). Resolves
-   * with the exit code (non-zero: the end failed, the container must not serve another run) and
-   * the directory the next run gets.
+   * and leaves an empty workdir for the next run (the shell runner empties the run's own and
+   * keeps its path; the exec runner makes `nextWorkdir`). Resolves with the exit code (non-zero:
+   * the end failed, the container must not serve another run) and the next run's directory.
+   * The shell runner resolves once the end is queued, before it ran: its later commands run only
+   * after the end succeeded, and when it fails the shell exits (the runner is then not `alive`).
    */
   endRun: (workdir: string, nextWorkdir: string) => Promise<RunEnd>
   /** Creates a run's (empty) working directory; throws with the reason when it cannot. */
