@@ -99,7 +99,12 @@ it('multi-service cold start: 3 services / 1 service, next to the engine\'s own 
   const three = loader.loadSource(join(dir, 'three.clnrm.toml'), `[meta]\nname = "three"\n${['a', 'b', 'c'].map(service).join('')}[[steps]]\nservice = "a"\nrun = "true"\n`).spec!
   // As `clnrm run` and `clnrm dev` use it: told the plan (prepareImages), so it keeps a labelled
   // spare network ready for the multi-service test; every container is still started cold.
-  const planned = await ContainerPool.create()
+  // Where the time goes, per test: the start of each service (pool events), acquire, the step, teardown.
+  const phases = new Map<TestSpec, Array<Record<string, number>>>([[one, []], [three, []]])
+  let ready: Record<string, number> = {}
+  const planned = await ContainerPool.create({ onEvent: (event) => {
+    if (event.type === 'pool:container-ready') ready[`ready ${event.service}`] = event.ms
+  } })
   void planned.prepareImages([one, three])
   // Told nothing: the test's network is created on its own critical path (a lone 3-service test).
   const unplanned = await ContainerPool.create()
@@ -121,12 +126,14 @@ it('multi-service cold start: 3 services / 1 service, next to the engine\'s own 
   try {
     // Until the result is known (reuse = false: teardown follows, off the result's path).
     const timed = async (pool: ContainerPool, spec: TestSpec): Promise<number> => {
+      ready = {}
       const start = performance.now()
       const result = await runTest(spec, { pool })
       if (result.status !== 'pass') throw new Error(`${spec.name}: ${JSON.stringify(result.error ?? result.steps)}`)
       const ms = performance.now() - start
       // Its teardown (after the result) must not overlap the next measurement; with no plan, nor a spare network make the next one warm.
       while (pool.stats().live || (pool === unplanned && pool.stats().networks)) await new Promise(r => setTimeout(r, 20))
+      if (pool === planned) phases.get(spec)!.push({ ...ready, acquire: result.timings.acquireMs, step: result.timings.steps[0]!.ms, 'to the result': ms, 'teardown after the result': performance.now() - start - ms })
       return ms
     }
     // A round not counted: images resolved, the planned pool's spare made, caches warm.
@@ -147,6 +154,10 @@ it('multi-service cold start: 3 services / 1 service, next to the engine\'s own 
     await Promise.all([planned.close(), unplanned.close()])
   }
   const p50 = (s: number[]): number => percentile(s, 50)
+  for (const [spec, rows] of phases) {
+    const counted = rows.slice(spec === three ? 1 : 0)
+    console.log(`  where the time goes, ${spec.name === 'one' ? '1-service' : '3-service'} test, spare network ready (p50 ms): ${Object.keys(counted[0] ?? {}).map(k => `${k} ${Math.round(p50(counted.map(r => r[k] ?? 0)))}`).join(', ')}`)
+  }
   const ratio = (a: number[], b: number[]): number => Math.round(p50(a) / p50(b) * 100) / 100
   const engineRatio = ratio(samples.engine3, samples.engine1)
   const clnrmRatio = ratio(samples.clnrm3, samples.clnrm1)
