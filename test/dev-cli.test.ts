@@ -185,7 +185,8 @@ describe('clnrm dev (built CLI, real engine)', () => {
     expect(cli.output()).toMatch(/clnrm: forced exit/)
     const pool = await ContainerPool.create()
     await pool.close()
-    expect(clnrmContainers(cli.pid)).toEqual([])
+    // Removals the forced exit left in flight finish in the engine's own time (slow under load), as in run-cli.test.ts.
+    await waitUntil(() => clnrmContainers(cli.pid).length === 0, 'the next start removing what was left', 20_000)
   })
 
   it('a template that loops forever is a located CLNRM_TEMPLATE_TIMEOUT error; the loop goes on and quits', async () => {
