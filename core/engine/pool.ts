@@ -22,7 +22,7 @@ import { hostRouteFor } from './host-reach.ts'
 import type { TakeResult } from './turns.ts'
 import { PASS, Turns } from './turns.ts'
 import type { Claim, Parked } from './reuse.ts'
-import { claim, CREATOR_LABEL, listParked, newClaim, park, publishedPorts, releaseClaim, REUSE_LABEL, sweepReusable, usedName } from './reuse.ts'
+import { claim, CREATOR_LABEL, newClaim, park, publishedPorts, releaseClaim, REUSE_LABEL, sweepReusable, usedName } from './reuse.ts'
 
 export { LABELS, ResetFailedError } from './pool-types.ts'
 export type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './pool-types.ts'
@@ -191,12 +191,15 @@ export class ContainerPool {
     // The plan's images and network are made while the sweeps below run.
     if (options.plan) void pool.prepareImages(options.plan)
     try {
-      await pool.removeOrphans()
       // Any process sweeps what earlier `--reuse` runs left idle too long; only `--reuse` adopts.
-      const swept = await sweepReusable(pool.#docker, pool.#options.reuseIdleTimeoutMs).catch(() => 0)
-      if (swept) pool.#emit({ type: 'pool:reusable-swept', containers: swept })
+      // The two sweeps touch disjoint containers (orphans never carry the reuse label), so they run at once.
+      const [, reusable] = await Promise.all([
+        pool.removeOrphans(),
+        sweepReusable(pool.#docker, pool.#options.reuseIdleTimeoutMs).catch(() => ({ removed: 0, parked: [] })),
+      ])
+      if (reusable.removed) pool.#emit({ type: 'pool:reusable-swept', containers: reusable.removed })
       if (pool.#options.reuseAcrossRuns) {
-        for (const parked of await listParked(pool.#docker).catch(() => [])) {
+        for (const parked of reusable.parked) {
           const list = pool.#parked.get(parked.key) ?? []
           list.push(parked)
           pool.#parked.set(parked.key, list)

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { EngineAdapter, EngineContainer } from './adapter.ts'
+import type { ContainerSummary, EngineAdapter, EngineContainer } from './adapter.ts'
 import { LABELS } from './pool-types.ts'
 
 /**
@@ -119,11 +119,14 @@ export function releaseClaim(claim: Claim): void {
 
 /** Running parked containers of this host, by definition key, oldest parked first. */
 export async function listParked(engine: EngineAdapter): Promise<Parked[]> {
-  const host = hostname()
-  const containers = (await engine.listContainers([`${REUSE_LABEL}=1`])).filter(c => c.State === 'running')
+  return parkedOf(await engine.listContainers([`${REUSE_LABEL}=1`]), hostname())
+}
+
+/** The running parked containers of `host` among `containers`, oldest parked first. */
+function parkedOf(containers: readonly ContainerSummary[], host: string): Parked[] {
   const parked: Parked[] = []
   for (const c of containers) {
-    if (c.Labels?.[LABELS.host] !== host) continue
+    if (c.State !== 'running' || c.Labels?.[LABELS.host] !== host) continue
     const match = c.Names?.map(n => IDLE.exec(n)).find(Boolean)
     if (!match) continue
     parked.push({ id: c.Id, name: match[0].replace(/^\//, ''), key: c.Labels[LABELS.key] ?? '', token: match[1]!, generation: Number(match[2]), parkedAt: Number(match[3]) })
@@ -159,11 +162,14 @@ export async function park(container: EngineContainer, held: Claim): Promise<voi
  * Removes, on this host, parked containers idle longer than `idleTimeoutMs` (claimed first, so a
  * process claiming one at the same moment gets it whole or not at all) and used ones that no live
  * process holds (their process died). Any clnrm process sweeps, with `--reuse` or without.
+ * Resolves with how many it removed and the parked containers it left, from the same listing
+ * (one engine call fewer on the way to a `--reuse` run's first test).
  */
-export async function sweepReusable(engine: EngineAdapter, idleTimeoutMs: number): Promise<number> {
+export async function sweepReusable(engine: EngineAdapter, idleTimeoutMs: number): Promise<{ removed: number; parked: Parked[] }> {
   const host = hostname()
   const containers = await engine.listContainers([`${REUSE_LABEL}=1`])
   let removed = 0
+  const gone = new Set<string>()
   await Promise.allSettled(containers.filter(c => c.Labels?.[LABELS.host] === host).map(async (c) => {
     const idle = c.Names?.map(n => IDLE.exec(n)).find(Boolean)
     const used = c.Names?.map(n => USED.exec(n)).find(Boolean)
@@ -171,6 +177,8 @@ export async function sweepReusable(engine: EngineAdapter, idleTimeoutMs: number
     if (idle) {
       const stale = Date.now() - Number(idle[3]) >= idleTimeoutMs || c.State !== 'running'
       if (!stale) return
+      // Never offered as parked: removed below, or claimed by another process meanwhile.
+      gone.add(c.Id)
       const got = await claim(engine, { id: c.Id, name: idle[0].replace(/^\//, ''), key: '', token: idle[1]!, generation: Number(idle[2]), parkedAt: Number(idle[3]) })
       if (!got) return
       token = got.token
@@ -193,5 +201,5 @@ export async function sweepReusable(engine: EngineAdapter, idleTimeoutMs: number
     }
   }
   catch {}
-  return removed
+  return { removed, parked: parkedOf(containers.filter(c => !gone.has(c.Id)), host) }
 }
