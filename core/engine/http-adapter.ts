@@ -83,7 +83,9 @@ function createClient(endpoint: HttpEndpoint): {
       method: call.method,
       path: `${prefix}${call.path}${query ? `?${query}` : ''}`,
       headers,
-      ...(endpoint.socketPath ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port }),
+      // `servername` (TLS only) given on a socket: else Node derives it from the Host header
+      // `localhost`, testing it against its IPv6 pattern, whose first compile costs a few ms.
+      ...(endpoint.socketPath ? { socketPath: endpoint.socketPath, servername: '' } : { host: endpoint.host, port: endpoint.port }),
       ...(endpoint.protocol === 'https' && { ca: endpoint.ca, cert: endpoint.cert, key: endpoint.key }),
     }
     const req = (endpoint.protocol === 'https' ? httpsRequest : httpRequest)(options)
