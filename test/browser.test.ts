@@ -1,55 +1,27 @@
-import { stripVTControlCharacters } from 'node:util'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { launchChromium } from './chromium.ts'
-import type { Browser, Page } from 'playwright-core'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Page } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
-import { build, createLogger, createServer } from 'vite'
+import { build } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { clnrmContainers } from './engine.ts'
+import type { VitePage } from './vite-project.ts'
+import { copyPlayground, edit, openVitePage, repo } from './vite-project.ts'
 
-const repo = resolve(import.meta.dirname, '..')
 const artifacts = join(repo, 'test/artifacts')
-
-/** A copy of the playground inside the repository, so `clnrm/vite` resolves to this package. */
-function copyPlayground(): string {
-  const dir = mkdtempSync(join(repo, 'test', '.tmp-playground-'))
-  cpSync(join(repo, 'playground'), dir, { recursive: true })
-  return dir
-}
-
-const edit = (file: string, from: string, to: string): void => {
-  const text = readFileSync(file, 'utf8')
-  if (!text.includes(from)) throw new Error(`${file} does not contain ${from}`)
-  writeFileSync(file, text.replace(from, to))
-}
 
 describe('the playground in vite dev, in a real browser', () => {
   let dir: string
   let server: ViteDevServer
-  let browser: Browser
   let page: Page
   // What Vite's terminal shows: with no page open, that is the only view.
   const terminal: string[] = []
+  let vite: VitePage | undefined
   beforeAll(async () => {
-    dir = copyPlayground()
-    const logger = createLogger('warn')
-    const warn = logger.warn
-    logger.warn = (message, options) => {
-      terminal.push(stripVTControlCharacters(message))  // colours follow the environment (CI=true turns them on)
-      warn(message, options)
-    }
-    server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, customLogger: logger })
-    await server.listen()
-    browser = await launchChromium()
-    page = await browser.newPage()
-    await page.goto(server.resolvedUrls!.local[0]!)
+    vite = await openVitePage(copyPlayground(), { terminal, level: 'warn' })
+    ;({ dir, server, page } = vite)
   }, 180_000)
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  afterAll(() => vite?.close())
 
   const badge = 'clnrm-results'
   const row = (file: string, status: string): string => `clnrm-results li[data-file="${file}"][data-status="${status}"]`

@@ -1,43 +1,27 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { launchChromium } from './chromium.ts'
-import type { Browser, Page } from 'playwright-core'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Page } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
-import { createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { clnrmContainers } from './engine.ts'
+import type { VitePage } from './vite-project.ts'
+import { copyPlayground, edit, openVitePage, repo } from './vite-project.ts'
 
-const repo = resolve(import.meta.dirname, '..')
 const artifacts = join(repo, 'test/artifacts')
-
-const edit = (file: string, from: string, to: string): void => {
-  const text = readFileSync(file, 'utf8')
-  if (!text.includes(from)) throw new Error(`${file} does not contain ${from}`)
-  writeFileSync(file, text.replace(from, to))
-}
 
 // The panel against the playground's real runs: reruns asked from the page run in the plugin's
 // dev session, and results of real edits patch the panel. panel.test.ts covers the rest fed by hand.
 describe('the panel on the playground in vite dev', () => {
   let dir: string
   let server: ViteDevServer
-  let browser: Browser
   let page: Page
+  let vite: VitePage | undefined
   beforeAll(async () => {
-    dir = mkdtempSync(join(repo, 'test', '.tmp-playground-'))
-    cpSync(join(repo, 'playground'), dir, { recursive: true })
-    server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, logLevel: 'silent' })
-    await server.listen()
-    browser = await launchChromium()
-    page = await browser.newPage({ viewport: { width: 1000, height: 900 } })
-    await page.goto(server.resolvedUrls!.local[0]!)
+    vite = await openVitePage(copyPlayground(), { viewport: { width: 1000, height: 900 } })
+    ;({ dir, server, page } = vite)
     await page.waitForSelector('clnrm-results[data-status="pass"][data-pass="4"]', { timeout: 120_000, state: 'attached' })
   }, 180_000)
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  afterAll(() => vite?.close())
 
   const inPanel = <T>(body: string): Promise<T> => page.evaluate(`(() => { const host = document.querySelector('clnrm-results'); const root = host.shadowRoot; ${body} })()`) as Promise<T>
   const ran = (): Promise<string> => inPanel('return root.querySelector("footer .ran").textContent')

@@ -1,17 +1,17 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { launchChromium } from './chromium.ts'
-import type { Browser, Page } from 'playwright-core'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Page } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
-import { createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PANEL_Z_INDEX, VITE_OVERLAY_Z_INDEX } from '../plugin-vite/client/layers.ts'
 import type { RerunRequest, RerunStarted, ResultsPayload, TestView } from '../plugin-vite/protocol.ts'
 import { RERUN_EVENT, RERUN_STARTED_EVENT, RESULTS_EVENT } from '../plugin-vite/protocol.ts'
 import { spansView } from '../plugin-vite/views.ts'
 import { failing } from './otel-fixtures.ts'
+import type { VitePage } from './vite-project.ts'
+import { writeFiles } from './helpers.ts'
+import { OVERLAY_SCRIPT, openVitePage, repo, repoTempDir } from './vite-project.ts'
 
-const repo = resolve(import.meta.dirname, '..')
 const artifacts = join(repo, 'test/artifacts')
 
 /** WCAG relative luminance of a computed `rgb(…)`/`rgba(…)` colour. */
@@ -32,32 +32,28 @@ function contrast(a: string, b: string): number {
 // plugin sends them; its rerun requests arrive at this Vite server. panel-playground.test.ts
 // drives the same panel with the playground's real runs.
 describe('the panel, in a real browser', () => {
-  let dir: string
   let server: ViteDevServer
-  let browser: Browser
   let page: Page
+  let vite: VitePage | undefined
   const reruns: RerunRequest[] = []
   /** How this stand-in server answers a rerun request, as the plugin does (none: no answer). */
   let answer: ((request: RerunRequest) => RerunStarted) | undefined
   beforeAll(async () => {
-    dir = mkdtempSync(join(repo, 'test', '.tmp-panel-'))
-    writeFileSync(join(dir, 'index.html'), `<!doctype html><html><head><title>panel</title><meta name="viewport" content="width=device-width, initial-scale=1"></head><body><h1>app</h1><p>Some page text.</p><script type="module" src="/@fs${repo}/plugin-vite/client/overlay.ts"></script></body></html>`)
-    server = await createServer({ root: dir, configFile: false, logLevel: 'silent', server: { port: 0, fs: { allow: [repo] } } })
-    await server.listen()
-    server.ws.on(RERUN_EVENT, (data: RerunRequest, client) => {
-      reruns.push(data)
-      if (answer) client.send(RERUN_STARTED_EVENT, answer(data))
+    const dir = repoTempDir('panel')
+    writeFiles(dir, { 'index.html': `<!doctype html><html><head><title>panel</title><meta name="viewport" content="width=device-width, initial-scale=1"></head><body><h1>app</h1><p>Some page text.</p>${OVERLAY_SCRIPT}</body></html>` })
+    vite = await openVitePage(dir, {
+      configFile: false,
+      server: { fs: { allow: [repo] } },
+      viewport: { width: 1000, height: 800 },
+      beforePage: server => server.ws.on(RERUN_EVENT, (data: RerunRequest, client) => {
+        reruns.push(data)
+        if (answer) client.send(RERUN_STARTED_EVENT, answer(data))
+      }),
     })
-    browser = await launchChromium()
-    page = await browser.newPage({ viewport: { width: 1000, height: 800 } })
-    await page.goto(server.resolvedUrls!.local[0]!)
+    ;({ server, page } = vite)
     await page.waitForSelector('clnrm-results', { state: 'attached' })
   }, 120_000)
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  afterAll(() => vite?.close())
 
   const longToken = `${'x'.repeat(400)}/end`
   const base = (name: string, status: TestView['status']): TestView => ({ file: `/p/tests/${name}.clnrm.toml`, relative: `tests/${name}.clnrm.toml`, name, status, durationMs: 120 })

@@ -1,33 +1,16 @@
-import { stripVTControlCharacters } from 'node:util'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import type { Server, Socket } from 'node:net'
 import { connect, createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { launchChromium } from './chromium.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
-import { createLogger, createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { clnrmContainers, IMAGE } from './engine.ts'
 import { spawnCli } from './cli-process.ts'
-
-const repo = resolve(import.meta.dirname, '..')
-
-/** A small Vite app inside the repository (so `clnrm/vite` resolves to this package), its tests where clnrm.toml says. */
-export function viteProject(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(repo, 'test', '.tmp-vite-dev-'))
-  const all: Record<string, string> = {
-    'index.html': '<!doctype html><html><head><title>app</title></head><body><p id="app">app</p></body></html>\n',
-    'vite.config.ts': 'import { defineConfig } from \'vite\'\nimport { clnrm } from \'clnrm/vite\'\n\nexport default defineConfig({ plugins: [clnrm()] })\n',
-    ...files,
-  }
-  for (const [name, text] of Object.entries(all)) {
-    mkdirSync(join(dir, name, '..'), { recursive: true })
-    writeFileSync(join(dir, name), text)
-  }
-  return dir
-}
+import type { VitePage } from './vite-project.ts'
+import { openVitePage, repo, viteProject } from './vite-project.ts'
 
 /** A one-step test whose step prints `out` and expects `want`. */
 export const oneStep = (name: string, out: string, want: string): string =>
@@ -50,39 +33,23 @@ export function overlayText(page: Page): Promise<{ message: string; file: string
 describe('vite dev: overlay, terminal and test globs (real Vite, engine and Chromium)', () => {
   let dir: string
   let server: ViteDevServer
-  let browser: Browser
   let page: Page
+  let vite: VitePage | undefined
   const terminal: string[] = []
   const attached = { state: 'attached' } as const
   const row = (file: string, status: string): string => `clnrm-results li[data-file="${file}"][data-status="${status}"]`
 
   beforeAll(async () => {
-    dir = viteProject({
+    vite = await openVitePage(viteProject({
       // The project's globs: a test beside the code it checks, outside tests/.
       'clnrm.toml': 'tests = ["checks/**/*.clnrm.toml", "src/**/*.clnrm.toml"]\n',
       'checks/a.clnrm.toml': oneStep('a', 'alpha', 'alpha'),
       'checks/b.clnrm.toml': oneStep('b', 'beta', 'beta'),
       'src/widget.clnrm.toml': oneStep('widget', 'widget', 'widget'),
-    })
-    const logger = createLogger('info')
-    for (const level of ['info', 'warn', 'error'] as const) {
-      const original = logger[level]
-      logger[level] = (message, options) => {
-        terminal.push(stripVTControlCharacters(message))  // colours follow the environment (CI=true turns them on)
-        original(message, options)
-      }
-    }
-    server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, customLogger: logger })
-    await server.listen()
-    browser = await launchChromium()
-    page = await browser.newPage()
-    await page.goto(server.resolvedUrls!.local[0]!)
+    }), { terminal })
+    ;({ dir, server, page } = vite)
   }, 180_000)
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  afterAll(() => vite?.close())
 
   it('runs the tests clnrm.toml names (a colocated one too), as clnrm validate finds them', async () => {
     await page.waitForSelector('clnrm-results[data-status="pass"][data-pass="3"]', { timeout: 120_000, ...attached })

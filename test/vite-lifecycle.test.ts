@@ -1,11 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process'
-import { cpSync, mkdtempSync, rmSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { createServer } from 'vite'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { ViteDevServer } from 'vite'
 import { expect, it } from 'vitest'
 import { clnrmContainers } from './engine.ts'
-
-const repo = resolve(import.meta.dirname, '..')
+import { copyPlayground, repo, startVite } from './vite-project.ts'
 
 /** The clnrm sessions that own this process's containers. */
 function sessions(): Set<string> {
@@ -24,11 +23,10 @@ async function until(check: () => boolean, timeoutMs = 120_000): Promise<void> {
 }
 
 it('a config restart closes the old session: one session\'s containers, then none after close', async () => {
-  const dir = mkdtempSync(join(repo, 'test', '.tmp-playground-'))
-  cpSync(join(repo, 'playground'), dir, { recursive: true })
-  const server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0 }, logLevel: 'silent' })
+  const dir = copyPlayground()
+  let server: ViteDevServer | undefined
   try {
-    await server.listen()
+    server = await startVite(dir)
     await until(() => clnrmContainers(process.pid).length >= 5)
     const before = sessions()
     expect(before.size).toBe(1)
@@ -40,15 +38,14 @@ it('a config restart closes the old session: one session\'s containers, then non
     })
   }
   finally {
-    await server.close()
+    await server?.close()
     rmSync(dir, { recursive: true, force: true })
   }
   expect(clnrmContainers(process.pid)).toEqual([])
 }, 300_000)
 
 it.each(['SIGINT', 'SIGTERM'] as const)('vite dev (the CLI) removes the containers on %s', async (signal) => {
-  const dir = mkdtempSync(join(repo, 'test', '.tmp-playground-'))
-  cpSync(join(repo, 'playground'), dir, { recursive: true })
+  const dir = copyPlayground()
   const child = spawn(process.execPath, [join(repo, 'node_modules/vite/bin/vite.js'), '--port', '0'], { cwd: dir, stdio: 'ignore' })
   try {
     await until(() => clnrmContainers(child.pid).length >= 5)

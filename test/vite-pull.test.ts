@@ -1,16 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { stripVTControlCharacters } from 'node:util'
-import type { Browser, Page } from 'playwright-core'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Page } from 'playwright-core'
 import type { ViteDevServer } from 'vite'
-import { createLogger, createServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium } from './chromium.ts'
 import { clnrmContainers, IMAGE } from './engine.ts'
 import type { LocalRegistry, RegistryGate } from './registry.ts'
 import { docker, pushImage, startGate, startRegistry } from './registry.ts'
-
-const repo = resolve(import.meta.dirname, '..')
+import type { VitePage } from './vite-project.ts'
+import { openVitePage, repo, repoTempDir, viteProject } from './vite-project.ts'
 const artifacts = join(repo, 'test/artifacts')
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 
@@ -24,15 +21,15 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
   let registry: LocalRegistry
   let gate: RegistryGate
   let server: ViteDevServer
-  let browser: Browser
   let page: Page
+  let vite: VitePage | undefined
   const terminal: string[] = []
   const created: string[] = []
   let alpha: string
   let ghost: string
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(repo, 'test', '.tmp-vite-pull-'))
+    dir = repoTempDir('vite-pull')
     registry = await startRegistry(join(dir, '.registry'))
     // The layer's first megabyte goes through; the rest waits for the test.
     gate = await startGate(registry.host, 1_000_000)
@@ -44,30 +41,15 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
     await pushImage(pushed, join(dir, '.build'), 8_000_000)
     expect(() => docker('image', 'inspect', alpha)).toThrow()
 
-    const files: Record<string, string> = {
+    viteProject({
       'index.html': '<!doctype html><html><head><title>app</title><meta name="viewport" content="width=device-width, initial-scale=1"></head><body><p id="app">app</p></body></html>\n',
-      'vite.config.ts': 'import { defineConfig } from \'vite\'\nimport { clnrm } from \'clnrm/vite\'\n\nexport default defineConfig({ plugins: [clnrm()] })\n',
       'tests/alpha.clnrm.toml': `[meta]\nname = "alpha"\n[services.box]\nimage = "${alpha}"\n[[steps]]\nname = "has its layer"\nrun = "test -f /blob"\n`,
       'tests/ghost.clnrm.toml': `[meta]\nname = "ghost"\n[services.box]\nimage = "${ghost}"\n[[steps]]\nname = "runs"\nrun = "true"\n`,
-    }
-    for (const [name, text] of Object.entries(files)) {
-      mkdirSync(join(dir, name, '..'), { recursive: true })
-      writeFileSync(join(dir, name), text)
-    }
-    const logger = createLogger('info')
-    for (const level of ['info', 'warn', 'error'] as const) {
-      const original = logger[level]
-      logger[level] = (message, options) => {
-        terminal.push(stripVTControlCharacters(message))
-        original(message, options)
-      }
-    }
-    browser = await launchChromium()
-    page = await browser.newPage({ viewport: { width: 1000, height: 800 } })
-    server = await createServer({ root: dir, configFile: join(dir, 'vite.config.ts'), server: { port: 0, watch: { ignored: ['**/.registry/**', '**/.build/**'] } }, customLogger: logger })
-    await server.listen()
+    }, dir)
+    // The registry's data and the image's build folder live in dir: it goes after the registry.
+    vite = await openVitePage(dir, { terminal, server: { watch: { ignored: ['**/.registry/**', '**/.build/**'] } }, viewport: { width: 1000, height: 800 }, keepDir: true })
+    ;({ server, page } = vite)
     // The user opened the panel in an earlier visit (the choice lasts for the tab).
-    await page.goto(server.resolvedUrls!.local[0]!)
     await page.evaluate('sessionStorage.setItem("clnrm:panel", "open")')
     await page.reload()
     await page.waitForSelector('clnrm-results', { state: 'attached' })
@@ -75,8 +57,7 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
 
   afterAll(async () => {
     gate?.allow(Infinity)
-    await browser?.close()
-    await server?.close()
+    await vite?.close()
     expect(clnrmContainers(process.pid)).toEqual([])
     gate?.close()
     registry?.stop()

@@ -5,7 +5,7 @@ import type { TestCase, TestModule, Vitest } from 'vitest/node'
 import { createVitest, startVitest } from 'vitest/node'
 import { spawnCli, waitUntil } from './cli-process.ts'
 import { clnrmContainers, IMAGE } from './engine.ts'
-import { tempDir } from './helpers.ts'
+import { tempDir, writeFiles } from './helpers.ts'
 import { startRunServer } from '../plugin-vitest/server.ts'
 
 const root = resolve(import.meta.dirname, '..')
@@ -155,12 +155,11 @@ expected_exit_cod = 0
 
 async function userProject(only?: string[]): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const made = await tempDir('clnrm-vitest-')
-  for (const [path, text] of Object.entries(files)) {
-    if (only && path.startsWith('tests/') && !only.some(o => path.startsWith(o))) continue
-    if (only && (path === 'clnrm.toml' || path.startsWith('src/')) && !only.some(o => path.startsWith(o))) continue
-    mkdirSync(join(made.dir, path, '..'), { recursive: true })
-    writeFileSync(join(made.dir, path), text)
-  }
+  writeFiles(made.dir, Object.fromEntries(Object.entries(files).filter(([path]) => {
+    if (only && path.startsWith('tests/') && !only.some(o => path.startsWith(o))) return false
+    if (only && (path === 'clnrm.toml' || path.startsWith('src/')) && !only.some(o => path.startsWith(o))) return false
+    return true
+  })))
   linkModules(made.dir)
   return made
 }

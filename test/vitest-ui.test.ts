@@ -1,14 +1,14 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { launchChromium } from './chromium.ts'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitUntil } from './cli-process.ts'
 import { clnrmContainers, IMAGE } from './engine.ts'
-import { tempDir } from './helpers.ts'
+import { tempDir, writeFiles } from './helpers.ts'
+import { freePort } from './registry.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const vitestCli = join(root, 'node_modules/vitest/vitest.mjs')
@@ -64,16 +64,6 @@ function lineOf(file: string, needle: string, offset = 0): number {
   return index + 1 + offset
 }
 
-/** A port nobody listens on now (Vitest's UI server binds it right after). */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(done => server.listen(0, '127.0.0.1', done))
-  const address = server.address()
-  await new Promise(done => server.close(done))
-  if (!address || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
-
 describe('clnrm tests in vitest --ui, driven in Chromium', () => {
   let dir: string
   let cleanup: (() => Promise<void>) | undefined
@@ -89,10 +79,7 @@ describe('clnrm tests in vitest --ui, driven in Chromium', () => {
     const made = await tempDir('clnrm-vitest-ui-')
     cleanup = made.cleanup
     dir = realpathSync(made.dir)
-    for (const [path, text] of Object.entries(files)) {
-      mkdirSync(join(dir, path, '..'), { recursive: true })
-      writeFileSync(join(dir, path), text)
-    }
+    writeFiles(dir, files)
     // A checkout whose node_modules predates the devDependency: say so instead of a timeout.
     if (!existsSync(join(root, 'node_modules/@vitest/ui/package.json'))) throw new Error('@vitest/ui (a devDependency) is not installed: run npm install')
     mkdirSync(join(dir, 'node_modules/@vitest'), { recursive: true })
@@ -101,6 +88,7 @@ describe('clnrm tests in vitest --ui, driven in Chromium', () => {
     symlinkSync(join(root, 'node_modules/@vitest/ui'), join(dir, 'node_modules/@vitest/ui'))
     symlinkSync(root, join(dir, 'node_modules/clnrm'))
 
+    // A port nobody listens on now (Vitest's UI server binds it right after).
     const port = await freePort()
     // --watch: without a TTY on stdin Vitest would run once and exit, closing the UI.
     // detached: its own process group, so the end of the test can signal Vitest and its workers.

@@ -1,39 +1,29 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { launchChromium } from './chromium.ts'
-import type { Browser, Page } from 'playwright-core'
-import type { ViteDevServer } from 'vite'
-import { createServer } from 'vite'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ResultsPayload, TestView } from '../plugin-vite/protocol.ts'
 import { spansView } from '../plugin-vite/views.ts'
 import { failing, held, spanIdOf } from './otel-fixtures.ts'
+import type { VitePage } from './vite-project.ts'
+import { writeFiles } from './helpers.ts'
+import { OVERLAY_SCRIPT, openVitePage, repo, repoTempDir } from './vite-project.ts'
 
-const repo = resolve(import.meta.dirname, '..')
 const artifacts = join(repo, 'test/artifacts')
 
 // The panel's own module in a bare Vite page, fed hand-made results: the waterfall is checked
 // against the contract alone. browser.test.ts drives the same panel with the playground's real spans.
 describe('the panel\'s span waterfall, in a real browser', () => {
-  let dir: string
-  let server: ViteDevServer
-  let browser: Browser
   let page: Page
+  let vite: VitePage | undefined
   beforeAll(async () => {
-    dir = mkdtempSync(join(repo, 'test', '.tmp-waterfall-'))
-    writeFileSync(join(dir, 'index.html'), `<!doctype html><html><head><title>waterfall</title></head><body style="background:#fff"><h1>app</h1><script type="module" src="/@fs${repo}/plugin-vite/client/overlay.ts"></script></body></html>`)
-    server = await createServer({ root: dir, configFile: false, logLevel: 'silent', server: { port: 0, fs: { allow: [repo] } } })
-    await server.listen()
-    browser = await launchChromium()
-    page = await browser.newPage({ viewport: { width: 1000, height: 800 } })
-    await page.goto(server.resolvedUrls!.local[0]!)
+    const dir = repoTempDir('waterfall')
+    writeFiles(dir, { 'index.html': `<!doctype html><html><head><title>waterfall</title></head><body style="background:#fff"><h1>app</h1>${OVERLAY_SCRIPT}</body></html>` })
+    vite = await openVitePage(dir, { configFile: false, server: { fs: { allow: [repo] } }, viewport: { width: 1000, height: 800 } })
+    page = vite.page
     await page.waitForSelector('clnrm-results', { state: 'attached' })
   }, 120_000)
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  afterAll(() => vite?.close())
 
   async function show(tests: TestView[]): Promise<void> {
     const payload: ResultsPayload = {
