@@ -1,4 +1,18 @@
-import { RE2JS } from 're2js'
+import { createRequire } from 'node:module'
+import type { RE2JS } from 're2js'
+
+let re2js: typeof RE2JS | undefined
+
+/**
+ * RE2JS, loaded with the first pattern: its module and Unicode tables cost several ms at start-up,
+ * which a run whose tests judge no output (a `clnrm run --reuse` of plain steps) need not pay.
+ * `createRequire` (its CommonJS build) keeps `compilePattern` synchronous; Node, Bun and Deno all
+ * resolve it from node_modules.
+ */
+function re2(): typeof RE2JS {
+  re2js ??= (createRequire(import.meta.url)('re2js') as { RE2JS: typeof RE2JS }).RE2JS
+  return re2js
+}
 
 /**
  * A compiled user pattern. Patterns use RE2 syntax, as upstream clnrm's Rust `regex` does, and
@@ -38,7 +52,7 @@ export function compilePattern(pattern: string): CompiledPattern {
   }
   let re: RE2JS
   try {
-    re = RE2JS.compile(pattern)
+    re = re2().compile(pattern)
   }
   catch (error) {
     throw new SyntaxError(describeSyntaxError(pattern, error as Error))
