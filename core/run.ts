@@ -83,6 +83,8 @@ export interface RunTestOptions {
    * `filtered`, never passed. @default every step
    */
   selectStep?: (step: TestSpec['steps'][number], index: number) => boolean
+  /** How many tests the caller runs after this one: passed to the pool (`acquire`'s `backlog`). */
+  backlog?: number
 }
 
 const described = (step: { description?: string }): { description?: string } =>
@@ -112,7 +114,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   try {
     // Tests with span expectations: the receiver runs, and their services get the OTel env.
     const prepared = await prepareOtel(spec, options.pool)
-    lease = await options.pool.acquire(prepared?.spec ?? spec, { signal: options.signal })
+    lease = await options.pool.acquire(prepared?.spec ?? spec, { signal: options.signal, backlog: options.backlog })
     otel = await prepared?.attach(lease)
   }
   catch (error) {

@@ -184,7 +184,7 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         emit('test:start', { id, file })
         const pool = await options.getPool()
         inFlight.set(controller, { startedAt: performance.now() })
-        const result = await track(runTest(loaded.spec, { pool, signal: controller.signal, load: loaded.timings, source: { toml: loaded.toml ?? text, template: isTemplateFile(file) ? text : undefined }, ...(steps.size < loaded.spec.steps.length && { selectStep: (_, i) => steps.has(i) }) }))
+        const result = await track(runTest(loaded.spec, { pool, signal: controller.signal, backlog: queue.length, load: loaded.timings, source: { toml: loaded.toml ?? text, template: isTemplateFile(file) ? text : undefined }, ...(steps.size < loaded.spec.steps.length && { selectStep: (_, i) => steps.has(i) }) }))
           .finally(() => {
             clearTimeout(inFlight.get(controller)?.timer)
             inFlight.delete(controller)

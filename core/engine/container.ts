@@ -154,6 +154,7 @@ export function explainExits(raw: CommandRunner, container: EngineContainer, ser
       }
     },
     endRun: (workdir, nextWorkdir) => raw.endRun(workdir, nextWorkdir),
+    ...(raw.drain && { drain: raw.drain }),
     prepareWorkdir: dir => raw.prepareWorkdir(dir),
     close: () => raw.close(),
   }

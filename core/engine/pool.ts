@@ -154,6 +154,11 @@ export class ContainerPool {
   #startMs: number | undefined
   /** Tests acquiring a container of each definition right now (waiting ones and the one being served). */
   readonly #demand = new Map<string, number>()
+  /**
+   * Tests the callers acquiring each definition said they will run after this one (`backlog`,
+   * the latest hint): queued work the pool cannot see, counted as demand by `#worthStarting`.
+   */
+  readonly #backlog = new Map<string, number>()
   /** Asks the waiters again once running tests have held their containers longer (see `#worthStarting`). */
   #recheck: ReturnType<typeof setTimeout> | undefined
   /** Aborts starts and waits when the pool closes. */
@@ -292,8 +297,10 @@ export class ContainerPool {
    * Leases containers for every service of a test, starting the missing ones in parallel.
    * Waits while the limit is reached. Aborting the signal ends the wait, the starts and the
    * readiness checks at once (with `AbortedError`) and removes what was half started.
+   * `backlog`: how many tests the caller will run after this one (a dev reload's queue), so a
+   * long queue can justify another container of the definition (`#worthStarting`).
    */
-  async acquire(spec: TestSpec, options: { signal?: AbortSignal } = {}): Promise<Lease> {
+  async acquire(spec: TestSpec, options: { signal?: AbortSignal; backlog?: number } = {}): Promise<Lease> {
     if (this.#closing) throw new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool is closed')
     const start = performance.now()
     const services = Object.values(spec.services)
@@ -306,7 +313,10 @@ export class ContainerPool {
     // pool lives, which a long dev session would feel. This one is detached when acquire ends.
     const { signal, dispose } = linkSignals(options.signal, this.#shutdown.signal)
     const reusable = keys.filter((_, i) => services[i]!.reuse)
-    for (const key of reusable) this.#demand.set(key, (this.#demand.get(key) ?? 0) + 1)
+    for (const key of reusable) {
+      this.#demand.set(key, (this.#demand.get(key) ?? 0) + 1)
+      if (options.backlog) this.#backlog.set(key, options.backlog)
+    }
     try {
       return await this.#acquire(spec, services, keys, signal, options.signal, start)
     }
@@ -314,7 +324,10 @@ export class ContainerPool {
       for (const key of reusable) {
         const left = this.#demand.get(key)! - 1
         if (left) this.#demand.set(key, left)
-        else this.#demand.delete(key)
+        else {
+          this.#demand.delete(key)
+          this.#backlog.delete(key)
+        }
       }
       dispose()
     }
@@ -547,7 +560,7 @@ export class ContainerPool {
 
   /**
    * Whether another container of a definition pays for its start: the work queued for it (the
-   * tests acquiring it × how long a run holds a container, or how long the current runs have held
+   * tests acquiring it, plus the backlog their callers announced, × how long a run holds a container, or how long the current runs have held
    * theirs so far, if longer), spread over its `live` containers, outlasts a start.
    */
   #worthStarting(key: string, live: number): boolean {
@@ -557,7 +570,7 @@ export class ContainerPool {
     for (const entry of this.#entries) if (entry.key === key && entry.busy) held = Math.max(held, now - entry.leasedAt)
     const holdMs = Math.max(stats?.holdMs ?? 0, held)
     const startMs = stats?.startMs ?? this.#startMs ?? DEFAULT_START_MS
-    return ((this.#demand.get(key) ?? 1) * holdMs) / live > startMs
+    return (((this.#demand.get(key) ?? 1) + (this.#backlog.get(key) ?? 0)) * holdMs) / live > startMs
   }
 
   /** Runs grow longer without any event: look at the waiters again after about one start time. */
@@ -736,8 +749,10 @@ export class ContainerPool {
   /** Leaves an idle container running for the next process (renamed idle: claimable), or removes it when that fails. */
   async #park(entry: Entry): Promise<void> {
     clearTimeout(entry.idleTimer)
-    entry.runner.close()
     try {
+      // The end of its last run may still be on its way: the next process must find it done.
+      await entry.runner.drain?.()
+      entry.runner.close()
       await park(entry.container, entry.claim!)
       this.#entries.delete(entry)
       this.#counts.parked++

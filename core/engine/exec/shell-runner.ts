@@ -110,17 +110,12 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
     return result
   }
   /**
-   * Writes a script for the shell itself, in queue order, without waiting for an answer: it
-   * prints nothing when it succeeds, and makes the shell exit when it fails, so no later command
-   * runs after a failed one (see `endRun`).
+   * Writes a script for the shell itself that expects no answer (see `endRun`): it prints nothing
+   * when it succeeds, and makes the shell exit when it fails, so no later command runs after a
+   * failed one. Written at once, so the shell runs it while the caller moves on.
    */
-  const send = (script: () => string): Promise<void> => {
-    const written = queue.then(() => {
-      if (!alive) throw new ClnrmError('CLNRM_SHELL_GONE', 'the container\'s shell is gone')
-      stream.write(script())
-    })
-    queue = written.catch(() => {})
-    return written
+  const send = (script: string): void => {
+    if (alive) stream.write(script)
   }
 
   const runOne = (request: ExecRequest, after?: () => string): Promise<ExecResult> => new Promise<ExecResult>((resolve, reject) => {
@@ -223,11 +218,16 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
       // next run gets the same path, emptied. Written without waiting for an answer (the next
       // command queues behind it in the shell, and its result is the answer); a failure makes
       // the shell exit, so no later command runs in an unclean container (the pool replaces it).
-      await send(() => `{ __clnrm_end ${ended} '${groups}'; `
+      send(`{ __clnrm_end ${ended} '${groups}'; `
         + `if [ -d ${dir} ] && [ ! -L ${dir} ] && ! __clnrm_full ${dir}; then :; else rm -rf ${dir} && mkdir -p ${dir} || exit 97; fi; } >/dev/null 2>&1\n`
         // Empties the run's files (builtins only).
         + (io ? touchFiles(io, 0, used) : ''))
       return { exitCode: 0, workdir }
+    },
+    async drain() {
+      // A command of its own: its answer comes after everything written before it has run.
+      const result = await run({ argv: ['true'], timeoutMs: 10_000 })
+      if (result.exitCode !== 0) throw new ClnrmError('CLNRM_SHELL_GONE', `the container's shell did not finish its work (exit ${result.exitCode})`)
     },
     async prepareWorkdir(dir) {
       // The first run's files are made after this first command, not before it.

@@ -45,6 +45,11 @@ export interface CommandRunner {
    * after the end succeeded, and when it fails the shell exits (the runner is then not `alive`).
    */
   endRun: (workdir: string, nextWorkdir: string) => Promise<RunEnd>
+  /**
+   * Resolves once everything handed to the runner has run (the end of the last run included);
+   * rejects when the runner cannot say so. Runners whose `endRun` waits need none.
+   */
+  drain?: () => Promise<void>
   /** Creates a run's (empty) working directory; throws with the reason when it cannot. */
   prepareWorkdir: (dir: string) => Promise<void>
   close: () => void
