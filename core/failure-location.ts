@@ -4,13 +4,22 @@ import type { StepFailure } from './expect.ts'
 import type { Position } from './format/locate.ts'
 import { createKeyFinder } from './format/locate.ts'
 import { mapToTemplate } from './format/source-map.ts'
-import type { StepSpec } from './format/spec.ts'
+import type { StepSpec, TestSpec } from './format/spec.ts'
 
 /** The text a spec was loaded from: the TOML parsed, and for a template its source when known. */
 export interface SpecSource {
   toml: string
   /** The template's text; read from the file when absent and the file is a template. */
   template?: string
+}
+
+/**
+ * The text a variant's failures are located in: a `[matrix]` template renders each combination
+ * to its own TOML, where a key may stand on another line than in the first combination's (which
+ * is what a loaded file's `toml` holds).
+ */
+export function variantSource(spec: Pick<TestSpec, 'toml'>, source: SpecSource | undefined): SpecSource | undefined {
+  return source && spec.toml !== undefined ? { ...source, toml: spec.toml } : source
 }
 
 /** Finds where a failure's key is written: the first candidate path the file really has. */

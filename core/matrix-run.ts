@@ -1,6 +1,7 @@
 import type { RunTestOptions, StepResult, TestResult } from './run.ts'
 import type { TestSpec } from './format/spec.ts'
 import { combinationLabel } from './format/template-tables.ts'
+import { variantSource } from './failure-location.ts'
 
 /**
  * Runs each `[matrix]` variant of a test, one after the other, as one result (the dev loop and
@@ -16,7 +17,9 @@ export async function runVariants(spec: TestSpec & { variants: TestSpec[] }, opt
     const label = combinationLabel(variant.matrix ?? {})
     const named = (step: StepResult): StepResult => ({ ...step, name: `${label} ${step.name}` })
     const onStep = options.onStep
-    const result = await run(variant, { ...options, ...(onStep && { onStep: (step: StepResult) => onStep(named(step)) }) })
+    // Each combination's failures are located in its own rendered text.
+    const source = variantSource(variant, options.source)
+    const result = await run(variant, { ...options, ...(source && { source }), ...(onStep && { onStep: (step: StepResult) => onStep(named(step)) }) })
     results.push({ label, result: { ...result, steps: result.steps.map(named) } })
   }
   const all = results.map(r => r.result)

@@ -3,8 +3,11 @@ import { join } from 'node:path'
 import { XMLParser } from 'fast-xml-parser'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createFailureLocator, failureKeyPaths } from '../core/failure-location.ts'
+import { createTestLoader } from '../core/index.ts'
+import { runTest } from '../core/run.ts'
 import { clnrmContainers, IMAGE } from './engine.ts'
 import { tempDir } from './helpers.ts'
+import { openPool } from './pool-fixture.ts'
 import { spawnCli } from './cli-process.ts'
 
 /** The 1-based line and column of the first occurrence of `needle` in `text`. */
@@ -112,6 +115,63 @@ describe('a failure points at the key that failed (built CLI, real engine)', () 
     expect(failing.name).toBe('checks')
     expect(failing.failure.location).toEqual(at(template, 'expected_output_regex'))
     expect(clnrmContainers(cli.pid)).toEqual([])
+  })
+
+  it('locates each [matrix] combination\'s failure in its own rendered text, not the first combination\'s', async () => {
+    await writeFile(join(dir, 'matrix.clnrm.toml.eta'), perCombination)
+    const cli = spawnCli(['run', '.', '--reporter', 'json'], dir)
+    expect((await cli.exited).code).toBe(1)
+    const report = JSON.parse(cli.stdout()) as { tests: Array<{ name: string; steps: Array<{ name: string; failure?: { location?: { line: number; column: number } } }> }> }
+    const failures = Object.fromEntries(report.tests.map(t => [t.name, t.steps.filter(s => s.failure).map(s => [s.name, s.failure!.location])]))
+    expect(failures).toEqual({
+      'per combination [word=alpha]': [['alpha only', at(perCombination, 'expected_output_regex = "^nope"')]],
+      // In alpha's text the first step's pattern is alpha's own, four lines up.
+      'per combination [word=beta]': [['echoes', at(perCombination, 'expected_output_regex = "^gamma"')]],
+    })
+    expect(clnrmContainers(cli.pid)).toEqual([])
+  })
+})
+
+// Alpha renders one step more than beta: the same key path ([[steps]] 0's pattern) is on another
+// line in each combination's text.
+const perCombination = `[meta]
+name = "per combination"
+
+[matrix]
+word = ["alpha", "beta"]
+
+[services.box]
+image = "${IMAGE}"
+<% if (it.matrix.word === 'alpha') { %>
+[[steps]]
+name = "alpha only"
+run = "echo alpha"
+expected_output_regex = "^nope"
+<% } %>
+
+[[steps]]
+name = "echoes"
+run = "echo <%= it.matrix.word %>"
+expected_output_regex = "^gamma"
+`
+
+describe('a [matrix] file run as one result (the dev loop, the Vite and Vitest plugins), real engine', () => {
+  it('locates each combination\'s failure in its own rendered text', async () => {
+    const { pool, dir, close } = await openPool()
+    try {
+      const file = join(dir, 'matrix.clnrm.toml.eta')
+      await writeFile(file, perCombination)
+      const loaded = await createTestLoader({ project: { root: dir, vars: {}, determinism: {} } }).load(file)
+      expect(loaded.spec?.variants).toHaveLength(2)
+      const result = await runTest(loaded.spec!, { pool, source: { toml: loaded.toml!, template: perCombination } })
+      expect(result.steps.filter(s => s.failure).map(s => [s.name, s.failure!.location])).toEqual([
+        ['[word=alpha] alpha only', at(perCombination, 'expected_output_regex = "^nope"')],
+        ['[word=beta] echoes', at(perCombination, 'expected_output_regex = "^gamma"')],
+      ])
+    }
+    finally {
+      await close()
+    }
   })
 })
 

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { ContainerPool, EngineUnavailableError, hasErrors, runTest, summarize } from '../../core/index.ts'
+import { variantSource } from '../../core/failure-location.ts'
 import type { LoadedTestFile, PullRecord, RunReport, SkippedTest, TestResult, TestSpec } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { VAR_OPTION } from '../command.ts'
@@ -109,7 +110,7 @@ export const runCommand: CommandDef = {
     // A [matrix] file runs once per combination, each a test of its own in the reports.
     for (const r of valid) for (const spec of (r.spec as TestSpec).variants ?? [r.spec as TestSpec]) {
       const steps = selectSteps(spec, pattern)
-      if (steps.length) queue.push({ spec, load: r.timings, ...(r.toml !== undefined && { source: { toml: r.toml } }), steps: new Set(steps) })
+      if (steps.length) queue.push({ spec, load: r.timings, ...(r.toml !== undefined && { source: variantSource(spec, { toml: r.toml }) }), steps: new Set(steps) })
       else skipped.push({ file: spec.file, name: spec.name, reason: 'filtered', message: `filtered out: no step matches -t ${patternText}` })
     }
     if (pattern && !queue.length && !invalid.length) {

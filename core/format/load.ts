@@ -173,7 +173,7 @@ export function createTestLoader(options: TestLoaderOptions): TestLoader {
     const spec = first.combination === undefined
       ? first.checked.spec
       : specs.every(s => s !== undefined) && !hasErrors(diagnostics)
-        ? matrixSpec(renders.map(r => variantOf(r.checked.spec!, r.combination!)), first.checked.spec!.name)
+        ? matrixSpec(renders.map(r => variantOf(r.checked.spec!, r.combination!, r.toml)), first.checked.spec!.name)
         : undefined
     return {
       file,

@@ -65,9 +65,12 @@ export function normalizeMatrix(matrix: Record<string, string[]> | undefined, re
 /** The combinations of a checked matrix. */
 export { combinationLabel, matrixCombinations }
 
-/** One variant of a test: its name carries the combination, and `matrix` holds it. */
-export function variantOf(spec: TestSpec, combination: Record<string, string>): TestSpec {
-  return { ...spec, name: `${spec.name} ${combinationLabel(combination)}`, matrix: combination }
+/**
+ * One variant of a test: its name carries the combination, and `matrix` holds it; `toml` is the
+ * text it was rendered to, when each combination renders its own.
+ */
+export function variantOf(spec: TestSpec, combination: Record<string, string>, toml?: string): TestSpec {
+  return { ...spec, name: `${spec.name} ${combinationLabel(combination)}`, matrix: combination, ...(toml !== undefined && { toml }) }
 }
 
 /**
@@ -76,7 +79,7 @@ export function variantOf(spec: TestSpec, combination: Record<string, string>): 
  */
 export function matrixSpec(variants: readonly TestSpec[], name: string): TestSpec {
   const first = variants[0]!
-  const { matrix: _matrix, ...base } = first
+  const { matrix: _matrix, toml: _toml, ...base } = first
   return {
     ...base,
     name,

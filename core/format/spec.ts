@@ -125,6 +125,11 @@ export interface TestSpec {
   /** The `[matrix]` combination this variant runs (its name ends with `[key=value, …]`). */
   matrix?: Record<string, string>
   /**
+   * The TOML this variant's template rendered to, when a `[matrix]` template renders one per
+   * combination: its failures are located in it (a key may stand on another line in each).
+   */
+  toml?: string
+  /**
    * A file with `[matrix]`: one test per combination. `clnrm run` reports each as its own test;
    * `runTest` on this spec runs them all, one after the other, as one result whose `steps` are
    * theirs side by side (these `steps`, each named after its combination).
