@@ -170,6 +170,30 @@ describe('multi-service groups reused by their set of definitions', () => {
     expect(sessionNetworks(pool)).toEqual([])
   })
 
+  it('starts the services nothing runs in without a shell (no exec until first use), runs commands in them on demand, and still names one whose main process ended at start', async () => {
+    const pool = await ContainerPool.create()
+    try {
+      const since = Math.floor(Date.now() / 1000) - 1
+      const lease = await pool.acquire(specFrom(dir, 'deferred', group('deferred', 'env = { SET = "deferred" }', 'true')))
+      const execs = (id: string): number => lines(docker('events', '--since', String(since), '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'type=container', '--filter', 'event=exec_create', '--filter', `container=${id}`, '--format', '{{.ID}}')).length
+      expect(execs(lease.services.a!.containerId)).toBeGreaterThan(0)
+      expect([execs(lease.services.b!.containerId), execs(lease.services.c!.containerId)]).toEqual([0, 0])
+      // On demand: the shell starts, the run's workdir is made, the command runs in that container.
+      const result = await lease.services.b!.runner.exec({ argv: ['sh', '-c', 'pwd && hostname'], workdir: lease.services.b!.workdir, timeoutMs: 10_000 })
+      expect(result.exitCode).toBe(0)
+      expect(result.stdout.trim().split('\n')).toEqual([lease.services.b!.workdir, lease.services.b!.containerId.slice(0, 12)])
+      expect(execs(lease.services.b!.containerId)).toBeGreaterThan(0)
+      await lease.release()
+      const exiting = specFrom(dir, 'deferred-exit', `[meta]\nname = "deferred exit"\n[services.a]\nimage = "${IMAGE}"\n[services.b]\nimage = "${IMAGE}"\ncommand = ["sh", "-c", "echo no config; exit 3"]\n[[steps]]\nservice = "a"\nrun = "true"\n`)
+      await expect(pool.acquire(exiting)).rejects.toMatchObject({ code: 'CLNRM_SERVICE_EXITED', service: 'b', exitCode: 3 })
+    }
+    finally {
+      await pool.close()
+    }
+    expect(sessionContainers(pool)).toEqual([])
+    expect(sessionNetworks(pool)).toEqual([])
+  })
+
   it('clnrm dev -j 1: two files of the same three services run in one group, a save reruns in it, and quitting leaves nothing', async () => {
     const sub = join(dir, 'dev-groups')
     await mkdir(join(sub, 'tests'), { recursive: true })

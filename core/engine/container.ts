@@ -159,3 +159,54 @@ export function explainExits(raw: CommandRunner, container: EngineContainer, ser
     close: () => raw.close(),
   }
 }
+
+/**
+ * A runner whose shell starts on first use, for a service of a multi-service test that nothing
+ * runs in during its first run (no step, `reset`, port wait or health check): its cold start
+ * then costs the engine no exec beside the other services' starts. The first command creates
+ * `workdir` first; an end of run needs none (it makes the next one). Not `alive` once its start
+ * failed or it was closed.
+ */
+export function deferredRunner(start: () => Promise<CommandRunner>, workdir: string): CommandRunner {
+  let started: Promise<CommandRunner> | undefined
+  let inner: CommandRunner | undefined
+  let failed = false
+  let closed = false
+  const get = (): Promise<CommandRunner> => {
+    started ??= start().then((runner) => {
+      inner = runner
+      if (closed) runner.close()
+      return runner
+    }, (error: unknown) => {
+      failed = true
+      throw error
+    })
+    return started
+  }
+  let prepared: Promise<void> | undefined
+  return {
+    get kind() {
+      return inner?.kind ?? 'shell'
+    },
+    get alive() {
+      return !failed && !closed && (inner?.alive ?? true)
+    },
+    exec: async (request) => {
+      const runner = await get()
+      prepared ??= runner.prepareWorkdir(workdir)
+      await prepared
+      return runner.exec(request)
+    },
+    endRun: async (previous, next) => {
+      const runner = await get()
+      // The run's workdir was made only if a command ran; the end of a run makes the next either way.
+      prepared ??= Promise.resolve()
+      return runner.endRun(previous, next)
+    },
+    prepareWorkdir: async dir => (await get()).prepareWorkdir(dir),
+    close: () => {
+      closed = true
+      inner?.close()
+    },
+  }
+}

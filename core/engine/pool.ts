@@ -2,7 +2,7 @@ import { ClnrmError } from '../errors.ts'
 import { randomUUID } from 'node:crypto'
 import { availableParallelism, hostname } from 'node:os'
 import type { EngineAdapter, EngineContainer } from './adapter.ts'
-import { exitedError, explainExits, startServiceContainer } from './container.ts'
+import { deferredRunner, exitedError, explainExits, startServiceContainer } from './container.ts'
 import type { DockerConnection } from './docker.ts'
 import { AbortedError, connectDocker, EngineRefusedError, isEngineUnreachable, linkSignals, ServiceExitedError, throwIfAborted } from './docker.ts'
 import { startRunner } from './exec/strategy.ts'
@@ -67,6 +67,8 @@ interface Entry {
   network?: string
   /** The group of a multi-service test it belongs to (one network; leased whole, see `#chooseGroup`). */
   group?: string
+  /** Started with its shell deferred to first use (`deferredRunner`): nothing ran in it yet. */
+  deferred?: boolean
   container: EngineContainer
   id: string
   runner: CommandRunner
@@ -359,6 +361,12 @@ export class ContainerPool {
       }),
     ])
     let failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown
+    if (!failure) {
+      // A service whose shell was deferred had no exec to tell that its main process ended at
+      // start; by now the others' starts gave it as long as a shell's start would have.
+      const exits = await Promise.all([...entries.keys()].filter(entry => entry.deferred && entry.uses === 1).map(entry => exitedError(entry.container, entry.service)))
+      failure = exits.find(exit => exit !== undefined)
+    }
     // The next multi-service test's network is made now, not beside these starts.
     if (services.length > 1) this.#networks.refill()
     if (!failure) {
@@ -638,16 +646,23 @@ export class ContainerPool {
       const id = created.id
       // The engine answers again: drop what it could not remove while it was away (once per outage).
       if (this.#unremoved.size) await this.#removeUnremoved()
-      const raw = await startRunner(this.#docker, created)
-      runner = explainExits(raw, created, service.id)
+      const workdir = newWorkdir()
+      // A group's service that nothing runs in during this run gets its shell on first use: a
+      // multi-service cold start then costs the engine no exec beside the other starts.
+      const deferred = !!slot.group && !service.reset && !service.healthCheck && service.waitFor?.kind !== 'port' && !spec.steps.some(step => step.service === service.id)
+      // Its main process is looked at once the test's other services are ready (`#acquire`).
+      if (deferred) runner = explainExits(deferredRunner(() => startRunner(this.#docker, created), workdir), created, service.id)
+      else runner = explainExits(await startRunner(this.#docker, created), created, service.id)
       throwIfAborted(signal)
       const entry: Entry = {
-        key, file: spec.file, service: service.id, image: service.image, network, group: slot.group, container: created, id, runner, hostPorts, claim: lease,
-        busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: newWorkdir(), uses: 1, lastUsed: Date.now(), leasedAt: performance.now(),
+        key, file: spec.file, service: service.id, image: service.image, network, group: slot.group, deferred, container: created, id, runner, hostPorts, claim: lease,
+        busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: workdir, uses: 1, lastUsed: Date.now(), leasedAt: performance.now(),
       }
-      await runner.prepareWorkdir(entry.nextWorkdir).catch((error: Error) => {
-        throw new ClnrmError('CLNRM_WORKDIR', `could not create the run directory in "${service.id}": ${error.message}`, { cause: error, hint: 'The image must let clnrm create a directory under /tmp (a writable /tmp, or a `workdir` the image can create).' })
-      })
+      if (!deferred) {
+        await runner.prepareWorkdir(entry.nextWorkdir).catch((error: Error) => {
+          throw new ClnrmError('CLNRM_WORKDIR', `could not create the run directory in "${service.id}": ${error.message}`, { cause: error, hint: 'The image must let clnrm create a directory under /tmp (a writable /tmp, or a `workdir` the image can create).' })
+        })
+      }
       throwIfAborted(signal)
       await waitUntilReady(service, created, runner, signal)
       // Handed over atomically: the slot becomes a busy entry, so the count never dips.
