@@ -35,3 +35,6 @@ export function clnrmContainers(pid?: number): string[] {
   const filters = ['--filter', 'label=clnrm', ...(pid ? ['--filter', `label=clnrm.pid=${pid}`] : [])]
   return execFileSync('docker', ['ps', '-aq', ...filters], { encoding: 'utf8' }).split('\n').filter(Boolean)
 }
+
+/** Process lines in a container (`docker top`), for leftover checks. */
+export const top = (id: string): string => execFileSync('docker', ['top', id, '-o', 'pid,args'], { encoding: 'utf8' })

@@ -1,23 +1,16 @@
 import { execFileSync } from 'node:child_process'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { ContainerPool } from '../core/index.ts'
-import { IMAGE, run, specFrom } from './engine.ts'
-import { openPool } from './pool-fixture.ts'
+import { IMAGE, run, specFrom, top } from './engine.ts'
+import { usePool } from './pool-fixture.ts'
 
 /** An image without sh, kill, rm or mkdir (scripts/build-images.sh). */
 const NOSH = 'clnrm-examples/nosh:1'
 
-/** Process lines in a container (`docker top`), for leftover checks. */
-const top = (id: string): string => execFileSync('docker', ['top', id, '-o', 'pid,args'], { encoding: 'utf8' })
-
 describe('step execution on the real engine: kills, output, attribution, leftovers', () => {
   let pool: ContainerPool
   let dir: string
-  beforeAll(async () => {
-    const made = await openPool()
-    ;({ pool, dir } = made)
-    return made.close
-  })
+  usePool(made => ({ pool, dir } = made))
 
   it('applies a kill asked for before the step\'s pid is known, and the shell stays usable', async () => {
     const spec = specFrom(dir, 'early-kill', `[meta]\nname = "early kill"\n[services.box]\nimage = "${IMAGE}"\nenv = { UNIQUE = "early-kill" }\n[[steps]]\nrun = "true"\n`)

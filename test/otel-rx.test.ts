@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { ContainerPool } from '../core/index.ts'
 import { leasedSpec } from '../core/otel/collect.ts'
 import { useSharedHub } from '../core/otel/hub.ts'
@@ -9,7 +9,7 @@ import { startOtlpReceiver } from '../core/otel/receiver.ts'
 import type { Span } from '../core/otel/types.ts'
 import { spawnCli } from './cli-process.ts'
 import { clnrmContainers, IMAGE, run, specFrom } from './engine.ts'
-import { openPool } from './pool-fixture.ts'
+import { openPool, usePool } from './pool-fixture.ts'
 import { bun, deno, runCli } from './runtimes/contract.ts'
 import { tempDir } from './helpers.ts'
 
@@ -42,11 +42,7 @@ const containersOf = (service: string): string[] =>
 describe('spans from real containers', () => {
   let pool: ContainerPool
   let dir: string
-  beforeAll(async () => {
-    const made = await openPool()
-    ;({ pool, dir } = made)
-    return made.close
-  })
+  usePool(made => ({ pool, dir } = made))
 
   it('receives a span a container posts to the injected endpoint, attributed to its run, with the OTel env in the container definition', async () => {
     const spec = specFrom(dir, 'one', `[meta]\nname = "one"\n[services.box]\nimage = "${IMAGE}"\n[[expect.span]]\nname = "upload"\n${postSpan('upload')}`)

@@ -1,3 +1,4 @@
+import { beforeAll } from 'vitest'
 import type { ContainerPool, PoolEvent } from '../core/index.ts'
 import { createRecordingPool } from './engine.ts'
 import { tempDir } from './helpers.ts'
@@ -19,11 +20,7 @@ export interface PoolFixtureOptions {
   afterClose?: (pool: ContainerPool) => void | Promise<void>
 }
 
-/**
- * Opens a recording pool and a temporary directory, the set-up of the engine suites. Made for
- * `beforeAll`, which runs the function it returns after the suite:
- * `beforeAll(async () => { const made = await openPool(); ({ pool, dir } = made); return made.close })`.
- */
+/** Opens a recording pool and a temporary directory; `close` ends both (see `usePool` for a suite). */
 export async function openPool(options: PoolFixtureOptions = {}): Promise<PoolFixture> {
   const { pool, events } = await createRecordingPool()
   const { dir, cleanup } = await tempDir()
@@ -39,4 +36,18 @@ export async function openPool(options: PoolFixtureOptions = {}): Promise<PoolFi
     }
   })())
   return { pool, events, dir, close }
+}
+
+/**
+ * The engine suites' set-up: opens a pool fixture before the suite's tests (handing it to
+ * `assign`, which keeps what the tests use: `usePool(made => ({ pool, dir } = made))`) and closes
+ * it after them.
+ */
+export function usePool(assign: (made: PoolFixture) => void, options: PoolFixtureOptions = {}): void {
+  beforeAll(async () => {
+    const made = await openPool(options)
+    assign(made)
+    // beforeAll runs the function it returns once the suite is done.
+    return made.close
+  })
 }

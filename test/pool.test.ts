@@ -6,7 +6,7 @@ import { ContainerPool } from '../core/index.ts'
 import type { Lease, PoolEvent, TestSpec } from '../core/index.ts'
 import { IMAGE, run, specFrom } from './engine.ts'
 import { tempDir } from './helpers.ts'
-import { openPool } from './pool-fixture.ts'
+import { usePool } from './pool-fixture.ts'
 
 const docker = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8' })
 const sessionContainers = (pool: ContainerPool): string[] => docker('ps', '-aq', '--filter', `label=clnrm.session=${pool.sessionId}`).split('\n').filter(Boolean)
@@ -29,15 +29,11 @@ describe('the container pool on the real engine', () => {
   let pool: ContainerPool
   let events: PoolEvent[]
   let dir: string
-  beforeAll(async () => {
-    const made = await openPool({
-      afterClose: (pool) => {
-        expect(sessionContainers(pool)).toEqual([])
-        expect(sessionNetworks(pool)).toEqual([])
-      },
-    })
-    ;({ pool, events, dir } = made)
-    return made.close
+  usePool(made => ({ pool, events, dir } = made), {
+    afterClose: (pool) => {
+      expect(sessionContainers(pool)).toEqual([])
+      expect(sessionNetworks(pool)).toEqual([])
+    },
   })
 
   it('publishes ports on 127.0.0.1 only, as the engine sees them', async () => {

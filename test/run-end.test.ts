@@ -1,11 +1,7 @@
-import { execFileSync } from 'node:child_process'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { ContainerPool } from '../core/index.ts'
-import { IMAGE, run, specFrom } from './engine.ts'
-import { openPool } from './pool-fixture.ts'
-
-/** Process lines in a container (`docker top`). */
-const top = (id: string): string => execFileSync('docker', ['top', id, '-o', 'pid,args'], { encoding: 'utf8' })
+import { IMAGE, run, specFrom, top } from './engine.ts'
+import { usePool } from './pool-fixture.ts'
 
 /**
  * The end of a run on a reused container (the shell's `__clnrm_end`): what a run leaves running
@@ -15,11 +11,7 @@ const top = (id: string): string => execFileSync('docker', ['top', id, '-o', 'pi
 describe('the end of a run in a reused container', () => {
   let pool: ContainerPool
   let dir: string
-  beforeAll(async () => {
-    const made = await openPool()
-    ;({ pool, dir } = made)
-    return made.close
-  })
+  usePool(made => ({ pool, dir } = made))
 
   it('kills what test A left running (its step\'s group, a setsid daemon, a double fork) before B runs, and spares a process the service started after A began', async () => {
     // The service starts a process of its own once /tmp/go exists: after the shell's handshake, so

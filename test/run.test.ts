@@ -1,19 +1,15 @@
 import { execFileSync } from 'node:child_process'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ContainerPool } from '../core/index.ts'
 import type { PoolEvent } from '../core/index.ts'
 import { clnrmContainers, createRecordingPool, IMAGE, run, specFrom } from './engine.ts'
-import { openPool } from './pool-fixture.ts'
+import { usePool } from './pool-fixture.ts'
 
 describe('running steps in real containers', () => {
   let pool: ContainerPool
   let events: PoolEvent[]
   let dir: string
-  beforeAll(async () => {
-    const made = await openPool()
-    ;({ pool, events, dir } = made)
-    return made.close
-  })
+  usePool(made => ({ pool, events, dir } = made))
 
   it('passes when every expectation holds, inside the container', async () => {
     const spec = specFrom(dir, 'pass', `
