@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process'
-import { hostname } from 'node:os'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LABELS } from '../core/index.ts'
 import type { EngineAdapter, EngineContainer } from '../core/index.ts'
@@ -74,6 +77,35 @@ describe('httpAdapter (the Engine API over node:http)', () => {
     const logs = await box.logs(10)
     expect(logs.subarray(8).toString()).toBe('started\n')
     expect((await box.inspect()).State.Running).toBe(true)
+  })
+
+  it('an engine that answers an exec start with 200 instead of upgrading: its output is read, not taken for a refusal (as dockerode reads it)', async () => {
+    // No engine at hand does this (Docker and Podman upgrade): a stand-in server speaks just the
+    // three calls, the multiplexed frame as the Engine API writes it.
+    const dir = mkdtempSync(join(tmpdir(), 'clnrm-http-'))
+    const path = join(dir, 'engine.sock')
+    const frame = Buffer.concat([Buffer.from([1, 0, 0, 0, 0, 0, 0, 3]), Buffer.from('hi\n')])
+    const server = createServer((req, res) => {
+      req.resume()
+      if (req.url === '/containers/c1/exec') res.writeHead(201, { 'Content-Type': 'application/json' }).end('{"Id":"e1"}')
+      else if (req.url === '/exec/e1/start') res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' }).end(frame)
+      else if (req.url === '/exec/e1/json') res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"ExitCode":0,"Running":false}')
+      else res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"message":"page not found"}')
+    })
+    await new Promise<void>(done => server.listen(path, done))
+    try {
+      const exec = await httpAdapter({ socketPath: path, protocol: 'http' }).container('c1').exec({ Cmd: ['echo', 'hi'], AttachStdout: true, AttachStderr: true, Tty: false })
+      const stream = await exec.start({ stdin: false })
+      let out = ''
+      stream.on('data', createDemuxer((_stream, chunk) => (out += chunk.toString())))
+      await drain(stream)
+      expect(out).toBe('hi\n')
+      expect(await exec.inspect()).toEqual({ exitCode: 0, running: false })
+    }
+    finally {
+      await new Promise(done => server.close(done))
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('splits image references as dockerode does', () => {

@@ -1,8 +1,8 @@
 import { request as httpRequest } from 'node:http'
 import type { IncomingMessage, RequestOptions } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import type { Socket } from 'node:net'
-import type { Duplex, Readable } from 'node:stream'
+import { Duplex } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { ContainerCreateBody, ContainerInfo, EngineAdapter, EngineContainer, EngineExec, PullEvent } from './adapter.ts'
 import { versionOf } from './docker-adapter.ts'
 
@@ -64,7 +64,7 @@ function createClient(endpoint: HttpEndpoint): {
   json: <T>(call: Call) => Promise<T>
   buffer: (call: Call) => Promise<Buffer>
   stream: (call: Call) => Promise<IncomingMessage>
-  hijack: (call: Call) => Promise<Socket>
+  hijack: (call: Call) => Promise<Duplex>
 } {
   const prefix = (endpoint.pathPrefix ?? '/').replace(/\/$/, '')
   const send = (call: Call, upgrade: boolean): { req: ReturnType<typeof httpRequest> } => {
@@ -135,8 +135,14 @@ function createClient(endpoint: HttpEndpoint): {
         if (head.length) socket.unshift(head)
         resolve(socket)
       })
-      // An engine answering without upgrading refused the call (404, 409…).
-      req.on('response', res => void refused(res, call).catch(reject))
+      req.on('response', (res) => {
+        // An engine that streams the exec's output without upgrading (dockerode takes that too):
+        // readable only, stdin is not attached there (the capability probe then measures no
+        // attach-stdin, and steps run per exec). Any other answer refused the call (404, 409…).
+        const status = res.statusCode ?? 0
+        if (status >= 200 && status < 300) resolve(Duplex.from({ readable: res, writable: req }))
+        else void refused(res, call).catch(reject)
+      })
     }),
   }
 }
