@@ -30,8 +30,9 @@ export async function planFile(loaded: LoadedTestFile, root: string): Promise<Fi
     const at = first ? { line: first.line, column: first.column } : { line: 1, column: 1 }
     return { file, suites: [{ name: basename(file), at, tests: [] }], invalid: { message: describeProblems(errors.length ? errors : loaded.diagnostics, root), at } }
   }
-  const toml = loaded.toml
-  const locate = (path: ReadonlyArray<string | number>): Promise<SourcePosition> => locateKeyPath(file, toml, path)
+  // A [matrix] template's combination locates its steps in the text it rendered to.
+  const locateIn = (toml: string) => (path: ReadonlyArray<string | number>): Promise<SourcePosition> => locateKeyPath(file, toml, path)
+  const locate = locateIn(loaded.toml)
   // `[meta]` or upstream's `[test.metadata]`: a path that is not written locates at 1:1.
   const meta = await locate(['meta'])
   const at = meta.line === 1 && meta.column === 1 ? await locate(['test', 'metadata']) : meta
@@ -41,7 +42,7 @@ export async function planFile(loaded: LoadedTestFile, root: string): Promise<Fi
     name: variant.name,
     at,
     ...(spec.variants && { variant: index }),
-    tests: await planTests(variant, locate),
+    tests: await planTests(variant, variant.toml === undefined ? locate : locateIn(variant.toml)),
   })))
   const warnings = loaded.diagnostics.filter(d => d.severity === 'warning')
   return { file, suites, ...(warnings.length && { warnings: warnings.map(w => describeProblems([w], root)) }) }

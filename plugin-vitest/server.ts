@@ -7,7 +7,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ContainerPool, isTemplateFile, loadProject, runTest, TestFileError } from '../core/index.ts'
+import { ContainerPool, isTemplateFile, loadProject, runTest, TestFileError, variantSource } from '../core/index.ts'
 import { createProjectCaches } from './caches.ts'
 import type { TestResult } from '../core/index.ts'
 import { describeProblems } from './plan.ts'
@@ -104,7 +104,7 @@ export async function startRunServer(options: RunServerOptions): Promise<RunServ
       signal,
       load: loaded.timings,
       // Failures then carry the failing key's line, for the code frame Vitest shows.
-      source: { toml: loaded.toml ?? text, ...(isTemplateFile(request.file) && { template: text }) },
+      source: variantSource(spec, { toml: loaded.toml ?? text, ...(isTemplateFile(request.file) && { template: text }) }),
       onStep: (step) => {
         // Steps after a failed one are skipped without a call, and assertion entries follow: stream
         // only while the index is certain; the rest arrives with the result.

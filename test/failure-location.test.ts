@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createFailureLocator, failureKeyPaths } from '../core/failure-location.ts'
 import { createTestLoader } from '../core/index.ts'
 import { runTest } from '../core/run.ts'
+import { startRunServer } from '../plugin-vitest/server.ts'
 import { clnrmContainers, IMAGE } from './engine.ts'
 import { tempDir } from './helpers.ts'
 import { openPool } from './pool-fixture.ts'
@@ -171,6 +172,26 @@ describe('a [matrix] file run as one result (the dev loop, the Vite and Vitest p
     }
     finally {
       await close()
+    }
+  })
+
+  it('locates a combination\'s failure in its own rendered text when the Vitest plugin\'s run server runs it alone', async () => {
+    const { dir, cleanup } = await tempDir()
+    const server = await startRunServer({ root: dir })
+    try {
+      await writeFile(join(dir, 'clnrm.toml'), '[vars]\n')
+      const file = join(dir, 'matrix.clnrm.toml.eta')
+      await writeFile(file, perCombination)
+      // As a Vitest worker asks for beta, the second combination (its steps as Vitest collected them).
+      const answer = await fetch(`${server.info.url}/run`, { method: 'POST', headers: { authorization: `Bearer ${server.info.token}` }, body: JSON.stringify({ file, variant: 1, steps: ['echoes'] }) })
+      const messages = (await answer.text()).trim().split('\n').map(line => JSON.parse(line) as { type: string; result?: { steps: Array<{ name: string; failure?: { location?: unknown } }> } })
+      const done = messages.find(m => m.type === 'done')
+      expect(done, JSON.stringify(messages)).toBeDefined()
+      expect(done!.result!.steps.map(s => [s.name, s.failure?.location])).toEqual([['echoes', at(perCombination, 'expected_output_regex = "^gamma"')]])
+    }
+    finally {
+      await server.close()
+      await cleanup()
     }
   })
 })

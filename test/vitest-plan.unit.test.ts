@@ -1,9 +1,12 @@
+import { writeFileSync } from 'node:fs'
 import { SourceMap } from 'node:module'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FilePlan } from '../plugin-vitest/generate.ts'
 import { encodeMappings, generateModule, literal } from '../plugin-vitest/generate.ts'
 import { planFile, startAllowanceMs } from '../plugin-vitest/plan.ts'
 import { createTestLoader } from '../core/index.ts'
+import { tempDir } from './helpers.ts'
 
 // The generated module's map, read back by Node's own source map reader (0-based lines and columns there).
 describe('generateModule', () => {
@@ -105,5 +108,43 @@ all_steps_should_succeed = true
     const plan = await planFile(loader.loadSource('/p/tests/t.clnrm.toml', toml.replace('timeout = "1s"', 'timeout = "soon"')), '/p')
     expect(plan.invalid).toMatchObject({ at: { line: 15, column: 11 }, message: expect.stringMatching(/^tests\/t\.clnrm\.toml:15:11 CLNRM_INVALID_DURATION/) })
     expect(plan.suites).toEqual([{ name: 't.clnrm.toml', at: { line: 15, column: 11 }, tests: [] }])
+  })
+
+  it('places each [matrix] combination\'s steps at their lines in the template, from the text that combination rendered to', async () => {
+    // Alpha renders one step more: beta's first step is the template's second [[steps]].
+    const template = `[meta]
+name = "m"
+
+[matrix]
+word = ["alpha", "beta"]
+
+[services.box]
+image = "busybox:1.36"
+<% if (it.matrix.word === 'alpha') { %>
+[[steps]]
+name = "alpha only"
+run = "true"
+<% } %>
+
+[[steps]]
+name = "echoes"
+run = "echo <%= it.matrix.word %>"
+`
+    const { dir, cleanup } = await tempDir('clnrm-plan-')
+    try {
+      // The template is read again from the file to trace lines back.
+      const file = join(dir, 'm.clnrm.toml.eta')
+      writeFileSync(file, template)
+      const loaded = createTestLoader({ project: { root: dir, vars: {}, determinism: {} } }).loadSource(file, template)
+      const plan = await planFile(loaded, dir)
+      const stepLines = template.split('\n').flatMap((line, i) => (line === '[[steps]]' ? [i + 1] : []))
+      expect(plan.suites.map(s => [s.name, s.tests.map(t => [t.name, t.at.line])])).toEqual([
+        ['m [word=alpha]', [['alpha only', stepLines[0]], ['echoes', stepLines[1]]]],
+        ['m [word=beta]', [['echoes', stepLines[1]]]],
+      ])
+    }
+    finally {
+      await cleanup()
+    }
   })
 })

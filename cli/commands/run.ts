@@ -1,6 +1,5 @@
 import { availableParallelism } from 'node:os'
-import { ContainerPool, EngineUnavailableError, hasErrors, runTest, summarize } from '../../core/index.ts'
-import { variantSource } from '../../core/failure-location.ts'
+import { ContainerPool, EngineUnavailableError, hasErrors, runTest, summarize, variantSource } from '../../core/index.ts'
 import type { LoadedTestFile, PullRecord, RunReport, SkippedTest, TestResult, TestSpec } from '../../core/index.ts'
 import type { CommandDef } from '../command.ts'
 import { VAR_OPTION } from '../command.ts'
