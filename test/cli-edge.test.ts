@@ -209,8 +209,10 @@ describe('progress while services start (built CLI, real engine)', () => {
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir())
     // Two tests with two services each, one of them with a long name: more than 40 columns.
+    // Their `box` definitions differ, so each test starts services of its own (the pool would
+    // otherwise let the second test reuse the first one's group and print no start for it).
     for (const name of ['alpha', 'beta']) {
-      await writeFile(join(dir, `${name}.clnrm.toml`), `[meta]\nname = "${name}"\n[services.box]\nimage = "${IMAGE}"\n[services.database-with-a-long-name]\nimage = "${IMAGE}"\ncommand = ["sleep", "60"]\n[[steps]]\nname = "ok"\nservice = "box"\nrun = "true"\n`)
+      await writeFile(join(dir, `${name}.clnrm.toml`), `[meta]\nname = "${name}"\n[services.box]\nimage = "${IMAGE}"\nenv = { TEST = "${name}" }\n[services.database-with-a-long-name]\nimage = "${IMAGE}"\ncommand = ["sleep", "60"]\n[[steps]]\nname = "ok"\nservice = "box"\nrun = "true"\n`)
     }
   })
   afterEach(() => cleanup())
