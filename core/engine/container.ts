@@ -153,6 +153,7 @@ export function explainExits(raw: CommandRunner, container: EngineContainer, ser
         throw (await exitedError(container, service, { settleMs: 2000 })) ?? error
       }
     },
+    pipelinesEnd: raw.pipelinesEnd,
     endRun: (workdir, nextWorkdir) => raw.endRun(workdir, nextWorkdir),
     ...(raw.drain && { drain: raw.drain }),
     prepareWorkdir: dir => raw.prepareWorkdir(dir),

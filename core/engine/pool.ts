@@ -712,16 +712,30 @@ export class ContainerPool {
     if (!this.#entries.has(entry)) return
     if (!service.reuse || !entry.runner.alive || entry.retired) return this.#remove(entry, entry.retired ? 'retired' : 'no-reuse')
     entry.releasing = true
+    // One command: kill what the run left running, empty its directory for the next run.
+    const ending = entry.runner.endRun(entry.nextWorkdir, newWorkdir())
+    if (entry.runner.pipelinesEnd) {
+      // Queued in the container's shell ahead of any later command: the next test can have the
+      // container now, its first command written together with this end. A failed end makes
+      // the shell exit (that command then fails, and the container is replaced).
+      await this.#free(entry)
+      const ended = await ending.catch(() => undefined)
+      if (ended?.exitCode !== 0) await this.#remove(entry, 'failed')
+      return
+    }
     try {
-      // One command: kill what the run left running, drop its directory, make the next one
-      // (or keep the run's own when the run left it empty).
-      const ended = await entry.runner.endRun(entry.nextWorkdir, newWorkdir())
+      const ended = await ending
       if (ended.exitCode !== 0) throw new Error('end of run failed')
       entry.nextWorkdir = ended.workdir
     }
     catch {
       return this.#remove(entry, 'failed')
     }
+    await this.#free(entry)
+  }
+
+  /** A released container is idle again (or removed, if its file was deleted meanwhile). */
+  #free(entry: Entry): Promise<void> | undefined {
     if (!this.#entries.has(entry)) return
     if (entry.retired) return this.#remove(entry, 'retired')
     entry.busy = false

@@ -110,12 +110,24 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
     return result
   }
   /**
-   * Writes a script for the shell itself that expects no answer (see `endRun`): it prints nothing
-   * when it succeeds, and makes the shell exit when it fails, so no later command runs after a
-   * failed one. Written at once, so the shell runs it while the caller moves on.
+   * A script for the shell itself that expects no answer (see `endRun`): it prints nothing when it
+   * succeeds, and makes the shell exit when it fails, so no later command runs after a failed one.
+   * It goes out in the same write as the next command (the next test's first step usually follows
+   * within the same turn of the event loop), or on its own at the next turn. Resolves once written.
    */
-  const send = (script: string): void => {
-    if (alive) stream.write(script)
+  let unsent = ''
+  const written: Array<() => void> = []
+  const send = (script: string): Promise<void> => new Promise<void>((resolve) => {
+    unsent += script
+    written.push(resolve)
+    setImmediate(flush)
+  })
+  /** Writes what `send` left, before `script` (a command) if any. */
+  const flush = (script = ''): void => {
+    if (!unsent && !script) return
+    if (alive) stream.write(unsent + script)
+    unsent = ''
+    for (const resolve of written.splice(0)) resolve()
   }
 
   const runOne = (request: ExecRequest, after?: () => string): Promise<ExecResult> => new Promise<ExecResult>((resolve, reject) => {
@@ -193,7 +205,7 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
         stop()
       }, request.timeoutMs)
     }
-    stream.write(commandScript(nonce, request, { setsid: ready.hasSetsid, files, runToken }))
+    flush(commandScript(nonce, request, { setsid: ready.hasSetsid, files, runToken }))
     // Runs after the command's end marker: off the path of its result.
     if (after) stream.write(after())
   })
@@ -204,6 +216,7 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
       return alive
     },
     exec: run,
+    pipelinesEnd: true,
     async endRun(workdir) {
       const groups = [...stepGroups].join(' ')
       stepGroups.clear()
@@ -216,9 +229,9 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
       // In the shell itself, with builtins (see END_FUNCTIONS): a run that left nothing running
       // and an empty workdir costs no fork; only what it left behind costs a grep or an rm. The
       // next run gets the same path, emptied. Written without waiting for an answer (the next
-      // command queues behind it in the shell, and its result is the answer); a failure makes
-      // the shell exit, so no later command runs in an unclean container (the pool replaces it).
-      send(`{ __clnrm_end ${ended} '${groups}'; `
+      // command queues behind it in the shell, usually in the same write); a failure makes the
+      // shell exit, so no later command runs in an unclean container (the pool replaces it).
+      await send(`{ __clnrm_end ${ended} '${groups}'; `
         + `if [ -d ${dir} ] && [ ! -L ${dir} ] && ! __clnrm_full ${dir}; then :; else rm -rf ${dir} && mkdir -p ${dir} || exit 97; fi; } >/dev/null 2>&1\n`
         // Empties the run's files (builtins only).
         + (io ? touchFiles(io, 0, used) : ''))

@@ -46,6 +46,11 @@ export interface CommandRunner {
    */
   endRun: (workdir: string, nextWorkdir: string) => Promise<RunEnd>
   /**
+   * `endRun` only queues the end: later commands may be given at once (they run after it, and
+   * not at all if it fails), without waiting for `endRun` to resolve.
+   */
+  readonly pipelinesEnd?: boolean
+  /**
    * Resolves once everything handed to the runner has run (the end of the last run included);
    * rejects when the runner cannot say so. Runners whose `endRun` waits need none.
    */
