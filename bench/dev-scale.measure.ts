@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { it } from 'vitest'
+import type { DevProcess } from '../test/runtimes/contract.ts'
 import { node, startDev } from '../test/runtimes/contract.ts'
 import type { BenchResult } from './results.ts'
 import { percentile, record } from './results.ts'
@@ -11,7 +12,7 @@ import { percentile, record } from './results.ts'
  * `clnrm dev` at scale: N test files in one folder, all including one partial that holds their
  * one service definition, each with one step that runs in its container. Start to ready is until
  * every test has run and shown its result (checked: N passing results before `ready`); the shared
- * partial's save reruns all N, steps included (checked: N passing results in that reload). The
+ * partial's save reruns all N, steps included, until each has shown a new passing result. The
  * partial's save changes the service definition, so that rerun includes starting the new
  * definition's container. Each size is compared with the one-file case of the same run, so
  * machine load affects both sides.
@@ -78,6 +79,29 @@ function expectPassed(lines: ReadonlyArray<Record<string, any>>, id: number, cou
   if (passed !== count) throw new Error(`reload ${id}: expected ${count} passing results, got ${passed} of ${shown.length} (${JSON.stringify(shown.find(line => line.status !== 'pass'))})`)
 }
 
+/**
+ * Resolves with `count` once `count` distinct tests have shown a passing result in a reload after
+ * `after` (NDJSON lines from index `from` on, polled every 2 ms); throws on any other result.
+ */
+async function newResults(dev: DevProcess, from: number, after: number, count: number): Promise<number> {
+  const passed = new Set<string>()
+  const deadline = performance.now() + 300_000
+  for (let at = from; passed.size < count;) {
+    const lines = dev.lines()
+    for (; at < lines.length; at++) {
+      const line = lines[at]!
+      if (line.type !== 'test' || line.reload <= after) continue
+      if (line.status !== 'pass') throw new Error(`a rerun test did not pass: ${JSON.stringify(line)}`)
+      passed.add(line.file)
+    }
+    if (passed.size < count) {
+      if (performance.now() > deadline) throw new Error(`only ${passed.size} of ${count} tests reran`)
+      await pause(2)
+    }
+  }
+  return passed.size
+}
+
 async function measure(count: number): Promise<SizeResult> {
   const { dir, writeTest, partial } = fixture(count)
   const started = performance.now()
@@ -107,12 +131,20 @@ async function measure(count: number): Promise<SizeResult> {
     let partialMs: number | undefined
     let partialSelected: number | undefined
     if (count > 1) {
+      const from = dev.lines().length
       const t0 = performance.now()
       writeFileSync(partial, `[services.app]\nimage = "${IMAGE}"\nenv = { CHANGED = "1" }\n`)
-      const done = await dev.waitFor(line => line.type === 'reload' && line.id > reload, 300_000)
-      partialMs = performance.now() - t0
-      partialSelected = done.selected.length
-      if (STEPS) expectPassed(dev.lines(), done.id, count)
+      if (STEPS) {
+        // Until every test has shown a new passing result, whichever reload shows it: a save the
+        // watcher reports twice starts a second reload that takes the first one's tests over.
+        partialSelected = await newResults(dev, from, reload, count)
+        partialMs = performance.now() - t0
+      }
+      else {
+        const done = await dev.waitFor(line => line.type === 'reload' && line.id > reload, 300_000)
+        partialMs = performance.now() - t0
+        partialSelected = done.selected.length
+      }
     }
     return { readyMs, containers, rss, peak, save, saveCpuMs, partialMs, partialSelected }
   }
@@ -138,7 +170,7 @@ it(`clnrm dev at scale (${SIZES.join(', ')} files; ${LABEL})`, async () => {
     out[`${p} › one-file save → reload shown p50 (debounce excluded)`] = { value: percentile(r.save, 50), unit: 'ms', better: 'lower' }
     out[`${p} › one-file save › CPU per save`] = { value: round(r.saveCpuMs), unit: 'ms', better: 'lower' }
     if (size !== Math.min(...SIZES)) out[`${p} › one-file save p50 minus the ${Math.min(...SIZES)}-file case`] = { value: round(percentile(r.save, 50) - percentile(base.save, 50)), unit: 'ms', better: 'lower' }
-    if (r.partialMs !== undefined) out[`${p} › shared partial saved → ${r.partialSelected} tests reloaded`] = { value: Math.round(r.partialMs), unit: 'ms', better: 'lower' }
+    if (r.partialMs !== undefined) out[`${p} › shared partial saved → ${r.partialSelected} tests ${STEPS ? 'rerun, every result shown' : 'reloaded'}`] = { value: Math.round(r.partialMs), unit: 'ms', better: 'lower' }
   }
   record(out)
 })
