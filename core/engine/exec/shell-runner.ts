@@ -347,7 +347,8 @@ function commandScript(nonce: string, request: ExecRequest, options: { setsid: b
   const control = files ? '' : ' >&2'
   return `( ${parts.join(' ')} exec ${options.setsid ? 'setsid ' : ''}${argv} ) </dev/null${files ? ` >${files}.o 2>${files}.e` : ''} & __clnrm_p=$!; `
     + `${marker('pid:%s')} "$__clnrm_p"${control}; wait "$__clnrm_p" 2>/dev/null; __clnrm_c=$?; `
-    + (files ? `if [ -s ${files}.o ] || [ -s ${files}.e ]; then ${marker('sep')} >${files}.s; cat ${files}.o ${files}.s ${files}.e; fi; ` : '')
+    // No stderr (the common case): stdout alone, no separator (one file read, one frame less).
+    + (files ? `if [ -s ${files}.e ]; then ${marker('sep')} >${files}.s; cat ${files}.o ${files}.s ${files}.e; elif [ -s ${files}.o ]; then cat ${files}.o; fi; ` : '')
     + `${marker('exit:%s')} "$__clnrm_c"`
     + (files ? '\n' : `; ${marker('end')} >&2\n`)
 }
