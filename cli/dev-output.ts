@@ -40,7 +40,8 @@ export function formatMetrics(ctx: CommandContext, metrics: HotReloadMetrics, ve
     row('Config parse', metrics.configParseMs),
     row('Containers', metrics.containerStartMs, reusedNote.trim()),
     row('Test execution', metrics.testExecutionMs),
-    ...(metrics.settleMs ? [row('Span settle', metrics.settleMs, 'waiting for spans after the last step')] : []),
+    // Whenever a test had span expectations, even when its spans were all in before the last step ended (0 ms).
+    ...(metrics.settleMs !== undefined ? [row('Span settle', metrics.settleMs, 'waiting for spans after the last step')] : []),
     row('Display', metrics.resultFormattingMs),
     `  ${'Total'.padEnd(18)} ${c.bold(`${ms(metrics.totalLatencyMs)}ms`.padStart(8))} ${c.dim('(change event → results shown)')}`,
     `  Cache: templates ${pct(metrics.templateCacheHitRate)}, configs ${pct(metrics.configCacheHitRate)} hit · containers ${pct(metrics.containerReuseRate)} reused · ${metrics.memoryMb} MB RSS`,

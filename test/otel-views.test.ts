@@ -105,5 +105,5 @@ describe('clnrm run shows a failing span rule and the run\'s spans', () => {
     human.child.stdin.write('q\n')
     expect((await human.exited).code).toBe(0)
     expect(clnrmContainers(human.pid)).toEqual([])
-  })
+  }, 120_000)
 })
