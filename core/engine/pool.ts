@@ -1,132 +1,36 @@
 import { ClnrmError } from '../errors.ts'
 import { randomUUID } from 'node:crypto'
 import { availableParallelism, hostname } from 'node:os'
-import type { EngineAdapter, EngineContainer } from './adapter.ts'
-import { deferredRunner, exitedError, explainExits, startServiceContainer } from './container.ts'
+import type { EngineAdapter } from './adapter.ts'
+import { exitedError } from './container.ts'
 import type { DockerConnection } from './docker.ts'
-import { AbortedError, connectDocker, EngineRefusedError, isEngineUnreachable, linkSignals, ServiceExitedError, throwIfAborted } from './docker.ts'
-import { startRunner } from './exec/strategy.ts'
-import type { CommandRunner } from './exec/types.ts'
+import { AbortedError, connectDocker, linkSignals, throwIfAborted } from './docker.ts'
 import { contentHash } from '../hash.ts'
 import { createImageResolver, untilAborted } from './images.ts'
 import type { ImageResolver, PullRecord } from './images.ts'
 import { removeOrphans } from './orphans.ts'
 import { portEnvName, serviceDefinitionHash } from '../format/plan.ts'
+import { DemandLedger } from './pool-demand.ts'
+import type { Entry, PoolCounts, RemovalReason, Reservation, Starting } from './pool-entry.ts'
+import { markBusy, networkKey, networksOf, newWorkdir } from './pool-entry.ts'
+import { chooseGroup, groupKeys } from './pool-groups.ts'
+import type { GroupContext } from './pool-groups.ts'
 import { PoolNetworks } from './pool-networks.ts'
+import { startContainer } from './pool-start.ts'
+import type { StartContext } from './pool-start.ts'
+import { PoolTeardown } from './pool-teardown.ts'
 import type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './pool-types.ts'
 import { LABELS, ResetFailedError } from './pool-types.ts'
-import { waitUntilReady } from './readiness.ts'
 import type { ServiceSpec, TestSpec } from '../format/spec.ts'
 import type { HostReach } from './host-reach.ts'
 import { hostRouteFor } from './host-reach.ts'
 import type { TakeResult } from './turns.ts'
 import { PASS, Turns } from './turns.ts'
-import type { Claim, Parked } from './reuse.ts'
-import { claim, CREATOR_LABEL, newClaim, park, publishedPorts, releaseClaim, REUSE_LABEL, sweepReusable, usedName } from './reuse.ts'
+import type { Parked } from './reuse.ts'
+import { sweepReusable } from './reuse.ts'
 
 export { LABELS, ResetFailedError } from './pool-types.ts'
 export type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './pool-types.ts'
-
-/** The key of the one network every lone service that needs one shares (see `networkKey`). */
-const SHARED_NETWORK = '#shared'
-
-/**
- * The pool network a service's container joins: its group's when the test has several services
- * (they reach each other by name on it); the pool's shared one for a lone service that asks for
- * a private network (`ServiceSpec.privateNetwork`); none otherwise (the default bridge).
- */
-function networkKey(service: ServiceSpec, group: string | undefined): string | undefined {
-  if (group) return group
-  return service.privateNetwork ? SHARED_NETWORK : undefined
-}
-
-/** A new group of a multi-service test: its containers and its own network, taken by one test at a time. */
-const newGroup = (): string => `group-${randomUUID().slice(0, 12)}`
-
-/** A container's IPv4 addresses and gateways on its networks, asked once (they do not change while it runs). */
-function networksOf(entry: Entry): Promise<{ addresses: string[]; gateways: string[] }> {
-  entry.networks ??= entry.container.inspect().then(
-    (info) => {
-      const networks = Object.values(info.NetworkSettings.Networks ?? {})
-      return { addresses: networks.map(n => n.IPAddress).filter((a): a is string => !!a), gateways: networks.map(n => n.Gateway).filter((g): g is string => !!g) }
-    },
-    () => ({ addresses: [], gateways: [] }),
-  )
-  return entry.networks
-}
-
-const newWorkdir = (): string => `/tmp/clnrm-run-${randomUUID().slice(0, 12)}`
-
-interface Entry {
-  key: string
-  /** The test file whose run started it. */
-  file: string
-  service: string
-  image: string
-  /** The key of the pool network it is on (`networkKey`). */
-  network?: string
-  /** The group of a multi-service test it belongs to (one network; leased whole, see `#chooseGroup`). */
-  group?: string
-  /** Started with its shell deferred to first use (`deferredRunner`): nothing ran in it yet. */
-  deferred?: boolean
-  container: EngineContainer
-  id: string
-  runner: CommandRunner
-  hostPorts: Record<number, number>
-  busy: boolean
-  releasing: boolean
-  /** Its test file was deleted while it ran: removed on release instead of kept. */
-  retired: boolean
-  /** The signal of the run holding it: an aborted run frees it soon, so wait rather than start another. */
-  signal?: AbortSignal
-  /** Pending while busy; settles when the entry is free again (or removed). */
-  freed: Promise<void>
-  markFreed: () => void
-  /** Created after the previous run, so a warm lease costs no command at all. */
-  nextWorkdir: string
-  uses: number
-  lastUsed: number
-  /** When its current run took it (`performance.now()`): how long runs hold a definition's containers. */
-  leasedAt: number
-  idleTimer?: ReturnType<typeof setTimeout>
-  networks?: Promise<{ addresses: string[]; gateways: string[] }>
-  /** Its cross-process lease, when it may be left for the next process (`reuseAcrossRuns`). */
-  claim?: Claim
-}
-
-/** A slot taken by a container that is starting; it counts against the limit like a live one. */
-interface Starting {
-  file: string
-  key: string
-  retired: boolean
-  /** A container a previous process left, to claim instead of starting one. */
-  adopt?: Parked
-  /** The multi-service group it starts into. */
-  group?: string
-}
-
-/**
- * What the pool learned about one service definition: how long its container takes to start and
- * how long a run holds it (release included). Moving averages, so a slow first run fades out.
- */
-interface KeyStats {
-  startMs?: number
-  holdMs?: number
-}
-
-/** Start time assumed before any container has started (a local image on an idle machine). */
-const DEFAULT_START_MS = 300
-
-const average = (previous: number | undefined, sample: number): number => (previous === undefined ? sample : 0.7 * previous + 0.3 * sample)
-
-/** What one test takes from the pool at once: idle containers to reuse and slots to start the rest in. */
-interface Reservation {
-  reused: Array<{ service: ServiceSpec; entry: Entry }>
-  fresh: Array<{ service: ServiceSpec; key: string; slot: Starting }>
-  /** Settles when the idle containers removed to make room are gone. */
-  evicted: Promise<unknown>
-}
-
 
 /**
  * Starts, reuses and removes service containers. A container is reused only for an identical
@@ -149,31 +53,19 @@ export class ContainerPool {
   /** Tests waiting for containers, served in arrival order. */
   readonly #turns = new Turns<Reservation>()
   readonly #keys = new WeakMap<ServiceSpec, { imageId: string; key: string }>()
-  readonly #keyStats = new Map<string, KeyStats>()
   /** Containers earlier processes left (`reuseAcrossRuns`), by definition key, not claimed yet. */
   readonly #parked = new Map<string, Parked[]>()
-  /** Start time over every definition: the estimate for a definition not started yet. */
-  #startMs: number | undefined
-  /** Tests acquiring a container of each definition right now (waiting ones and the one being served). */
-  readonly #demand = new Map<string, number>()
-  /**
-   * Tests the callers acquiring each definition said they will run after this one (`backlog`,
-   * the latest hint): queued work the pool cannot see, counted as demand by `#worthStarting`.
-   */
-  readonly #backlog = new Map<string, number>()
-  /** Asks the waiters again once running tests have held their containers longer (see `#worthStarting`). */
-  #recheck: ReturnType<typeof setTimeout> | undefined
+  /** Who acquires which definition, and whether another container of it pays (`DemandLedger`). */
+  readonly #demand = new DemandLedger(this.#entries, () => this.#turns.pump())
   /** Aborts starts and waits when the pool closes. */
   readonly #shutdown = new AbortController()
-  /** Containers whose removal failed because the engine was away: removed once it answers again. */
-  readonly #unremoved = new Set<EngineContainer>()
   #closing: Promise<void> | undefined
   #closed = false
   readonly #onClose = new Set<() => Promise<void> | void>()
-  #removing = 0
-  /** Removals in flight (containers, then their networks). */
-  readonly #removals = new Set<Promise<void>>()
-  #counts = { started: 0, reused: 0, replaced: 0, adopted: 0, parked: 0 }
+  readonly #counts: PoolCounts = { started: 0, reused: 0, replaced: 0, adopted: 0, parked: 0 }
+  readonly #teardown: PoolTeardown
+  /** What the start, group and teardown modules see of this pool. */
+  readonly #context: StartContext & GroupContext
 
   private constructor(connection: DockerConnection, options: ContainerPoolOptions) {
     this.#connection = connection
@@ -190,6 +82,14 @@ export class ContainerPool {
       done: ({ startedAt: _, ...record }) => this.#emit({ type: 'pool:image-pull-done', ...record }),
     })
     this.#networks = new PoolNetworks(() => this.#docker, () => this.#labels(), this.sessionId.slice(0, 8))
+    const emit = (event: PoolEvent): void => this.#emit(event)
+    const pump = (): void => this.#turns.pump()
+    this.#teardown = new PoolTeardown({ entries: this.#entries, networks: this.#networks, counts: this.#counts, emit, pump })
+    this.#context = {
+      connection, networks: this.#networks, teardown: this.#teardown, demand: this.#demand, counts: this.#counts, starting: this.#starting, entries: this.#entries,
+      reuseAcrossRuns: this.#options.reuseAcrossRuns, labels: extra => this.#labels(extra), emit, pump, closed: () => this.#closed,
+      replaceDead: (entry, service, file) => this.#replaceDead(entry, service, file),
+    }
   }
 
   /** Connects to the engine and removes orphans of dead sessions. */
@@ -284,15 +184,13 @@ export class ContainerPool {
   /**
    * The keys of a test's services. A multi-service test's are keyed by its whole set of
    * (service id, definition) pairs: its containers form a group on a network of their own where
-   * the service ids are host names, so they are reused only as a whole (`#chooseGroup`), by any
+   * the service ids are host names, so they are reused only as a whole (`chooseGroup` in pool-groups.ts), by any
    * test, of any file, whose services have the same ids and definitions, never by two at once.
    */
   async #keysFor(spec: TestSpec): Promise<string[]> {
     const services = Object.values(spec.services)
     const lone = await Promise.all(services.map(service => this.#keyFor(service)))
-    if (services.length < 2) return lone
-    const set = contentHash(...services.map((service, i) => `${service.id}=${lone[i]}`).sort())
-    return services.map(service => contentHash(set, service.id))
+    return services.length < 2 ? lone : groupKeys(services, lone)
   }
 
   /**
@@ -300,7 +198,7 @@ export class ContainerPool {
    * Waits while the limit is reached. Aborting the signal ends the wait, the starts and the
    * readiness checks at once (with `AbortedError`) and removes what was half started.
    * `backlog`: how many tests the caller will run after this one (a dev reload's queue), so a
-   * long queue can justify another container of the definition (`#worthStarting`).
+   * long queue can justify another container of the definition (`DemandLedger.worthStarting`).
    */
   async acquire(spec: TestSpec, options: { signal?: AbortSignal; backlog?: number } = {}): Promise<Lease> {
     if (this.#closing) throw new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool is closed')
@@ -315,22 +213,12 @@ export class ContainerPool {
     // pool lives, which a long dev session would feel. This one is detached when acquire ends.
     const { signal, dispose } = linkSignals(options.signal, this.#shutdown.signal)
     const reusable = keys.filter((_, i) => services[i]!.reuse)
-    for (const key of reusable) {
-      this.#demand.set(key, (this.#demand.get(key) ?? 0) + 1)
-      if (options.backlog) this.#backlog.set(key, options.backlog)
-    }
+    this.#demand.enter(reusable, options.backlog)
     try {
       return await this.#acquire(spec, services, keys, signal, options.signal, start)
     }
     finally {
-      for (const key of reusable) {
-        const left = this.#demand.get(key)! - 1
-        if (left) this.#demand.set(key, left)
-        else {
-          this.#demand.delete(key)
-          this.#backlog.delete(key)
-        }
-      }
+      this.#demand.leave(reusable)
       dispose()
     }
   }
@@ -407,7 +295,7 @@ export class ContainerPool {
 
   /** Containers counted against the limit: live ones, those starting and those being removed. */
   get #used(): number {
-    return this.#entries.size + this.#starting.size + this.#removing
+    return this.#entries.size + this.#starting.size + this.#teardown.removing
   }
 
   /**
@@ -418,7 +306,7 @@ export class ContainerPool {
    * tests of other definitions by.
    *
    * A definition that has containers gets another only when its queued work justifies the start
-   * (`#worthStarting`), and never while one of its starts is in flight: the tests that arrive
+   * (`DemandLedger.worthStarting`), and never while one of its starts is in flight: the tests that arrive
    * meanwhile wait for that start instead of starting their own (`clnrm run -j 8` on 50 files of
    * one definition starts one container, not eight).
    */
@@ -431,7 +319,7 @@ export class ContainerPool {
     // A multi-service test takes one whole group (one network), never parts of two.
     let group: string | undefined
     if (services.length > 1) {
-      const chosen = this.#chooseGroup(spec, services, keys)
+      const chosen = chooseGroup(this.#context, spec, services, keys)
       if (chosen === PASS) return PASS
       ;({ group, optional } = chosen)
       for (const [i, service] of services.entries()) {
@@ -457,9 +345,7 @@ export class ContainerPool {
             continue
           }
           if (!entry.runner.alive) {
-            this.#counts.replaced++
-            this.#emit({ type: 'pool:container-replaced', service: service.id, file: spec.file, reason: 'the container stopped' })
-            void this.#remove(entry, 'failed')
+            this.#replaceDead(entry, service.id, spec.file)
             continue
           }
           found = entry
@@ -476,8 +362,8 @@ export class ContainerPool {
         // One start in flight per definition: the others wait for it rather than start their own.
         if (starting) return PASS
         if (live) {
-          if (!this.#worthStarting(key, live)) {
-            this.#armRecheck(key)
+          if (!this.#demand.worthStarting(key, live)) {
+            this.#demand.armRecheck(key)
             return PASS
           }
           optional = true
@@ -502,7 +388,7 @@ export class ContainerPool {
     }
     for (const { entry } of reused) {
       clearTimeout(entry.idleTimer)
-      this.#markBusy(entry)
+      markBusy(entry)
       entry.uses++
       this.#counts.reused++
     }
@@ -516,196 +402,18 @@ export class ContainerPool {
     return { reused, fresh, evicted }
   }
 
-  /**
-   * The group a multi-service test takes: an idle group of the same set of services (its
-   * containers reused, any missing one started into it, on its network), else a new group. `PASS`
-   * waits, as for a lone definition (`#reserve`): for a busy group about to be freed, for a start
-   * of the same set in flight, or while the queued work does not justify another group's start.
-   */
-  #chooseGroup(spec: TestSpec, services: ServiceSpec[], keys: string[]): typeof PASS | { group: string; entries: Map<string, Entry>; optional: boolean } {
-    const fresh = { group: newGroup(), entries: new Map<string, Entry>(), optional: false }
-    const reusable = keys.filter((_, i) => services[i]!.reuse)
-    if (!reusable.length) return fresh
-    const wanted = new Set(reusable)
-    const groups = new Map<string, Entry[]>()
-    for (const entry of this.#entries) {
-      if (!entry.group || entry.retired || !wanted.has(entry.key)) continue
-      const members = groups.get(entry.group) ?? []
-      members.push(entry)
-      groups.set(entry.group, members)
-    }
-    let best: Entry[] | undefined
-    let soon = false
-    let live = 0
-    for (const members of groups.values()) {
-      if (members.some(entry => entry.busy)) {
-        live++
-        soon ||= members.some(entry => entry.releasing || !!entry.signal?.aborted)
-        continue
-      }
-      const alive = members.filter(entry => entry.runner.alive)
-      for (const dead of members.filter(entry => !entry.runner.alive)) {
-        this.#counts.replaced++
-        this.#emit({ type: 'pool:container-replaced', service: dead.service, file: spec.file, reason: 'the container stopped' })
-        void this.#remove(dead, 'failed')
-      }
-      if (alive.length > (best?.length ?? 0)) best = alive
-    }
-    if (best) return { group: best[0]!.group!, entries: new Map(best.map(entry => [entry.key, entry])), optional: false }
-    // Freed in a few milliseconds: waiting for it beats starting another group.
-    if (soon) return PASS
-    // One start of a set in flight: the others wait for it rather than start their own.
-    if ([...this.#starting].some(slot => slot.group && !slot.retired && wanted.has(slot.key))) return PASS
-    if (live) {
-      if (!this.#worthStarting(reusable[0]!, live)) {
-        this.#armRecheck(reusable[0]!)
-        return PASS
-      }
-      fresh.optional = true
-    }
-    return fresh
-  }
-
-  /**
-   * Whether another container of a definition pays for its start: the work queued for it (the
-   * tests acquiring it, plus the backlog their callers announced, × how long a run holds a container, or how long the current runs have held
-   * theirs so far, if longer), spread over its `live` containers, outlasts a start.
-   */
-  #worthStarting(key: string, live: number): boolean {
-    const stats = this.#keyStats.get(key)
-    const now = performance.now()
-    let held = 0
-    for (const entry of this.#entries) if (entry.key === key && entry.busy) held = Math.max(held, now - entry.leasedAt)
-    const holdMs = Math.max(stats?.holdMs ?? 0, held)
-    const startMs = stats?.startMs ?? this.#startMs ?? DEFAULT_START_MS
-    return (((this.#demand.get(key) ?? 1) + (this.#backlog.get(key) ?? 0)) * holdMs) / live > startMs
-  }
-
-  /** Runs grow longer without any event: look at the waiters again after about one start time. */
-  #armRecheck(key: string): void {
-    if (this.#recheck || this.#closed) return
-    const startMs = this.#keyStats.get(key)?.startMs ?? this.#startMs ?? DEFAULT_START_MS
-    this.#recheck = setTimeout(() => {
-      this.#recheck = undefined
-      this.#turns.pump()
-    }, Math.max(20, startMs / 2))
-    this.#recheck.unref?.()
-  }
-
   #startTracked(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
-    const started = this.#start(spec, service, key, slot, signal)
+    const started = startContainer(this.#context, spec, service, key, slot, signal)
     this.#startPromises.add(started)
     started.finally(() => this.#startPromises.delete(started)).catch(() => {})
     return started
   }
 
-  /** A container an earlier process left for this definition, claimed for this process, or undefined. */
-  async #adopt(parked: Parked, service: ServiceSpec): Promise<{ container: EngineContainer; hostPorts: Record<number, number>; claim: Claim } | undefined> {
-    const got = await claim(this.#docker, parked)
-    if (!got) return undefined
-    const container = this.#docker.container(parked.id)
-    const hostPorts = await publishedPorts(container, service.ports).catch(() => undefined)
-    if (hostPorts) return { container, hostPorts, claim: got }
-    releaseClaim(got)
-    await container.remove().catch(() => {})
-    return undefined
-  }
-
-  async #start(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
-    const started = performance.now()
-    const network = networkKey(service, slot.group)
-    let container: EngineContainer | undefined
-    let runner: CommandRunner | undefined
-    let lease: Claim | undefined
-    try {
-      this.#emit({ type: 'pool:container-starting', service: service.id, image: service.image, file: spec.file })
-      const adopted = slot.adopt && await this.#adopt(slot.adopt, service)
-      let hostPorts: Record<number, number>
-      if (adopted) {
-        ({ container, hostPorts, claim: lease } = adopted)
-        this.#counts.adopted++
-      }
-      else {
-        // Only a lone service's container without a private network may be left for the next process.
-        if (this.#options.reuseAcrossRuns && service.reuse && !network) lease = newClaim()
-        ;({ hostPorts } = await startServiceContainer(this.#connection, service, {
-          // A container that may outlive this process belongs to no process: pid 0 (never a
-          // process, and alive to every version's orphan check), its creator in `clnrm.creator`.
-          labels: this.#labels({ [LABELS.key]: key, [LABELS.service]: service.id, ...(lease && { [REUSE_LABEL]: '1', [LABELS.pid]: '0', [CREATOR_LABEL]: String(process.pid) }) }),
-          network: network && await this.#networks.name(network),
-          // Names on the shared network would let one test's container find another test's.
-          alias: network !== SHARED_NETWORK,
-          ...(lease && { name: usedName(lease) }),
-          signal,
-          onCreated: (created) => {
-            container = created
-          },
-        }))
-      }
-      const created = container!
-      const id = created.id
-      // The engine answers again: drop what it could not remove while it was away (once per outage).
-      if (this.#unremoved.size) await this.#removeUnremoved()
-      const workdir = newWorkdir()
-      // A group's service that nothing runs in during this run gets its shell on first use: a
-      // multi-service cold start then costs the engine no exec beside the other starts.
-      const deferred = !!slot.group && !service.reset && !service.healthCheck && service.waitFor?.kind !== 'port' && !spec.steps.some(step => step.service === service.id)
-      // Its main process is looked at once the test's other services are ready (`#acquire`).
-      if (deferred) runner = explainExits(deferredRunner(() => startRunner(this.#docker, created), workdir), created, service.id)
-      else runner = explainExits(await startRunner(this.#docker, created), created, service.id)
-      throwIfAborted(signal)
-      const entry: Entry = {
-        key, file: spec.file, service: service.id, image: service.image, network, group: slot.group, deferred, container: created, id, runner, hostPorts, claim: lease,
-        busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: workdir, uses: 1, lastUsed: Date.now(), leasedAt: performance.now(),
-      }
-      if (!deferred) {
-        await runner.prepareWorkdir(entry.nextWorkdir).catch((error: Error) => {
-          throw new ClnrmError('CLNRM_WORKDIR', `could not create the run directory in "${service.id}": ${error.message}`, { cause: error, hint: 'The image must let clnrm create a directory under /tmp (a writable /tmp, or a `workdir` the image can create).' })
-        })
-      }
-      throwIfAborted(signal)
-      await waitUntilReady(service, created, runner, signal)
-      // Handed over atomically: the slot becomes a busy entry, so the count never dips.
-      this.#starting.delete(slot)
-      entry.retired = slot.retired
-      this.#markBusy(entry)
-      this.#entries.add(entry)
-      this.#counts.started++
-      const ms = performance.now() - started
-      // A claimed container costs no start: only real starts teach what another container would cost.
-      if (!adopted) {
-        this.#startMs = average(this.#startMs, ms)
-        this.#statsOf(key).startMs = average(this.#statsOf(key).startMs, ms)
-      }
-      this.#emit({ type: 'pool:container-ready', service: service.id, image: service.image, file: spec.file, ms })
-      // Tests waiting for this definition's start may now justify the next one (`#worthStarting`).
-      this.#turns.pump()
-      return entry
-    }
-    catch (error) {
-      let reason = error
-      // Whatever went wrong, a main process that ended is the story worth telling.
-      if (container && !(error instanceof AbortedError) && !(error instanceof ServiceExitedError) && !(error instanceof EngineRefusedError)) reason = (await exitedError(container, service.id, { settleMs: 1000 })) ?? error
-      if (signal.aborted && !(reason instanceof ServiceExitedError)) reason = this.#closed ? new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool closed while a container started') : new AbortedError()
-      runner?.close()
-      await container?.remove().catch(() => {})
-      if (lease) releaseClaim(lease)
-      this.#starting.delete(slot)
-      if (network) await this.#networks.drop(network, { spare: !slot.retired })
-      this.#turns.pump()
-      throw reason
-    }
-  }
-
-  #statsOf(key: string): KeyStats {
-    let stats = this.#keyStats.get(key)
-    if (!stats) this.#keyStats.set(key, stats = {})
-    return stats
-  }
-
-  #markBusy(entry: Entry): void {
-    entry.busy = true
-    entry.freed = new Promise<void>(resolve => (entry.markFreed = resolve))
+  /** An idle container whose main process ended: replaced (removed; the test that found it starts another). */
+  #replaceDead(entry: Entry, service: string, file: string): void {
+    this.#counts.replaced++
+    this.#emit({ type: 'pool:container-replaced', service, file, reason: 'the container stopped' })
+    void this.#remove(entry, 'failed')
   }
 
   async #release(entry: Entry, service: ServiceSpec): Promise<void> {
@@ -743,60 +451,14 @@ export class ContainerPool {
     entry.signal = undefined
     entry.markFreed()
     entry.lastUsed = Date.now()
-    this.#statsOf(entry.key).holdMs = average(this.#statsOf(entry.key).holdMs, performance.now() - entry.leasedAt)
+    this.#demand.recordHold(entry.key, performance.now() - entry.leasedAt)
     entry.idleTimer = setTimeout(() => void this.#remove(entry, 'idle'), this.#options.idleTimeoutMs)
     entry.idleTimer.unref?.()
     this.#turns.pump()
   }
 
-  #remove(entry: Entry, reason: Extract<PoolEvent, { type: 'pool:container-removed' }>['reason']): Promise<void> {
-    if (!this.#entries.delete(entry)) return Promise.resolve()
-    // Tracked: a run's release removes its containers after its result, and `close` waits for that too.
-    const removal = this.#removeEntry(entry, reason)
-    this.#removals.add(removal)
-    void removal.finally(() => this.#removals.delete(removal))
-    return removal
-  }
-
-  async #removeEntry(entry: Entry, reason: Extract<PoolEvent, { type: 'pool:container-removed' }>['reason']): Promise<void> {
-    clearTimeout(entry.idleTimer)
-    entry.markFreed()
-    entry.runner.close()
-    // Counted until the engine has removed it: the limit is about what the engine holds.
-    this.#removing++
-    await entry.container.remove().catch((error: unknown) => {
-      if (isEngineUnreachable(error)) this.#unremoved.add(entry.container)
-    })
-    this.#removing--
-    if (entry.claim) releaseClaim(entry.claim)
-    this.#emit({ type: 'pool:container-removed', service: entry.service, reason })
-    // A deleted test's network goes with it; others may serve the next test as a spare.
-    if (entry.network) await this.#networks.drop(entry.network, { spare: reason !== 'retired' })
-    this.#turns.pump()
-  }
-
-  /** Leaves an idle container running for the next process (renamed idle: claimable), or removes it when that fails. */
-  async #park(entry: Entry): Promise<void> {
-    clearTimeout(entry.idleTimer)
-    try {
-      // The end of its last run may still be on its way: the next process must find it done.
-      await entry.runner.drain?.()
-      entry.runner.close()
-      await park(entry.container, entry.claim!)
-      this.#entries.delete(entry)
-      this.#counts.parked++
-    }
-    catch {
-      await this.#remove(entry, 'closed')
-    }
-  }
-
-  async #removeUnremoved(): Promise<void> {
-    const containers = [...this.#unremoved]
-    this.#unremoved.clear()
-    await Promise.allSettled(containers.map(c => c.remove().catch((error: unknown) => {
-      if (isEngineUnreachable(error)) this.#unremoved.add(c)
-    })))
+  #remove(entry: Entry, reason: RemovalReason): Promise<void> {
+    return this.#teardown.remove(entry, reason)
   }
 
   /**
@@ -865,7 +527,7 @@ export class ContainerPool {
     this.#closing ??= (async () => {
       // Starts and waits end at once; starting containers remove themselves.
       this.#closed = true
-      clearTimeout(this.#recheck)
+      this.#demand.close()
       this.#shutdown.abort()
       this.#imageId.close()
       await Promise.allSettled([...this.#startPromises])
@@ -873,10 +535,10 @@ export class ContainerPool {
       // about to be idle, and may be left for the next process.
       await Promise.allSettled([...this.#entries].filter(entry => entry.claim && entry.releasing).map(entry => entry.freed))
       // Idle, healthy containers under a cross-process lease are left for the next process.
-      await Promise.allSettled([...this.#entries].map(entry => (entry.claim && !entry.busy && !entry.retired && entry.runner.alive ? this.#park(entry) : this.#remove(entry, 'closed'))))
+      await Promise.allSettled([...this.#entries].map(entry => (entry.claim && !entry.busy && !entry.retired && entry.runner.alive ? this.#teardown.park(entry) : this.#remove(entry, 'closed'))))
       // Removals a run's release started before the close, too: nothing is left behind.
-      await Promise.allSettled([...this.#removals])
-      await this.#removeUnremoved()
+      await this.#teardown.settled()
+      await this.#teardown.removeUnremoved()
       await this.#networks.close()
       // What lived as long as the pool (the OTLP receiver), once its containers are gone.
       await Promise.allSettled([...this.#onClose].map(async close => close()))
