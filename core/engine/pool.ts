@@ -2,25 +2,25 @@ import { ClnrmError } from '../errors.ts'
 import { randomUUID } from 'node:crypto'
 import { availableParallelism, hostname } from 'node:os'
 import type { EngineAdapter } from './adapter.ts'
-import { exitedError } from './container.ts'
 import type { DockerConnection } from './docker.ts'
 import { AbortedError, connectDocker, linkSignals, throwIfAborted } from './docker.ts'
-import { contentHash } from '../hash.ts'
 import { createImageResolver, untilAborted } from './images.ts'
 import type { ImageResolver, PullRecord } from './images.ts'
 import { removeOrphans } from './orphans.ts'
-import { portEnvName, serviceDefinitionHash } from '../format/plan.ts'
 import { DemandLedger } from './pool-demand.ts'
+import { DefinitionKeys } from './pool-keys.ts'
 import type { Entry, PoolCounts, RemovalReason, Reservation, Starting } from './pool-entry.ts'
-import { markBusy, networkKey, networksOf, newWorkdir } from './pool-entry.ts'
-import { chooseGroup, groupKeys } from './pool-groups.ts'
+import { markBusy, networkKey } from './pool-entry.ts'
+import { chooseGroup } from './pool-groups.ts'
 import type { GroupContext } from './pool-groups.ts'
+import { leaseReservation } from './pool-lease.ts'
+import type { LessorContext } from './pool-lease.ts'
 import { PoolNetworks } from './pool-networks.ts'
 import { startContainer } from './pool-start.ts'
 import type { StartContext } from './pool-start.ts'
 import { PoolTeardown } from './pool-teardown.ts'
-import type { ContainerPoolOptions, Lease, LeasedService, PoolEvent } from './pool-types.ts'
-import { LABELS, ResetFailedError } from './pool-types.ts'
+import type { ContainerPoolOptions, Lease, PoolEvent } from './pool-types.ts'
+import { LABELS } from './pool-types.ts'
 import type { ServiceSpec, TestSpec } from '../format/spec.ts'
 import type { HostReach } from './host-reach.ts'
 import { hostRouteFor } from './host-reach.ts'
@@ -52,7 +52,7 @@ export class ContainerPool {
   readonly #startPromises = new Set<Promise<unknown>>()
   /** Tests waiting for containers, served in arrival order. */
   readonly #turns = new Turns<Reservation>()
-  readonly #keys = new WeakMap<ServiceSpec, { imageId: string; key: string }>()
+  readonly #keys: DefinitionKeys
   /** Containers earlier processes left (`reuseAcrossRuns`), by definition key, not claimed yet. */
   readonly #parked = new Map<string, Parked[]>()
   /** Who acquires which definition, and whether another container of it pays (`DemandLedger`). */
@@ -64,8 +64,10 @@ export class ContainerPool {
   readonly #onClose = new Set<() => Promise<void> | void>()
   readonly #counts: PoolCounts = { started: 0, reused: 0, replaced: 0, adopted: 0, parked: 0 }
   readonly #teardown: PoolTeardown
-  /** What the start, group and teardown modules see of this pool. */
+  /** What the start and group modules see of this pool. */
   readonly #context: StartContext & GroupContext
+  /** What leasing and releasing see of this pool. */
+  readonly #lessor: LessorContext
 
   private constructor(connection: DockerConnection, options: ContainerPoolOptions) {
     this.#connection = connection
@@ -81,6 +83,7 @@ export class ContainerPool {
       progress: event => this.#emit({ type: 'pool:image-pull', ...event }),
       done: ({ startedAt: _, ...record }) => this.#emit({ type: 'pool:image-pull-done', ...record }),
     })
+    this.#keys = new DefinitionKeys(image => this.#imageId(image))
     this.#networks = new PoolNetworks(() => this.#docker, () => this.#labels(), this.sessionId.slice(0, 8))
     const emit = (event: PoolEvent): void => this.#emit(event)
     const pump = (): void => this.#turns.pump()
@@ -89,6 +92,11 @@ export class ContainerPool {
       connection, networks: this.#networks, teardown: this.#teardown, demand: this.#demand, counts: this.#counts, starting: this.#starting, entries: this.#entries,
       reuseAcrossRuns: this.#options.reuseAcrossRuns, labels: extra => this.#labels(extra), emit, pump, closed: () => this.#closed,
       replaceDead: (entry, service, file) => this.#replaceDead(entry, service, file),
+    }
+    this.#lessor = {
+      entries: this.#entries, demand: this.#demand, networks: this.#networks, idleTimeoutMs: this.#options.idleTimeoutMs, pump,
+      start: (spec, service, key, slot, signal) => this.#startTracked(spec, service, key, slot, signal),
+      remove: (entry, reason) => this.#remove(entry, reason),
     }
   }
 
@@ -168,31 +176,6 @@ export class ContainerPool {
     return this.#imageId.pulls()
   }
 
-  /** A lone service's key: its image id and definition. Containers are reused only under the same key. */
-  async #keyFor(service: ServiceSpec): Promise<string> {
-    const imageId = await this.#imageId(service.image)
-    // The config cache hands out the same spec objects while a file is unchanged, so the
-    // definition hash (a stable stringify and a sha1) is worked out once per definition.
-    let cached = this.#keys.get(service)
-    if (cached?.imageId !== imageId) {
-      cached = { imageId, key: contentHash(imageId, serviceDefinitionHash(service), '') }
-      this.#keys.set(service, cached)
-    }
-    return cached.key
-  }
-
-  /**
-   * The keys of a test's services. A multi-service test's are keyed by its whole set of
-   * (service id, definition) pairs: its containers form a group on a network of their own where
-   * the service ids are host names, so they are reused only as a whole (`chooseGroup` in pool-groups.ts), by any
-   * test, of any file, whose services have the same ids and definitions, never by two at once.
-   */
-  async #keysFor(spec: TestSpec): Promise<string[]> {
-    const services = Object.values(spec.services)
-    const lone = await Promise.all(services.map(service => this.#keyFor(service)))
-    return services.length < 2 ? lone : groupKeys(services, lone)
-  }
-
   /**
    * Leases containers for every service of a test, starting the missing ones in parallel.
    * Waits while the limit is reached. Aborting the signal ends the wait, the starts and the
@@ -208,7 +191,7 @@ export class ContainerPool {
     // group this file used is waiting warm.
     if (services.length > 1) this.#networks.prepare(spec.file, { spare: ![...this.#entries].some(entry => entry.group && !entry.busy && entry.file === spec.file) })
     // A pull can take minutes: a cancelled run or a closing pool stops waiting for it at once.
-    const keys = await untilAborted(this.#keysFor(spec), options.signal, this.#shutdown.signal)
+    const keys = await untilAborted(this.#keys.keysFor(spec), options.signal, this.#shutdown.signal)
     // Not AbortSignal.any: its dependent signals stay attached to the pool's for as long as the
     // pool lives, which a long dev session would feel. This one is detached when acquire ends.
     const { signal, dispose } = linkSignals(options.signal, this.#shutdown.signal)
@@ -228,69 +211,7 @@ export class ContainerPool {
     const take = (): TakeResult<Reservation> => this.#reserve(spec, services, keys)
     // First come, first served: with tests already waiting, a newcomer queues behind them.
     const reservation = await this.#turns.take(take, signal, () => (this.#closed ? new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool closed') : new AbortedError()))
-
-    const leased: Record<string, LeasedService> = {}
-    // Keyed by entry, not by the entry's service id: tests whose services are defined alike
-    // share containers under different ids.
-    const entries = new Map<Entry, ServiceSpec>()
-    const failed = new Set<Entry>()
-    const lease = (service: ServiceSpec, entry: Entry, reused: boolean): void => {
-      entry.signal = runSignal
-      entry.leasedAt = performance.now()
-      entries.set(entry, service)
-      leased[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused, workdir: entry.nextWorkdir, addresses: async () => (await networksOf(entry)).addresses, gateways: async () => (await networksOf(entry)).gateways }
-    }
-    for (const { service, entry } of reservation.reused) lease(service, entry, true)
-    const settled = await Promise.allSettled([
-      ...reservation.fresh.map(async ({ service, key, slot }) => {
-        // Evicted containers are gone from the engine before new ones are created: never over the limit.
-        await reservation.evicted
-        lease(service, await this.#startTracked(spec, service, key, slot, signal), false)
-      }),
-    ])
-    let failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown
-    if (!failure) {
-      // A service whose shell was deferred had no exec to tell that its main process ended at
-      // start; by now the others' starts gave it as long as a shell's start would have.
-      const exits = await Promise.all([...entries.keys()].filter(entry => entry.deferred && entry.uses === 1).map(entry => exitedError(entry.container, entry.service)))
-      failure = exits.find(exit => exit !== undefined)
-    }
-    // The next multi-service test's network is made now, not beside these starts.
-    if (services.length > 1) this.#networks.refill()
-    if (!failure) {
-      // `reset` runs before every run, fresh containers included: the same definition gets the same verdict every time.
-      const resets = await Promise.allSettled(services.filter(s => s.reset).map(async (service) => {
-        const entry = [...entries].find(([, s]) => s === service)![0]
-        const result = await entry.runner.exec({ argv: service.reset!, timeoutMs: 30_000, signal })
-        throwIfAborted(signal)
-        if (result.exitCode !== 0) {
-          failed.add(entry)
-          throw new ResetFailedError(service.id, result.exitCode, result.stderr.trim().slice(-300))
-        }
-      }))
-      failure = resets.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason
-    }
-    if (failure) {
-      // Reused containers go back to the pool; new ones and those whose reset failed are removed.
-      const reused = new Set(reservation.reused.map(r => r.entry))
-      await Promise.allSettled([...entries].map(([entry, service]) => (reused.has(entry) && !failed.has(entry) ? this.#release(entry, service) : this.#remove(entry, 'failed'))))
-      throw failure
-    }
-    const env: Record<string, string> = {}
-    for (const service of services) {
-      for (const port of service.ports) env[portEnvName(service.id, port)] = String(leased[service.id]!.hostPorts[port])
-    }
-    let released: Promise<void> | undefined
-    return {
-      runId: randomUUID().slice(0, 12),
-      services: leased,
-      env,
-      acquireMs: performance.now() - start,
-      release: () => {
-        released ??= Promise.allSettled([...entries].map(([entry, service]) => this.#release(entry, service))).then(() => {})
-        return released
-      },
-    }
+    return leaseReservation(this.#lessor, spec, services, reservation, { signal, runSignal, start })
   }
 
   /** Containers counted against the limit: live ones, those starting and those being removed. */
@@ -416,47 +337,6 @@ export class ContainerPool {
     void this.#remove(entry, 'failed')
   }
 
-  async #release(entry: Entry, service: ServiceSpec): Promise<void> {
-    if (!this.#entries.has(entry)) return
-    if (!service.reuse || !entry.runner.alive || entry.retired) return this.#remove(entry, entry.retired ? 'retired' : 'no-reuse')
-    entry.releasing = true
-    // One command: kill what the run left running, empty its directory for the next run.
-    const ending = entry.runner.endRun(entry.nextWorkdir, newWorkdir())
-    if (entry.runner.pipelinesEnd) {
-      // Queued in the container's shell ahead of any later command: the next test can have the
-      // container now, its first command written together with this end. A failed end makes
-      // the shell exit (that command then fails, and the container is replaced).
-      await this.#free(entry)
-      const ended = await ending.catch(() => undefined)
-      if (ended?.exitCode !== 0) await this.#remove(entry, 'failed')
-      return
-    }
-    try {
-      const ended = await ending
-      if (ended.exitCode !== 0) throw new Error('end of run failed')
-      entry.nextWorkdir = ended.workdir
-    }
-    catch {
-      return this.#remove(entry, 'failed')
-    }
-    await this.#free(entry)
-  }
-
-  /** A released container is idle again (or removed, if its file was deleted meanwhile). */
-  #free(entry: Entry): Promise<void> | undefined {
-    if (!this.#entries.has(entry)) return
-    if (entry.retired) return this.#remove(entry, 'retired')
-    entry.busy = false
-    entry.releasing = false
-    entry.signal = undefined
-    entry.markFreed()
-    entry.lastUsed = Date.now()
-    this.#demand.recordHold(entry.key, performance.now() - entry.leasedAt)
-    entry.idleTimer = setTimeout(() => void this.#remove(entry, 'idle'), this.#options.idleTimeoutMs)
-    entry.idleTimer.unref?.()
-    this.#turns.pump()
-  }
-
   #remove(entry: Entry, reason: RemovalReason): Promise<void> {
     return this.#teardown.remove(entry, reason)
   }
@@ -474,7 +354,7 @@ export class ContainerPool {
     for (const spec of specs) {
       // Containers that are never reused would be started only to be removed before the run.
       if (!Object.values(spec.services).some(service => service.reuse)) continue
-      const keys = await this.#keysFor(spec).catch(() => undefined)
+      const keys = await this.#keys.keysFor(spec).catch(() => undefined)
       const id = keys?.sort().join(' ')
       if (id === undefined || seen.has(id)) continue
       seen.add(id)

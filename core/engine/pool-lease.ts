@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto'
+import { throwIfAborted } from './docker.ts'
+import { exitedError } from './container.ts'
+import { portEnvName } from '../format/plan.ts'
+import type { ServiceSpec, TestSpec } from '../format/spec.ts'
+import type { DemandLedger } from './pool-demand.ts'
+import type { Entry, RemovalReason, Reservation, Starting } from './pool-entry.ts'
+import { networksOf, newWorkdir } from './pool-entry.ts'
+import type { PoolNetworks } from './pool-networks.ts'
+import type { Lease, LeasedService } from './pool-types.ts'
+import { ResetFailedError } from './pool-types.ts'
+
+/**
+ * The lease's side of the pool: turning what a test reserved into a `Lease` (its fresh
+ * containers started, `reset` run, failures undone) and taking its containers back on release.
+ */
+
+/** What leasing and releasing read and change of the pool. */
+export interface LessorContext {
+  entries: ReadonlySet<Entry>
+  demand: DemandLedger
+  networks: PoolNetworks
+  /** `ContainerPoolOptions.idleTimeoutMs`: how long a freed container waits for its next run. */
+  idleTimeoutMs: number
+  /** Starts a reserved slot's container (tracked by the pool, so `close` waits for it). */
+  start: (spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal) => Promise<Entry>
+  remove: (entry: Entry, reason: RemovalReason) => Promise<void>
+  /** Asks the pool's waiters again. */
+  pump: () => void
+}
+
+/**
+ * The lease of a test's reservation: the reused containers at once, the fresh ones once started
+ * (after the evicted ones are gone), every `reset` run. When anything fails, reused containers go
+ * back to the pool, the others are removed, and the failure is thrown.
+ * `signal` ends the starts; `runSignal` is the run's own (an aborted run's containers are freed
+ * soon, which the pool's waiters count on); `start` is when the acquire began (`acquireMs`).
+ */
+export async function leaseReservation(
+  pool: LessorContext,
+  spec: TestSpec,
+  services: readonly ServiceSpec[],
+  reservation: Reservation,
+  { signal, runSignal, start }: { signal: AbortSignal; runSignal: AbortSignal | undefined; start: number },
+): Promise<Lease> {
+  const leased: Record<string, LeasedService> = {}
+  // Keyed by entry, not by the entry's service id: tests whose services are defined alike
+  // share containers under different ids.
+  const entries = new Map<Entry, ServiceSpec>()
+  const failed = new Set<Entry>()
+  const lease = (service: ServiceSpec, entry: Entry, reused: boolean): void => {
+    entry.signal = runSignal
+    entry.leasedAt = performance.now()
+    entries.set(entry, service)
+    leased[service.id] = { id: service.id, containerId: entry.id, runner: entry.runner, hostPorts: entry.hostPorts, reused, workdir: entry.nextWorkdir, addresses: async () => (await networksOf(entry)).addresses, gateways: async () => (await networksOf(entry)).gateways }
+  }
+  for (const { service, entry } of reservation.reused) lease(service, entry, true)
+  const settled = await Promise.allSettled([
+    ...reservation.fresh.map(async ({ service, key, slot }) => {
+      // Evicted containers are gone from the engine before new ones are created: never over the limit.
+      await reservation.evicted
+      lease(service, await pool.start(spec, service, key, slot, signal), false)
+    }),
+  ])
+  let failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown
+  if (!failure) {
+    // A service whose shell was deferred had no exec to tell that its main process ended at
+    // start; by now the others' starts gave it as long as a shell's start would have.
+    const exits = await Promise.all([...entries.keys()].filter(entry => entry.deferred && entry.uses === 1).map(entry => exitedError(entry.container, entry.service)))
+    failure = exits.find(exit => exit !== undefined)
+  }
+  // The next multi-service test's network is made now, not beside these starts.
+  if (services.length > 1) pool.networks.refill()
+  if (!failure) {
+    // `reset` runs before every run, fresh containers included: the same definition gets the same verdict every time.
+    const resets = await Promise.allSettled(services.filter(s => s.reset).map(async (service) => {
+      const entry = [...entries].find(([, s]) => s === service)![0]
+      const result = await entry.runner.exec({ argv: service.reset!, timeoutMs: 30_000, signal })
+      throwIfAborted(signal)
+      if (result.exitCode !== 0) {
+        failed.add(entry)
+        throw new ResetFailedError(service.id, result.exitCode, result.stderr.trim().slice(-300))
+      }
+    }))
+    failure = resets.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason
+  }
+  if (failure) {
+    // Reused containers go back to the pool; new ones and those whose reset failed are removed.
+    const reused = new Set(reservation.reused.map(r => r.entry))
+    await Promise.allSettled([...entries].map(([entry, service]) => (reused.has(entry) && !failed.has(entry) ? releaseEntry(pool, entry, service) : pool.remove(entry, 'failed'))))
+    throw failure
+  }
+  const env: Record<string, string> = {}
+  for (const service of services) {
+    for (const port of service.ports) env[portEnvName(service.id, port)] = String(leased[service.id]!.hostPorts[port])
+  }
+  let released: Promise<void> | undefined
+  return {
+    runId: randomUUID().slice(0, 12),
+    services: leased,
+    env,
+    acquireMs: performance.now() - start,
+    release: () => {
+      released ??= Promise.allSettled([...entries].map(([entry, service]) => releaseEntry(pool, entry, service))).then(() => {})
+      return released
+    },
+  }
+}
+
+/**
+ * Hands a run's container back: removed when it is not reused (or stopped, or its file was
+ * deleted), else its run ended in one command (what the run left running killed, its directory
+ * emptied) and it is idle again.
+ */
+export async function releaseEntry(pool: LessorContext, entry: Entry, service: ServiceSpec): Promise<void> {
+  if (!pool.entries.has(entry)) return
+  if (!service.reuse || !entry.runner.alive || entry.retired) return pool.remove(entry, entry.retired ? 'retired' : 'no-reuse')
+  entry.releasing = true
+  // One command: kill what the run left running, empty its directory for the next run.
+  const ending = entry.runner.endRun(entry.nextWorkdir, newWorkdir())
+  if (entry.runner.pipelinesEnd) {
+    // Queued in the container's shell ahead of any later command: the next test can have the
+    // container now, its first command written together with this end. A failed end makes
+    // the shell exit (that command then fails, and the container is replaced).
+    await freeEntry(pool, entry)
+    const ended = await ending.catch(() => undefined)
+    if (ended?.exitCode !== 0) await pool.remove(entry, 'failed')
+    return
+  }
+  try {
+    const ended = await ending
+    if (ended.exitCode !== 0) throw new Error('end of run failed')
+    entry.nextWorkdir = ended.workdir
+  }
+  catch {
+    return pool.remove(entry, 'failed')
+  }
+  await freeEntry(pool, entry)
+}
+
+/** A released container is idle again (or removed, if its file was deleted meanwhile). */
+function freeEntry(pool: LessorContext, entry: Entry): Promise<void> | undefined {
+  if (!pool.entries.has(entry)) return
+  if (entry.retired) return pool.remove(entry, 'retired')
+  entry.busy = false
+  entry.releasing = false
+  entry.signal = undefined
+  entry.markFreed()
+  entry.lastUsed = Date.now()
+  pool.demand.recordHold(entry.key, performance.now() - entry.leasedAt)
+  entry.idleTimer = setTimeout(() => void pool.remove(entry, 'idle'), pool.idleTimeoutMs)
+  entry.idleTimer.unref?.()
+  pool.pump()
+}
