@@ -107,10 +107,12 @@ export async function exitedError(container: EngineContainer, service: string, o
     }
     // Being removed from outside (`docker rm -f`): not an exit of the service.
     if (state.Status === 'removing' || state.Dead) return undefined
-    // `docker rm -f` kills (137) before it removes: look once more before calling it an exit.
-    if (!state.Running && state.ExitCode === 137 && !state.OOMKilled && !confirmed) {
+    // `docker rm -f` kills (137) before it removes, and an engine that shuts down stops its
+    // containers (143) before it stops answering: look again before calling either an exit of
+    // the service, so the caller can tell a removal or the engine going away instead.
+    if (!state.Running && !confirmed && ((state.ExitCode === 137 && !state.OOMKilled) || state.ExitCode === 143)) {
       confirmed = true
-      await new Promise(resolve => setTimeout(resolve, 300))
+      await new Promise(resolve => setTimeout(resolve, state.ExitCode === 143 ? 1000 : 300))
       continue
     }
     // A stopping container ends its execs before the engine marks it stopped: give it a moment.
