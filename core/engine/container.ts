@@ -117,7 +117,7 @@ export async function exitedError(container: EngineContainer, service: string, o
     }
     // A stopping container ends its execs before the engine marks it stopped: give it a moment.
     if (!state.Running || Date.now() >= deadline) break
-    await new Promise(resolve => setTimeout(resolve, 100))
+    await new Promise(resolve => setTimeout(resolve, Math.min(100, deadline - Date.now())))
   }
   if (state.Running) return undefined
   return new ServiceExitedError(service, state.ExitCode, await lastLogLines(container), state.Error || (state.OOMKilled ? 'killed: out of memory' : undefined))

@@ -64,6 +64,8 @@ export interface Entry {
   lastUsed: number
   /** When its current run took it (`performance.now()`): how long runs hold a definition's containers. */
   leasedAt: number
+  /** When its container was started (`performance.now()`). */
+  startedAt: number
   idleTimer?: ReturnType<typeof setTimeout>
   networks?: Promise<{ addresses: string[]; gateways: string[] }>
   /** Its cross-process lease, when it may be left for the next process (`reuseAcrossRuns`). */

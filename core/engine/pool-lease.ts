@@ -10,6 +10,9 @@ import type { PoolNetworks } from './pool-networks.ts'
 import type { Lease, LeasedService } from './pool-types.ts'
 import { ResetFailedError } from './pool-types.ts'
 
+/** How long a deferred service's main process is watched after its start: about a shell's start. */
+const DEFERRED_EXIT_GRACE_MS = 100
+
 /**
  * The lease's side of the pool: turning what a test reserved into a `Lease` (its fresh
  * containers started, `reset` run, failures undone) and taking its containers back on release.
@@ -65,8 +68,9 @@ export async function leaseReservation(
   let failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown
   if (!failure) {
     // A service whose shell was deferred had no exec to tell that its main process ended at
-    // start; by now the others' starts gave it as long as a shell's start would have.
-    const exits = await Promise.all([...entries.keys()].filter(entry => entry.deferred && entry.uses === 1).map(entry => exitedError(entry.container, entry.service)))
+    // start. It gets as long as a shell's start would have given it: the others' starts
+    // usually did, but when it started last it is watched until that much time has passed.
+    const exits = await Promise.all([...entries.keys()].filter(entry => entry.deferred && entry.uses === 1).map(entry => exitedError(entry.container, entry.service, { settleMs: Math.max(0, entry.startedAt + DEFERRED_EXIT_GRACE_MS - performance.now()) })))
     failure = exits.find(exit => exit !== undefined)
   }
   // The next multi-service test's network is made now, not beside these starts.

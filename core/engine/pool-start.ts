@@ -103,7 +103,7 @@ export async function startContainer(pool: StartContext, spec: TestSpec, service
     throwIfAborted(signal)
     const entry: Entry = {
       key, file: spec.file, service: service.id, image: service.image, network, group: slot.group, deferred, container: created, id, runner, hostPorts, claim: lease,
-      busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: workdir, uses: 1, lastUsed: Date.now(), leasedAt: performance.now(),
+      busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: workdir, uses: 1, lastUsed: Date.now(), leasedAt: performance.now(), startedAt: performance.now(),
     }
     if (!deferred) {
       await runner.prepareWorkdir(entry.nextWorkdir).catch((error: Error) => {
