@@ -104,7 +104,15 @@ export function watchTree(paths: readonly string[], options: TreeWatcherOptions)
   const walk = async (dir: string, announce: boolean): Promise<void> => {
     if (closed || ignored(dir)) return
     const at = await realpath(dir).catch(() => dir)
-    if (closed || real.has(at)) return
+    if (closed) return
+    if (real.has(at)) {
+      // Reached again. The path with no link in it is the one users name (`clnrm dev later/`):
+      // it takes the folder over from a path through a link (a link to a parent reaches a new
+      // folder too, and its event may come first); any other second path is not walked.
+      const owner = at === dir ? [...dirs].find(([path, e]) => e.real === at && path !== at)?.[0] : undefined
+      if (!owner) return
+      forget(owner)
+    }
     const entry = watchDir(dir, true)
     if (!entry) return
     real.add(at)
