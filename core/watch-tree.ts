@@ -53,9 +53,9 @@ interface WatchedDir {
 export function watchTree(paths: readonly string[], options: TreeWatcherOptions): TreeWatcher {
   const ignored = options.ignored ?? (() => false)
   const dirs = new Map<string, WatchedDir>()
-  // Real paths of the trees walked, so a symbolic link to a folder already watched (a parent: a
-  // loop) is not walked again.
-  const real = new Set<string>()
+  // The real path of each tree walked → the path it is watched under, so a symbolic link to a
+  // folder already watched (a parent: a loop) is not walked again.
+  const owners = new Map<string, string>()
   let closed = false
 
   const report = (path: string): void => {
@@ -94,7 +94,7 @@ export function watchTree(paths: readonly string[], options: TreeWatcherOptions)
     const entry = dirs.get(dir)
     if (!entry) return
     dirs.delete(dir)
-    if (entry.real) real.delete(entry.real)
+    if (entry.real && owners.get(entry.real) === dir) owners.delete(entry.real)
     entry.watcher.close()
     for (const name of entry.files) report(join(dir, name))
     for (const name of entry.dirs) forget(join(dir, name))
@@ -105,17 +105,17 @@ export function watchTree(paths: readonly string[], options: TreeWatcherOptions)
     if (closed || ignored(dir)) return
     const at = await realpath(dir).catch(() => dir)
     if (closed) return
-    if (real.has(at)) {
+    const owner = owners.get(at)
+    if (owner !== undefined) {
       // Reached again. The path with no link in it is the one users name (`clnrm dev later/`):
       // it takes the folder over from a path through a link (a link to a parent reaches a new
       // folder too, and its event may come first); any other second path is not walked.
-      const owner = at === dir ? [...dirs].find(([path, e]) => e.real === at && path !== at)?.[0] : undefined
-      if (!owner) return
+      if (at !== dir || owner === dir) return
       forget(owner)
     }
     const entry = watchDir(dir, true)
     if (!entry) return
-    real.add(at)
+    owners.set(at, dir)
     entry.real = at
     let entries: Dirent[]
     try {
