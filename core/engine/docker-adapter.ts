@@ -27,9 +27,7 @@ export function dockerodeAdapter(docker: Dockerode): EngineAdapter {
     listNetworks: async labels => (await docker.listNetworks({ filters: { label: labels } }))
       .map(n => ({ Id: n.Id, Name: n.Name, Labels: n.Labels ?? {} })),
     inspectNetwork: async (idOrName) => {
-      const info = await docker.getNetwork(idOrName).inspect() as { IPAM?: { Config?: Array<{ Gateway?: string; Subnet?: string }> | null } }
-      const config = info.IPAM?.Config?.find(c => c.Gateway || /^\d+\.\d+\.\d+\.\d+\//.test(c.Subnet ?? ''))
-      return { gateway: config?.Gateway, subnet: config?.Subnet }
+      return addressingOf(await docker.getNetwork(idOrName).inspect() as RawNetwork)
     },
     imageId: async (image) => {
       try {
@@ -47,6 +45,17 @@ export function dockerodeAdapter(docker: Dockerode): EngineAdapter {
       })
     },
   }
+}
+
+/** What a network inspect answers that clnrm reads. */
+export interface RawNetwork {
+  IPAM?: { Config?: Array<{ Gateway?: string; Subnet?: string }> | null }
+}
+
+/** A network's IPv4 gateway and subnet (the first IPAM entry that has them). */
+export function addressingOf(info: RawNetwork): { gateway?: string; subnet?: string } {
+  const config = info.IPAM?.Config?.find(c => c.Gateway || /^\d+\.\d+\.\d+\.\d+\//.test(c.Subnet ?? ''))
+  return { gateway: config?.Gateway, subnet: config?.Subnet }
 }
 
 interface RawVersion {

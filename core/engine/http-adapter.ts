@@ -4,7 +4,8 @@ import { request as httpsRequest } from 'node:https'
 import { Duplex } from 'node:stream'
 import type { Readable } from 'node:stream'
 import type { ContainerCreateBody, ContainerInfo, EngineAdapter, EngineContainer, EngineExec, PullEvent } from './adapter.ts'
-import { versionOf } from './docker-adapter.ts'
+import type { RawNetwork } from './docker-adapter.ts'
+import { addressingOf, versionOf } from './docker-adapter.ts'
 
 /**
  * The engine adapter over `node:http`: the Docker Engine API spoken directly, on a unix socket or
@@ -187,9 +188,7 @@ export function httpAdapter(endpoint: HttpEndpoint): EngineAdapter {
       return list.map(n => ({ Id: n.Id, Name: n.Name, Labels: n.Labels ?? {} }))
     },
     inspectNetwork: async (idOrName) => {
-      const info = await client.json<{ IPAM?: { Config?: Array<{ Gateway?: string; Subnet?: string }> | null } }>({ method: 'GET', path: `/networks/${idOrName}`, errors: { 404: 'no such network' } })
-      const config = info.IPAM?.Config?.find(c => c.Gateway || /^\d+\.\d+\.\d+\.\d+\//.test(c.Subnet ?? ''))
-      return { gateway: config?.Gateway, subnet: config?.Subnet }
+      return addressingOf(await client.json<RawNetwork>({ method: 'GET', path: `/networks/${idOrName}`, errors: { 404: 'no such network' } }))
     },
     imageId: async (image) => {
       try {
