@@ -5,7 +5,7 @@ import type { ViteDevServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { clnrmContainers } from './engine.ts'
 import type { VitePage } from './vite-project.ts'
-import { copyPlayground, edit, openVitePage, repo } from './vite-project.ts'
+import { copyPlayground, edit, inPanel, openVitePage, repo } from './vite-project.ts'
 
 const artifacts = join(repo, 'test/artifacts')
 
@@ -23,26 +23,25 @@ describe('the panel on the playground in vite dev', () => {
   }, 180_000)
   afterAll(() => vite?.close())
 
-  const inPanel = <T>(body: string): Promise<T> => page.evaluate(`(() => { const host = document.querySelector('clnrm-results'); const root = host.shadowRoot; ${body} })()`) as Promise<T>
-  const ran = (): Promise<string> => inPanel('return root.querySelector("footer .ran").textContent')
-  const panelOpen = (): Promise<boolean> => inPanel('return !root.querySelector(".panel").hidden')
+  const ran = (): Promise<string> => inPanel(page, 'return root.querySelector("footer .ran").textContent')
+  const panelOpen = (): Promise<boolean> => inPanel(page, 'return !root.querySelector(".panel").hidden')
   const row = (file: string): string => `clnrm-results li[data-file="${file}"]`
   const attached = { state: 'attached' } as const
 
   it('reruns one test from its button: the server runs that test only', async () => {
     await page.click('clnrm-results button.badge')
     await page.click(`${row('tests/api.clnrm.toml.eta')} button.rerun-test`)
-    expect(await inPanel('return root.querySelector(".notice").textContent')).toBe('rerunning API stub answers…')
+    expect(await inPanel(page, 'return root.querySelector(".notice").textContent')).toBe('rerunning API stub answers…')
     // The reload's list of tests comes from the dev session's metrics: one test, rerun.
     await expect.poll(ran, { timeout: 20_000 }).toBe('ran tests/api.clnrm.toml.eta (rerun)')
     await page.waitForSelector('clnrm-results[data-status="pass"][data-pass="4"]', { timeout: 10_000, ...attached })
     // The notice goes once the rerun is done.
-    await expect.poll(() => inPanel('return root.querySelector(".notice").textContent')).toBe('')
+    await expect.poll(() => inPanel(page, 'return root.querySelector(".notice").textContent')).toBe('')
   })
 
   it('reruns all; "rerun failed" with nothing failed says so and runs nothing', async () => {
     await page.click('clnrm-results button[data-rerun="failed"]')
-    expect(await inPanel('return root.querySelector(".notice").textContent')).toBe('nothing failed: no test to rerun')
+    expect(await inPanel(page, 'return root.querySelector(".notice").textContent')).toBe('nothing failed: no test to rerun')
     await page.click('clnrm-results button[data-rerun="all"]')
     await expect.poll(async () => (await ran()).replace(/^ran /, '').split(', ').sort(), { timeout: 50_000 }).toEqual([
       'tests/api.clnrm.toml.eta (rerun all)', 'tests/app-source.clnrm.toml (rerun all)', 'tests/checkout.clnrm.toml (rerun all)', 'tests/pages.clnrm.toml.eta (rerun all)',
@@ -51,17 +50,17 @@ describe('the panel on the playground in vite dev', () => {
 
   it('keeps focus and a selected text range while a save reruns a test, then reruns only the failed one', async () => {
     await page.waitForSelector('clnrm-results[data-status="pass"][data-pass="4"]', { timeout: 20_000, ...attached })
-    await inPanel(`
+    await inPanel(page, `
       const button = root.querySelector('li[data-file="tests/api.clnrm.toml.eta"] button.rerun-test')
       button.focus()
       button.dataset.marked = 'yes'
       const name = root.querySelector('li[data-file="tests/pages.clnrm.toml.eta"] .name').firstChild
       document.getSelection().setBaseAndExtent(name, 0, name, 5)`)
-    expect(await inPanel('return root.getSelection().toString()')).toBe('pages')
+    expect(await inPanel(page, 'return root.getSelection().toString()')).toBe('pages')
     edit(join(dir, 'tests/pages.clnrm.toml.eta'), '<title>clnrm playground</title>', '<title>another app</title>')
     await page.waitForSelector(`${row('tests/pages.clnrm.toml.eta')}[data-status="fail"]`, { timeout: 10_000, ...attached })
-    expect(await inPanel('return root.activeElement?.dataset.marked')).toBe('yes')
-    expect(await inPanel('return [root.getSelection().toString(), root.getSelection().anchorNode.isConnected]')).toEqual(['pages', true])
+    expect(await inPanel(page, 'return root.activeElement?.dataset.marked')).toBe('yes')
+    expect(await inPanel(page, 'return [root.getSelection().toString(), root.getSelection().anchorNode.isConnected]')).toEqual(['pages', true])
     // The save reran the edited test (and the one mounting the playground folder it lies in).
     // The reload's list comes when every test it selected is done, in the order the runs finished
     // (which the two runs race for).
@@ -72,7 +71,7 @@ describe('the panel on the playground in vite dev', () => {
     await page.waitForSelector('vite-error-overlay', { timeout: 5000, ...attached })
     await page.evaluate('document.querySelectorAll("vite-error-overlay").forEach(o => o.remove())')
     // A late result of the save's reload may clear the notice at once: record what it said.
-    await inPanel(`
+    await inPanel(page, `
       const notice = root.querySelector('.notice')
       window.__notices = []
       new MutationObserver(() => window.__notices.push(notice.textContent)).observe(notice, { childList: true, characterData: true, subtree: true })`)
@@ -85,7 +84,7 @@ describe('the panel on the playground in vite dev', () => {
 
   it('filters the real tests by name or file', async () => {
     await page.fill('clnrm-results input.filter', 'traced')  // checkout's test name: "checkout is traced"
-    const visible = (): Promise<string[]> => inPanel('return [...root.querySelectorAll("ul.tests > li")].filter(li => li.getBoundingClientRect().height > 0).map(li => li.dataset.file)')
+    const visible = (): Promise<string[]> => inPanel(page, 'return [...root.querySelectorAll("ul.tests > li")].filter(li => li.getBoundingClientRect().height > 0).map(li => li.dataset.file)')
     expect(await visible()).toEqual(['tests/checkout.clnrm.toml'])
     await page.fill('clnrm-results input.filter', '.eta')
     expect(await visible()).toEqual(['tests/api.clnrm.toml.eta', 'tests/pages.clnrm.toml.eta'])
@@ -104,10 +103,10 @@ describe('the panel on the playground in vite dev', () => {
     await page.waitForSelector('clnrm-results[data-status="fail"]', { timeout: 10_000, ...attached })
     await page.evaluate('document.querySelectorAll("vite-error-overlay").forEach(o => o.remove())')
     expect(await panelOpen()).toBe(false)
-    expect(await inPanel('return getComputedStyle(root.querySelector("button.badge")).backgroundColor')).toBe('rgb(185, 28, 28)')
+    expect(await inPanel(page, 'return getComputedStyle(root.querySelector("button.badge")).backgroundColor')).toBe('rgb(185, 28, 28)')
     await page.reload()
     await page.waitForSelector('clnrm-results[data-status="fail"][data-fail="1"]', { timeout: 30_000, ...attached }).catch(async (error: Error) => {
-      throw new Error(`${error.message}\n${await inPanel('return JSON.stringify({ ...host.dataset, rows: [...root.querySelectorAll("ul.tests > li")].map(li => li.dataset.file + " " + li.dataset.status) })')}`)
+      throw new Error(`${error.message}\n${await inPanel(page, 'return JSON.stringify({ ...host.dataset, rows: [...root.querySelectorAll("ul.tests > li")].map(li => li.dataset.file + " " + li.dataset.status) })')}`)
     })
     expect(await panelOpen()).toBe(false)
     // Narrow and dark, with real results: the panel opened by the user fits.

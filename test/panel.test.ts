@@ -10,7 +10,7 @@ import { spansView } from '../plugin-vite/views.ts'
 import { failing } from './otel-fixtures.ts'
 import type { VitePage } from './vite-project.ts'
 import { writeFiles } from './helpers.ts'
-import { OVERLAY_SCRIPT, openVitePage, repo, repoTempDir } from './vite-project.ts'
+import { inPanel, OVERLAY_SCRIPT, openVitePage, repo, repoTempDir } from './vite-project.ts'
 
 const artifacts = join(repo, 'test/artifacts')
 
@@ -81,21 +81,19 @@ describe('the panel, in a real browser', () => {
     server.ws.send(RESULTS_EVENT, payload)
     await page.waitForFunction(`document.querySelector('clnrm-results').dataset.fail === '${payload.counts.fail}' && document.querySelector('clnrm-results').shadowRoot.querySelectorAll('ul.tests > li').length === ${list.length}`, undefined, { timeout: 5000 })
   }
-  /** Evaluates a function body in the page with `host` and `root` (the panel's shadow root) in scope. */
-  const inPanel = <T>(body: string): Promise<T> => page.evaluate(`(() => { const host = document.querySelector('clnrm-results'); const root = host.shadowRoot; ${body} })()`) as Promise<T>
   /** A fresh tab state: nothing chosen, nothing filtered. */
   async function fresh(): Promise<void> {
     await page.evaluate('sessionStorage.clear()')
     await page.reload()
     await page.waitForSelector('clnrm-results', { state: 'attached' })
   }
-  const panelOpen = (): Promise<boolean> => inPanel('return !root.querySelector(".panel").hidden && root.querySelector(".panel").getBoundingClientRect().height > 0')
-  const active = (): Promise<string> => inPanel('const a = root.activeElement; return document.activeElement === host && a ? [a.tagName.toLowerCase(), ...a.classList].join(".") : String(document.activeElement?.tagName)')
+  const panelOpen = (): Promise<boolean> => inPanel(page, 'return !root.querySelector(".panel").hidden && root.querySelector(".panel").getBoundingClientRect().height > 0')
+  const active = (): Promise<string> => inPanel(page, 'const a = root.activeElement; return document.activeElement === host && a ? [a.tagName.toLowerCase(), ...a.classList].join(".") : String(document.activeElement?.tagName)')
 
   it('follows the colour scheme: light and dark colours differ, both readable, color-scheme set', async () => {
     await send(await tests())
     expect(await panelOpen()).toBe(true)  // a new failure opened it: the user has not chosen
-    const colours = (): Promise<Record<string, string>> => inPanel(`
+    const colours = (): Promise<Record<string, string>> => inPanel(page, `
       const css = (selector, property) => getComputedStyle(root.querySelector(selector))[property]
       return {
         scheme: getComputedStyle(host).colorScheme,
@@ -139,7 +137,7 @@ describe('the panel, in a real browser', () => {
       for (const scheme of ['light', 'dark'] as const) {
         await page.emulateMedia({ colorScheme: scheme })
         await send(await tests())
-        const box = await inPanel<{ scrollWidth: number; left: number; right: number; panelOverflow: number; preOverflow: number; badgeRight: number }>(`
+        const box = await inPanel<{ scrollWidth: number; left: number; right: number; panelOverflow: number; preOverflow: number; badgeRight: number }>(page, `
           const panel = root.querySelector('.panel').getBoundingClientRect()
           const pre = root.querySelector('pre')
           return {
@@ -156,7 +154,7 @@ describe('the panel, in a real browser', () => {
         expect(box.panelOverflow).toBeLessThanOrEqual(0)
         // The 400-character token of the failing output wraps inside its <pre>.
         expect(box.preOverflow).toBeLessThanOrEqual(0)
-        expect(await inPanel('return root.querySelector("pre").textContent')).toContain(longToken)
+        expect(await inPanel(page, 'return root.querySelector("pre").textContent')).toContain(longToken)
         await page.screenshot({ path: join(artifacts, `panel-narrow-${scheme}.png`) })
       }
     }
@@ -171,7 +169,7 @@ describe('the panel, in a real browser', () => {
     expect(await panelOpen()).toBe(true)
     server.ws.send({ type: 'error', err: { message: 'checkout: step "pay": stdout does not match', stack: '', plugin: 'clnrm', id: '/p/tests/checkout.clnrm.toml', frame: '' } })
     await page.waitForSelector('vite-error-overlay', { state: 'attached' })
-    const layers = await inPanel<{ panel: string; overlay: string; atCentre: string }>(`
+    const layers = await inPanel<{ panel: string; overlay: string; atCentre: string }>(page, `
       const overlay = document.querySelector('vite-error-overlay')
       const rect = root.querySelector('.panel').getBoundingClientRect()
       return { panel: getComputedStyle(host).zIndex, overlay: getComputedStyle(overlay).zIndex, atCentre: document.elementFromPoint(rect.left + rect.width / 2, rect.top + rect.height / 2).tagName.toLowerCase() }`)
@@ -182,7 +180,7 @@ describe('the panel, in a real browser', () => {
     await page.screenshot({ path: join(artifacts, 'panel-under-overlay.png') })
     await page.evaluate('document.querySelector("vite-error-overlay").remove()')
     // Without the overlay, the panel is what shows there.
-    expect(await inPanel('const rect = root.querySelector(".panel").getBoundingClientRect(); return document.elementFromPoint(rect.left + rect.width / 2, rect.top + rect.height / 2).tagName.toLowerCase()')).toBe('clnrm-results')
+    expect(await inPanel(page, 'const rect = root.querySelector(".panel").getBoundingClientRect(); return document.elementFromPoint(rect.left + rect.width / 2, rect.top + rect.height / 2).tagName.toLowerCase()')).toBe('clnrm-results')
   })
 
   it('is usable by keyboard: Tab reaches the buttons, Enter toggles with aria-expanded, Esc collapses to the badge', async () => {
@@ -191,11 +189,11 @@ describe('the panel, in a real browser', () => {
     expect(await panelOpen()).toBe(false)
     await page.keyboard.press('Tab')
     expect(await active()).toBe('button.badge')
-    expect(await inPanel('return getComputedStyle(root.activeElement).outlineStyle')).toBe('solid')  // :focus-visible
-    expect(await inPanel('return root.querySelector("button.badge").getAttribute("aria-expanded")')).toBe('false')
+    expect(await inPanel(page, 'return getComputedStyle(root.activeElement).outlineStyle')).toBe('solid')  // :focus-visible
+    expect(await inPanel(page, 'return root.querySelector("button.badge").getAttribute("aria-expanded")')).toBe('false')
     await page.keyboard.press('Enter')
     expect(await panelOpen()).toBe(true)
-    expect(await inPanel('return root.querySelector("button.badge").getAttribute("aria-expanded")')).toBe('true')
+    expect(await inPanel(page, 'return root.querySelector("button.badge").getAttribute("aria-expanded")')).toBe('true')
     // Into the panel: its close button, reruns, the filter, then each test's own buttons and links.
     const order: string[] = []
     for (let i = 0; i < 8; i++) {
@@ -205,18 +203,18 @@ describe('the panel, in a real browser', () => {
     expect(order).toEqual(['button.close', 'button.action', 'button.action', 'input.filter', 'button.toggle', 'a', 'button.rerun-test', 'button.toggle'])
     // The second toggle is the checkout test's: Enter folds its details, Enter shows them again.
     const toggle = 'li[data-file="tests/checkout.clnrm.toml"] button.toggle'
-    expect(await inPanel(`return root.activeElement === root.querySelector('${toggle}')`)).toBe(true)
-    expect(await inPanel(`return root.querySelector('${toggle}').getAttribute('aria-expanded')`)).toBe('true')
+    expect(await inPanel(page, `return root.activeElement === root.querySelector('${toggle}')`)).toBe(true)
+    expect(await inPanel(page, `return root.querySelector('${toggle}').getAttribute('aria-expanded')`)).toBe('true')
     await page.keyboard.press('Enter')
-    expect(await inPanel(`return [root.querySelector('${toggle}').getAttribute('aria-expanded'), root.querySelector('li[data-file="tests/checkout.clnrm.toml"] .details').hidden]`)).toEqual(['false', true])
+    expect(await inPanel(page, `return [root.querySelector('${toggle}').getAttribute('aria-expanded'), root.querySelector('li[data-file="tests/checkout.clnrm.toml"] .details').hidden]`)).toEqual(['false', true])
     await page.keyboard.press('Enter')
-    expect(await inPanel(`return [root.querySelector('${toggle}').getAttribute('aria-expanded'), root.querySelector('li[data-file="tests/checkout.clnrm.toml"] .details').hidden]`)).toEqual(['true', false])
+    expect(await inPanel(page, `return [root.querySelector('${toggle}').getAttribute('aria-expanded'), root.querySelector('li[data-file="tests/checkout.clnrm.toml"] .details').hidden]`)).toEqual(['true', false])
     await page.keyboard.press('Escape')
     expect(await panelOpen()).toBe(false)
-    expect(await inPanel('return root.querySelector("button.badge").getAttribute("aria-expanded")')).toBe('false')
+    expect(await inPanel(page, 'return root.querySelector("button.badge").getAttribute("aria-expanded")')).toBe('false')
     expect(await active()).toBe('button.badge')
     // The summary is a polite live region, outside the panel so it speaks while collapsed.
-    expect(await inPanel('const s = root.querySelector("[role=status].summary"); return [s.getAttribute("aria-live"), s.textContent, Boolean(s.closest(".panel"))]')).toEqual(['polite', 'clnrm: 3 tests passed, 0 failed', false])
+    expect(await inPanel(page, 'const s = root.querySelector("[role=status].summary"); return [s.getAttribute("aria-live"), s.textContent, Boolean(s.closest(".panel"))]')).toEqual(['polite', 'clnrm: 3 tests passed, 0 failed', false])
   })
 
   it('keeps focus, a text selection, and folds across updates (the rows are patched, not rebuilt)', async () => {
@@ -224,41 +222,41 @@ describe('the panel, in a real browser', () => {
     await send(await tests())
     await page.click('clnrm-results li[data-file="tests/checkout.clnrm.toml"] details.spans summary')
     // Focus on the checkout test's rerun button; select part of the api test's name.
-    await inPanel(`
+    await inPanel(page, `
       const button = root.querySelector('li[data-file="tests/checkout.clnrm.toml"] button.rerun-test')
       button.focus()
       button.dataset.marked = 'yes'
       const name = root.querySelector('li[data-file="tests/api.clnrm.toml"] .name').firstChild
       document.getSelection().setBaseAndExtent(name, 0, name, 2)`)
-    const before = await inPanel<string>('return root.getSelection().toString()')
+    const before = await inPanel<string>(page, 'return root.getSelection().toString()')
     expect(before).toBe('ap')
     // A run starts (checkout running), then ends with new durations and a new failure.
     await send((await tests({ checkout: 'running' })), 2)
     await send(await tests({ apiMs: 95, extraFailures: 1 }), 3)
-    expect(await inPanel('return root.activeElement?.dataset.marked')).toBe('yes')
-    expect(await inPanel('return root.getSelection().toString()')).toBe('ap')
-    expect(await inPanel('return root.getSelection().anchorNode.isConnected')).toBe(true)
-    expect(await inPanel('return root.querySelector(\'li[data-file="tests/api.clnrm.toml"] .duration\').textContent')).toBe('95ms')
-    expect(await inPanel('return root.querySelector(\'li[data-file="tests/checkout.clnrm.toml"] details.spans\').open')).toBe(false)
+    expect(await inPanel(page, 'return root.activeElement?.dataset.marked')).toBe('yes')
+    expect(await inPanel(page, 'return root.getSelection().toString()')).toBe('ap')
+    expect(await inPanel(page, 'return root.getSelection().anchorNode.isConnected')).toBe(true)
+    expect(await inPanel(page, 'return root.querySelector(\'li[data-file="tests/api.clnrm.toml"] .duration\').textContent')).toBe('95ms')
+    expect(await inPanel(page, 'return root.querySelector(\'li[data-file="tests/checkout.clnrm.toml"] details.spans\').open')).toBe(false)
   })
 
   it('shows where output was cut', async () => {
-    expect(await inPanel('const n = root.querySelector(\'li[data-file="tests/api.clnrm.toml"] .truncated\'); return [n.textContent, n.getBoundingClientRect().height > 0]')).toEqual(['note: step "dump" stdout of 1.4 MiB shown as its first and last 512 KiB', true])
+    expect(await inPanel(page, 'const n = root.querySelector(\'li[data-file="tests/api.clnrm.toml"] .truncated\'); return [n.textContent, n.getBoundingClientRect().height > 0]')).toEqual(['note: step "dump" stdout of 1.4 MiB shown as its first and last 512 KiB', true])
   })
 
   it('filters tests by file or name, and keeps the filter across a reload', async () => {
     await send(await tests())
     await page.fill('clnrm-results input.filter', 'CHECK')
-    const visible = (): Promise<string[]> => inPanel('return [...root.querySelectorAll("ul.tests > li")].filter(li => li.getBoundingClientRect().height > 0).map(li => li.dataset.file)')
+    const visible = (): Promise<string[]> => inPanel(page, 'return [...root.querySelectorAll("ul.tests > li")].filter(li => li.getBoundingClientRect().height > 0).map(li => li.dataset.file)')
     expect(await visible()).toEqual(['tests/checkout.clnrm.toml'])
-    expect(await inPanel('return root.querySelector(".count").textContent')).toBe('1 of 3 test files')
+    expect(await inPanel(page, 'return root.querySelector(".count").textContent')).toBe('1 of 3 test files')
     await page.fill('clnrm-results input.filter', 'nothing-like-this')
     expect(await visible()).toEqual([])
-    expect(await inPanel('return root.querySelector("p.empty").textContent')).toBe('no test file or name contains “nothing-like-this”')
+    expect(await inPanel(page, 'return root.querySelector("p.empty").textContent')).toBe('no test file or name contains “nothing-like-this”')
     await page.fill('clnrm-results input.filter', 'long-name')
     await page.reload()
     await send(await tests())
-    expect(await inPanel('return root.querySelector("input.filter").value')).toBe('long-name')
+    expect(await inPanel(page, 'return root.querySelector("input.filter").value')).toBe('long-name')
     expect(await visible()).toEqual(['tests/a-test-file-with-a-rather-long-name-that-does-not-fit-on-a-phone.clnrm.toml'])
     // Esc in the filter clears it first, and leaves the panel open.
     await page.focus('clnrm-results input.filter')
@@ -275,7 +273,7 @@ describe('the panel, in a real browser', () => {
     expect(await panelOpen()).toBe(false)
     await send(await tests({ extraFailures: 1 }))
     expect(await panelOpen()).toBe(false)
-    expect(await inPanel('return [host.dataset.status, getComputedStyle(root.querySelector("button.badge")).backgroundColor]')).toEqual(['fail', 'rgb(185, 28, 28)'])
+    expect(await inPanel(page, 'return [host.dataset.status, getComputedStyle(root.querySelector("button.badge")).backgroundColor]')).toEqual(['fail', 'rgb(185, 28, 28)'])
     await page.reload()
     await send(await tests({ checkout: 'pass' }))
     await send(await tests({ extraFailures: 2 }))
@@ -299,7 +297,7 @@ describe('the panel, in a real browser', () => {
     await page.waitForSelector('clnrm-results[data-engine="unreachable"]', { state: 'attached', timeout: 5000 })
     // Losing the engine opens the panel, as a new failure does (the user had not collapsed it).
     expect(await panelOpen()).toBe(true)
-    expect(await inPanel(`return {
+    expect(await inPanel(page, `return {
       badge: root.querySelector('button.badge').textContent.replace(/\\s+/g, ' ').trim(),
       background: getComputedStyle(root.querySelector('button.badge')).backgroundColor,
       first: root.querySelector('.panel > :not(header):not(:empty):not([hidden])').textContent,
@@ -311,29 +309,29 @@ describe('the panel, in a real browser', () => {
       summary: 'clnrm: No Docker engine is reachable at DOCKER_HOST=unix:///nowhere.sock; retrying',
     })
     await send(await tests({ checkout: 'pass' }))
-    expect(await inPanel('return [host.dataset.engine, root.querySelector("p.empty").hidden, root.querySelector(".badge .engine").hidden]')).toEqual(['', true, true])
+    expect(await inPanel(page, 'return [host.dataset.engine, root.querySelector("p.empty").hidden, root.querySelector(".badge .engine").hidden]')).toEqual(['', true, true])
   })
 
   it('asks the server to rerun all, the failed tests, or one test; says so when nothing failed', async () => {
     reruns.length = 0
     await send(await tests({ checkout: 'pass' }))
     await page.click('clnrm-results button[data-rerun="failed"]')
-    expect(await inPanel('return root.querySelector(".notice").textContent')).toBe('nothing failed: no test to rerun')
+    expect(await inPanel(page, 'return root.querySelector(".notice").textContent')).toBe('nothing failed: no test to rerun')
     await page.click('clnrm-results button[data-rerun="all"]')
     await expect.poll(() => reruns.length).toBe(1)
     // Only "all" arrived: "failed" with nothing failed sent nothing.
     expect(reruns).toEqual([{ scope: 'all' }])
-    expect(await inPanel('return root.querySelector(".notice").textContent')).toBe('rerunning 3 tests…')
+    expect(await inPanel(page, 'return root.querySelector(".notice").textContent')).toBe('rerunning 3 tests…')
     await send(await tests(), 4)
     await page.click('clnrm-results button[data-rerun="failed"]')
     await page.click('clnrm-results li[data-file="tests/api.clnrm.toml"] button.rerun-test')
     await expect.poll(() => reruns.length).toBe(3)
     expect(reruns.slice(1)).toEqual([{ scope: 'failed' }, { scope: 'test', file: '/p/tests/api.clnrm.toml' }])
-    expect(await inPanel('return root.querySelector(\'li[data-file="tests/api.clnrm.toml"] button.rerun-test\').getAttribute("aria-label")')).toBe('rerun api')
+    expect(await inPanel(page, 'return root.querySelector(\'li[data-file="tests/api.clnrm.toml"] button.rerun-test\').getAttribute("aria-label")')).toBe('rerun api')
   })
 
   it('a rerun\'s notice ends with its own reload\'s results, never with a late result of an older reload', async () => {
-    const notice = (): Promise<{ text: string; reload?: string }> => inPanel('const n = root.querySelector(".notice"); return { text: n.textContent, reload: n.dataset.reload }')
+    const notice = (): Promise<{ text: string; reload?: string }> => inPanel(page, 'const n = root.querySelector(".notice"); return { text: n.textContent, reload: n.dataset.reload }')
     // A fresh page (the requests of the test before were never answered), and a server that answers each, as the plugin does.
     await fresh()
     await page.click('clnrm-results button.badge')

@@ -133,6 +133,14 @@ export async function openVitePage(dir: string, options: ViteOptions & {
   }
 }
 
+/**
+ * Evaluates a function body in `page` with `host` (the `clnrm-results` element) and `root` (its
+ * shadow root, where the panel lives) in scope; what the body returns comes back.
+ */
+export function inPanel<T>(page: Page, body: string): Promise<T> {
+  return page.evaluate(`(() => { const host = document.querySelector('clnrm-results'); const root = host.shadowRoot; ${body} })()`) as Promise<T>
+}
+
 /** Replaces the first `from` in `file` by `to`, as a save in an editor; throws when `file` lacks `from`. */
 export function edit(file: string, from: string, to: string): void {
   const text = readFileSync(file, 'utf8')

@@ -7,7 +7,7 @@ import { clnrmContainers, IMAGE } from './engine.ts'
 import type { LocalRegistry, RegistryGate } from './registry.ts'
 import { docker, pushImage, startGate, startRegistry } from './registry.ts'
 import type { VitePage } from './vite-project.ts'
-import { openVitePage, repo, repoTempDir, viteProject } from './vite-project.ts'
+import { inPanel, openVitePage, repo, repoTempDir, viteProject } from './vite-project.ts'
 const artifacts = join(repo, 'test/artifacts')
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 
@@ -70,43 +70,42 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
     rmSync(dir, { recursive: true, force: true })
   })
 
-  const inPanel = <T>(body: string): Promise<T> => page.evaluate(`(() => { const host = document.querySelector('clnrm-results'); const root = host.shadowRoot; ${body} })()`) as Promise<T>
   const pullRow = (image: string, state: string): string => `clnrm-results ul.pulls > li[data-image="${image}"][data-state="${state}"]`
   const said = (): string => terminal.join('\n')
 
   it('while tests wait on a pull: a line per image with its state and amounts, the failure with its next step, announced, in place; Vite\'s terminal says each', async () => {
     // The layer is held after its first megabyte: the pull is in progress, and stays so.
     await page.waitForSelector(pullRow(alpha, 'pulling'), { timeout: 60_000 })
-    await expect.poll(() => inPanel<string>(`return root.querySelector('ul.pulls > li[data-image="${alpha}"] .amounts').textContent`), { timeout: 30_000 }).toMatch(/^\d\/\d layers?, [\d.]+ (kB|MB)\/8\.\d MB$/)
-    expect(await inPanel<string>(`return root.querySelector('ul.pulls > li[data-image="${alpha}"] .pull-text').textContent`)).toBe(`pulling ${alpha}`)
+    await expect.poll(() => inPanel<string>(page, `return root.querySelector('ul.pulls > li[data-image="${alpha}"] .amounts').textContent`), { timeout: 30_000 }).toMatch(/^\d\/\d layers?, [\d.]+ (kB|MB)\/8\.\d MB$/)
+    expect(await inPanel<string>(page, `return root.querySelector('ul.pulls > li[data-image="${alpha}"] .pull-text').textContent`)).toBe(`pulling ${alpha}`)
     // The image the registry does not have: its line says why and what to do.
     await page.waitForSelector(pullRow(ghost, 'failed'), { timeout: 30_000 })
-    const failed = await inPanel<string>(`return root.querySelector('ul.pulls > li[data-image="${ghost}"]').textContent`)
+    const failed = await inPanel<string>(page, `return root.querySelector('ul.pulls > li[data-image="${ghost}"]').textContent`)
     expect(failed).toContain(`could not pull ${ghost} from ${gate.host}`)
     expect(failed).toMatch(/manifest unknown|not found/)
     expect(failed).toContain(`hint: ${gate.host} has no image ${ghost}: check the name and tag in the test file, push it there (docker push ${ghost})`)
     // Nothing has a result yet: the panel says what it waits for, and so does the badge.
-    expect(await inPanel<string>('return root.querySelector(".empty").textContent')).toBe('waiting for images the tests need…')
-    expect(await inPanel<string>('return root.querySelector("button.badge").getAttribute("aria-label")')).toContain('pulling 1 image')
+    expect(await inPanel<string>(page, 'return root.querySelector(".empty").textContent')).toBe('waiting for images the tests need…')
+    expect(await inPanel<string>(page, 'return root.querySelector("button.badge").getAttribute("aria-label")')).toContain('pulling 1 image')
     // The existing live region announces each pull's state (not each byte).
-    const summary = await inPanel<{ text: string; live: string | null; role: string | null }>('const s = root.querySelector(".summary"); return { text: s.textContent, live: s.getAttribute("aria-live"), role: s.getAttribute("role") }')
+    const summary = await inPanel<{ text: string; live: string | null; role: string | null }>(page, 'const s = root.querySelector(".summary"); return { text: s.textContent, live: s.getAttribute("aria-live"), role: s.getAttribute("role") }')
     expect(summary.live).toBe('polite')
     expect(summary.role).toBe('status')
     expect(summary.text).toContain(`pulling ${alpha}, tests wait for it`)
     expect(summary.text).toContain(`could not pull ${ghost}: `)
     // The progress bar has the bytes so far.
-    const bar = await inPanel<{ value: number; max: number }>(`const b = root.querySelector('ul.pulls > li[data-image="${alpha}"] progress'); return { value: b.value, max: b.max }`)
+    const bar = await inPanel<{ value: number; max: number }>(page, `const b = root.querySelector('ul.pulls > li[data-image="${alpha}"] progress'); return { value: b.value, max: b.max }`)
     expect(bar.max).toBeGreaterThan(8_000_000)
     expect(bar.value).toBeGreaterThan(0)
     expect(bar.value).toBeLessThan(bar.max)
 
     // More bytes: the line's text changes in place, nothing in the panel moves.
-    const layout = (): Promise<string> => inPanel<string>(`return JSON.stringify([...root.querySelectorAll('.panel header, ul.tests, ul.pulls > li, footer')].map(e => { const r = e.getBoundingClientRect(); return [e.tagName, Math.round(r.top), Math.round(r.height)] }))`)
+    const layout = (): Promise<string> => inPanel<string>(page, `return JSON.stringify([...root.querySelectorAll('.panel header, ul.tests, ul.pulls > li, footer')].map(e => { const r = e.getBoundingClientRect(); return [e.tagName, Math.round(r.top), Math.round(r.height)] }))`)
     const before = await layout()
-    const amountsBefore = await inPanel<string>(`return root.querySelector('ul.pulls > li[data-image="${alpha}"] .amounts').textContent`)
+    const amountsBefore = await inPanel<string>(page, `return root.querySelector('ul.pulls > li[data-image="${alpha}"] .amounts').textContent`)
     const node = await page.evaluateHandle(`document.querySelector('clnrm-results').shadowRoot.querySelector('ul.pulls > li[data-image="${alpha}"]')`)
     gate.allow(3_000_000)
-    await expect.poll(() => inPanel<string>(`return root.querySelector('ul.pulls > li[data-image="${alpha}"] .amounts').textContent`), { timeout: 30_000 }).not.toBe(amountsBefore)
+    await expect.poll(() => inPanel<string>(page, `return root.querySelector('ul.pulls > li[data-image="${alpha}"] .amounts').textContent`), { timeout: 30_000 }).not.toBe(amountsBefore)
     expect(await layout()).toBe(before)
     // The same element, patched (not rebuilt).
     expect(await node.evaluate(el => (el as { isConnected: boolean }).isConnected)).toBe(true)
@@ -115,7 +114,7 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
     // On a phone: the pulling line stays one line (the name cut, the amounts whole), nothing scrolls sideways.
     await page.setViewportSize({ width: 390, height: 844 })
     await page.emulateMedia({ colorScheme: 'dark' })
-    const narrow = await inPanel<{ page: number; view: number; lineHeight: number; amounts: number; amountsShown: number }>(`
+    const narrow = await inPanel<{ page: number; view: number; lineHeight: number; amounts: number; amountsShown: number }>(page, `
       const line = root.querySelector('ul.pulls > li[data-image="${alpha}"] .pull-line')
       const amounts = line.querySelector('.amounts')
       return { page: document.documentElement.scrollWidth, view: innerWidth, lineHeight: line.getBoundingClientRect().height, amounts: amounts.scrollWidth, amountsShown: amounts.clientWidth }`)
@@ -148,6 +147,6 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
     writeFileSync(join(dir, 'tests/ghost.clnrm.toml'), `[meta]\nname = "ghost"\n[services.box]\nimage = "${IMAGE}"\n[[steps]]\nname = "runs"\nrun = "true"\n`)
     await page.waitForSelector('clnrm-results li[data-file="tests/ghost.clnrm.toml"][data-status="pass"]', { timeout: 60_000 })
     await page.waitForSelector('clnrm-results ul.pulls', { state: 'hidden', timeout: 30_000 })
-    expect(await inPanel<string>('return root.querySelector(".summary").textContent')).toBe('clnrm: 2 tests passed, 0 failed')
+    expect(await inPanel<string>(page, 'return root.querySelector(".summary").textContent')).toBe('clnrm: 2 tests passed, 0 failed')
   }, 120_000)
 })
