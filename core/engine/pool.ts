@@ -10,12 +10,12 @@ import { removeOrphans } from './orphans.ts'
 import { DemandLedger } from './pool-demand.ts'
 import { DefinitionKeys } from './pool-keys.ts'
 import type { Entry, PoolCounts, RemovalReason, Reservation, Starting } from './pool-entry.ts'
-import { markBusy, networkKey } from './pool-entry.ts'
-import { chooseGroup } from './pool-groups.ts'
 import type { GroupContext } from './pool-groups.ts'
 import { leaseReservation } from './pool-lease.ts'
 import type { LessorContext } from './pool-lease.ts'
 import { PoolNetworks } from './pool-networks.ts'
+import { reserve } from './pool-reserve.ts'
+import type { ReserveContext } from './pool-reserve.ts'
 import { startContainer } from './pool-start.ts'
 import type { StartContext } from './pool-start.ts'
 import { PoolTeardown } from './pool-teardown.ts'
@@ -25,7 +25,7 @@ import type { ServiceSpec, TestSpec } from '../format/spec.ts'
 import type { HostReach } from './host-reach.ts'
 import { hostRouteFor } from './host-reach.ts'
 import type { TakeResult } from './turns.ts'
-import { PASS, Turns } from './turns.ts'
+import { Turns } from './turns.ts'
 import type { Parked } from './reuse.ts'
 import { sweepReusable } from './reuse.ts'
 
@@ -68,6 +68,8 @@ export class ContainerPool {
   readonly #context: StartContext & GroupContext
   /** What leasing and releasing see of this pool. */
   readonly #lessor: LessorContext
+  /** What taking a test's containers in one step sees of this pool. */
+  readonly #reserver: ReserveContext
 
   private constructor(connection: DockerConnection, options: ContainerPoolOptions) {
     this.#connection = connection
@@ -96,6 +98,12 @@ export class ContainerPool {
     this.#lessor = {
       entries: this.#entries, demand: this.#demand, networks: this.#networks, idleTimeoutMs: this.#options.idleTimeoutMs, pump,
       start: (spec, service, key, slot, signal) => this.#startTracked(spec, service, key, slot, signal),
+      remove: (entry, reason) => this.#remove(entry, reason),
+    }
+    this.#reserver = {
+      entries: this.#entries, starting: this.#starting, demand: this.#demand, networks: this.#networks, counts: this.#counts, parked: this.#parked,
+      maxContainers: this.#options.maxContainers, used: () => this.#used,
+      replaceDead: (entry, service, file) => this.#replaceDead(entry, service, file),
       remove: (entry, reason) => this.#remove(entry, reason),
     }
   }
@@ -208,7 +216,7 @@ export class ContainerPool {
 
   async #acquire(spec: TestSpec, services: ServiceSpec[], keys: string[], signal: AbortSignal, runSignal: AbortSignal | undefined, start: number): Promise<Lease> {
     throwIfAborted(signal)
-    const take = (): TakeResult<Reservation> => this.#reserve(spec, services, keys)
+    const take = (): TakeResult<Reservation> => reserve(this.#reserver, spec, services, keys)
     // First come, first served: with tests already waiting, a newcomer queues behind them.
     const reservation = await this.#turns.take(take, signal, () => (this.#closed ? new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool closed') : new AbortedError()))
     return leaseReservation(this.#lessor, spec, services, reservation, { signal, runSignal, start })
@@ -217,110 +225,6 @@ export class ContainerPool {
   /** Containers counted against the limit: live ones, those starting and those being removed. */
   get #used(): number {
     return this.#entries.size + this.#starting.size + this.#teardown.removing
-  }
-
-  /**
-   * Takes everything a test needs in one synchronous step, or nothing: idle containers of the
-   * same definitions, and slots for the rest (removing idle containers of other definitions to
-   * make room). `undefined` means wait, holding the queue: the limit is reached. `PASS` means wait
-   * for a container of the test's own definition (busy, starting, or about to be freed), letting
-   * tests of other definitions by.
-   *
-   * A definition that has containers gets another only when its queued work justifies the start
-   * (`DemandLedger.worthStarting`), and never while one of its starts is in flight: the tests that arrive
-   * meanwhile wait for that start instead of starting their own (`clnrm run -j 8` on 50 files of
-   * one definition starts one container, not eight).
-   */
-  #reserve(spec: TestSpec, services: ServiceSpec[], keys: string[]): TakeResult<Reservation> {
-    const taken = new Set<Entry>()
-    const reused: Reservation['reused'] = []
-    const missing: Array<{ service: ServiceSpec; key: string }> = []
-    /** Some missing containers are extra ones of a definition that has some: waiting is an option. */
-    let optional = false
-    // A multi-service test takes one whole group (one network), never parts of two.
-    let group: string | undefined
-    if (services.length > 1) {
-      const chosen = chooseGroup(this.#context, spec, services, keys)
-      if (chosen === PASS) return PASS
-      ;({ group, optional } = chosen)
-      for (const [i, service] of services.entries()) {
-        const entry = chosen.entries.get(keys[i]!)
-        if (entry && service.reuse) {
-          taken.add(entry)
-          reused.push({ service, entry })
-        }
-        else missing.push({ service, key: keys[i]! })
-      }
-    }
-    else for (const [i, service] of services.entries()) {
-      const key = keys[i]!
-      if (service.reuse) {
-        let found: Entry | undefined
-        let soon = false
-        let live = 0
-        for (const entry of this.#entries) {
-          if (entry.key !== key || taken.has(entry) || entry.retired) continue
-          if (entry.busy) {
-            live++
-            soon ||= entry.releasing || !!entry.signal?.aborted
-            continue
-          }
-          if (!entry.runner.alive) {
-            this.#replaceDead(entry, service.id, spec.file)
-            continue
-          }
-          found = entry
-          break
-        }
-        if (found) {
-          taken.add(found)
-          reused.push({ service, entry: found })
-          continue
-        }
-        // Freed in a few milliseconds: waiting for it beats starting another (the dev loop's pre-emption).
-        if (soon) return PASS
-        const starting = [...this.#starting].filter(slot => slot.key === key && !slot.retired).length
-        // One start in flight per definition: the others wait for it rather than start their own.
-        if (starting) return PASS
-        if (live) {
-          if (!this.#demand.worthStarting(key, live)) {
-            this.#demand.armRecheck(key)
-            return PASS
-          }
-          optional = true
-        }
-      }
-      missing.push({ service, key })
-    }
-    let evicted: Promise<unknown> = Promise.resolve()
-    if (missing.length) {
-      const free = this.#options.maxContainers - this.#used
-      const idle = [...this.#entries].filter(e => !e.busy && !taken.has(e)).sort((a, b) => a.lastUsed - b.lastUsed)
-      // Evicting makes room once the evicted containers are gone (`Reservation.evicted`).
-      const short = missing.length - free
-      if (short > idle.length) {
-        // An extra container of a busy definition is worth less than a place in the queue: wait for one of it.
-        if (optional) return PASS
-        // More services than the limit: run alone, once nothing else is busy or starting.
-        const alone = services.length > this.#options.maxContainers && this.#starting.size === 0 && [...this.#entries].every(e => !e.busy || taken.has(e))
-        if (!alone) return undefined
-      }
-      evicted = Promise.allSettled(idle.slice(0, Math.max(0, short)).map(entry => this.#remove(entry, 'evicted')))
-    }
-    for (const { entry } of reused) {
-      clearTimeout(entry.idleTimer)
-      markBusy(entry)
-      entry.uses++
-      this.#counts.reused++
-    }
-    const fresh = missing.map(({ service, key }) => {
-      const slot: Starting = { file: spec.file, key, retired: false, adopt: group ? undefined : this.#parked.get(key)?.shift(), group }
-      this.#starting.add(slot)
-      const network = networkKey(service, group)
-      if (network) this.#networks.hold(network)
-      return { service, key, slot }
-    })
-    return { reused, fresh, evicted }
   }
 
   #startTracked(spec: TestSpec, service: ServiceSpec, key: string, slot: Starting, signal: AbortSignal): Promise<Entry> {
