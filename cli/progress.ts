@@ -1,5 +1,5 @@
 import type { PoolEvent } from '../core/index.ts'
-import { formatBytes, formatDuration, formatPullAmounts } from '../core/index.ts'
+import { createPullHeartbeat, formatBytes, formatDuration, formatPullAmounts, formatPullBeat, pullHeartbeatMs } from '../core/index.ts'
 import type { CommandContext } from './context.ts'
 import { displayPath, printable } from './output.ts'
 
@@ -32,7 +32,8 @@ export function terminalColumns(ctx: Pick<CommandContext, 'columns' | 'env'>): n
  * `ready box for <file> in 0.4s`, so each `ready` says which test it belongs to. Image pulls: one
  * live line per image in a terminal (`pulling <image>: 2/3 layers, 12.1 MB/30.5 MB`); in a log, a
  * line when each pull starts, when each layer is done, and when it ends (`pulled … in 1.2s`, or
- * `could not pull … from <registry>: <reason>` with its hint).
+ * `could not pull … from <registry>: <reason>` with its hint), and one every `PULL_HEARTBEAT_MS`
+ * a pull goes without another (`pulling <image>: 0/2 layers, 1.0 MB/8.0 MB, 1m 10s so far`).
  */
 export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEvent) => void; clear: () => void } {
   // Drawn on stderr: whether it is a terminal decides, not stdout (`clnrm run > out.txt` keeps live
@@ -44,6 +45,8 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
   const pulling = new Map<string, string>()
   const pulledLayers = new Map<string, number>()
   let drawn = 0
+  // A log has no live line: a pull of one large layer would say nothing for minutes.
+  const heartbeat = live ? undefined : createPullHeartbeat({ intervalMs: pullHeartbeatMs(ctx.env), onBeat: beat => say(c.dim(`${formatPullBeat(beat)}\n`)) })
 
   const erase = (): string => (drawn ? `\x1B[${drawn}A\r\x1B[J` : '\r\x1B[2K')
   const render = (): void => {
@@ -68,6 +71,7 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
 
   return {
     onEvent(event) {
+      heartbeat?.onEvent(event)
       switch (event.type) {
         case 'pool:container-starting': {
           const services = starting.get(event.file) ?? new Map<string, string>()
@@ -95,7 +99,10 @@ export function createProgress(ctx: CommandContext): { onEvent: (event: PoolEven
         case 'pool:image-pull': {
           // Logs get a line each time a layer is done; a terminal keeps one live line per image.
           const amounts = formatPullAmounts(event)
-          if (!live && event.layers.done !== pulledLayers.get(event.image) && event.layers.done) say(c.dim(`pulling ${printable(event.image)}: ${amounts}\n`))
+          if (!live && event.layers.done !== pulledLayers.get(event.image) && event.layers.done) {
+            say(c.dim(`pulling ${printable(event.image)}: ${amounts}\n`))
+            heartbeat?.said(event.image)
+          }
           pulledLayers.set(event.image, event.layers.done)
           pulling.set(event.image, amounts || event.status)
           break

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Plugin } from 'vite'
-import { createDevSession, feedChanges, printable } from '../core/index.ts'
+import { createDevSession, createPullHeartbeat, feedChanges, formatPullBeat, printable, pullHeartbeatMs } from '../core/index.ts'
 import type { DevSession, Selection } from '../core/index.ts'
 import { createModuleTracker } from './module-graph.ts'
 import pc from 'picocolors'
@@ -71,9 +71,11 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
 
   let root: string | undefined
   let closeEngineWatch: (() => void) | undefined
+  let closePullHeartbeat: (() => void) | undefined
   const close = (): Promise<void> => {
     closing ??= (async () => {
       closeEngineWatch?.()
+      closePullHeartbeat?.()
       if (root && activeSessions.get(root) === close) activeSessions.delete(root)
       await session?.close()
     })()
@@ -210,7 +212,18 @@ export function clnrm(options: ClnrmPluginOptions = {}): Plugin {
       // Bytes arriving are sent at most every PULL_PROGRESS_MS (the payload carries every test's
       // view); a pull starting, ending or failing at once.
       let progressTimer: ReturnType<typeof setTimeout> | undefined
+      // Vite's terminal is a log (the plugin never redraws a line, in a terminal or in CI): a pull
+      // still going gets a line every PULL_HEARTBEAT_MS, unless the panel keeps it quiet (a retry
+      // failing the same way is shown as failed, not as pulling).
+      const heartbeat = createPullHeartbeat({
+        intervalMs: pullHeartbeatMs(process.env),
+        onBeat(beat) {
+          if (pulls.views().some(view => view.image === beat.image && view.state === 'pulling')) logger.info(`[clnrm] ${pc.dim(formatPullBeat(beat))}`, { timestamp: true })
+        },
+      })
+      closePullHeartbeat = heartbeat.close
       events.on('pool:event', (event) => {
+        heartbeat.onEvent(event)
         const { changed, lines } = pulls.onEvent(event)
         for (const line of lines) logger[line.level](`[clnrm] ${line.text}`, { timestamp: true })
         if (!changed) return

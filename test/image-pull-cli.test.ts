@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnCli } from './cli-process.ts'
 import { clnrmContainers, createRecordingPool, IMAGE, specFrom } from './engine.ts'
 import { tempDir } from './helpers.ts'
-import type { LocalRegistry } from './registry.ts'
-import { docker, pushImage, startRegistry } from './registry.ts'
+import type { LocalRegistry, RegistryGate } from './registry.ts'
+import { docker, pushImage, startGate, startRegistry } from './registry.ts'
 
 /** The password of the registry that wants a login, and its bcrypt hash for htpasswd. */
 const PASSWORD = 'clnrm-pull-test'
@@ -182,6 +182,52 @@ describe('missing images are pulled in parallel at start, with progress (real re
     expect(authorised.stdout).toMatch(/✓ locked /)
     expect(authorised.code).toBe(0)
   }, 90_000)
+
+  it('a long pull in a log (stderr not a terminal) says how far it is every interval while a layer is held, stops at its end, and the run passes', async () => {
+    // A layer of its own, so nothing of it is on the engine; pulled through a gate that holds it
+    // after its first megabyte, for as long as the test wants.
+    created.push(ref('gamma'))
+    await pushImage(ref('gamma'), join(dir, 'build-gamma'), 8_000_000)
+    let gate: RegistryGate | undefined
+    try {
+      gate = await startGate(host, 1_000_000)
+      const gated = `${gate.host}/clnrm-pull-${process.pid}/gamma:1`
+      created.push(gated)
+      execFileSync('mkdir', ['-p', join(dir, 'long')])
+      await writeFile(join(dir, 'long', 'gamma.clnrm.toml'), `[meta]\nname = "gamma"\n[services.box]\nimage = "${gated}"\n[[steps]]\nname = "has its layer"\nrun = "test -f /blob"\n`)
+      // The interval a user gets is 10 s; a test cannot wait that long for each line.
+      const cli = spawnCli(['run', join(dir, 'long')], dir, { env: { GITHUB_ACTIONS: '', CLNRM_PROGRESS_INTERVAL_MS: '400' } })
+      const escaped = gated.replace(/[.:/]/g, '\\$&')
+      const beat = new RegExp(`pulling ${escaped}: (\\d/\\d layers, [\\d.]+ (?:B|kB|MB)/8\\.\\d MB|[A-Za-z ]+), (\\S+(?: \\S+)?) so far\\n`, 'g')
+      const beats = (): RegExpMatchArray[] => [...cli.stderr().matchAll(beat)]
+      // Two beats with the held layer's bytes while it is held: nothing else is said meanwhile.
+      await expect.poll(() => beats().filter(m => /\/8\.\d MB$/.test(m[1]!)).length, { timeout: 60_000, interval: 50, message: 'two beats with bytes' }).toBeGreaterThanOrEqual(2).catch((error: Error) => {
+        throw new Error(`${error.message}\nstderr:\n${cli.stderr()}`)
+      })
+      expect(cli.stderr()).not.toContain(`pulled ${gated}`)
+      expect(cli.child.exitCode).toBeNull()
+      // Plain lines: no escapes (NO_COLOR, and no live redraw off a terminal).
+      expect(cli.stderr()).not.toContain('\x1B')
+      gate.allow(Infinity)
+      const exit = await cli.exited
+      expect(exit.ms).toBeLessThan(90_000)
+      expect(clnrmContainers(cli.pid)).toEqual([])
+      expect(cli.stdout()).toMatch(/✓ gamma /)
+      expect(exit.code).toBe(0)
+      const err = cli.stderr()
+      expect(err).toContain(`pulling ${gated} from ${gate.host}\n`)
+      // The beats end with the pull: none after its `pulled` line, though the run went on after it.
+      const pulled = err.indexOf(`pulled ${gated} in `)
+      expect(pulled).toBeGreaterThan(-1)
+      const all = beats()
+      expect(all.length).toBeGreaterThanOrEqual(2)
+      expect(all.every(m => m.index! < pulled)).toBe(true)
+    }
+    finally {
+      gate?.allow(Infinity)
+      gate?.close()
+    }
+  }, 120_000)
 
   it('Ctrl-C during a pull that never ends (a registry that answers /v2/ and then nothing) exits 130 at once, leaving nothing', async () => {
     // A tarpit: the engine sees a registry, then waits for a manifest that never comes.

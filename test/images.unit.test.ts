@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { resolveColors } from '../cli/context.ts'
 import type { CommandContext } from '../cli/context.ts'
 import { createProgress, formatBytes, formatPullAmounts } from '../cli/progress.ts'
 import type { PoolEvent } from '../core/index.ts'
+import { PULL_HEARTBEAT_MS, pullHeartbeatMs } from '../core/index.ts'
 import { pullHint, registryOf } from '../core/engine/images.ts'
 
 describe('image pulls: registries, hints, progress text', () => {
@@ -64,5 +65,61 @@ describe('image pulls: registries, hints, progress text', () => {
       '  hint: try again',
       '',
     ].join('\n'))
+  })
+})
+
+describe('a pull in progress in a log: a line every interval it says nothing else', () => {
+  afterEach(() => vi.useRealTimers())
+  const image = '127.0.0.1:5000/clnrm/big:1'
+  const moved = (done: number, current: number): PoolEvent => ({ type: 'pool:image-pull', image, status: 'Downloading', layers: { done, total: 2 }, bytes: { current, total: 266_000_000 } })
+  /** createProgress on stderr that is (not) a terminal, NO_COLOR, an interval of 1 s from the environment. */
+  const open = (isTTY: boolean): { progress: ReturnType<typeof createProgress>; err: () => string } => {
+    let err = ''
+    const base = { cwd: '/', env: { COLUMNS: '200', CLNRM_PROGRESS_INTERVAL_MS: '1000' }, stdout: () => {}, stderr: (t: string) => void (err += t), isTTY }
+    return { progress: createProgress({ ...base, c: resolveColors({ ...base, env: { NO_COLOR: '1' } }, true) }), err: () => err }
+  }
+
+  it('is 10 s unless CLNRM_PROGRESS_INTERVAL_MS says otherwise (a positive whole number)', () => {
+    expect(PULL_HEARTBEAT_MS).toBe(10_000)
+    expect(pullHeartbeatMs({})).toBe(10_000)
+    expect(pullHeartbeatMs({ CLNRM_PROGRESS_INTERVAL_MS: '250' })).toBe(250)
+    for (const bad of ['0', '-5', '1.5', 'soon', '']) expect(pullHeartbeatMs({ CLNRM_PROGRESS_INTERVAL_MS: bad })).toBe(10_000)
+  })
+
+  it('says the amounts and the time so far each interval, waits a whole interval after a layer line, stops at the end; a terminal keeps its live line instead', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+    const { progress, err } = open(false)
+    progress.onEvent({ type: 'pool:image-pull-start', image, registry: '127.0.0.1:5000' })
+    vi.advanceTimersByTime(999)
+    expect(err()).toBe(`pulling ${image} from 127.0.0.1:5000\n`)
+    // No layer named yet: the state the live line shows.
+    vi.advanceTimersByTime(1)
+    progress.onEvent(moved(0, 120_000_000))
+    vi.advanceTimersByTime(1000)
+    // A layer done: its own line; the next beat a whole interval after it.
+    vi.advanceTimersByTime(500)
+    progress.onEvent(moved(1, 130_000_000))
+    vi.advanceTimersByTime(999)
+    const held = err()
+    vi.advanceTimersByTime(1)
+    progress.onEvent({ type: 'pool:image-pull-done', image, registry: '127.0.0.1:5000', ms: 3500, layers: { done: 2, total: 2 }, bytes: { current: 266_000_000, total: 266_000_000 } })
+    vi.advanceTimersByTime(10_000)
+    expect(err()).toBe([
+      `pulling ${image} from 127.0.0.1:5000`,
+      `pulling ${image}: waiting, 1.00s so far`,
+      `pulling ${image}: 0/2 layers, 120.0 MB/266.0 MB, 2.00s so far`,
+      `pulling ${image}: 1/2 layers, 130.0 MB/266.0 MB`,
+      `pulling ${image}: 1/2 layers, 130.0 MB/266.0 MB, 3.50s so far`,
+      `pulled ${image} in 3.50s (2/2 layers, 266.0 MB/266.0 MB)`,
+      '',
+    ].join('\n'))
+    expect(held).not.toContain('3.50s so far')
+
+    const tty = open(true)
+    tty.progress.onEvent({ type: 'pool:image-pull-start', image, registry: '127.0.0.1:5000' })
+    tty.progress.onEvent(moved(0, 120_000_000))
+    vi.advanceTimersByTime(5000)
+    expect(tty.err()).not.toContain('so far')
+    expect(tty.err()).toContain(`pulling ${image}: 0/2 layers, 120.0 MB/266.0 MB\n`)
   })
 })

@@ -28,7 +28,11 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
   let alpha: string
   let ghost: string
 
+  // Vite's terminal says a pull is still going every PULL_HEARTBEAT_MS (10 s); here every 300 ms.
+  const interval = process.env.CLNRM_PROGRESS_INTERVAL_MS
+
   beforeAll(async () => {
+    process.env.CLNRM_PROGRESS_INTERVAL_MS = '300'
     dir = repoTempDir('vite-pull')
     registry = await startRegistry(join(dir, '.registry'))
     // The layer's first megabyte goes through; the rest waits for the test.
@@ -56,6 +60,8 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
   }, 180_000)
 
   afterAll(async () => {
+    if (interval === undefined) delete process.env.CLNRM_PROGRESS_INTERVAL_MS
+    else process.env.CLNRM_PROGRESS_INTERVAL_MS = interval
     gate?.allow(Infinity)
     await vite?.close()
     expect(clnrmContainers(process.pid)).toEqual([])
@@ -72,6 +78,8 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
 
   const pullRow = (image: string, state: string): string => `clnrm-results ul.pulls > li[data-image="${image}"][data-state="${state}"]`
   const said = (): string => terminal.join('\n')
+  /** Vite's terminal lines saying a pull of `image` is still going: `pulling <image>: <amounts>, 1.20s so far`. */
+  const beats = (image: string): RegExpMatchArray[] => [...said().matchAll(new RegExp(`\\[clnrm\\] pulling ${escape(image)}: ([^\\n]*), \\S+(?: \\S+)? so far`, 'g'))]
 
   it('while tests wait on a pull: a line per image with its state and amounts, the failure with its next step, announced, in place; Vite\'s terminal says each', async () => {
     // The layer is held after its first megabyte: the pull is in progress, and stays so.
@@ -128,6 +136,9 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
     // Vite's terminal: a line per image as it starts, and the failure with its hint.
     expect(said()).toContain(`[clnrm] pulling ${alpha} from ${gate.host}; tests using it wait for it`)
     expect(said()).toMatch(new RegExp(`\\[clnrm\\] ✗ could not pull ${escape(ghost)} from ${escape(gate.host)} after \\S+: [^\\n]*(manifest unknown|not found)[^\\n]*\\n  hint: ${escape(gate.host)} has no image ${escape(ghost)}`))
+    // While the layer is held, a line every interval with the amounts so far; none for the failed image.
+    await expect.poll(() => beats(alpha).filter(m => /^\d\/\d layers?, [\d.]+ (kB|MB)\/8\.\d MB$/.test(m[1]!)).length, { timeout: 30_000 }).toBeGreaterThanOrEqual(2)
+    expect(beats(ghost)).toEqual([])
   }, 120_000)
 
   it('once the pull ends: Vite\'s terminal says so, the tests run, the pulled line goes, the failed one stays while a test uses the image', async () => {
@@ -148,5 +159,9 @@ describe('vite dev: image pulls in the panel and in Vite\'s terminal (real regis
     await page.waitForSelector('clnrm-results li[data-file="tests/ghost.clnrm.toml"][data-status="pass"]', { timeout: 60_000 })
     await page.waitForSelector('clnrm-results ul.pulls', { state: 'hidden', timeout: 30_000 })
     expect(await inPanel<string>(page, 'return root.querySelector(".summary").textContent')).toBe('clnrm: 2 tests passed, 0 failed')
+    // The lines about a pull still going ended with it.
+    const pulled = said().indexOf(`pulled ${alpha} in `)
+    expect(beats(alpha).length).toBeGreaterThanOrEqual(2)
+    expect(beats(alpha).every(m => m.index! < pulled)).toBe(true)
   }, 120_000)
 })
