@@ -9,6 +9,10 @@ TAGS=("clnrm-examples/busybox:1" "busybox:1.36")
 # non-shell applet names): no sh, kill, rm or mkdir, like distroless and scratch images.
 NOSH_TAG="clnrm-examples/nosh:1"
 NOSH_APPLETS="cat echo env false ls pwd sleep true"
+# The busybox image with Debian's dash as /bin/sh (dynamically linked, its libc beside it), as in
+# Debian and Ubuntu images: a shell whose `read` has no -d or -n, so the step runner sends output
+# back with `cat` there, where busybox's shell sends it with builtins.
+DASH_TAG="clnrm-examples/dash:1"
 log() { printf '[build-images] %s\n' "$*" >&2; }
 
 # Each image is built only when one of its tags is missing (or with --force): a rebuild makes a
@@ -21,7 +25,9 @@ build_busybox=$force
 for tag in "${TAGS[@]}"; do docker image inspect "$tag" >/dev/null 2>&1 || build_busybox=1; done
 build_nosh=$force
 docker image inspect "$NOSH_TAG" >/dev/null 2>&1 || build_nosh=1
-if [ "$build_busybox" = 0 ] && [ "$build_nosh" = 0 ]; then
+build_dash=$force
+docker image inspect "$DASH_TAG" >/dev/null 2>&1 || build_dash=1
+if [ "$build_busybox" = 0 ] && [ "$build_nosh" = 0 ] && [ "$build_dash" = 0 ]; then
   log "images present (--force rebuilds)"
   exit 0
 fi
@@ -38,7 +44,7 @@ root=$(mktemp -d)
 nosh=$(mktemp -d)
 trap 'rm -rf "$root" "$root.tar" "$nosh" "$nosh.tar"' EXIT
 
-if [ "$build_busybox" = 1 ]; then
+if [ "$build_busybox" = 1 ] || [ "$build_dash" = 1 ]; then
   mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,www,proc,sys,dev,var/www}
   chmod 1777 "$root/tmp"
   cp "$busybox_bin" "$root/bin/busybox"
@@ -52,12 +58,31 @@ if [ "$build_busybox" = 1 ]; then
 
   # Fixed timestamps and owners make the tarball, and so the image id, repeatable.
   tar --sort=name --mtime='2024-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner -C "$root" -cf "$root.tar" .
+  if [ "$build_busybox" = 1 ]; then
+    id=$(docker import --change 'CMD ["sh"]' --change 'ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin' "$root.tar")
+    for tag in "${TAGS[@]}"; do
+      docker tag "$id" "$tag"
+      log "tagged $tag"
+    done
+  fi
+  rm -f "$root.tar"
+fi
+
+if [ "$build_dash" = 1 ]; then
+  dash_bin=$(command -v dash || true)
+  [ -n "$dash_bin" ] || { log "dash not found: apt-get install dash"; exit 1; }
+  rm "$root/bin/sh"
+  cp "$dash_bin" "$root/bin/sh"
+  # The shared libraries dash needs, at the paths its loader looks for them.
+  for lib in $(ldd "$dash_bin" | grep -o '/[^ ]*'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  tar --sort=name --mtime='2024-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner -C "$root" -cf "$root.tar" .
   id=$(docker import --change 'CMD ["sh"]' --change 'ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin' "$root.tar")
   rm -f "$root.tar"
-  for tag in "${TAGS[@]}"; do
-    docker tag "$id" "$tag"
-    log "tagged $tag"
-  done
+  docker tag "$id" "$DASH_TAG"
+  log "tagged $DASH_TAG"
 fi
 
 # The shell-less image: only the applets above, each a link to the static busybox.

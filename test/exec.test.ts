@@ -95,6 +95,8 @@ describe('step execution on the real engine: kills, output, attribution, leftove
     const lease = await pool.acquire(second)
     const id = lease.services.box!.containerId
     await lease.release()
+    // The end of a run is queued in the shell, not awaited by release: wait until it has run.
+    await lease.services.box!.runner.drain?.()
     expect(top(id)).not.toMatch(/sleep 300|sleep 1\b/)
     const result = await run(pool, second)
     expect(result.timings.reused.box).toBe(true)

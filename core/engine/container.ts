@@ -144,6 +144,7 @@ async function lastLogLines(container: EngineContainer, lines = 20): Promise<str
 export function explainExits(raw: CommandRunner, container: EngineContainer, service: string): CommandRunner {
   return {
     kind: raw.kind,
+    sendsOutput: raw.sendsOutput,
     get alive() {
       return raw.alive
     },

@@ -37,6 +37,12 @@ interface Pending {
 export async function startShellRunner(container: EngineContainer): Promise<CommandRunner | undefined> {
   // The shell is busy waiting for the step, so a kill comes from a second, short exec.
   const kill = (pid: number): Promise<unknown> => execOnce(container, ['sh', '-c', `kill -9 -${pid} 2>/dev/null || kill -9 ${pid}`])
+  // With output files the step's pid is written to `<files>.p` instead of coming back as a
+  // marker (one frame less per command): the kill waits for it there, if the command has not
+  // started yet, for as long as a killed command gets to end (the file is empty until then).
+  const killFromFile = (files: string): Promise<unknown> => execOnce(container, ['sh', '-c',
+    `i=0; while [ ! -s ${files}.p ] && [ $i -lt 300 ]; do sleep 0.01 2>/dev/null || sleep 1; i=$((i+1)); done; `
+    + `read -r p <${files}.p && { kill -9 -$p 2>/dev/null || kill -9 $p; }`])
   let stream: Duplex
   try {
     const exec = await container.exec({ Cmd: ['sh'], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false })
@@ -50,7 +56,6 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
   let current: Pending | undefined
   let handshake: ((text: string) => void) | undefined
   let handshakeText = ''
-  const stepGroups = new Set<number>()
 
   const die = (reason: string): void => {
     if (!alive) return
@@ -81,8 +86,11 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
       resolve(value)
     }
     handshake = (text) => {
-      const match = /@@clnrm:ready:(\d+):(\d):(\d)\n/.exec(text)
-      if (match) settle({ pid: Number(match[1]), hasSetsid: match[2] === '1', ioDir: match[3] === '1' ? ioDirOf(Number(match[1])) : undefined })
+      const match = /@@clnrm:ready:(\d+):(\d):(\d):(\d):([^:]*):\n/.exec(text)
+      if (match) {
+        const io = match[3] === '1'
+        settle({ pid: Number(match[1]), hasSetsid: match[2] === '1', ioDir: io ? ioDirOf(Number(match[1])) : undefined, readsBytes: io && match[4] === '1' && match[5] === '\0' })
+      }
     }
     stream.once('close', () => settle(undefined))
     stream.once('end', () => settle(undefined))
@@ -159,7 +167,6 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
       else if (token.startsWith('exit:')) pending.exitCode = Number(token.slice(5))
       else if (token.startsWith('pid:')) {
         pending.pid = Number(token.slice(4))
-        if (ready.hasSetsid) stepGroups.add(pending.pid)
         // A kill asked for before the pid was known is applied now, not lost.
         if (killRequested) kill(pending.pid).catch(() => {})
       }
@@ -190,7 +197,8 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
       if (killRequested) return
       killRequested = true
       const pid = pending.pid
-      if (pid !== undefined) kill(pid).catch(() => {})
+      if (files) killFromFile(files).catch(() => {})
+      else if (pid !== undefined) kill(pid).catch(() => {})
       // If the shell cannot report back, it is unusable: the pool will replace it.
       graceTimer = setTimeout(() => die('a killed command did not end'), KILL_GRACE_MS)
     }
@@ -205,21 +213,20 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
         stop()
       }, request.timeoutMs)
     }
-    flush(commandScript(nonce, request, { setsid: ready.hasSetsid, files, runToken }))
+    flush(commandScript(nonce, request, { setsid: ready.hasSetsid, files, readsBytes: ready.readsBytes, runToken }))
     // Runs after the command's end marker: off the path of its result.
     if (after) stream.write(after())
   })
 
   return {
     kind: 'shell',
+    sendsOutput: !ready.ioDir ? 'streams' : ready.readsBytes ? 'builtins' : 'cat',
     get alive() {
       return alive
     },
     exec: run,
     pipelinesEnd: true,
     async endRun(workdir) {
-      const groups = [...stepGroups].join(' ')
-      stepGroups.clear()
       const ended = runToken
       runToken = newToken()
       const io = ready.ioDir
@@ -231,7 +238,8 @@ export async function startShellRunner(container: EngineContainer): Promise<Comm
       // next run gets the same path, emptied. Written without waiting for an answer (the next
       // command queues behind it in the shell, usually in the same write); a failure makes the
       // shell exit, so no later command runs in an unclean container (the pool replaces it).
-      await send(`{ __clnrm_end ${ended} '${groups}'; `
+      // The run's step groups were collected by the shell itself, in `__clnrm_G`.
+      await send(`{ __clnrm_end ${ended} "$__clnrm_G"; __clnrm_G=; `
         + `if [ -d ${dir} ] && [ ! -L ${dir} ] && ! __clnrm_full ${dir}; then :; else rm -rf ${dir} && mkdir -p ${dir} || exit 97; fi; } >/dev/null 2>&1\n`
         // Empties the run's files (builtins only).
         + (io ? touchFiles(io, 0, used) : ''))
@@ -263,10 +271,32 @@ interface Handshake {
   hasSetsid: boolean
   /** Where each command's output files go; absent when the image cannot hold them. */
   ioDir?: string
+  /**
+   * The shell's `read -r -n N -d ''` reads bytes exactly (NULs as delimiters, no locale), and
+   * its `printf` writes NULs: small outputs are sent back with builtins (`__clnrm_put`), no `cat`.
+   */
+  readsBytes: boolean
 }
 
-const newToken = (): string => randomBytes(6).toString('hex')
+// Tokens are random (a step cannot guess its markers); drawn from a buffer refilled now and then,
+// not one `randomBytes` call each.
+let tokenBytes = Buffer.alloc(0)
+let tokenAt = 0
+const newToken = (): string => {
+  if (tokenAt + 6 > tokenBytes.length) {
+    tokenBytes = randomBytes(6 * 256)
+    tokenAt = 0
+  }
+  return tokenBytes.toString('hex', tokenAt, tokenAt += 6)
+}
 const ioDirOf = (shellPid: number): string => `/tmp/.clnrm-io-${shellPid}`
+
+/**
+ * Up to how many bytes of a command's output the shell sends back with builtins (`read`, one
+ * system call per byte) before handing the rest to `cat` (a fork and an exec, about 0.7 ms in
+ * busybox, more with a dynamically linked cat): about where the two cost the same.
+ */
+const PUT_BUILTIN_BYTES = 512
 
 /**
  * Shell functions for the end of a run, defined once per shell; builtins only on the common path.
@@ -308,12 +338,28 @@ if [ $__clnrm_n = 0 ] || [ $__clnrm_i -ge 8 ]; then break; fi
 done
 }
 __clnrm_full() { set -- "$1"/* "$1"/.[!.]* "$1"/..?*; [ -e "$1" ] || [ -L "$1" ] || [ -e "$2" ] || [ -L "$2" ] || [ -e "$3" ] || [ -L "$3" ]; }
+__clnrm_put() {
+__clnrm_n=${PUT_BUILTIN_BYTES}
+while IFS= read -r -n $__clnrm_n -d '' __clnrm_x; do
+if [ \${#__clnrm_x} -ge $__clnrm_n ]; then printf %s "$__clnrm_x"; cat; printf '\\n@@clnrm:%s:%s\\n' "$1" "$2"; return; fi
+printf '%s\\0' "$__clnrm_x"
+__clnrm_n=$((__clnrm_n-\${#__clnrm_x}-1))
+if [ $__clnrm_n -le 0 ]; then cat; printf '\\n@@clnrm:%s:%s\\n' "$1" "$2"; return; fi
+done
+printf '%s\\n@@clnrm:%s:%s\\n' "$__clnrm_x" "$1" "$2"
+}
 `
 
-// Probes setsid, and makes the directory for per-command output files (needs /tmp and cat).
+// Probes setsid, makes the directory for per-command output files (needs /tmp and cat), and
+// probes whether `read` reads that directory's files byte for byte: a NUL ends a read, and a
+// two-byte UTF-8 character counts as two (`-n 2` stops before the `b`), whatever the locale.
+// The ready line ends with a NUL from `printf`, checked on our side.
 const HANDSHAKE_SCRIPT = 'if command -v setsid >/dev/null 2>&1; then __clnrm_s=1; else __clnrm_s=0; fi; '
-  + '__clnrm_d=/tmp/.clnrm-io-$$; if command -v cat >/dev/null 2>&1 && mkdir -p "$__clnrm_d" 2>/dev/null && : >"$__clnrm_d/.probe" 2>/dev/null; then __clnrm_io=1; else __clnrm_io=0; fi; '
-  + 'echo "@@clnrm:ready:$$:$__clnrm_s:$__clnrm_io"\n'
+  + '__clnrm_d=/tmp/.clnrm-io-$$; __clnrm_rd=0; if command -v cat >/dev/null 2>&1 && mkdir -p "$__clnrm_d" 2>/dev/null && : >"$__clnrm_d/.probe" 2>/dev/null; then __clnrm_io=1; '
+  + 'printf \'a\\000\\303\\251b\\n\' >"$__clnrm_d/.probe"; '
+  + '{ IFS= read -r -n 8 -d \'\' __clnrm_x && [ "$__clnrm_x" = a ] && IFS= read -r -n 2 -d \'\' __clnrm_x && [ ${#__clnrm_x} = 2 ] && { IFS= read -r -n 8 -d \'\' __clnrm_x; [ "$__clnrm_x" = "b\n" ]; } && __clnrm_rd=1; } <"$__clnrm_d/.probe" 2>/dev/null; '
+  + 'else __clnrm_io=0; fi; __clnrm_G=; '
+  + 'printf \'@@clnrm:ready:%s:%s:%s:%s:\\000:\\n\' $$ $__clnrm_s $__clnrm_io $__clnrm_rd\n'
   + END_FUNCTIONS
 
 /** How many commands' output files a new shell makes ahead (most runs have a few steps). */
@@ -321,7 +367,7 @@ const FILES_AHEAD = 4
 
 /** A line that creates, or empties, the output files `from` to `to - 1` with shell builtins. */
 function touchFiles(ioDir: string, from: number, to: number): string {
-  return `__clnrm_i=${from}; while [ $__clnrm_i -lt ${to} ]; do : >${ioDir}/$__clnrm_i.o; : >${ioDir}/$__clnrm_i.e; : >${ioDir}/$__clnrm_i.s; __clnrm_i=$((__clnrm_i+1)); done\n`
+  return `__clnrm_i=${from}; while [ $__clnrm_i -lt ${to} ]; do : >${ioDir}/$__clnrm_i.o; : >${ioDir}/$__clnrm_i.e; : >${ioDir}/$__clnrm_i.s; : >${ioDir}/$__clnrm_i.p; __clnrm_i=$((__clnrm_i+1)); done\n`
 }
 
 /**
@@ -330,8 +376,13 @@ function touchFiles(ioDir: string, from: number, to: number): string {
  * leaves behind may keep writing, but only into this command's files, never into a later
  * command's output. After `wait`, the files are sent back between markers. Without such
  * files (no writable /tmp, no cat) the command writes to the shell's own streams.
+ *
+ * With files, everything comes back on stdout, in order, and the step's pid goes to a file
+ * (read by a kill) instead of a marker: a command whose stderr is empty, the common case, costs
+ * one frame, its output and exit marker written together (`__clnrm_put`, when the shell reads
+ * bytes exactly) or a `cat` and a marker. The shell collects the steps' groups in `__clnrm_G`.
  */
-function commandScript(nonce: string, request: ExecRequest, options: { setsid: boolean; files?: string; runToken: string }): string {
+function commandScript(nonce: string, request: ExecRequest, options: { setsid: boolean; files?: string; readsBytes: boolean; runToken: string }): string {
   const parts: string[] = []
   if (request.workdir) parts.push(`cd ${shellQuote(request.workdir)} || exit 125;`)
   for (const [name, value] of Object.entries(request.env ?? {})) {
@@ -341,14 +392,15 @@ function commandScript(nonce: string, request: ExecRequest, options: { setsid: b
   const argv = request.argv.map(shellQuote).join(' ')
   const marker = (token: string): string => `printf '\\n@@clnrm:${nonce}:${token}\\n'`
   const { files } = options
+  const start = `( ${parts.join(' ')} exec ${options.setsid ? 'setsid ' : ''}${argv} ) </dev/null${files ? ` >${files}.o 2>${files}.e` : ''} & __clnrm_p=$!; `
+    + (options.setsid ? '__clnrm_G="$__clnrm_G $__clnrm_p"; ' : '')
   // `wait` with stderr to /dev/null: the shell's own "Killed" notice is nobody's output.
-  // With files, every marker goes to stdout (one ordered stream, no end marker on stderr); the
-  // existing separator file is rewritten (no fork) and one `cat` sends both files back.
-  const control = files ? '' : ' >&2'
-  return `( ${parts.join(' ')} exec ${options.setsid ? 'setsid ' : ''}${argv} ) </dev/null${files ? ` >${files}.o 2>${files}.e` : ''} & __clnrm_p=$!; `
-    + `${marker('pid:%s')} "$__clnrm_p"${control}; wait "$__clnrm_p" 2>/dev/null; __clnrm_c=$?; `
-    // No stderr (the common case): stdout alone, no separator (one file read, one frame less).
-    + (files ? `if [ -s ${files}.e ]; then ${marker('sep')} >${files}.s; cat ${files}.o ${files}.s ${files}.e; elif [ -s ${files}.o ]; then cat ${files}.o; fi; ` : '')
-    + `${marker('exit:%s')} "$__clnrm_c"`
-    + (files ? '\n' : `; ${marker('end')} >&2\n`)
+  const wait = 'wait "$__clnrm_p" 2>/dev/null; __clnrm_c=$?; '
+  if (!files) return `${start}${marker('pid:%s')} "$__clnrm_p" >&2; ${wait}${marker('exit:%s')} "$__clnrm_c"; ${marker('end')} >&2\n`
+  const send = options.readsBytes
+    ? `if [ -s ${files}.e ]; then __clnrm_put ${nonce} sep <${files}.o; __clnrm_put ${nonce} "exit:$__clnrm_c" <${files}.e; `
+      + `elif [ -s ${files}.o ]; then __clnrm_put ${nonce} "exit:$__clnrm_c" <${files}.o; else ${marker('exit:%s')} "$__clnrm_c"; fi\n`
+    // The existing separator file is rewritten (no fork) and one `cat` sends both files back.
+    : `if [ -s ${files}.e ]; then ${marker('sep')} >${files}.s; cat ${files}.o ${files}.s ${files}.e; elif [ -s ${files}.o ]; then cat ${files}.o; fi; ${marker('exit:%s')} "$__clnrm_c"\n`
+  return `${start}echo "$__clnrm_p" >${files}.p; ${wait}${send}`
 }

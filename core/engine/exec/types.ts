@@ -33,6 +33,12 @@ export interface ExecResult {
  */
 export interface CommandRunner {
   readonly kind: 'shell' | 'exec'
+  /**
+   * How the shell runner sends a command's output back (for diagnostics and tests): read from
+   * the command's own files with the shell's builtins (busybox, bash), with `cat` (dash), or on
+   * the shell's own streams (no writable /tmp). Absent for the exec runner.
+   */
+  readonly sendsOutput?: 'builtins' | 'cat' | 'streams'
   /** False once the container or the runner's stream has gone away. */
   readonly alive: boolean
   exec: (request: ExecRequest) => Promise<ExecResult>
