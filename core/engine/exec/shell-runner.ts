@@ -280,7 +280,7 @@ interface Handshake {
 
 // Tokens are random (a step cannot guess its markers); drawn from a buffer refilled now and then,
 // not one `randomBytes` call each.
-let tokenBytes = Buffer.alloc(0)
+let tokenBytes: Buffer = Buffer.alloc(0)
 let tokenAt = 0
 const newToken = (): string => {
   if (tokenAt + 6 > tokenBytes.length) {
