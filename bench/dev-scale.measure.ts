@@ -56,6 +56,58 @@ function cpuOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
+/** Pids of the processes whose command line matches `pattern` (the engine's daemons). */
+function pidsOf(pattern: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)
+  }
+  catch {
+    return []
+  }
+}
+
+/** CPU used so far by each container a clnrm process holds, in ms, from its cgroup (v1 or v2; absent when neither is readable). */
+function containersCpuOf(pid: number): Map<string, number> {
+  const ids = execFileSync('docker', ['ps', '-q', '--no-trunc', '--filter', `label=clnrm.pid=${pid}`], { encoding: 'utf8' }).split('\n').filter(Boolean)
+  const used = new Map<string, number>()
+  for (const id of ids) {
+    try {
+      used.set(id, Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8')) / 1e6)
+    }
+    catch {
+      try {
+        used.set(id, Number(/^usage_usec (\d+)/m.exec(readFileSync(`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, 'utf8'))?.[1] ?? 0) / 1e3)
+      }
+      catch {}
+    }
+  }
+  return used
+}
+
+/**
+ * Where the CPU of a stretch of work goes: the clnrm process, the engine (dockerd, containerd
+ * and the shims), and the clnrm process's containers (what their shells and steps ran; a
+ * container removed meanwhile is left out).
+ */
+function cpuSplit(pid: number): () => { clnrm: number; engine: number; containers: number } {
+  const engine = (): number => [...pidsOf('^dockerd'), ...pidsOf('^containerd'), ...pidsOf('containerd-shim')].reduce((sum, p) => sum + cpuOrZero(p), 0)
+  const before = { clnrm: cpuOf(pid), engine: engine(), containers: containersCpuOf(pid) }
+  return () => {
+    let containers = 0
+    for (const [id, ms] of containersCpuOf(pid)) containers += ms - (before.containers.get(id) ?? 0)
+    return { clnrm: cpuOf(pid) - before.clnrm, engine: engine() - before.engine, containers }
+  }
+}
+
+const cpuOrZero = (pid: number): number => {
+  try {
+    return cpuOf(pid)
+  }
+  catch {
+    return 0
+  }
+}
+
 /** Containers a clnrm process holds now (its pid label). */
 function containersOf(pid: number): number {
   return execFileSync('docker', ['ps', '-aq', '--filter', `label=clnrm.pid=${pid}`], { encoding: 'utf8' }).split('\n').filter(Boolean).length
@@ -70,6 +122,8 @@ interface SizeResult {
   saveCpuMs: number
   partialMs?: number
   partialSelected?: number
+  /** CPU per rerun test of the shared partial's save, in ms (steps run only). */
+  partialCpu?: { clnrm: number; engine: number; containers: number }
 }
 
 /** Throws unless reload `id` showed `count` passing results (the steps ran and passed). */
@@ -130,8 +184,10 @@ async function measure(count: number): Promise<SizeResult> {
     const saveCpuMs = (cpuOf(dev.pid) - cpuBefore) / SAVES
     let partialMs: number | undefined
     let partialSelected: number | undefined
+    let partialCpu: SizeResult['partialCpu']
     if (count > 1) {
       const from = dev.lines().length
+      const cpu = STEPS ? cpuSplit(dev.pid) : undefined
       const t0 = performance.now()
       writeFileSync(partial, `[services.app]\nimage = "${IMAGE}"\nenv = { CHANGED = "1" }\n`)
       if (STEPS) {
@@ -139,6 +195,8 @@ async function measure(count: number): Promise<SizeResult> {
         // watcher reports twice starts a second reload that takes the first one's tests over.
         partialSelected = await newResults(dev, from, reload, count)
         partialMs = performance.now() - t0
+        const used = cpu!()
+        partialCpu = { clnrm: used.clnrm / count, engine: used.engine / count, containers: used.containers / count }
       }
       else {
         const done = await dev.waitFor(line => line.type === 'reload' && line.id > reload, 300_000)
@@ -146,7 +204,7 @@ async function measure(count: number): Promise<SizeResult> {
         partialSelected = done.selected.length
       }
     }
-    return { readyMs, containers, rss, peak, save, saveCpuMs, partialMs, partialSelected }
+    return { readyMs, containers, rss, peak, save, saveCpuMs, partialMs, partialSelected, partialCpu }
   }
   finally {
     dev.send('q\n')
@@ -171,6 +229,12 @@ it(`clnrm dev at scale (${SIZES.join(', ')} files; ${LABEL})`, async () => {
     out[`${p} › one-file save › CPU per save`] = { value: round(r.saveCpuMs), unit: 'ms', better: 'lower' }
     if (size !== Math.min(...SIZES)) out[`${p} › one-file save p50 minus the ${Math.min(...SIZES)}-file case`] = { value: round(percentile(r.save, 50) - percentile(base.save, 50)), unit: 'ms', better: 'lower' }
     if (r.partialMs !== undefined) out[`${p} › shared partial saved → ${r.partialSelected} tests ${STEPS ? 'rerun, every result shown' : 'reloaded'}`] = { value: Math.round(r.partialMs), unit: 'ms', better: 'lower' }
+    if (r.partialCpu) {
+      const cpu = (n: number): BenchResult => ({ value: Math.round(n * 100) / 100, unit: 'ms', better: 'lower' })
+      out[`${p} › shared partial rerun › CPU per test: clnrm process`] = cpu(r.partialCpu.clnrm)
+      out[`${p} › shared partial rerun › CPU per test: engine (dockerd, containerd, shims)`] = cpu(r.partialCpu.engine)
+      out[`${p} › shared partial rerun › CPU per test: in the containers (shell, steps)`] = cpu(r.partialCpu.containers)
+    }
   }
   record(out)
 })
