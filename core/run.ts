@@ -114,7 +114,8 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   try {
     // Tests with span expectations: the receiver runs, and their services get the OTel env.
     const prepared = await prepareOtel(spec, options.pool)
-    lease = await options.pool.acquire(prepared?.spec ?? spec, { signal: options.signal, backlog: options.backlog })
+    // The start check of services no step uses runs beside the first steps (`startsOk` below).
+    lease = await options.pool.acquire(prepared?.spec ?? spec, { signal: options.signal, backlog: options.backlog, checkStartsLater: true })
     otel = await prepared?.attach(lease)
   }
   catch (error) {
@@ -124,6 +125,15 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
   }
   timings.acquireMs = lease.acquireMs
   for (const [id, service] of Object.entries(lease.services)) timings.reused[id] = service.reused
+  // A service that ended at start fails the run as a failed acquire does: nothing is reported
+  // (no step, no verdict) before the check says every service still runs (asked after each
+  // step: after the start grace it costs nothing, and an exit the engine told late still counts).
+  let exitedAtStart: (Error & { code?: string; hint?: string }) | undefined
+  const startsOk = (): Promise<boolean> => lease.startsChecked().then(() => true, (error: Error) => {
+    exitedAtStart = error
+    return false
+  })
+  const startFailed = (): TestResult => finish('error', { steps: [], error: { code: exitedAtStart!.code, message: exitedAtStart!.message, hint: exitedAtStart!.hint } })
 
   const deadline = spec.timeoutMs === undefined ? Infinity : start + spec.timeoutMs
   let failed = false
@@ -146,6 +156,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
       const limit = stepDeadline(step, deadline, scenarioStarts)
       const remaining = limit.at - performance.now()
       if (remaining <= 0) {
+        if (!await startsOk()) return startFailed()
         // The budget is spent: starting the step only to kill it at once would tell nothing.
         const stepResult: StepResult = {
           name: step.name, ...described(step), service: step.service, status: 'fail', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, durationMs: 0, timedOut: true,
@@ -165,6 +176,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
         timeoutMs: Math.max(1, Math.min(step.timeoutMs, remaining)),
         signal: options.signal,
       })
+      if (!await startsOk()) return startFailed()
       const checked = checkExpectations(step, result)
       const budget = checked && result.timedOut && step.timeoutMs > remaining
       const failure = !checked
@@ -195,6 +207,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
       if (result.aborted) break
       if (failure && !step.continueOnFailure) failed = true
     }
+    if (!await startsOk()) return startFailed()
     // Judged while the lease is held: spans are told apart by the containers that sent them.
     if (otel && !options.signal?.aborted) {
       // Within [meta] timeout: settling never stretches the test's budget.
@@ -203,6 +216,7 @@ export async function runTest(spec: TestSpec, options: RunTestOptions): Promise<
     }
   }
   catch (error) {
+    if (!await startsOk()) return startFailed()
     return finish('error', { error: await stepError(error, current, lease, options.pool) })
   }
   finally {

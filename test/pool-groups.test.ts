@@ -3,7 +3,8 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ContainerPool } from '../core/index.ts'
-import type { Lease, TestSpec } from '../core/index.ts'
+import type { Lease, StepResult, TestSpec } from '../core/index.ts'
+import { runTest } from '../core/run.ts'
 import { spawnCli, waitUntil } from './cli-process.ts'
 import { clnrmContainers, IMAGE, run, specFrom } from './engine.ts'
 import { node, startDev } from './runtimes/contract.ts'
@@ -192,6 +193,56 @@ describe('multi-service groups reused by their set of definitions', () => {
     }
     expect(sessionContainers(pool)).toEqual([])
     expect(sessionNetworks(pool)).toEqual([])
+  })
+
+  it('a run starts its steps before the start check of the services no step uses ends, yet one that ended at start still errors the run (its name, exit code and logs), with no step reported, and its containers go', async () => {
+    const pool = await ContainerPool.create()
+    try {
+      // The step outlasts the check: the run's verdict, not the step, tells the exit.
+      const exiting = specFrom(dir, 'deferred-exit-run', `[meta]\nname = "deferred exit run"\n[services.a]\nimage = "${IMAGE}"\n[services.b]\nimage = "${IMAGE}"\ncommand = ["sh", "-c", "echo no config; exit 3"]\n[[steps]]\nservice = "a"\nrun = "sleep 0.3; echo ran"\n`)
+      const reported: StepResult[] = []
+      const result = await runTest(exiting, { pool, onStep: step => reported.push(step) })
+      expect(result.status).toBe('error')
+      expect(result.error?.code).toBe('CLNRM_SERVICE_EXITED')
+      expect(result.error?.message).toContain('Service "b" stopped with exit code 3')
+      expect(result.error?.message).toContain('no config')
+      expect(result.steps).toEqual([])
+      expect(reported).toEqual([])
+      // The lease itself: handed over before the check, which then rejects (asked after a step's
+      // worth of time: the engine tells an exit only once it tore the network down); its release removes the containers.
+      const lease = await pool.acquire(exiting, { checkStartsLater: true })
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      await expect(lease.startsChecked()).rejects.toMatchObject({ code: 'CLNRM_SERVICE_EXITED', service: 'b', exitCode: 3 })
+      await lease.release()
+      expect(sessionContainers(pool)).toEqual([])
+      // A service that runs past the grace is called running, and the same run passes.
+      const late = specFrom(dir, 'deferred-late-exit', `[meta]\nname = "deferred late exit"\n[services.a]\nimage = "${IMAGE}"\n[services.b]\nimage = "${IMAGE}"\nreuse = false\ncommand = ["sh", "-c", "sleep 2; exit 4"]\n[[steps]]\nservice = "a"\nrun = "echo ran"\n`)
+      const passed = await runTest(late, { pool })
+      expect(passed.status).toBe('pass')
+      expect(passed.steps.map(s => s.stdout.trim())).toEqual(['ran'])
+    }
+    finally {
+      await pool.close()
+    }
+    expect(sessionContainers(pool)).toEqual([])
+    expect(sessionNetworks(pool)).toEqual([])
+  })
+
+  it('clnrm run: a test whose second service (used by no step) exits at start fails, exit code 1, naming the service, its exit code and its output, and leaves nothing', async () => {
+    const sub = join(dir, 'cli-deferred-exit')
+    await mkdir(sub)
+    await writeFile(join(sub, 'crash.clnrm.toml'), `[meta]\nname = "crash at start"\n[services.app]\nimage = "${IMAGE}"\n[services.db]\nimage = "${IMAGE}"\ncommand = ["sh", "-c", "echo db: no config; exit 3"]\n[[steps]]\nservice = "app"\nrun = "sleep 1; echo step ran"\n`)
+    const cli = spawnCli(['run', '.'], sub)
+    const exit = await cli.exited
+    expect(cli.output()).toContain('Service "db" stopped with exit code 3')
+    expect(cli.output()).toContain('db: no config')
+    expect(cli.output()).toMatch(/crash at start/)
+    // Reported as the test's error, never as a passed step.
+    expect(cli.output()).not.toContain('step ran')
+    expect(exit.code).toBe(1)
+    expect(exit.ms).toBeLessThan(30_000)
+    expect(clnrmContainers(cli.pid)).toEqual([])
+    expect(lines(docker('network', 'ls', '-q', '--filter', `label=clnrm.pid=${cli.pid}`))).toEqual([])
   })
 
   it('clnrm dev -j 1: two files of the same three services run in one group, a save reruns in it, and quitting leaves nothing', async () => {

@@ -77,6 +77,12 @@ export interface EngineContainer {
   remove: () => Promise<void>
   /** Renames it; the engine refuses a name in use (the cross-process lease of `reuse.ts` relies on it). */
   rename: (name: string) => Promise<void>
+  /**
+   * Resolves with the main process's exit code once it is not running: at once when it already
+   * is not, else the moment the engine sees it end (`POST /containers/{id}/wait?condition=not-running`,
+   * one request held open, no polling). Aborting `signal` stops waiting (it then rejects).
+   */
+  waitNotRunning: (signal: AbortSignal) => Promise<number>
   /** SIGKILL to its main process. */
   kill: () => Promise<void>
   /** Creates an exec; `start` attaches to it. */

@@ -93,6 +93,10 @@ function wrapContainer(container: Dockerode.Container): EngineContainer {
     rename: async (name) => {
       await container.rename({ name })
     },
+    waitNotRunning: async (signal) => {
+      const body = await container.wait({ condition: 'not-running', abortSignal: signal }) as { StatusCode: number }
+      return body.StatusCode
+    },
     kill: async () => {
       await container.kill()
     },

@@ -58,6 +58,8 @@ interface Call {
   headers?: Record<string, string>
   /** What a non-2xx status means, for the error message (dockerode's words). */
   errors?: Record<number, string>
+  /** Ends the request (it then rejects). */
+  signal?: AbortSignal
 }
 
 /** A Docker Engine API client over `node:http`: JSON calls, streams and hijacked (upgraded) connections. */
@@ -88,6 +90,7 @@ function createClient(endpoint: HttpEndpoint): {
       // `localhost`, testing it against its IPv6 pattern, whose first compile costs a few ms.
       ...(endpoint.socketPath ? { socketPath: endpoint.socketPath, servername: '' } : { host: endpoint.host, port: endpoint.port }),
       ...(endpoint.protocol === 'https' && { ca: endpoint.ca, cert: endpoint.cert, key: endpoint.key }),
+      ...(call.signal && { signal: call.signal }),
     }
     const req = (endpoint.protocol === 'https' ? httpsRequest : httpRequest)(options)
     if (endpoint.timeoutMs) req.setTimeout(endpoint.timeoutMs, () => req.destroy(new Error(`the engine did not answer within ${endpoint.timeoutMs} ms (DOCKER_CLIENT_TIMEOUT)`)))
@@ -260,6 +263,7 @@ function container(client: Client, id: string): EngineContainer {
     rename: async (name) => {
       await client.buffer({ method: 'POST', path: `${path}/rename`, query: { name }, errors: { ...noSuch, 409: 'name already taken' } })
     },
+    waitNotRunning: async signal => (await client.json<{ StatusCode: number }>({ method: 'POST', path: `${path}/wait`, query: { condition: 'not-running' }, signal, errors: { ...noSuch, 400: 'bad parameter' } })).StatusCode,
     kill: async () => {
       await client.buffer({ method: 'POST', path: `${path}/kill`, errors: { ...noSuch, 409: 'container is not running' } })
     },

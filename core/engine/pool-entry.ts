@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { EngineContainer } from './adapter.ts'
+import type { StartWatch } from './container.ts'
 import type { CommandRunner } from './exec/types.ts'
 import type { PoolEvent } from './pool-types.ts'
 import type { Claim, Parked } from './reuse.ts'
@@ -64,8 +65,8 @@ export interface Entry {
   lastUsed: number
   /** When its current run took it (`performance.now()`): how long runs hold a definition's containers. */
   leasedAt: number
-  /** When its container was started (`performance.now()`). */
-  startedAt: number
+  /** A deferred container's watch over its main process, from its start until its first lease's check ends. */
+  startWatch?: StartWatch
   idleTimer?: ReturnType<typeof setTimeout>
   networks?: Promise<{ addresses: string[]; gateways: string[] }>
   /** Its cross-process lease, when it may be left for the next process (`reuseAcrossRuns`). */

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import { throwIfAborted } from './docker.ts'
-import { exitedError } from './container.ts'
 import { portEnvName } from '../format/plan.ts'
 import type { ServiceSpec, TestSpec } from '../format/spec.ts'
 import type { DemandLedger } from './pool-demand.ts'
@@ -9,9 +8,6 @@ import { networksOf, newWorkdir } from './pool-entry.ts'
 import type { PoolNetworks } from './pool-networks.ts'
 import type { Lease, LeasedService } from './pool-types.ts'
 import { ResetFailedError } from './pool-types.ts'
-
-/** How long a deferred service's main process is watched after its start: about a shell's start. */
-const DEFERRED_EXIT_GRACE_MS = 100
 
 /**
  * The lease's side of the pool: turning what a test reserved into a `Lease` (its fresh
@@ -38,13 +34,15 @@ export interface LessorContext {
  * back to the pool, the others are removed, and the failure is thrown.
  * `signal` ends the starts; `runSignal` is the run's own (an aborted run's containers are freed
  * soon, which the pool's waiters count on); `start` is when the acquire began (`acquireMs`).
+ * `checkStartsLater`: the lease is handed over before the start check of its deferred services
+ * ends (`Lease.startsChecked` tells it; a crash found then undoes the lease on release, as here).
  */
 export async function leaseReservation(
   pool: LessorContext,
   spec: TestSpec,
   services: readonly ServiceSpec[],
   reservation: Reservation,
-  { signal, runSignal, start }: { signal: AbortSignal; runSignal: AbortSignal | undefined; start: number },
+  { signal, runSignal, start, checkStartsLater = false }: { signal: AbortSignal; runSignal: AbortSignal | undefined; start: number; checkStartsLater?: boolean },
 ): Promise<Lease> {
   const leased: Record<string, LeasedService> = {}
   // Keyed by entry, not by the entry's service id: tests whose services are defined alike
@@ -66,12 +64,28 @@ export async function leaseReservation(
     }),
   ])
   let failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown
-  if (!failure) {
-    // A service whose shell was deferred had no exec to tell that its main process ended at
-    // start. It gets as long as a shell's start would have given it: the others' starts
-    // usually did, but when it started last it is watched until that much time has passed.
-    const exits = await Promise.all([...entries.keys()].filter(entry => entry.deferred && entry.uses === 1).map(entry => exitedError(entry.container, entry.service, { settleMs: Math.max(0, entry.startedAt + DEFERRED_EXIT_GRACE_MS - performance.now()) })))
-    failure = exits.find(exit => exit !== undefined)
+  // A service whose shell was deferred had no exec to tell that its main process ended at
+  // start: the engine watches it (`watchStart`), and it is called running only once it ran for
+  // as long as a shell's start would have given it (`DEFERRED_EXIT_GRACE_MS`). When it started
+  // last that grace would sit on the test's path: a run (`checkStartsLater`) checks beside its
+  // steps instead, and until its verdict, so an exit the engine reports late is still told.
+  const watches = failure ? [] : [...entries.keys()].filter(entry => entry.deferred && entry.uses === 1 && entry.startWatch).map(entry => entry.startWatch!)
+  const stopWatches = (): void => watches.forEach(watch => watch.stop())
+  let crash: unknown
+  const check = async (): Promise<void> => {
+    if (crash) throw crash
+    const left = Math.max(0, ...watches.map(watch => watch.graceEnd)) - performance.now()
+    if (left > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([new Promise(resolve => (timer = setTimeout(resolve, left))), ...watches.map(watch => watch.ended)])
+      clearTimeout(timer)
+    }
+    crash = (await Promise.all(watches.map(watch => watch.exit()))).find(exit => exit !== undefined)
+    if (crash) throw crash
+  }
+  if (watches.length && !checkStartsLater) {
+    failure = await check().then(() => undefined, (error: unknown) => error)
+    stopWatches()
   }
   // The next multi-service test's network is made now, not beside these starts.
   if (services.length > 1) pool.networks.refill()
@@ -88,10 +102,12 @@ export async function leaseReservation(
     }))
     failure = resets.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason
   }
+  // Reused containers go back to the pool; new ones and those whose reset failed are removed.
+  const reused = new Set(reservation.reused.map(r => r.entry))
+  const undo = (): Promise<void> => Promise.allSettled([...entries].map(([entry, service]) => (reused.has(entry) && !failed.has(entry) ? releaseEntry(pool, entry, service) : pool.remove(entry, 'failed')))).then(() => {})
   if (failure) {
-    // Reused containers go back to the pool; new ones and those whose reset failed are removed.
-    const reused = new Set(reservation.reused.map(r => r.entry))
-    await Promise.allSettled([...entries].map(([entry, service]) => (reused.has(entry) && !failed.has(entry) ? releaseEntry(pool, entry, service) : pool.remove(entry, 'failed'))))
+    stopWatches()
+    await undo()
     throw failure
   }
   const env: Record<string, string> = {}
@@ -104,8 +120,13 @@ export async function leaseReservation(
     services: leased,
     env,
     acquireMs: performance.now() - start,
+    startsChecked: () => (checkStartsLater ? check() : Promise.resolve()),
     release: () => {
-      released ??= Promise.allSettled([...entries].map(([entry, service]) => releaseEntry(pool, entry, service))).then(() => {})
+      // Checked a last time: a service that ended at start undoes the lease as a failed acquire does.
+      released ??= (checkStartsLater ? check() : Promise.resolve()).then(() => true, () => false).then((running) => {
+        stopWatches()
+        return running ? Promise.allSettled([...entries].map(([entry, service]) => releaseEntry(pool, entry, service))).then(() => {}) : undo()
+      })
       return released
     },
   }

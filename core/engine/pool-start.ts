@@ -1,6 +1,7 @@
 import { ClnrmError } from '../errors.ts'
 import type { EngineContainer } from './adapter.ts'
-import { deferredRunner, exitedError, explainExits, startServiceContainer } from './container.ts'
+import type { StartWatch } from './container.ts'
+import { deferredRunner, exitedError, explainExits, startServiceContainer, watchStart } from './container.ts'
 import type { DockerConnection } from './docker.ts'
 import { AbortedError, EngineRefusedError, ServiceExitedError, throwIfAborted } from './docker.ts'
 import { startRunner } from './exec/strategy.ts'
@@ -16,6 +17,13 @@ import { LABELS } from './pool-types.ts'
 import { waitUntilReady } from './readiness.ts'
 import type { Claim, Parked } from './reuse.ts'
 import { claim, CREATOR_LABEL, newClaim, publishedPorts, releaseClaim, REUSE_LABEL, usedName } from './reuse.ts'
+
+/**
+ * How long a deferred service's main process is watched after its start before it is called
+ * running: about what a shell's start gave it (a service with a shell started would have failed
+ * that start). `acquire` or, with `checkStartsLater`, the run's verdict waits for it.
+ */
+export const DEFERRED_EXIT_GRACE_MS = 100
 
 /** What a start reads and changes of the pool. */
 export interface StartContext {
@@ -64,6 +72,7 @@ export async function startContainer(pool: StartContext, spec: TestSpec, service
   let container: EngineContainer | undefined
   let runner: CommandRunner | undefined
   let lease: Claim | undefined
+  let startWatch: StartWatch | undefined
   try {
     pool.emit({ type: 'pool:container-starting', service: service.id, image: service.image, file: spec.file })
     const adopted = slot.adopt && await adopt(pool, slot.adopt, service)
@@ -98,12 +107,15 @@ export async function startContainer(pool: StartContext, spec: TestSpec, service
     // multi-service cold start then costs the engine no exec beside the other starts.
     const deferred = !!slot.group && !service.reset && !service.healthCheck && service.waitFor?.kind !== 'port' && !spec.steps.some(step => step.service === service.id)
     // Its main process is looked at once the test's other services are ready (`ContainerPool#acquire`).
+    // It has no shell to fail when its main process ends at start: the engine is asked to tell
+    // that exit instead, from now until the grace has passed.
+    startWatch = deferred ? watchStart(created, service.id, DEFERRED_EXIT_GRACE_MS) : undefined
     if (deferred) runner = explainExits(deferredRunner(() => startRunner(pool.connection.engine, created), workdir), created, service.id)
     else runner = explainExits(await startRunner(pool.connection.engine, created), created, service.id)
     throwIfAborted(signal)
     const entry: Entry = {
       key, file: spec.file, service: service.id, image: service.image, network, group: slot.group, deferred, container: created, id, runner, hostPorts, claim: lease,
-      busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: workdir, uses: 1, lastUsed: Date.now(), leasedAt: performance.now(), startedAt: performance.now(),
+      busy: false, releasing: false, retired: false, freed: Promise.resolve(), markFreed: () => {}, nextWorkdir: workdir, uses: 1, lastUsed: Date.now(), leasedAt: performance.now(), startWatch,
     }
     if (!deferred) {
       await runner.prepareWorkdir(entry.nextWorkdir).catch((error: Error) => {
@@ -132,6 +144,7 @@ export async function startContainer(pool: StartContext, spec: TestSpec, service
     if (container && !(error instanceof AbortedError) && !(error instanceof ServiceExitedError) && !(error instanceof EngineRefusedError)) reason = (await exitedError(container, service.id, { settleMs: 1000 })) ?? error
     if (signal.aborted && !(reason instanceof ServiceExitedError)) reason = pool.closed() ? new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool closed while a container started') : new AbortedError()
     runner?.close()
+    startWatch?.stop()
     await container?.remove().catch(() => {})
     if (lease) releaseClaim(lease)
     pool.starting.delete(slot)

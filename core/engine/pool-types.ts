@@ -85,6 +85,14 @@ export interface Lease {
   env: Record<string, string>
   acquireMs: number
   /**
+   * Settles once the services started for this lease that no step uses (their shells deferred)
+   * have been watched through their start: rejects with the `ServiceExitedError` of one whose
+   * main process ended then. Resolved already unless the lease was acquired with
+   * `checkStartsLater` (without it, `acquire` itself rejects with that error). A run awaits it
+   * before its verdict; `release` does too, and removes the containers when it rejects.
+   */
+  startsChecked: () => Promise<void>
+  /**
    * Hands the containers back: kills what the run left running and removes its workdir. The
    * pool waits for it before leasing them again, so callers need not await it.
    */

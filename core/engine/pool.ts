@@ -190,8 +190,10 @@ export class ContainerPool {
    * readiness checks at once (with `AbortedError`) and removes what was half started.
    * `backlog`: how many tests the caller will run after this one (a dev reload's queue), so a
    * long queue can justify another container of the definition (`DemandLedger.worthStarting`).
+   * `checkStartsLater`: resolve once every container has started, before the start check of the
+   * services no step uses has ended; the caller awaits `Lease.startsChecked` before its verdict.
    */
-  async acquire(spec: TestSpec, options: { signal?: AbortSignal; backlog?: number } = {}): Promise<Lease> {
+  async acquire(spec: TestSpec, options: { signal?: AbortSignal; backlog?: number; checkStartsLater?: boolean } = {}): Promise<Lease> {
     if (this.#closing) throw new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool is closed')
     const start = performance.now()
     const services = Object.values(spec.services)
@@ -206,7 +208,7 @@ export class ContainerPool {
     const reusable = keys.filter((_, i) => services[i]!.reuse)
     this.#demand.enter(reusable, options.backlog)
     try {
-      return await this.#acquire(spec, services, keys, signal, options.signal, start)
+      return await this.#acquire(spec, services, keys, signal, options.signal, start, options.checkStartsLater)
     }
     finally {
       this.#demand.leave(reusable)
@@ -214,12 +216,12 @@ export class ContainerPool {
     }
   }
 
-  async #acquire(spec: TestSpec, services: ServiceSpec[], keys: string[], signal: AbortSignal, runSignal: AbortSignal | undefined, start: number): Promise<Lease> {
+  async #acquire(spec: TestSpec, services: ServiceSpec[], keys: string[], signal: AbortSignal, runSignal: AbortSignal | undefined, start: number, checkStartsLater = false): Promise<Lease> {
     throwIfAborted(signal)
     const take = (): TakeResult<Reservation> => reserve(this.#reserver, spec, services, keys)
     // First come, first served: with tests already waiting, a newcomer queues behind them.
     const reservation = await this.#turns.take(take, signal, () => (this.#closed ? new ClnrmError('CLNRM_POOL_CLOSED', 'the container pool closed') : new AbortedError()))
-    return leaseReservation(this.#lessor, spec, services, reservation, { signal, runSignal, start })
+    return leaseReservation(this.#lessor, spec, services, reservation, { signal, runSignal, start, checkStartsLater })
   }
 
   /** Containers counted against the limit: live ones, those starting and those being removed. */
