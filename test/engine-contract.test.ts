@@ -7,6 +7,8 @@ import type { TestContext } from 'vitest'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connectDocker, LABELS, probeEngine } from '../core/index.ts'
 import type { Capability, EngineConnection, EngineContainer, EngineProbe } from '../core/index.ts'
+import Dockerode from 'dockerode'
+import { dockerodeAdapter } from '../core/engine/docker-adapter.ts'
 import { createDemuxer } from '../core/engine/exec/demux.ts'
 import { hostRouteFor } from '../core/engine/host-reach.ts'
 import { drain } from '../core/engine/exec/engine-exec.ts'
@@ -139,6 +141,21 @@ describe(`the engine contract (${where})`, () => {
     expect(plain).toEqual({ out: 'out\n', err: 'err\n', exitCode: 3 })
     requires(ctx, 'exec-env', 'exec-workdir')
     expect((await execText(container, ['sh', '-c', 'echo "$STEP $(pwd)"'], { Env: ['STEP=two'], WorkingDir: '/etc' })).out).toBe('two /etc\n')
+  })
+
+  it('tells a main process\'s exit when the engine sees it (a held wait): its exit code, at once for one already ended; an ended wait rejects (this connection\'s adapter and dockerode\'s)', async () => {
+    for (const engine of [connection.engine, dockerodeAdapter(new Dockerode())]) {
+      const [exiting, running] = await Promise.all([start({ Image: IMAGE, Cmd: ['sh', '-c', 'sleep 0.5; exit 3'] }), start({ Image: IMAGE, Cmd: ['sleep', '300'] })])
+      const watching = new AbortController()
+      const never = engine.container(running.id).waitNotRunning(watching.signal)
+      expect(await engine.container(exiting.id).waitNotRunning(new AbortController().signal)).toBe(3)
+      expect((await exiting.inspect()).State).toMatchObject({ Running: false, ExitCode: 3 })
+      // Already ended: answered at once, not at the next exit.
+      expect(await engine.container(exiting.id).waitNotRunning(new AbortController().signal)).toBe(3)
+      watching.abort()
+      await expect(never).rejects.toThrow()
+      expect((await running.inspect()).State.Running).toBe(true)
+    }
   })
 
   it('attaches to an exec with stdin: a shell reads commands and answers', async (ctx) => {
