@@ -143,7 +143,7 @@ describe(`the engine contract (${where})`, () => {
     expect((await execText(container, ['sh', '-c', 'echo "$STEP $(pwd)"'], { Env: ['STEP=two'], WorkingDir: '/etc' })).out).toBe('two /etc\n')
   })
 
-  it('tells a main process\'s exit when the engine sees it (a held wait): its exit code, at once for one already ended; an ended wait rejects (this connection\'s adapter and dockerode\'s)', async () => {
+  it('tells a main process\'s exit when the engine sees it (a held wait): its exit code, at once for one already ended; an ended wait rejects; and counts its processes (this connection\'s adapter and dockerode\'s)', async () => {
     for (const engine of [connection.engine, dockerodeAdapter(new Dockerode())]) {
       const [exiting, running] = await Promise.all([start({ Image: IMAGE, Cmd: ['sh', '-c', 'sleep 0.5; exit 3'] }), start({ Image: IMAGE, Cmd: ['sleep', '300'] })])
       const watching = new AbortController()
@@ -155,6 +155,9 @@ describe(`the engine contract (${where})`, () => {
       watching.abort()
       await expect(never).rejects.toThrow()
       expect((await running.inspect()).State.Running).toBe(true)
+      // The kernel's count of its processes: none once ended.
+      expect(await engine.container(running.id).processes()).toBeGreaterThanOrEqual(1)
+      expect(await engine.container(exiting.id).processes()).toBe(0)
     }
   })
 

@@ -208,6 +208,12 @@ describe('multi-service groups reused by their set of definitions', () => {
       expect(result.error?.message).toContain('no config')
       expect(result.steps).toEqual([])
       expect(reported).toEqual([])
+      // Steps that end within the start grace: the kernel is asked whether it runs, and the same error follows.
+      const quick = await runTest(specFrom(dir, 'deferred-exit-quick', `[meta]\nname = "deferred exit quick"\n[services.a]\nimage = "${IMAGE}"\n[services.b]\nimage = "${IMAGE}"\ncommand = ["sh", "-c", "echo no config; exit 3"]\n[[steps]]\nservice = "a"\nrun = "true"\n`), { pool, onStep: step => reported.push(step) })
+      expect(quick).toMatchObject({ status: 'error', steps: [], error: { code: 'CLNRM_SERVICE_EXITED' } })
+      expect(quick.error?.message).toContain('Service "b" stopped with exit code 3')
+      expect(quick.error?.message).toContain('no config')
+      expect(reported).toEqual([])
       // The lease itself: handed over before the check, which then rejects (asked after a step's
       // worth of time: the engine tells an exit only once it tore the network down); its release removes the containers.
       const lease = await pool.acquire(exiting, { checkStartsLater: true })
@@ -231,7 +237,7 @@ describe('multi-service groups reused by their set of definitions', () => {
   it('clnrm run: a test whose second service (used by no step) exits at start fails, exit code 1, naming the service, its exit code and its output, and leaves nothing', async () => {
     const sub = join(dir, 'cli-deferred-exit')
     await mkdir(sub)
-    await writeFile(join(sub, 'crash.clnrm.toml'), `[meta]\nname = "crash at start"\n[services.app]\nimage = "${IMAGE}"\n[services.db]\nimage = "${IMAGE}"\ncommand = ["sh", "-c", "echo db: no config; exit 3"]\n[[steps]]\nservice = "app"\nrun = "sleep 1; echo step ran"\n`)
+    await writeFile(join(sub, 'crash.clnrm.toml'), `[meta]\nname = "crash at start"\n[services.app]\nimage = "${IMAGE}"\n[services.db]\nimage = "${IMAGE}"\ncommand = ["sh", "-c", "echo db: no config; exit 3"]\n[[steps]]\nservice = "app"\nrun = "echo step ran"\n`)
     const cli = spawnCli(['run', '.'], sub)
     const exit = await cli.exited
     expect(cli.output()).toContain('Service "db" stopped with exit code 3')

@@ -83,6 +83,11 @@ export interface EngineContainer {
    * one request held open, no polling). Aborting `signal` stops waiting (it then rejects).
    */
   waitNotRunning: (signal: AbortSignal) => Promise<number>
+  /**
+   * How many processes run in it now, as the kernel counts them (`GET /containers/{id}/top`):
+   * 0 once its main process ended, even before the engine has told that exit.
+   */
+  processes: () => Promise<number>
   /** SIGKILL to its main process. */
   kill: () => Promise<void>
   /** Creates an exec; `start` attaches to it. */

@@ -131,6 +131,12 @@ export interface StartWatch {
   ended: Promise<void>
   /** The error naming its exit when one was reported by now (service, exit code, last output), else `undefined`. */
   exit: () => Promise<ServiceExitedError | undefined>
+  /**
+   * Asks the kernel, through the engine's process list, whether the main process runs now:
+   * `undefined` when it does, the error naming its exit when it ended (the engine's own report
+   * awaited for its exit code and output), `'unknown'` when the engine cannot list processes.
+   */
+  probe: () => Promise<ServiceExitedError | undefined | 'unknown'>
   /** Stops watching (the engine's wait is ended). */
   stop: () => void
 }
@@ -141,7 +147,8 @@ export interface StartWatch {
  * (no inspect polls beside the other starts). The engine reports an exit only after it has torn
  * the container's network down: measured here, 60 to 250 ms after the start returned when other
  * containers start beside it. So the watch lasts until its holder stops it (a run's verdict),
- * not only for `graceMs`. An engine that refuses the wait is asked once (inspect) per `exit`.
+ * not only for `graceMs`; and `probe` asks the kernel's view, which knows an exit at once. An
+ * engine that refuses the wait is asked once (inspect) per `exit`.
  */
 export function watchStart(container: EngineContainer, service: string, graceMs: number): StartWatch {
   const controller = new AbortController()
@@ -161,6 +168,19 @@ export function watchStart(container: EngineContainer, service: string, graceMs:
     graceEnd: performance.now() + graceMs,
     ended,
     exit: async () => seen ?? (refused ? exitedError(container, service) : undefined),
+    probe: async () => {
+      let count: number
+      try {
+        count = await container.processes()
+      }
+      catch {
+        return 'unknown'
+      }
+      // Its init (clnrm starts every container with one) and the main process: both run, or
+      // neither does (the init ends with its child, and the kernel ends the rest with the init).
+      if (count >= 2) return undefined
+      return exitedError(container, service, { settleMs: 2000 })
+    },
     stop: () => controller.abort(),
   }
 }

@@ -97,6 +97,15 @@ function wrapContainer(container: Dockerode.Container): EngineContainer {
       const body = await container.wait({ condition: 'not-running', abortSignal: signal }) as { StatusCode: number }
       return body.StatusCode
     },
+    processes: async () => {
+      try {
+        return ((await container.top()) as { Processes?: unknown[] | null }).Processes?.length ?? 0
+      }
+      catch (error) {
+        if ((error as { statusCode?: number }).statusCode === 409) return 0
+        throw error
+      }
+    },
     kill: async () => {
       await container.kill()
     },

@@ -264,6 +264,15 @@ function container(client: Client, id: string): EngineContainer {
       await client.buffer({ method: 'POST', path: `${path}/rename`, query: { name }, errors: { ...noSuch, 409: 'name already taken' } })
     },
     waitNotRunning: async signal => (await client.json<{ StatusCode: number }>({ method: 'POST', path: `${path}/wait`, query: { condition: 'not-running' }, signal, errors: { ...noSuch, 400: 'bad parameter' } })).StatusCode,
+    processes: async () => {
+      try {
+        return (await client.json<{ Processes?: unknown[] | null }>({ method: 'GET', path: `${path}/top`, errors: { ...noSuch, 409: 'container is not running' } })).Processes?.length ?? 0
+      }
+      catch (error) {
+        if ((error as EngineHttpError).statusCode === 409) return 0
+        throw error
+      }
+    },
     kill: async () => {
       await client.buffer({ method: 'POST', path: `${path}/kill`, errors: { ...noSuch, 409: 'container is not running' } })
     },

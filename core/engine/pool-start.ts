@@ -19,9 +19,9 @@ import type { Claim, Parked } from './reuse.ts'
 import { claim, CREATOR_LABEL, newClaim, publishedPorts, releaseClaim, REUSE_LABEL, usedName } from './reuse.ts'
 
 /**
- * How long a deferred service's main process is watched after its start before it is called
- * running: about what a shell's start gave it (a service with a shell started would have failed
- * that start). `acquire` or, with `checkStartsLater`, the run's verdict waits for it.
+ * How long a deferred service's main process is watched after its start before `acquire` calls
+ * it running: about what a shell's start gave it (a service with a shell started would have
+ * failed that start). A run (`checkStartsLater`) whose steps end sooner asks the kernel instead.
  */
 export const DEFERRED_EXIT_GRACE_MS = 100
 
