@@ -68,24 +68,24 @@ export async function leaseReservation(
   // start: the engine watches it (`watchStart`). `acquire` calls it running once it ran for as
   // long as a shell's start would have given it (`DEFERRED_EXIT_GRACE_MS`), as far as the engine
   // told by then. When it started last that grace sat on the test's path; a run
-  // (`checkStartsLater`) checks after its steps instead, and again until its verdict: when its
-  // steps ended within the grace, the kernel is asked whether the process runs (`probe`: an exit
-  // is known there at once, where the engine tells it 60 to 250 ms late), else the engine's
-  // watch has had the grace and more. An engine that cannot list processes gets the grace.
-  const watches = failure ? [] : [...entries.keys()].filter(entry => entry.deferred && entry.uses === 1 && entry.startWatch).map(entry => entry.startWatch!)
+  // (`checkStartsLater`) checks after its first step instead, and again until its verdict: the
+  // kernel is asked once whether the process runs (`probe`: an exit is known there at once,
+  // where the engine tells it 60 to 250 ms late, so a grace that passed proves nothing yet),
+  // and the engine's watch tells any exit after. An engine that cannot list processes gets the grace.
+  const watches = [...entries.keys()].filter(entry => entry.deferred && entry.uses === 1 && entry.startWatch).map(entry => entry.startWatch!)
   const stopWatches = (): void => watches.forEach(watch => watch.stop())
   let crash: unknown
   let probed = false
   const check = async (): Promise<void> => {
     if (crash) throw crash
-    const pending = probed ? [] : watches.filter(watch => watch.graceEnd > performance.now())
-    if (pending.length && checkStartsLater) {
-      const answers = await Promise.all(pending.map(watch => watch.probe()))
+    if (checkStartsLater && !probed && watches.length) {
+      const answers = await Promise.all(watches.map(watch => watch.probe()))
       crash = answers.find(answer => answer instanceof Error)
       if (crash) throw crash
       probed = !answers.includes('unknown')
     }
-    const left = probed ? 0 : Math.max(0, ...pending.map(watch => watch.graceEnd)) - performance.now()
+    const pending = probed ? [] : watches.filter(watch => watch.graceEnd > performance.now())
+    const left = Math.max(0, ...pending.map(watch => watch.graceEnd)) - performance.now()
     if (left > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([new Promise(resolve => (timer = setTimeout(resolve, left))), ...pending.map(watch => watch.ended)])
@@ -94,7 +94,7 @@ export async function leaseReservation(
     crash = (await Promise.all(watches.map(watch => watch.exit()))).find(exit => exit !== undefined)
     if (crash) throw crash
   }
-  if (watches.length && !checkStartsLater) {
+  if (watches.length && !checkStartsLater && !failure) {
     failure = await check().then(() => undefined, (error: unknown) => error)
     stopWatches()
   }

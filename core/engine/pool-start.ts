@@ -21,7 +21,7 @@ import { claim, CREATOR_LABEL, newClaim, publishedPorts, releaseClaim, REUSE_LAB
 /**
  * How long a deferred service's main process is watched after its start before `acquire` calls
  * it running: about what a shell's start gave it (a service with a shell started would have
- * failed that start). A run (`checkStartsLater`) whose steps end sooner asks the kernel instead.
+ * failed that start). A run (`checkStartsLater`) asks the kernel instead, after its first step.
  */
 export const DEFERRED_EXIT_GRACE_MS = 100
 
