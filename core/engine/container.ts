@@ -123,6 +123,9 @@ export async function exitedError(container: EngineContainer, service: string, o
   return new ServiceExitedError(service, state.ExitCode, await lastLogLines(container), state.Error || (state.OOMKilled ? 'killed: out of memory' : undefined))
 }
 
+/** How long `StartWatch.probe` waits for the engine's process list. */
+const PROBE_TIMEOUT_MS = 2000
+
 /** A just-started container's main process, watched through the engine (`watchStart`). */
 export interface StartWatch {
   /** When its start grace ends (`performance.now()`). */
@@ -169,13 +172,17 @@ export function watchStart(container: EngineContainer, service: string, graceMs:
     ended,
     exit: async () => seen ?? (refused ? exitedError(container, service) : undefined),
     probe: async () => {
-      let count: number
+      let count: number | undefined
+      let timer: ReturnType<typeof setTimeout> | undefined
       try {
-        count = await container.processes()
+        // Bounded: an engine slow to list processes is not waited for (the grace is, instead).
+        count = await Promise.race([container.processes(), new Promise<undefined>(resolve => (timer = setTimeout(() => resolve(undefined), PROBE_TIMEOUT_MS)))])
       }
-      catch {
-        return 'unknown'
+      catch {}
+      finally {
+        clearTimeout(timer)
       }
+      if (count === undefined) return 'unknown'
       // Its init (clnrm starts every container with one) and the main process: both run, or
       // neither does (the init ends with its child, and the kernel ends the rest with the init).
       if (count >= 2) return undefined
