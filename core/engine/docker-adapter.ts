@@ -99,7 +99,8 @@ function wrapContainer(container: Dockerode.Container): EngineContainer {
     },
     processes: async () => {
       try {
-        return ((await container.top()) as { Processes?: unknown[] | null }).Processes?.length ?? 0
+        // Podman answers an ended container's list with an empty body: no process.
+        return ((await container.top()) as { Processes?: unknown[] | null } | undefined)?.Processes?.length ?? 0
       }
       catch (error) {
         if ((error as { statusCode?: number }).statusCode === 409) return 0

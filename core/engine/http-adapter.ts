@@ -266,7 +266,8 @@ function container(client: Client, id: string): EngineContainer {
     waitNotRunning: async signal => (await client.json<{ StatusCode: number }>({ method: 'POST', path: `${path}/wait`, query: { condition: 'not-running' }, signal, errors: { ...noSuch, 400: 'bad parameter' } })).StatusCode,
     processes: async () => {
       try {
-        return (await client.json<{ Processes?: unknown[] | null }>({ method: 'GET', path: `${path}/top`, errors: { ...noSuch, 409: 'container is not running' } })).Processes?.length ?? 0
+        // Podman answers an ended container's list with an empty body: no process.
+        return (await client.json<{ Processes?: unknown[] | null } | undefined>({ method: 'GET', path: `${path}/top`, errors: { ...noSuch, 409: 'container is not running' } }))?.Processes?.length ?? 0
       }
       catch (error) {
         if ((error as EngineHttpError).statusCode === 409) return 0
