@@ -76,6 +76,23 @@ describe('clnrm run: step execution as a user sees it (built CLI, real engine)',
     expect(await readFile(join(dir, 'junit.xml'), 'utf8')).toMatch(/<system-out>x\n[^<]*\[… \d+ bytes not shown …\]/)
     expect(clnrmContainers(json.pid)).toEqual([])
   })
+  it('hands every byte of a step\'s output to its expectations and reports, in busybox (read by builtins) and in dash (read by cat)', async () => {
+    // 600 bytes with NULs, past the 512 the busybox shell reads with builtins, ending in a two-byte character.
+    const run = "printf 'a\\\\000b'; head -c 600 /dev/zero | tr '\\\\000' x; printf '\\\\000\\\\303\\\\251\\\\n'"
+    const expected = `a\0b${'x'.repeat(600)}\0é\n`
+    for (const image of [IMAGE, 'clnrm-examples/dash:1']) {
+      const box = `[services.box]\nimage = "${image}"\n`
+      await writeFile(join(dir, 'exact.clnrm.toml'), `[meta]\nname = "exact"\n${box}[[steps]]\nname = "bytes"\nrun = "${run}"\nexpected_output_regex = "^a\\u0000bx{600}\\u0000é\\n$"\n`)
+      await writeFile(join(dir, 'short.clnrm.toml'), `[meta]\nname = "one x short"\n${box}[[steps]]\nname = "bytes"\nrun = "${run}"\nexpected_output_regex = "^a\\u0000bx{599}\\u0000"\n`)
+      const result = await runClnrm(dir, ['.', '-j', '1', '--reporter', 'json'])
+      const report = JSON.parse(result.stdout) as { tests: Array<{ name: string; status: string; steps: Array<{ stdout: string; bytes: { stdout: number } }> }> }
+      const exact = report.tests.find(t => t.name === 'exact')!
+      expect({ image, status: exact.status, stdout: exact.steps[0]!.stdout, bytes: exact.steps[0]!.bytes.stdout }).toEqual({ image, status: 'pass', stdout: expected, bytes: Buffer.byteLength(expected) })
+      expect({ image, status: report.tests.find(t => t.name === 'one x short')!.status }).toEqual({ image, status: 'fail' })
+      expect(result.code).toBe(1)
+      expect(clnrmContainers(result.pid)).toEqual([])
+    }
+  })
   it('runs an image without sh, ends its timed-out step, and exits without lingering', async () => {
     const bare = `[services.bare]\nimage = "clnrm-examples/nosh:1"\n`
     await writeFile(join(dir, 'ok.clnrm.toml'), `[meta]\nname = "bare ok"\n${bare}[[steps]]\nname = "echo"\ncommand = ["echo", "no shell here"]\nexpected_output_regex = "no shell here"\n[[steps]]\nname = "missing"\ncommand = ["nope"]\nexpected_exit_code = 127\n`)
