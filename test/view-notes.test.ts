@@ -50,7 +50,10 @@ describe('what every view must say: warnings of valid files, cut output (built C
     await expect(dev.waitFor(line => line.type === 'warning' && line.reload === 2, 200)).rejects.toThrow(/timed out/)
     await writeFile(file, (await readFile(file, 'utf8')).replace('owner = "team-a"', 'description = "x"\nowner = "team-a"'))
     const moved = await dev.waitFor(line => line.type === 'warning' && line.line === 4)
-    expect(moved.reload).toBe(3)
+    // Under load the watcher may report the first save twice (a third reload): the move's reload
+    // is any later one, and across all of them the warning was shown exactly twice.
+    expect(moved.reload).toBeGreaterThan(2)
+    expect(dev.lines().filter(line => line.type === 'warning' && line.code === 'CLNRM_UNKNOWN_KEY')).toHaveLength(2)
     dev.send('q\n')
     expect(await dev.exited).toBe(0)
     expect(clnrmContainers(dev.pid)).toEqual([])
