@@ -2,7 +2,7 @@ import { closest, distance } from 'fastest-levenshtein'
 import type { KeyPath, PendingDiagnostic } from './diagnostics.ts'
 import { formatKeyPath } from './diagnostics.ts'
 import { parseDuration } from './duration.ts'
-import type { TypeDef } from './fields.ts'
+import type { FieldDef, TypeDef } from './fields.ts'
 import { describeType, tomlTypeOf } from './fields.ts'
 import { patternError } from './regex.ts'
 
@@ -127,11 +127,7 @@ export function checkTable(
 ): Record<string, unknown> {
   const { fields } = type
   const result: Record<string, unknown> = {}
-  const spellings = new Map<string, string>()
-  for (const [name, def] of Object.entries(fields)) {
-    spellings.set(name, name)
-    for (const alias of def.aliases ?? []) spellings.set(alias, name)
-  }
+  const { spellings, required } = keysOf(fields)
   const seen = new Map<string, string>()
   for (const [key, item] of Object.entries(value)) {
     const canonical = spellings.get(key)
@@ -189,8 +185,8 @@ export function checkTable(
     const checked = checkValue(item, fields[canonical]!.type, [...path, key], out)
     if (checked !== undefined) result[canonical] = checked
   }
-  for (const [name, def] of Object.entries(fields)) {
-    if (def.required && !seen.has(name)) {
+  for (const [name, def] of required) {
+    if (!seen.has(name)) {
       out.push({
         code: 'CLNRM_MISSING_KEY',
         severity: 'error',
@@ -203,6 +199,35 @@ export function checkTable(
   }
   return result
 }
+
+/** A table definition's keys: every spelling (aliases included) → the canonical key, and the required ones. */
+interface TableKeys {
+  spellings: ReadonlyMap<string, string>
+  required: ReadonlyArray<readonly [string, FieldDef]>
+}
+
+const keysByFields = new WeakMap<TableFields, TableKeys>()
+
+/**
+ * The keys of a table definition, worked out once per definition: the definitions are module
+ * constants, and rebuilding the spellings for every table of every checked file was about a fifth
+ * of the check (a shared partial's save checks each of its tests again).
+ */
+function keysOf(fields: TableFields): TableKeys {
+  let keys = keysByFields.get(fields)
+  if (!keys) {
+    const spellings = new Map<string, string>()
+    for (const [name, def] of Object.entries(fields)) {
+      spellings.set(name, name)
+      for (const alias of def.aliases ?? []) spellings.set(alias, name)
+    }
+    keys = { spellings, required: Object.entries(fields).filter(([, def]) => def.required) }
+    keysByFields.set(fields, keys)
+  }
+  return keys
+}
+
+type TableFields = (TypeDef & { kind: 'table' })['fields']
 
 /** "Did you mean …?" for a near miss, or `undefined` when nothing is close. */
 export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
