@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { compilePattern, formatTestFile, MemoryCache, parseDuration, toTomlValue } from '../core/index.ts'
 import { JUDGE_LIMIT_BYTES, OUTPUT_CAP_BYTES, OutputCapture } from '../core/engine/exec/types.ts'
 import { lineAnchorHint, patternError } from '../core/format/regex.ts'
-import { createTemplateHelpers } from '../core/format/template-helpers.ts'
+import { createHelperSet, createTemplateHelpers } from '../core/format/template-helpers.ts'
 import { literalDeterminism } from '../core/format/template-tables.ts'
 import { createEmitter } from '../core/events.ts'
 
@@ -125,6 +125,29 @@ describe('template helpers', () => {
     expect(() => h.env('C')).toThrow(/not set/)
     expect(reads).toEqual(['A', 'B', 'C'])
     expect(h.sha256('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  })
+  it('of a helper set give each render what fresh helpers would: its seeded values, env, reads and clock', () => {
+    const set = createHelperSet()
+    const sample = (h: ReturnType<typeof make>) => [h.uuid(), h.fake.name(), h.fake.email(), h.fake.int(1, 6), h.fake.word(), h.uuid_v4(), h.fake_name(), h.trace_id(), h.pick([1, 2, 3, 4])]
+    const reads: string[] = []
+    set.use({ seed: 1, freezeClock: '2025-01-01T00:00:00.000Z', env: { A: '1' }, onEnvRead: r => reads.push(r.name) })
+    const first = sample(set.helpers)
+    expect(first).toEqual(sample(make(1)))
+    expect(set.helpers.env('A')).toBe('1')
+    expect(set.helpers.now()).toBe('2025-01-01T00:00:00.000Z')
+    // The next render: a fresh generator (the same values again), its own env, reads and clock.
+    const later: string[] = []
+    set.use({ seed: 1, env: { A: '2' }, onEnvRead: r => later.push(r.name) })
+    expect(sample(set.helpers)).toEqual(first)
+    expect(set.helpers.env('A')).toBe('2')
+    expect(set.helpers.now()).not.toBe('2025-01-01T00:00:00.000Z')
+    expect([reads, later]).toEqual([['A'], ['A']])
+    set.use({ seed: 2, env: {}, onEnvRead: () => {} })
+    expect(sample(set.helpers)).toEqual(sample(make(2)))
+    // Unseeded: random values, a v4 uuid.
+    set.use({ env: {}, onEnvRead: () => {} })
+    expect(set.helpers.uuid()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(set.helpers.uuid()).not.toBe(set.helpers.uuid())
   })
   it('read a literal [determinism] table from template text', () => {
     expect(literalDeterminism('[meta]\nname="x"\n[determinism]\nseed = 9\nfreeze_clock = "2024-02-03T04:05:06Z"\n[watch]\n')).toEqual({ seed: 9, freezeClock: '2024-02-03T04:05:06.000Z' })

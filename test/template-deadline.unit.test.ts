@@ -63,4 +63,18 @@ describe('render deadline through includes', () => {
     expect(a.inputs.partials).toEqual([join(root, '_loop.eta')])
     expect(renderer.render({ file: plain }).output).toBe(a.output)
   })
+
+  it('renders one after another each get their own helpers: seeded values start again, a tag\'s assignment to a helper stays in its render', () => {
+    const seeded = write('seeded.clnrm.toml.eta', '[meta]\nname = <%~ toml(fake.word() + uuid()) %>\n[determinism]\nseed = 3\n')
+    const first = renderer.render({ file: seeded }).output
+    // A template overwriting helpers, at the top and in `fake`.
+    const tampering = write('tamper.clnrm.toml.eta', '<% it.__clnrm.uuid = () => "x"; it.__clnrm.fake.word = () => "y" %>[meta]\nname = <%~ toml(it.__clnrm.fake.word() + it.__clnrm.uuid()) %>\n')
+    expect(renderer.render({ file: tampering }).output).toContain('name = "yx"')
+    expect(renderer.render({ file: seeded }).output).toBe(first)
+    expect(first).toMatch(/name = "\w+[0-9a-f]{8}-/)
+    // A different seed gives other values, the same seed the same ones again.
+    const other = write('other.clnrm.toml.eta', '[meta]\nname = <%~ toml(fake.word() + uuid()) %>\n[determinism]\nseed = 4\n')
+    expect(renderer.render({ file: other }).output).not.toBe(first)
+    expect(renderer.render({ file: seeded }).output).toBe(first)
+  })
 })

@@ -8,7 +8,7 @@ import { outside, realPath, realRootOf } from './real-path.ts'
 import type { Frame } from './template-deadline.ts'
 import { DEFAULT_RENDER_TIMEOUT_MS, isDeadlineError, mayRunLong, NeedsDeadline, runWithDeadline, traceFrames } from './template-deadline.ts'
 import type { EnvRead } from './template-helpers.ts'
-import { createTemplateHelpers } from './template-helpers.ts'
+import { createHelperSet, createTemplateHelpers } from './template-helpers.ts'
 import { printValue, syntaxProblem, TemplateProblem, toRenderError, undefinedMessage } from './template-problems.ts'
 import { asTable, literalDeterminism, literalTableText, upstreamTemplateData } from './template-tables.ts'
 import type { LiteralTable, RenderRequest, TemplateRenderer, TemplateRendererOptions } from './template-types.ts'
@@ -132,17 +132,23 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
     enter: <T extends Frame['eta']>(eta: T, file: string | undefined): T => (frames.push({ eta, file }), eta),
     leave: (): void => void frames.pop(),
   }
+  // The helpers of every render of this renderer: renders run one at a time, each pointing them at
+  // its own options and a fresh generator (`helpersFor`).
+  const helperSet = createHelperSet()
+  const shared: Record<string, unknown> = { ...helperSet.helpers, ...trace }
+  const sharedFake = helperSet.helpers.fake
   const helpersFor = (request: RenderRequest, source: string, envReads: Map<string, EnvRead>): Record<string, unknown> => {
     const determinism = { ...request.determinism, ...literalDeterminism(source) }
-    return {
-      ...createTemplateHelpers({
-        seed: determinism.seed,
-        freezeClock: determinism.freezeClock,
-        env: request.env ?? process.env,
-        onEnvRead: read => envReads.set(read.name, read),
-      }),
-      ...trace,
-    }
+    helperSet.use({
+      seed: determinism.seed,
+      freezeClock: determinism.freezeClock,
+      env: request.env ?? process.env,
+      onEnvRead: read => envReads.set(read.name, read),
+    })
+    // Objects of this render's own on top of the shared ones: what a tag assigns to them (`fake.name = …`) stays in this render.
+    const helpers = Object.create(shared) as Record<string, unknown>
+    helpers.fake = Object.create(sharedFake)
+    return helpers
   }
   /** A literal table, rendered (when it holds tags) and parsed; see `TemplateRenderer.readTable`. */
   const readTable = (request: RenderRequest, source: string, name: string, envReads: Map<string, EnvRead>): LiteralTable | undefined => {
