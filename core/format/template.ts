@@ -22,7 +22,18 @@ export { DEFAULT_RENDER_TIMEOUT_MS } from './template-deadline.ts'
 export { TemplateRenderError } from './template-problems.ts'
 
 // Helpers are plain locals in templates (`env("HOME")`, `toml(x)`); `it` stays the user's data.
-const FUNCTION_HEADER = `const {env, now, sha256, toml, uuid, fake, ${Object.keys(createTemplateHelpers({ env: {}, onEnvRead: () => {} })).filter(name => /^(?:fake_|now_|uuid_|ulid|trace|span_id|pick|toml_encode|filter)/.test(name)).join(', ')}} = it.__clnrm;`
+const HELPER_NAMES = ['env', 'now', 'sha256', 'toml', 'uuid', 'fake', ...Object.keys(createTemplateHelpers({ env: {}, onEnvRead: () => {} })).filter(name => /^(?:fake_|now_|uuid_|ulid|trace|span_id|pick|toml_encode|filter)/.test(name))]
+
+/**
+ * The first line of a compiled template: the helpers it names, as locals. A helper whose name
+ * is not in the text cannot be reached by name, so it is left out: a test renders a fresh
+ * compiled function each time (a few render only once per save), whose every property read
+ * starts cold, and destructuring all fifty helpers cost more than the rest of such a render.
+ */
+function functionHeader(text: string): string {
+  const names = HELPER_NAMES.filter(name => text.includes(name) && new RegExp(`(?<![\\w$])${name}(?![\\w$])`).test(text))
+  return names.length ? `const {${names.join(', ')}} = it.__clnrm;` : ''
+}
 
 /** Compiled templates that need the render deadline (keyed by function, so a shared cache keeps the answer). */
 const needsDeadline = new WeakMap<TemplateFunction, boolean>()
@@ -45,10 +56,13 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
   // control-flow tags are harmless, and `-%>` still trims one newline where wanted.
   // Every printed value goes through the filter: `undefined` in a test file is always a mistake
   // (a var not defined, a typo in a property), so it is a located error, not the text "undefined".
-  const eta = new Eta({ autoEscape: false, autoTrim: false, debug: true, functionHeader: FUNCTION_HEADER, autoFilter: true, filterFunction: printValue })
+  const eta = new Eta({ autoEscape: false, autoTrim: false, debug: true, autoFilter: true, filterFunction: printValue })
   const compile = eta.compile.bind(eta)
   const compileToString = eta.compileToString.bind(eta)
-  eta.compileToString = (text, compileOptions) => traceFrames(compileToString(text, compileOptions))
+  eta.compileToString = (text, compileOptions) => {
+    eta.config.functionHeader = functionHeader(text)
+    return traceFrames(compileToString(text, compileOptions))
+  }
   eta.compile = (text, compileOptions) => {
     const key = contentHash(text)
     let fn = cache.get(key)
