@@ -271,6 +271,10 @@ async function stepError(error: unknown, step: TestSpec['steps'][number] | undef
     const engine = new EngineUnavailableError(error)
     return { code: engine.code, message: `the Docker engine went away during step "${step.name}" of service "${step.service}" (${message})`, hint: `${engine.hint} Once it answers again, the next run starts fresh containers.` }
   }
+  // The container runs on and only clnrm's shell in it ended: a step killed it (see the hint).
+  if (coded.code === 'CLNRM_SHELL_GONE' && await pool.containerRuns(lease.services[step.service]!.containerId)) {
+    return { code: coded.code, message: `clnrm's shell in the container of service "${step.service}" ended during step "${step.name}" (${message})`, hint: coded.hint }
+  }
   return {
     code: 'CLNRM_CONTAINER_GONE',
     message: `the container of service "${step.service}" went away during step "${step.name}": it was removed or stopped from outside clnrm (${message})`,

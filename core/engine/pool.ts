@@ -291,6 +291,18 @@ export class ContainerPool {
   }
 
   /** Whether the engine answers a ping within `timeoutMs` (tells a dead container from a dead engine). */
+  /** Whether a container still runs, by the engine's word within `timeoutMs` (`undefined`: no answer). */
+  async containerRuns(id: string, timeoutMs = 2000): Promise<boolean | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<undefined>(resolve => (timer = setTimeout(() => resolve(undefined), timeoutMs)))
+    try {
+      return await Promise.race([this.#docker.container(id).inspect().then(info => info.State.Running && info.State.Status !== 'removing', () => false), timeout])
+    }
+    finally {
+      clearTimeout(timer)
+    }
+  }
+
   async engineAnswers(timeoutMs = 2000): Promise<boolean> {
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<boolean>(resolve => (timer = setTimeout(() => resolve(false), timeoutMs)))
