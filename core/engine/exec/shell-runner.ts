@@ -406,7 +406,7 @@ const HANDSHAKE_SCRIPT = 'trap __clnrm_T=1 HUP INT QUIT TERM USR2 ALRM; trap "__
   + 'if command -v setsid >/dev/null 2>&1; then __clnrm_s=1; else __clnrm_s=0; fi; '
   + '__clnrm_d=/tmp/.clnrm-io-$$; __clnrm_rd=0; if command -v cat >/dev/null 2>&1 && mkdir -p "$__clnrm_d" 2>/dev/null && : >"$__clnrm_d/.probe" 2>/dev/null; then __clnrm_io=1; '
   // Files a former shell of the same pid left (a restarted container keeps its /tmp) are emptied:
-  // commands append to their files, and the kill log must not name an old pid.
+  // commands append to their output files.
   + 'for __clnrm_f in "$__clnrm_d"/*; do [ -f "$__clnrm_f" ] && : >"$__clnrm_f"; done; '
   + 'printf \'a\\000\\303\\251b\\n\' >"$__clnrm_d/.probe"; '
   + '{ IFS= read -r -n 8 -d \'\' __clnrm_x && [ "$__clnrm_x" = a ] && IFS= read -r -n 2 -d \'\' __clnrm_x && [ ${#__clnrm_x} = 2 ] && { IFS= read -r -n 8 -d \'\' __clnrm_x; [ "$__clnrm_x" = "b\n" ]; } && __clnrm_rd=1; } <"$__clnrm_d/.probe" 2>/dev/null; '
@@ -450,8 +450,8 @@ function emptyFiles(ioDir: string, used: number): string {
  * command's output. After `wait`, the files are sent back between markers. Without such
  * files (no writable /tmp, no cat) the command writes to the shell's own streams.
  *
- * With files, everything comes back on stdout, in order, and the step's pid goes to the kill
- * log (read by a kill) instead of a marker: a command whose stderr is empty, the common case, costs
+ * With files, everything comes back on stdout, in order, and the step's pid stays with the shell
+ * (its kill trap uses it) instead of coming back as a marker: a command whose stderr is empty, the common case, costs
  * one frame, its output and exit marker written together (`__clnrm_put`, when the shell reads
  * bytes exactly) or a `cat` and a marker. The shell collects the steps' groups in `__clnrm_G`.
  */
@@ -474,7 +474,7 @@ function commandScript(nonce: string, request: ExecRequest, options: { setsid: b
   // The first command after the end of a run runs in the shell's own process group: nothing else
   // is in it then (the end of the run killed it all), so the group is the command's, as a session
   // of its own would be, without `setsid`'s exec (about 0.4 ms of a test's 2.5 ms of CPU). The
-  // shell ignores what a `kill 0` sends (see HANDSHAKE_SCRIPT), and the kill trap kills the
+  // shell survives what a `kill 0` sends (see HANDSHAKE_SCRIPT), and the kill trap kills the
   // group but the shell. Later commands get a session of their own: a `kill 0` of theirs must
   // spare what earlier steps left running. `__clnrm_O` tells the kill trap which way: `s`, the
   // shell's group; `g`, the command's own group; `p`, its pid alone (an image without setsid).
