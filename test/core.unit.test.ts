@@ -1,6 +1,6 @@
 import { parse } from 'smol-toml'
 import { describe, expect, it } from 'vitest'
-import { compilePattern, formatTestFile, MemoryCache, parseDuration, toTomlValue } from '../core/index.ts'
+import { compilePattern, formatTestFile, MemoryCache, parseDuration, serviceDefinitionHash, toTomlValue } from '../core/index.ts'
 import { JUDGE_LIMIT_BYTES, OUTPUT_CAP_BYTES, OutputCapture } from '../core/engine/exec/types.ts'
 import { lineAnchorHint, patternError } from '../core/format/regex.ts'
 import { createHelperSet, createTemplateHelpers } from '../core/format/template-helpers.ts'
@@ -152,6 +152,16 @@ describe('template helpers', () => {
   it('read a literal [determinism] table from template text', () => {
     expect(literalDeterminism('[meta]\nname="x"\n[determinism]\nseed = 9\nfreeze_clock = "2024-02-03T04:05:06Z"\n[watch]\n')).toEqual({ seed: 9, freezeClock: '2024-02-03T04:05:06.000Z' })
     expect(literalDeterminism('[meta]\nname="x"\n')).toEqual({})
+  })
+})
+
+describe('serviceDefinitionHash', () => {
+  it('is the hash it always was, whatever the key order or the id, label and description: pooled containers carry keys made from it', () => {
+    const service = { id: 'app', label: 'x', description: 'd', plugin: 'generic_container', image: 'busybox:1.36', command: ['sh', '-c', 'sleep 1'], env: { Z: '1', A: 'é' }, ports: [8080, 53], volumes: [{ hostPath: '/p/data', containerPath: '/data', readOnly: false }], healthCheck: undefined, waitFor: { kind: 'log' as const, pattern: 'ready', timeoutMs: 30000 }, reset: undefined, reuse: true, limits: { memoryMb: 64 } }
+    // The value the former implementation (entries, sort, map, join) gave for this definition.
+    expect(serviceDefinitionHash(service as never)).toBe('uwL79trOsLlxFHVywIjalOWxtOs')
+    expect(serviceDefinitionHash({ ...service, env: { A: 'é', Z: '1' }, id: 'other', label: undefined, description: undefined } as never)).toBe('uwL79trOsLlxFHVywIjalOWxtOs')
+    expect(serviceDefinitionHash({ ...service, ports: [53, 8080] } as never)).not.toBe('uwL79trOsLlxFHVywIjalOWxtOs')
   })
 })
 

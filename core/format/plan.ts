@@ -17,12 +17,31 @@ export function serviceDefinitionHash(service: ServiceSpec): string {
   return contentHash(stableStringify(definition))
 }
 
-/** JSON with object keys sorted at every level, so equal definitions hash equal. */
+/**
+ * JSON with object keys sorted at every level, so equal definitions hash equal. Built by hand
+ * (no entry pairs, closures or joins): the pool asks for the hash of every new spec's services,
+ * and a shared partial's save makes a new spec for each of its tests. The text must not change:
+ * pooled containers carry keys made from it.
+ */
 function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ','
+      // As Array.prototype.join: an item with no JSON (undefined, a function) is empty.
+      out += stableStringify(value[i]) ?? ''
+    }
+    return `${out}]`
+  }
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`
+    const table = value as Record<string, unknown>
+    const keys = Object.keys(table).filter(key => table[key] !== undefined).sort()
+    let out = '{'
+    for (let i = 0; i < keys.length; i++) {
+      if (i > 0) out += ','
+      out += `${JSON.stringify(keys[i])}:${stableStringify(table[keys[i]!])}`
+    }
+    return `${out}}`
   }
   return JSON.stringify(value)
 }
