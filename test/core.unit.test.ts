@@ -6,6 +6,7 @@ import { lineAnchorHint, patternError } from '../core/format/regex.ts'
 import { createHelperSet, createTemplateHelpers } from '../core/format/template-helpers.ts'
 import { literalDeterminism } from '../core/format/template-tables.ts'
 import { createEmitter } from '../core/events.ts'
+import { contentHash } from '../core/hash.ts'
 
 describe('parseDuration', () => {
   it.each([
@@ -152,6 +153,14 @@ describe('template helpers', () => {
   it('read a literal [determinism] table from template text', () => {
     expect(literalDeterminism('[meta]\nname="x"\n[determinism]\nseed = 9\nfreeze_clock = "2024-02-03T04:05:06Z"\n[watch]\n')).toEqual({ seed: 9, freezeClock: '2024-02-03T04:05:06.000Z' })
     expect(literalDeterminism('[meta]\nname="x"\n')).toEqual({})
+  })
+})
+
+describe('contentHash', () => {
+  it('gives the digests it always gave (cache keys and pool keys are made from it)', () => {
+    expect(contentHash()).toBe('2jmj7l5rSw0yVb_vlWAYkK_YBwk')
+    expect(contentHash('a', 'b')).toBe('W0CFQB4lnzkY-xcB09k5nCyMznM')
+    expect(contentHash('a', 'b')).not.toBe(contentHash('ab'))
   })
 })
 
