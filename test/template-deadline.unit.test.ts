@@ -77,4 +77,19 @@ describe('render deadline through includes', () => {
     expect(renderer.render({ file: other }).output).not.toBe(first)
     expect(renderer.render({ file: seeded }).output).toBe(first)
   })
+
+  it('a changed partial renders its new text in the test that includes it, short or long; the same text compiles once', () => {
+    for (const pad of ['', `# ${'x'.repeat(5000)}\n`]) {
+      const partial = write('_svc.eta', `${pad}[services.app]\nimage = "a:1"\n`)
+      const file = write('t.clnrm.toml.eta', '[meta]\nname = "t"\n<%~ include("./_svc.eta") %>\n')
+      expect(renderer.render({ file }).output).toContain('image = "a:1"')
+      const misses = renderer.cache.stats().misses
+      expect(renderer.render({ file }).output).toContain('image = "a:1"')
+      expect(renderer.cache.stats().misses).toBe(misses)
+      // The same length, one character changed.
+      writeFileSync(partial, `${pad}[services.app]\nimage = "b:1"\n`)
+      expect(renderer.render({ file }).output).toContain('image = "b:1"')
+      expect(renderer.cache.stats().misses).toBe(misses + 1)
+    }
+  })
 })

@@ -55,7 +55,7 @@ export interface LiteralTable {
 export interface TemplateRendererOptions {
   /** Project root: partials must live inside it. */
   root: string
-  /** Compiled-template cache, keyed by a hash of the template text. @default a MemoryCache of 100 entries */
+  /** Compiled-template cache, keyed by the template text (a hash of a long one). @default a MemoryCache of 100 entries */
   cache?: MemoryCache<string, TemplateFunction>
   /** Reads partials. @default fs.readFileSync */
   readFile?: (path: string) => string

@@ -35,6 +35,16 @@ function functionHeader(text: string): string {
   return names.length ? `const {${names.join(', ')}} = it.__clnrm;` : ''
 }
 
+/** Templates up to this length are their own cache key; longer ones are keyed by a hash. */
+const KEY_TEXT_MAX = 4096
+
+/**
+ * The compiled-template cache key of a text: a small text itself (after a NUL, which no hash key
+ * holds), so the renders of a shared partial's dependents (two lookups each) do not hash it
+ * again and again; the compiled function holds such a text anyway (Eta's debug copy).
+ */
+const templateKey = (text: string): string => (text.length <= KEY_TEXT_MAX ? `\0${text}` : contentHash(text))
+
 /** Compiled templates that need the render deadline (keyed by function, so a shared cache keeps the answer). */
 const needsDeadline = new WeakMap<TemplateFunction, boolean>()
 
@@ -64,7 +74,7 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
     return traceFrames(compileToString(text, compileOptions))
   }
   eta.compile = (text, compileOptions) => {
-    const key = contentHash(text)
+    const key = templateKey(text)
     let fn = cache.get(key)
     if (!fn) {
       try {
