@@ -12,77 +12,69 @@ import { patternError } from './regex.ts'
  * problems to `out`. Returns `undefined` where the value is unusable.
  */
 export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: PendingDiagnostic[]): unknown {
-  const error = (code: PendingDiagnostic['code'], message: string, hint?: string): undefined => {
-    out.push({ code, severity: 'error', message, hint, path, target: 'value' })
-    return undefined
-  }
-  const wrongType = (): undefined => error(
-    'CLNRM_INVALID_TYPE',
-    `${formatKeyPath(path)} must be ${describeType(type)}, got ${tomlTypeOf(value)}`,
-    typeHint(type, value),
-  )
-
+  // Problems go through module functions, not closures over this call: checkValue runs for every
+  // value of every checked file, and closures cost a context and two functions per call.
   switch (type.kind) {
     case 'string':
-      if (typeof value !== 'string') return wrongType()
+      if (typeof value !== 'string') return wrongTypeOf(value, type, path, out)
       if (type.enum && !type.enum.includes(value)) {
-        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is "${value}", expected one of: ${type.enum.join(', ')}`, didYouMean(value, type.enum))
+        return fail(out, path, 'CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is "${value}", expected one of: ${type.enum.join(', ')}`, didYouMean(value, type.enum))
       }
       if (type.nonEmpty && value.trim() === '') {
-        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is empty`, type.pattern?.hint ?? 'Write a value, or remove the key.')
+        return fail(out, path, 'CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is empty`, type.pattern?.hint ?? 'Write a value, or remove the key.')
       }
       if (type.pattern && !compiled(type.pattern.source).test(value)) {
-        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${JSON.stringify(value)}, not ${type.pattern.what}`, type.pattern.hint)
+        return fail(out, path, 'CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${JSON.stringify(value)}, not ${type.pattern.what}`, type.pattern.hint)
       }
       return value
     case 'integer':
-      if (typeof value !== 'number' || !Number.isInteger(value)) return wrongType()
+      if (typeof value !== 'number' || !Number.isInteger(value)) return wrongTypeOf(value, type, path, out)
       if ((type.minimum !== undefined && value < type.minimum) || (type.maximum !== undefined && value > type.maximum)) {
-        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${value}, outside ${type.minimum ?? '-∞'}..${type.maximum ?? '∞'}`, `Use a whole number from ${type.minimum ?? '-∞'} to ${type.maximum ?? '∞'}.`)
+        return fail(out, path, 'CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${value}, outside ${type.minimum ?? '-∞'}..${type.maximum ?? '∞'}`, `Use a whole number from ${type.minimum ?? '-∞'} to ${type.maximum ?? '∞'}.`)
       }
       return value
     case 'number':
-      if (typeof value !== 'number' || Number.isNaN(value)) return wrongType()
+      if (typeof value !== 'number' || Number.isNaN(value)) return wrongTypeOf(value, type, path, out)
       if ((type.minimum !== undefined && value < type.minimum) || (type.maximum !== undefined && value > type.maximum)) {
-        return error('CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${value}, outside ${type.minimum ?? '-∞'}..${type.maximum ?? '∞'}`, `Use a number from ${type.minimum ?? '-∞'} to ${type.maximum ?? '∞'}.`)
+        return fail(out, path, 'CLNRM_INVALID_VALUE', `${formatKeyPath(path)} is ${value}, outside ${type.minimum ?? '-∞'}..${type.maximum ?? '∞'}`, `Use a number from ${type.minimum ?? '-∞'} to ${type.maximum ?? '∞'}.`)
       }
       return value
     case 'boolean':
-      return typeof value === 'boolean' ? value : wrongType()
+      return typeof value === 'boolean' ? value : wrongTypeOf(value, type, path, out)
     case 'duration': {
-      if (typeof value !== 'string' && typeof value !== 'number') return wrongType()
+      if (typeof value !== 'string' && typeof value !== 'number') return wrongTypeOf(value, type, path, out)
       const ms = parseDuration(value)
       if (ms === undefined) {
-        return error('CLNRM_INVALID_DURATION', `${formatKeyPath(path)} is ${JSON.stringify(value)}, not a duration`, 'Write "250ms", "5s", "2m", "1m30s" or an integer number of milliseconds.')
+        return fail(out, path, 'CLNRM_INVALID_DURATION', `${formatKeyPath(path)} is ${JSON.stringify(value)}, not a duration`, 'Write "250ms", "5s", "2m", "1m30s" or an integer number of milliseconds.')
       }
       if (type.positive && ms <= 0) {
-        return error('CLNRM_INVALID_DURATION', `${formatKeyPath(path)} is ${JSON.stringify(value)}: nothing can finish in no time`, 'Write a duration above zero, such as "5s".')
+        return fail(out, path, 'CLNRM_INVALID_DURATION', `${formatKeyPath(path)} is ${JSON.stringify(value)}: nothing can finish in no time`, 'Write a duration above zero, such as "5s".')
       }
       return ms
     }
     case 'regex': {
-      if (typeof value !== 'string') return wrongType()
+      if (typeof value !== 'string') return wrongTypeOf(value, type, path, out)
       const reason = patternError(value)
-      if (reason) return error('CLNRM_INVALID_REGEX', `${formatKeyPath(path)} is not a valid regular expression: ${reason}`, 'Patterns use RE2 syntax (as upstream clnrm): no backreferences or lookaround; escape literal characters such as ( [ . with a backslash (\\\\ in a TOML basic string, or use a literal \'string\'). See docs/format.md#patterns.')
+      if (reason) return fail(out, path, 'CLNRM_INVALID_REGEX', `${formatKeyPath(path)} is not a valid regular expression: ${reason}`, 'Patterns use RE2 syntax (as upstream clnrm): no backreferences or lookaround; escape literal characters such as ( [ . with a backslash (\\\\ in a TOML basic string, or use a literal \'string\'). See docs/format.md#patterns.')
       return value
     }
     case 'datetime':
       if (value instanceof Date) return value.toISOString()
       if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString()
-      return error('CLNRM_INVALID_TYPE', `${formatKeyPath(path)} must be a datetime, got ${JSON.stringify(value)}`, 'Write an RFC 3339 time such as 2025-01-01T00:00:00Z.')
+      return fail(out, path, 'CLNRM_INVALID_TYPE', `${formatKeyPath(path)} must be a datetime, got ${JSON.stringify(value)}`, 'Write an RFC 3339 time such as 2025-01-01T00:00:00Z.')
     case 'scalar':
       if (typeof value === 'string') return value
       if (typeof value === 'number' || typeof value === 'boolean') return String(value)
-      return wrongType()
+      return wrongTypeOf(value, type, path, out)
     case 'array':
-      if (!Array.isArray(value)) return wrongType()
+      if (!Array.isArray(value)) return wrongTypeOf(value, type, path, out)
       return checkItems(value, type.items, path, out)
     case 'oneOrMany':
       return Array.isArray(value)
         ? checkItems(value, type.items, path, out)
         : [checkValue(value, type.items, path, out)].filter(v => v !== undefined)
     case 'record': {
-      if (!isTable(value)) return wrongType()
+      if (!isTable(value)) return wrongTypeOf(value, type, path, out)
       const result: Record<string, unknown> = {}
       for (const [key, item] of Object.entries(value)) {
         if (type.keys && !compiled(type.keys.pattern).test(key)) {
@@ -95,15 +87,25 @@ export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: Pe
       return result
     }
     case 'table':
-      if (!isTable(value)) return wrongType()
+      if (!isTable(value)) return wrongTypeOf(value, type, path, out)
       return checkTable(value, type, path, out)
     case 'any':
       return value
     case 'union': {
       const variant = type.variants.find(v => acceptsTomlType(v, value))
-      return variant ? checkValue(value, variant, path, out) : wrongType()
+      return variant ? checkValue(value, variant, path, out) : wrongTypeOf(value, type, path, out)
     }
   }
+}
+
+/** Records a problem with the value at `path`; `undefined`, for the caller to return. */
+function fail(out: PendingDiagnostic[], path: KeyPath, code: PendingDiagnostic['code'], message: string, hint?: string): undefined {
+  out.push({ code, severity: 'error', message, hint, path, target: 'value' })
+  return undefined
+}
+
+function wrongTypeOf(value: unknown, type: TypeDef, path: KeyPath, out: PendingDiagnostic[]): undefined {
+  return fail(out, path, 'CLNRM_INVALID_TYPE', `${formatKeyPath(path)} must be ${describeType(type)}, got ${tomlTypeOf(value)}`, typeHint(type, value))
 }
 
 function checkItems(items: unknown[], type: TypeDef, path: KeyPath, out: PendingDiagnostic[]): unknown[] {
