@@ -70,6 +70,9 @@ describe('render deadline through includes', () => {
     // A template overwriting helpers, at the top and in `fake`.
     const tampering = write('tamper.clnrm.toml.eta', '<% it.__clnrm.uuid = () => "x"; it.__clnrm.fake.word = () => "y" %>[meta]\nname = <%~ toml(it.__clnrm.fake.word() + it.__clnrm.uuid()) %>\n')
     expect(renderer.render({ file: tampering }).output).toContain('name = "yx"')
+    // The helpers are the render's own properties, as they always were.
+    const keys = write('keys.clnrm.toml.eta', '[meta]\nname = "<%= Object.keys(fake).join(\',\') %>"\ncount = <%= Object.keys(it.__clnrm).length > 40 %>\n')
+    expect(renderer.render({ file: keys }).output).toContain('name = "name,email,int,word"\ncount = true')
     expect(renderer.render({ file: seeded }).output).toBe(first)
     expect(first).toMatch(/name = "\w+[0-9a-f]{8}-/)
     // A different seed gives other values, the same seed the same ones again.

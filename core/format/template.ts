@@ -169,10 +169,10 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
       env: request.env ?? process.env,
       onEnvRead: read => envReads.set(read.name, read),
     })
-    // Objects of this render's own on top of the shared ones: what a tag assigns to them (`fake.name = …`) stays in this render.
-    const helpers = Object.create(shared) as Record<string, unknown>
-    helpers.fake = Object.create(sharedFake)
-    return helpers
+    // Copies of this render's own (a spread of one shape is cheap, unlike making the functions):
+    // what a tag assigns to them (`fake.name = …`) stays in this render, and they have the same
+    // own keys as ever (`Object.keys(fake)`).
+    return { ...shared, fake: { ...sharedFake } }
   }
   /** A literal table, rendered (when it holds tags) and parsed; see `TemplateRenderer.readTable`. */
   const readTable = (request: RenderRequest, source: string, name: string, envReads: Map<string, EnvRead>): LiteralTable | undefined => {
