@@ -1,6 +1,9 @@
 import { parse } from 'smol-toml'
 import { describe, expect, it } from 'vitest'
-import { compilePattern, formatTestFile, MemoryCache, parseDuration, serviceDefinitionHash, toTomlValue } from '../core/index.ts'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { compilePattern, createTestLoader, formatTestFile, MemoryCache, parseDuration, serviceDefinitionHash, toTomlValue } from '../core/index.ts'
 import { JUDGE_LIMIT_BYTES, OUTPUT_CAP_BYTES, OutputCapture } from '../core/engine/exec/types.ts'
 import { lineAnchorHint, patternError } from '../core/format/regex.ts'
 import { createHelperSet, createTemplateHelpers } from '../core/format/template-helpers.ts'
@@ -153,6 +156,30 @@ describe('template helpers', () => {
   it('read a literal [determinism] table from template text', () => {
     expect(literalDeterminism('[meta]\nname="x"\n[determinism]\nseed = 9\nfreeze_clock = "2024-02-03T04:05:06Z"\n[watch]\n')).toEqual({ seed: 9, freezeClock: '2024-02-03T04:05:06.000Z' })
     expect(literalDeterminism('[meta]\nname="x"\n')).toEqual({})
+  })
+})
+
+describe('a loaded template\'s inputs', () => {
+  it('list each partial and variable once, however often it was read, in one render or in every matrix combination', () => {
+    const root = mkdtempSync(join(tmpdir(), 'clnrm-inputs-'))
+    try {
+      writeFileSync(join(root, '_svc.eta'), '[services.app]\nimage = "busybox:1.36"\nenv = { U = <%~ toml(env("CLNRM_INPUT_A", "x")) %> }\n')
+      const body = '<%~ include("./_svc.eta") %>\n[[steps]]\nname = "s"\nrun = "true"\n'
+      writeFileSync(join(root, 'one.clnrm.toml.eta'), `[meta]\nname = <%~ toml(env("CLNRM_INPUT_A", "x") + env("CLNRM_INPUT_B", "y") + env("CLNRM_INPUT_A", "x")) %>\n${body}`)
+      writeFileSync(join(root, 'matrix.clnrm.toml.eta'), `[meta]\nname = "<%= it.matrix.os %> <%= env("CLNRM_INPUT_B", "y") %>"\n[matrix]\nos = ["a", "b"]\n${body}`)
+      const loader = createTestLoader({ project: { root, vars: {}, determinism: {} }, env: { CLNRM_INPUT_A: '1' } })
+      for (const name of ['one.clnrm.toml.eta', 'matrix.clnrm.toml.eta']) {
+        const file = join(root, name)
+        const loaded = loader.loadSource(file, readFileSync(file, 'utf8'))
+        expect(loaded.diagnostics).toEqual([])
+        expect(loaded.inputs).toEqual({ template: file, partials: [join(root, '_svc.eta')], env: expect.any(Array) })
+        expect(loaded.inputs.env.map(read => read.name).sort()).toEqual(['CLNRM_INPUT_A', 'CLNRM_INPUT_B'])
+        expect(loaded.inputs.env.find(read => read.name === 'CLNRM_INPUT_A')?.value).toBe('1')
+      }
+    }
+    finally {
+      rmSync(root, { recursive: true, force: true })
+    }
   })
 })
 

@@ -239,6 +239,8 @@ function checkToml(file: string, toml: string, root: string, defaultImage: strin
 
 /** What several renders of one template read, each input once. */
 function mergeInputs(a: RenderInputs, b: RenderInputs): RenderInputs {
+  // The first render's inputs (nothing merged yet): a render lists each partial and variable once.
+  if (a.partials.length === 0 && a.env.length === 0) return { template: a.template, partials: [...b.partials], env: [...b.env] }
   const env = new Map(a.env.map(read => [read.name, read]))
   for (const read of b.env) env.set(read.name, read)
   return { template: a.template, partials: [...new Set([...a.partials, ...b.partials])], env: [...env.values()] }
