@@ -76,7 +76,9 @@ export function checkValue(value: unknown, type: TypeDef, path: KeyPath, out: Pe
     case 'record': {
       if (!isTable(value)) return wrongTypeOf(value, type, path, out)
       const result: Record<string, unknown> = {}
-      for (const [key, item] of Object.entries(value)) {
+      // Keys, then each value: the same order as entries, without an array per entry.
+      for (const key of Object.keys(value)) {
+        const item = value[key]
         if (type.keys && !compiled(type.keys.pattern).test(key)) {
           out.push({ code: 'CLNRM_INVALID_VALUE', severity: 'error', message: `${formatKeyPath([...path, key])}: "${key}" is not ${type.keys.what}`, hint: type.keys.hint, path: [...path, key], target: 'key' })
           continue
@@ -131,7 +133,9 @@ export function checkTable(
   const result: Record<string, unknown> = {}
   const { spellings, required } = keysOf(fields)
   const seen = new Map<string, string>()
-  for (const [key, item] of Object.entries(value)) {
+  // Keys, then each value: the same order as entries, without an array per entry (every table of every checked file).
+  for (const key of Object.keys(value)) {
+    const item = value[key]
     const canonical = spellings.get(key)
     if (!canonical && type.unknownKeys === 'notSupported') {
       out.push({
