@@ -7,7 +7,7 @@ import { compilePattern, createTestLoader, formatTestFile, MemoryCache, parseDur
 import { JUDGE_LIMIT_BYTES, OUTPUT_CAP_BYTES, OutputCapture } from '../core/engine/exec/types.ts'
 import { lineAnchorHint, patternError } from '../core/format/regex.ts'
 import { createHelperSet, createTemplateHelpers } from '../core/format/template-helpers.ts'
-import { literalDeterminism } from '../core/format/template-tables.ts'
+import { literalDeterminism, literalTableText } from '../core/format/template-tables.ts'
 import { createEmitter } from '../core/events.ts'
 import { contentHash } from '../core/hash.ts'
 
@@ -152,6 +152,13 @@ describe('template helpers', () => {
     set.use({ env: {}, onEnvRead: () => {} })
     expect(set.helpers.uuid()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
     expect(set.helpers.uuid()).not.toBe(set.helpers.uuid())
+  })
+  it('find a literal table in template text however its header is spelled, keeping its lines, and nothing else', () => {
+    const text = '[meta]\nname = "x"\n  [ "vars" ] # data\na = 1\n[vars.db]\nb = 2\n[[vars]]\nc = 3\n[variables]\nd = 4\n'
+    expect(literalTableText(text, 'vars')).toBe('\n\n  [ "vars" ] # data\na = 1\n[vars.db]\nb = 2\n\n\n\n\n')
+    expect(literalTableText('[meta]\nname = "[vars]"\n[[vars]]\n[variables]\n', 'vars')).toBeUndefined()
+    expect(literalTableText('x = 1\n[vars.db]\nb = 2', 'vars')).toBe('\n[vars.db]\nb = 2')
+    expect(literalTableText('[meta]\n', 'matrix')).toBeUndefined()
   })
   it('read a literal [determinism] table from template text', () => {
     expect(literalDeterminism('[meta]\nname="x"\n[determinism]\nseed = 9\nfreeze_clock = "2024-02-03T04:05:06Z"\n[watch]\n')).toEqual({ seed: 9, freezeClock: '2024-02-03T04:05:06.000Z' })

@@ -12,6 +12,10 @@ const HEADER_RE = /^[ \t]*\[(\[)?[ \t]*([A-Za-z0-9_."' -]+?)[ \t]*\]\]?[ \t]*(?:
  * a render or parse error in it reports the line the user wrote. Undefined when there is none.
  */
 export function literalTableText(source: string, name: string): string | undefined {
+  // Most texts have no such table (a load asks for three): look for its header before splitting
+  // the text into lines (the split, the blanked copy and a match per line were a tenth of what
+  // loading a template allocated).
+  if (!hasHeader(source, name)) return undefined
   const lines = source.split('\n')
   let inside = false
   let found = false
@@ -25,6 +29,23 @@ export function literalTableText(source: string, name: string): string | undefin
     return inside ? line : ''
   })
   return found ? kept.join('\n') : undefined
+}
+
+/** Where a line may start with a table header (`^` also matches after a lone \r: such a match only looks further). */
+const HEADER_START_RE = /^[ \t]*\[/gm
+
+/** Whether a line of `source` (split at \n) is the header `[name]` or `[name.…]`, as `literalTableText` reads headers. */
+function hasHeader(source: string, name: string): boolean {
+  HEADER_START_RE.lastIndex = 0
+  for (let start = HEADER_START_RE.exec(source); start; start = HEADER_START_RE.exec(source)) {
+    const end = source.indexOf('\n', start.index)
+    const header = HEADER_RE.exec(end === -1 ? source.slice(start.index) : source.slice(start.index, end))
+    const key = header && !header[1] ? header[2]!.replace(/["' ]/g, '') : undefined
+    if (key !== undefined && (key === name || key.startsWith(`${name}.`))) return true
+    if (end === -1) break
+    HEADER_START_RE.lastIndex = end
+  }
+  return false
 }
 
 /** A matrix's combinations, in the order written: `{ os: ["a","b"], db: ["x"] }` → `[{os:a,db:x},{os:b,db:x}]`. */
