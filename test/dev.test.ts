@@ -103,6 +103,32 @@ describe('dev session (real files, real engine)', () => {
     expect(results.map(r => r.status)).toEqual(['fail', 'fail'])
   })
 
+  it('a large reload loads its tests ahead while the new definition\'s container starts, and a test changed meanwhile runs its new text', async () => {
+    // Each prints its own version: a load made ahead of a text that changed must not be the one run.
+    const includer = (name: string, version: string) => `[meta]\nname = "${name}"\n<%~ include('./_svc.eta') %>\n[[steps]]\nrun = "echo $WHO-${version}"\nexpected_output_regex = "(?m)^two-${version}$"\n`
+    const names = Array.from({ length: 12 }, (_, i) => `t${String(i).padStart(2, '0')}`)
+    await writeFile(join(dir, 'tests/_svc.eta'), `[services.box]\nimage = "${IMAGE}"\nenv = { WHO = "two", UNIQUE = "ahead-${Date.now()}" }\n`)
+    for (const name of names) await writeFile(join(dir, `tests/${name}.clnrm.toml.eta`), includer(name, 'v1'))
+    session = createDevSession({ cwd: dir, root: dir, pool, debounceMs: 20, jobs: 2 })
+    const rec = record(session)
+    await session.start()
+    expect(rec.results().map(r => r.status)).toEqual(names.map(() => 'pass'))
+    const mark = rec.log.length
+    // A new definition (a container to start, about 0.2 s): the reload's tests are loaded meanwhile.
+    await writeFile(join(dir, 'tests/_svc.eta'), `[services.box]\nimage = "${IMAGE}"\nenv = { WHO = "two", UNIQUE = "ahead-${Date.now()}-2" }\n`)
+    session.notify([join(dir, 'tests/_svc.eta')])
+    await new Promise(resolve => setTimeout(resolve, 30))
+    // Half the tests change before their run, with no event yet (the watcher's may come later).
+    const changed = names.slice(6)
+    for (const name of changed) await writeFile(join(dir, `tests/${name}.clnrm.toml.eta`), includer(name, 'v2'))
+    await session.idle()
+    // Their last results come from the new text, whichever way (run as read, or rerun once seen stale).
+    const last = new Map(rec.since(mark).filter(e => e.type === 'test:result').map(e => [e.payload.result.name, e.payload.result]))
+    expect([...last.keys()].sort()).toEqual(names)
+    for (const name of names) expect(last.get(name)!.steps[0].stdout, name).toBe(`two-${changed.includes(name) ? 'v2' : 'v1'}\n`)
+    expect([...last.values()].every(r => r.status === 'pass')).toBe(true)
+  })
+
   it('reruns nothing on a save that does not change the content', async () => {
     const rec = await start({ 'tests/a.clnrm.toml': testFile('a', 'true') })
     const mark = rec.log.length

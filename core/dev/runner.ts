@@ -76,6 +76,9 @@ const emptyMetrics = (timing: RunTiming): HotReloadMetrics => ({
 /** A superseded run of a test that last took less than this is left to end rather than cancelled. */
 const FINISH_UNDER_MS = 50
 
+/** Loads made ahead (`loadAhead`) between two turns of the event loop. */
+const AHEAD_PER_TURN = 16
+
 /** Creates the runner of a dev session. */
 export function createDevRunner(options: DevRunnerOptions): DevRunner {
   const { scope, emit, isClosed, track } = options
@@ -133,9 +136,13 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
     let services = 0
     let reused = 0
     const queue = [...selected]
+    // Loads of queued tests made ahead, with the text each was made from (see `loadAhead`).
+    const ahead = new Map<string, { text: string; loaded: LoadedTestFile }>()
+    const taken = new Set<string>()
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next && !isClosed(); next = queue.shift()) {
         const { test: file, reason } = next
+        taken.add(file)
         // A newer reload selected or ran this file while it waited in this one's queue: that run has
         // newer content (a partial saved in two bursts must not run its tests twice, in two orders).
         if ((claimed.get(file) ?? 0) > id || (scope.states.get(file)?.token ?? 0) > since) continue
@@ -148,7 +155,9 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         const token = ++tokens
         const early = preloaded?.get(file)
         preloaded?.delete(file)
-        const loaded = early ?? scope.load(file, text)
+        const made = ahead.get(file)
+        ahead.delete(file)
+        const loaded = early ?? scope.load(file, text, made?.text === text ? made.loaded : undefined)
         const current = scope.states.get(file)!
         current.token = token
         // A newer run of the file started, a newer reload selected it (an input's second write
@@ -208,7 +217,27 @@ export function createDevRunner(options: DevRunnerOptions): DevRunner {
         metrics.resultFormattingMs += performance.now() - started
       }
     }
+    /**
+     * Loads the queued tests ahead of the workers, a few per turn of the event loop, when there are
+     * more than workers: while a changed definition's first containers start, the CPU is about half
+     * idle, and a large reload (a shared partial saved) then finds its renders and checks made. A
+     * load made ahead is used only if the file still holds the text it was made from, and only
+     * once; each run still reads its file first.
+     */
+    const loadAhead = async (): Promise<void> => {
+      for (let i = 0; i < selected.length; i++) {
+        if (i % AHEAD_PER_TURN === 0) await new Promise(resolve => setImmediate(resolve))
+        if (isClosed() || !queue.length) return
+        const { test: file } = selected[i]!
+        // Taken by a worker already, or selected again by a newer reload.
+        if (taken.has(file) || (claimed.get(file) ?? 0) > id || scope.removed.has(file)) continue
+        const text = texts.get(file) ?? readTextNow(file)
+        if (text !== undefined) ahead.set(file, { text, loaded: scope.loader.loadSource(file, text) })
+      }
+    }
+    if (selected.length > options.jobs && !preloaded?.size) void track(loadAhead())
     await Promise.all(Array.from({ length: Math.min(options.jobs, selected.length) }, worker))
+    ahead.clear()
     if (isClosed()) return undefined
     metrics.totalLatencyMs = roundMs(performance.now() - timing.firstAt)
     for (const key of ['templateRenderMs', 'configParseMs', 'containerStartMs', 'testExecutionMs', 'resultFormattingMs'] as const) metrics[key] = roundMs(metrics[key])

@@ -187,11 +187,11 @@ export class DevScope {
     return matchesFileFilters(file, this.filter.files, this.project.root)
   }
 
-  /** Loads one file from the text just read, and updates the graph with what the load read. */
-  load(file: string, text: string): LoadedTestFile {
-    // Caches sized to the project: a pass over every test must not evict what it needs next.
-    if (!this.states.has(file)) this.loader.sizeFor(this.states.size + 1)
-    const loaded = this.loader.loadSource(file, text)
+  /**
+   * Loads one file from the text just read (or takes `loaded`, a load of exactly that text made
+   * before), and updates its state and the graph with what the load read.
+   */
+  load(file: string, text: string, loaded: LoadedTestFile = this.#loadNow(file, text)): LoadedTestFile {
     const state = this.states.get(file) ?? { file, diagnostics: [], token: 0 }
     this.states.set(file, state)
     state.spec = loaded.spec
@@ -206,6 +206,12 @@ export class DevScope {
     })
     if (fresh.length) this.#options.emit('watch:add', { paths: fresh })
     return loaded
+  }
+
+  #loadNow(file: string, text: string): LoadedTestFile {
+    // Caches sized to the project: a pass over every test must not evict what it needs next.
+    if (!this.states.has(file)) this.loader.sizeFor(this.states.size + 1)
+    return this.loader.loadSource(file, text)
   }
 
   /** Emits `test:warnings` when a valid file's warnings differ from those last shown. */
