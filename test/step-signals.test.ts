@@ -13,11 +13,14 @@ import { usePool } from './pool-fixture.ts'
  * survives the signals a `kill 0` or a `kill $PPID` sends, and its kill trap ends a timed-out
  * step's whole process tree at once, whichever way it runs.
  */
-describe('signals between steps and the container\'s shell (real engine)', () => {
+/** Debian's dash as /bin/sh (scripts/build-images.sh): the shell of Debian and Ubuntu images. */
+const DASH = 'clnrm-examples/dash:1'
+
+describe.each([['busybox ash', IMAGE], ['dash', DASH]])('signals between steps and the container\'s shell (real engine, %s)', (_, image) => {
   let pool: ContainerPool
   let dir: string
   usePool(made => ({ pool, dir } = made))
-  const service = (unique: string): string => `[services.box]\nimage = "${IMAGE}"\nenv = { UNIQUE = "${unique}" }\n`
+  const service = (unique: string): string => `[services.box]\nimage = "${image}"\nenv = { UNIQUE = "${unique}" }\n`
   // `[s]leep …$`: the pattern does not match the command line that holds it.
   const countLive = (pattern: string): string => `ps -o stat,args | grep -v '^Z' | grep -c '[s]${pattern.slice(1)}$' || true`
 
