@@ -290,29 +290,16 @@ export class ContainerPool {
     await Promise.allSettled(mine.filter(entry => !entry.busy).map(entry => this.#remove(entry, 'retired')))
   }
 
-  /** Whether the engine answers a ping within `timeoutMs` (tells a dead container from a dead engine). */
   /** Whether a container still runs, by the engine's word within `timeoutMs` (`undefined`: no answer). */
-  async containerRuns(id: string, timeoutMs = 2000): Promise<boolean | undefined> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const timeout = new Promise<undefined>(resolve => (timer = setTimeout(() => resolve(undefined), timeoutMs)))
-    try {
-      return await Promise.race([this.#docker.container(id).inspect().then(info => info.State.Running && info.State.Status !== 'removing', () => false), timeout])
-    }
-    finally {
-      clearTimeout(timer)
-    }
+  containerRuns(id: string, timeoutMs = 2000): Promise<boolean | undefined> {
+    return answerWithin(this.#docker.container(id).inspect().then(info => info.State.Running && info.State.Status !== 'removing', () => false), timeoutMs, undefined)
   }
 
-  async engineAnswers(timeoutMs = 2000): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const timeout = new Promise<boolean>(resolve => (timer = setTimeout(() => resolve(false), timeoutMs)))
-    try {
-      return await Promise.race([this.#docker.ping().then(() => true, () => false), timeout])
-    }
-    finally {
-      clearTimeout(timer)
-    }
+  /** Whether the engine answers a ping within `timeoutMs` (tells a dead container from a dead engine). */
+  engineAnswers(timeoutMs = 2000): Promise<boolean> {
+    return answerWithin(this.#docker.ping().then(() => true, () => false), timeoutMs, false)
   }
+
 
   /** Live containers (starting ones included), networks, and what the pool did so far. */
   stats(): { live: number; busy: number; starting: number; waiting: number; networks: number; started: number; reused: number; replaced: number; adopted: number; parked: number } {
@@ -374,5 +361,17 @@ export class ContainerPool {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
+  }
+}
+
+/** What `answer` resolves to, or `fallback` if it takes longer than `timeoutMs` (the timer cleared either way). */
+async function answerWithin<T, F>(answer: Promise<T>, timeoutMs: number, fallback: F): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<F>(resolve => (timer = setTimeout(() => resolve(fallback), timeoutMs)))
+  try {
+    return await Promise.race([answer, timeout])
+  }
+  finally {
+    clearTimeout(timer)
   }
 }
