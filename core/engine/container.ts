@@ -1,4 +1,5 @@
 import type { ContainerCreateBody, EngineContainer } from './adapter.ts'
+import { answerWithin } from './answer-within.ts'
 import type { DockerConnection } from './docker.ts'
 import { EngineRefusedError, ServiceExitedError, throwIfAborted } from './docker.ts'
 import { createDemuxer } from './exec/demux.ts'
@@ -173,15 +174,11 @@ export function watchStart(container: EngineContainer, service: string, graceMs:
     exit: async () => seen ?? (refused ? exitedError(container, service) : undefined),
     probe: async () => {
       let count: number | undefined
-      let timer: ReturnType<typeof setTimeout> | undefined
       try {
         // Bounded: an engine slow to list processes is not waited for (the grace is, instead).
-        count = await Promise.race([container.processes(), new Promise<undefined>(resolve => (timer = setTimeout(() => resolve(undefined), PROBE_TIMEOUT_MS)))])
+        count = await answerWithin(container.processes(), PROBE_TIMEOUT_MS, undefined)
       }
       catch {}
-      finally {
-        clearTimeout(timer)
-      }
       if (count === undefined) return 'unknown'
       // Its init (clnrm starts every container with one) and the main process: both run, or
       // neither does (the init ends with its child, and the kernel ends the rest with the init).

@@ -2,6 +2,7 @@ import { ClnrmError } from '../errors.ts'
 import { randomUUID } from 'node:crypto'
 import { availableParallelism, hostname } from 'node:os'
 import type { EngineAdapter } from './adapter.ts'
+import { answerWithin } from './answer-within.ts'
 import type { DockerConnection } from './docker.ts'
 import { AbortedError, connectDocker, linkSignals, throwIfAborted } from './docker.ts'
 import { createImageResolver, untilAborted } from './images.ts'
@@ -361,17 +362,5 @@ export class ContainerPool {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
-  }
-}
-
-/** What `answer` resolves to, or `fallback` if it takes longer than `timeoutMs` (the timer cleared either way). */
-async function answerWithin<T, F>(answer: Promise<T>, timeoutMs: number, fallback: F): Promise<T | F> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<F>(resolve => (timer = setTimeout(() => resolve(fallback), timeoutMs)))
-  try {
-    return await Promise.race([answer, timeout])
-  }
-  finally {
-    clearTimeout(timer)
   }
 }
